@@ -1,0 +1,207 @@
+//! The application: `AppState` (shared by every handler) and `App` (build, bind, run,
+//! shut down). Tests start an `App` in-process on port 0; `main` does the same on the
+//! configured port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Principal, jwt::Keys};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::printing::desktop::DesktopHub;
+use crate::store::{Db, StoreError, directory};
+
+/// Cheap to clone; everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    db: Db,
+    keys: Keys,
+    io: SocketIo,
+    desktops: DesktopHub,
+    metrics: Metrics,
+    started: Instant,
+    shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+    pub fn io(&self) -> &SocketIo {
+        &self.inner.io
+    }
+    pub fn desktops(&self) -> &DesktopHub {
+        &self.inner.desktops
+    }
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+
+    /// The company of a known branch (`None`: nobody knows this branch).
+    pub async fn branch_company(&self, branch_id: &str) -> Result<Option<String>, ApiError> {
+        let id = branch_id.to_string();
+        Ok(self.db().read(move |c| Ok(directory::branch(c, &id)?.map(|b| b.company_id))).await?)
+    }
+
+    /// SPEC §2 for one branch: 404 for a branch nobody knows, 403 outside the role table.
+    /// Returns the branch's company.
+    pub async fn authorize_branch(&self, p: &Principal, branch_id: &str) -> Result<String, ApiError> {
+        let company = self.branch_company(branch_id).await?;
+        let Some(company) = company else {
+            return Err(ApiError::not_found(format!("unknown branch {branch_id}")));
+        };
+        if !p.may_access(branch_id, Some(&company)) {
+            return Err(ApiError::forbidden(format!("no access to branch {branch_id}")));
+        }
+        Ok(company)
+    }
+
+    /// The branches a principal may see (`None`: all of them).
+    pub async fn visible_branches(&self, p: &Principal) -> Result<Option<Vec<String>>, ApiError> {
+        if p.role == crate::auth::Role::SuperAdmin {
+            return Ok(None);
+        }
+        if p.role.branch_scoped() {
+            let b = p.branch_id.clone().unwrap_or_default();
+            let ok = self.branch_company(&b).await?.is_some_and(|c| p.may_access(&b, Some(&c)));
+            return Ok(Some(if ok { vec![b] } else { vec![] }));
+        }
+        let company = p.company_id.clone();
+        let list = self.db().read(move |c| directory::branches(c, company.as_deref())).await?;
+        Ok(Some(list.into_iter().map(|b| b.id).collect()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A built application, bound to its listener, not yet serving.
+pub struct App {
+    state: AppState,
+    listener: TcpListener,
+    router: axum::Router,
+    events_rx: tokio::sync::mpsc::UnboundedReceiver<Vec<crate::store::Event>>,
+}
+
+impl App {
+    /// Opens the data directory and database, and binds the listener (`port` 0 picks one).
+    pub async fn build(config: Config) -> Result<App, AppError> {
+        let dir = config.data_dir.clone();
+        let data_err = |source| AppError::DataDir { path: dir.display().to_string(), source };
+        std::fs::create_dir_all(&dir).map_err(data_err)?;
+        let secret = crate::secrets::jwt_secret(&config).map_err(data_err)?;
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let db = Db::open(&config.db_path(), Box::new(move |evs| {
+            let _ = events_tx.send(evs);
+        }))?;
+        if config.demo {
+            if let Some(demo) = crate::admin::seed_demo_if_empty(&db, &secret, &config).await? {
+                println!("{demo}");
+            }
+        }
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
+        let (layer, io) = crate::realtime::build_io(&config);
+        let state = AppState {
+            inner: Arc::new(Inner {
+                keys: Keys::new(secret.as_bytes()),
+                db,
+                io,
+                desktops: DesktopHub::default(),
+                metrics: Metrics::default(),
+                started: Instant::now(),
+                shutdown: CancellationToken::new(),
+                config,
+            }),
+        };
+        crate::realtime::attach(&state);
+        let router = crate::http::router(state.clone()).layer(layer);
+        Ok(App { state, listener, router, events_rx })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes (or the state's token is cancelled), then stops
+    /// accepting, closes Socket.IO clients, finishes in-flight requests (bounded) and closes
+    /// the database.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+        let App { state, listener, router, events_rx } = self;
+        let token = state.shutdown_token().clone();
+        let emitter = tokio::spawn(crate::realtime::bus::run(state.clone(), events_rx));
+        let maintenance = tokio::spawn(crate::admin::maintenance(state.clone()));
+        tokio::spawn({
+            let token = token.clone();
+            async move {
+                shutdown.await;
+                token.cancel();
+            }
+        });
+        let addr = listener.local_addr().ok();
+        tracing::info!(addr = ?addr, role = state.config().role.as_str(), version = crate::VERSION, "branchd serving");
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let graceful = {
+            let token = token.clone();
+            let io = state.io().clone();
+            async move {
+                token.cancelled().await;
+                tracing::info!("shutting down: closing Socket.IO clients");
+                io.close().await;
+            }
+        };
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(graceful);
+        let server = tokio::spawn(async move { server.await });
+        token.cancelled().await;
+        match tokio::time::timeout(Duration::from_secs(10), server).await {
+            Ok(Ok(Err(e))) => return Err(AppError::Serve(e)),
+            Ok(_) => {}
+            Err(_) => tracing::warn!("in-flight requests did not finish within 10 s; stopping anyway"),
+        }
+        maintenance.abort();
+        let db = state.db().clone();
+        let _ = tokio::task::spawn_blocking(move || db.close()).await;
+        emitter.abort();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

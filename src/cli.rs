@@ -1,0 +1,199 @@
+//! The command line (SPEC §1): global flags, `serve` and the admin subcommands. Admin
+//! commands act on the data directory directly, so they work while the server runs;
+//! `printer` commands go through the running server's API so that clients see the change.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, Layer};
+
+#[derive(Debug, Parser)]
+#[command(name = "branchd", version = crate::VERSION, about = "Restaurant branch appliance: realtime hub, printers, offline store")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings accepted before or after the subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Global {
+    /// TOML config file (lowest precedence after defaults)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite database, secrets) [env: BRANCHD_DATA_DIR] [default: ./data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// HTTP + Socket.IO port [env: PORT] [default: 3001]
+    #[arg(long, global = true)]
+    pub port: Option<String>,
+    /// Bind address [env: BRANCHD_BIND] [default: 0.0.0.0]
+    #[arg(long, global = true)]
+    pub bind: Option<String>,
+    /// Allowed browser origins, comma-separated [env: CORS_ORIGINS] [default: same-origin only]
+    #[arg(long, global = true)]
+    pub cors_origins: Option<String>,
+    /// branch or hub [env: BRANCHD_ROLE] [default: branch]
+    #[arg(long, global = true)]
+    pub role: Option<String>,
+    /// HQ base URL; sync is off when unset [env: BRANCHD_UPSTREAM_URL]
+    #[arg(long, global = true)]
+    pub upstream_url: Option<String>,
+    /// on or off [env: BRANCHD_MDNS] [default: on]
+    #[arg(long, global = true)]
+    pub mdns: Option<String>,
+    /// Do not create demo data on a first start
+    #[arg(long, global = true)]
+    pub no_demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default)
+    Serve,
+    /// Companies
+    #[command(subcommand)]
+    Company(CompanyCmd),
+    /// Branches
+    #[command(subcommand)]
+    Branch(BranchCmd),
+    /// Local users (log in with POST /auth/login)
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Desktop print-agent license keys
+    #[command(subcommand)]
+    License(LicenseCmd),
+    /// JWTs signed with the configured secret
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Printers, through the running server
+    #[command(subcommand)]
+    Printer(PrinterCmd),
+    /// Apply database migrations and exit
+    Migrate,
+    /// Write a consistent copy of the database to FILE (works while the server runs)
+    Backup { file: PathBuf },
+    /// Print the version
+    Version {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CompanyCmd {
+    Add {
+        id: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BranchCmd {
+    Add {
+        id: String,
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        company: Option<String>,
+        #[arg(long)]
+        branch: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCmd {
+    /// Create a key; it is printed once, alone on the last line
+    Create {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        branch: String,
+    },
+    Revoke { key: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    Issue {
+        #[arg(long)]
+        sub: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        company: Option<String>,
+        #[arg(long)]
+        branch: Option<String>,
+        /// Lifetime: 90s, 15m, 1h, 7d
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrinterCmd {
+    List {
+        #[arg(long)]
+        branch: Option<String>,
+    },
+    /// Add a printer: CONNECTION is JSON, e.g. '{"type":"network","host":"10.0.0.5"}'
+    Add {
+        #[arg(long)]
+        branch: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "receipt")]
+        role: String,
+        #[arg(long)]
+        connection: String,
+        #[arg(long, value_delimiter = ',')]
+        stations: Vec<String>,
+    },
+    Remove { id: String },
+    Test { id: String },
+}
+
+impl Global {
+    fn flag_layer(&self) -> Layer {
+        let s = |v: &Option<String>| v.clone().map(toml::Value::String);
+        Layer {
+            port: s(&self.port),
+            bind: self.bind.clone(),
+            data_dir: self.data_dir.clone(),
+            cors_origins: s(&self.cors_origins),
+            role: self.role.clone(),
+            upstream_url: self.upstream_url.clone(),
+            mdns: s(&self.mdns),
+            ..Layer::default()
+        }
+    }
+
+    /// File < environment < flags.
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(path) => Layer::from_file(path)?,
+            None => Layer::default(),
+        };
+        let env = Layer::from_env(|k| std::env::var(k).ok());
+        let mut config = file.overlay(env).overlay(self.flag_layer()).resolve()?;
+        config.demo = !self.no_demo;
+        Ok(config)
+    }
+}

@@ -1,0 +1,330 @@
+//! Typed configuration (SPEC §1): defaults < config file (TOML) < environment < flags,
+//! validated once at start. A bad value is a [`ConfigError`] naming the setting; the binary
+//! prints it on one line and exits 2. Secrets never appear in `Debug` output.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveTime;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub reason: String,
+}
+
+fn bad(setting: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { setting: setting.into(), reason: reason.into() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Branch,
+    Hub,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Branch => "branch",
+            Role::Hub => "hub",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Time zone for business days: an IANA zone from `TZ`, or the system's.
+#[derive(Debug, Clone, Copy)]
+pub enum Zone {
+    Named(chrono_tz::Tz),
+    System,
+}
+
+/// The validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub port: u16,
+    pub bind: IpAddr,
+    pub data_dir: PathBuf,
+    pub jwt_secret: Option<String>,
+    pub cors_origins: Vec<String>,
+    pub role: Role,
+    pub upstream_url: Option<String>,
+    pub upstream_token: Option<String>,
+    pub mdns: bool,
+    pub max_payload: u64,
+    pub max_body: usize,
+    pub print_timeout: Duration,
+    pub day_start: NaiveTime,
+    pub zone: Zone,
+    pub log_format: LogFormat,
+    pub demo: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("port", &self.port)
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("cors_origins", &self.cors_origins)
+            .field("role", &self.role)
+            .field("upstream_url", &self.upstream_url)
+            .field("upstream_token", &self.upstream_token.as_ref().map(|_| "<redacted>"))
+            .field("mdns", &self.mdns)
+            .field("max_payload", &self.max_payload)
+            .field("max_body", &self.max_body)
+            .field("print_timeout", &self.print_timeout)
+            .field("day_start", &self.day_start)
+            .field("zone", &self.zone)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 3001,
+            bind: IpAddr::from([0, 0, 0, 0]),
+            data_dir: PathBuf::from("./data"),
+            jwt_secret: None,
+            cors_origins: vec![],
+            role: Role::Branch,
+            upstream_url: None,
+            upstream_token: None,
+            mdns: true,
+            max_payload: 1 << 20,
+            max_body: 1 << 20,
+            print_timeout: Duration::from_millis(15_000),
+            day_start: NaiveTime::from_hms_opt(4, 0, 0).unwrap_or(NaiveTime::MIN),
+            zone: Zone::System,
+            log_format: LogFormat::Text,
+            demo: true,
+        }
+    }
+}
+
+/// Raw values of one layer (file, environment or flags), all optional strings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub port: Option<toml::Value>,
+    pub bind: Option<String>,
+    pub data_dir: Option<String>,
+    pub jwt_secret: Option<String>,
+    pub cors_origins: Option<toml::Value>,
+    pub role: Option<String>,
+    pub upstream_url: Option<String>,
+    pub upstream_token: Option<String>,
+    pub mdns: Option<toml::Value>,
+    pub max_payload: Option<toml::Value>,
+    pub max_body: Option<toml::Value>,
+    pub print_timeout_ms: Option<toml::Value>,
+    pub day_start: Option<String>,
+    pub timezone: Option<String>,
+    pub log_format: Option<String>,
+}
+
+fn text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Layer {
+    /// The environment layer, with SPEC's variable names.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Layer {
+        let get = |k: &str| get(k).filter(|v| !v.is_empty());
+        let s = |k: &str| get(k).map(toml::Value::String);
+        Layer {
+            port: s("PORT"),
+            bind: get("BRANCHD_BIND"),
+            data_dir: get("BRANCHD_DATA_DIR"),
+            jwt_secret: get("JWT_SECRET"),
+            cors_origins: s("CORS_ORIGINS"),
+            role: get("BRANCHD_ROLE"),
+            upstream_url: get("BRANCHD_UPSTREAM_URL"),
+            upstream_token: get("BRANCHD_UPSTREAM_TOKEN"),
+            mdns: s("BRANCHD_MDNS"),
+            max_payload: s("BRANCHD_MAX_PAYLOAD"),
+            max_body: s("BRANCHD_MAX_BODY"),
+            print_timeout_ms: s("BRANCHD_PRINT_TIMEOUT_MS"),
+            day_start: get("BRANCHD_DAY_START"),
+            timezone: get("TZ"),
+            log_format: get("BRANCHD_LOG_FORMAT"),
+        }
+    }
+
+    pub fn from_file(path: &std::path::Path) -> Result<Layer, ConfigError> {
+        let src = std::fs::read_to_string(path).map_err(|e| bad("--config", format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&src).map_err(|e| bad("--config", format!("{}: {}", path.display(), e.message())))
+    }
+
+    /// Values of `over` win over those of `self`.
+    pub fn overlay(self, over: Layer) -> Layer {
+        Layer {
+            port: over.port.or(self.port),
+            bind: over.bind.or(self.bind),
+            data_dir: over.data_dir.or(self.data_dir),
+            jwt_secret: over.jwt_secret.or(self.jwt_secret),
+            cors_origins: over.cors_origins.or(self.cors_origins),
+            role: over.role.or(self.role),
+            upstream_url: over.upstream_url.or(self.upstream_url),
+            upstream_token: over.upstream_token.or(self.upstream_token),
+            mdns: over.mdns.or(self.mdns),
+            max_payload: over.max_payload.or(self.max_payload),
+            max_body: over.max_body.or(self.max_body),
+            print_timeout_ms: over.print_timeout_ms.or(self.print_timeout_ms),
+            day_start: over.day_start.or(self.day_start),
+            timezone: over.timezone.or(self.timezone),
+            log_format: over.log_format.or(self.log_format),
+        }
+    }
+
+    /// Validates the merged layers into a [`Config`].
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        if let Some(v) = &self.port {
+            c.port = text(v).parse().ok().filter(|p| *p > 0).ok_or_else(|| bad("PORT", format!("{} is not a port number (1-65535)", text(v))))?;
+        }
+        if let Some(v) = &self.bind {
+            c.bind = v.parse().map_err(|_| bad("BRANCHD_BIND", format!("{v} is not an IP address")))?;
+        }
+        if let Some(v) = self.data_dir {
+            c.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = self.jwt_secret {
+            if v.len() < 16 {
+                return Err(bad("JWT_SECRET", "must be at least 16 characters"));
+            }
+            c.jwt_secret = Some(v);
+        }
+        if let Some(v) = &self.cors_origins {
+            c.cors_origins = match v {
+                toml::Value::Array(a) => a.iter().map(text).collect(),
+                other => text(other).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            };
+            if let Some(o) = c.cors_origins.iter().find(|o| *o != "*" && !o.starts_with("http://") && !o.starts_with("https://")) {
+                return Err(bad("CORS_ORIGINS", format!("{o} is not an origin like https://pos.example.com")));
+            }
+        }
+        if let Some(v) = &self.role {
+            c.role = match v.as_str() {
+                "branch" => Role::Branch,
+                "hub" => Role::Hub,
+                _ => return Err(bad("BRANCHD_ROLE", format!("{v} is not branch or hub"))),
+            };
+        }
+        if let Some(v) = self.upstream_url {
+            if !v.starts_with("http://") && !v.starts_with("https://") {
+                return Err(bad("BRANCHD_UPSTREAM_URL", format!("{v} is not an http(s) URL")));
+            }
+            c.upstream_url = Some(v.trim_end_matches('/').to_string());
+        }
+        c.upstream_token = self.upstream_token;
+        if let Some(v) = &self.mdns {
+            c.mdns = match text(v).as_str() {
+                "on" | "true" => true,
+                "off" | "false" => false,
+                other => return Err(bad("BRANCHD_MDNS", format!("{other} is not on or off"))),
+            };
+        }
+        let size = |v: &Option<toml::Value>, name: &str| -> Result<Option<u64>, ConfigError> {
+            v.as_ref()
+                .map(|v| {
+                    text(v).parse::<u64>().ok().filter(|n| (1024..=64 << 20).contains(n)).ok_or_else(|| {
+                        bad(name, format!("{} is not a size in bytes from 1024 to 67108864", text(v)))
+                    })
+                })
+                .transpose()
+        };
+        if let Some(n) = size(&self.max_payload, "BRANCHD_MAX_PAYLOAD")? {
+            c.max_payload = n;
+        }
+        if let Some(n) = size(&self.max_body, "BRANCHD_MAX_BODY")? {
+            c.max_body = n as usize;
+        }
+        if let Some(v) = &self.print_timeout_ms {
+            let ms = text(v).parse::<u64>().ok().filter(|n| (100..=600_000).contains(n));
+            c.print_timeout = Duration::from_millis(
+                ms.ok_or_else(|| bad("BRANCHD_PRINT_TIMEOUT_MS", format!("{} is not milliseconds from 100 to 600000", text(v))))?,
+            );
+        }
+        if let Some(v) = &self.day_start {
+            c.day_start = NaiveTime::parse_from_str(v, "%H:%M")
+                .map_err(|_| bad("BRANCHD_DAY_START", format!("{v} is not a time like 04:00")))?;
+        }
+        if let Some(v) = &self.timezone {
+            // TZ may also be a POSIX rule or a file path; those mean "the system's zone".
+            c.zone = match v.trim_start_matches(':').parse::<chrono_tz::Tz>() {
+                Ok(tz) => Zone::Named(tz),
+                Err(_) if v.starts_with(':') || v.starts_with('/') => Zone::System,
+                Err(_) => return Err(bad("TZ", format!("{v} is not a time zone like Europe/Berlin"))),
+            };
+        }
+        if let Some(v) = &self.log_format {
+            c.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(bad("BRANCHD_LOG_FORMAT", format!("{v} is not text or json"))),
+            };
+        }
+        Ok(c)
+    }
+}
+
+impl Config {
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("branchd.db")
+    }
+
+    /// The business day (for order numbers) at `now`.
+    pub fn business_day(&self, now: chrono::DateTime<chrono::Utc>) -> String {
+        match self.zone {
+            Zone::Named(tz) => crate::orders::business_day(now, &tz, self.day_start),
+            Zone::System => crate::orders::business_day(now, &chrono::Local, self.day_start),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Layer {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        Layer::from_env(|k| pairs.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone()))
+    }
+
+    #[test]
+    fn precedence_flag_env_file_default() {
+        let file: Layer = toml::from_str("port = 4000\nrole = \"hub\"\nmdns = false").unwrap();
+        let flags = Layer { port: Some(toml::Value::Integer(5000)), ..Layer::default() };
+        let c = file.overlay(env(&[("PORT", "4500"), ("BRANCHD_MDNS", "on")])).overlay(flags).resolve().unwrap();
+        assert_eq!(c.port, 5000);
+        assert_eq!(c.role, Role::Hub);
+        assert!(c.mdns);
+        assert_eq!(c.print_timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = env(&[("PORT", "http")]).resolve().unwrap_err();
+        assert_eq!(e.setting, "PORT");
+        let e = env(&[("BRANCHD_MAX_PAYLOAD", "-1")]).resolve().unwrap_err();
+        assert_eq!(e.setting, "BRANCHD_MAX_PAYLOAD");
+        let e = env(&[("BRANCHD_DAY_START", "25:00")]).resolve().unwrap_err();
+        assert_eq!(e.setting, "BRANCHD_DAY_START");
+    }
+}

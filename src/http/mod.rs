@@ -1,0 +1,136 @@
+//! HTTP (SPEC §3): the router, the bearer-token extractor, JSON bodies with SPEC's error
+//! shape, request metrics and CORS. Handlers live in one file per resource. The only module
+//! that knows axum routing.
+
+mod availability;
+mod orders;
+mod printers;
+mod system;
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde_json::Value;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::app::AppState;
+use crate::auth::{AuthError, Principal};
+use crate::error::ApiError;
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config().max_body;
+    let api = Router::new()
+        .route("/orders", post(orders::create).get(orders::list))
+        .route("/orders/{id}", get(orders::get_one))
+        .route("/orders/{id}/status", axum::routing::patch(orders::set_status))
+        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/driver", put(orders::set_driver))
+        .route("/availability/{branch_id}", get(availability::list))
+        .route("/availability/{branch_id}/bulk", post(availability::bulk))
+        .route("/availability/{branch_id}/{item_type}/{item_id}", put(availability::put))
+        .route("/printers", get(printers::list).post(printers::create))
+        .route("/printers/{id}", get(printers::get_one).patch(printers::update).delete(printers::remove))
+        .route("/printers/{id}/status", get(printers::status))
+        .route("/printers/{id}/test", post(printers::test));
+    let mut router = Router::new()
+        .route("/", get(system::dashboard))
+        .route("/assets/{*path}", get(system::asset))
+        .route("/auth/login", post(system::login))
+        .route("/health", get(system::health))
+        .route("/metrics", get(system::metrics))
+        .nest("/api", api)
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route")
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), record));
+    if let Some(cors) = cors(&state.config().cors_origins) {
+        router = router.layer(cors);
+    }
+    router.with_state(state)
+}
+
+/// `CORS_ORIGINS`: none means same-origin only (no CORS headers at all).
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+    )
+}
+
+async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = next.run(req).await;
+    let took = started.elapsed();
+    state.metrics().http(res.status().as_u16(), took);
+    tracing::debug!(%method, %path, status = res.status().as_u16(), ms = took.as_secs_f64() * 1000.0, "http");
+    res
+}
+
+/// The caller, from `Authorization: Bearer JWT`.
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty());
+        let token = token.ok_or(AuthError::Required)?;
+        Ok(Auth(state.keys().verify(token)?))
+    }
+}
+
+/// A JSON body as raw `Value`, with SPEC errors: 413 too large, 400 malformed.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body too large")
+            } else {
+                ApiError::bad(format!("cannot read body: {e}"))
+            }
+        })?;
+        if bytes.is_empty() {
+            return Ok(JsonBody(Value::Null));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "BAD_JSON", format!("malformed JSON body: {e}")))
+    }
+}
+
+/// `limit` (1..=1000, default 100) and `cursor` of list endpoints.
+pub fn paging(limit: Option<&str>, cursor: Option<&str>) -> Result<(usize, i64), ApiError> {
+    let limit = match limit {
+        None => 100,
+        Some(l) => l.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ApiError::bad("limit must be an integer from 1 to 1000"))?,
+    };
+    let after = match cursor {
+        None => 0,
+        Some(c) => crate::store::decode_cursor(c).ok_or_else(|| ApiError::bad("cursor is not valid"))?,
+    };
+    Ok((limit, after))
+}

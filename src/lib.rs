@@ -1,0 +1,42 @@
+//! branchd: one binary for a restaurant branch's appliance.
+//!
+//! Crate map (see ARCHITECTURE.md):
+//! - [`app`]: `AppState` and the `App` that `main` and the tests start.
+//! - [`config`], [`cli`], [`commands`]: settings of SPEC §1 and the admin CLI.
+//! - [`auth`]: JWT and license identity, the role table of SPEC §2.
+//! - [`http`]: REST of SPEC §3; [`realtime`]: Socket.IO of SPEC §4.
+//! - [`orders`], [`availability`]: domain rules, no I/O.
+//! - [`printing`]: printers, test prints, desktop-app correlation.
+//! - [`store`]: the only code that touches SQLite.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod availability;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod orders;
+pub mod printing;
+pub mod realtime;
+pub mod secrets;
+pub mod store;
+pub mod validate;
+
+pub use app::{App, AppState};
+pub use config::Config;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `branchd version --json`.
+pub fn version_info() -> serde_json::Value {
+    serde_json::json!({
+        "version": VERSION,
+        "commit": env!("BRANCHD_GIT_COMMIT"),
+        "buildDate": env!("BRANCHD_BUILD_DATE"),
+        "target": env!("BRANCHD_TARGET"),
+    })
+}

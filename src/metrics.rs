@@ -1,0 +1,109 @@
+//! Process metrics in Prometheus text format: connections per namespace, events emitted,
+//! HTTP requests and latency, Socket.IO messages. Counters are atomics; rendering is cheap.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::realtime::NAMESPACES;
+
+const BUCKETS_MS: [f64; 12] = [0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; 12],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let ms = d.as_secs_f64() * 1000.0;
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            if ms <= *b {
+                self.buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(d.as_micros() as u64, Relaxed);
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    connections: [AtomicI64; 3],
+    connects_refused: AtomicU64,
+    events_emitted: [AtomicU64; 3],
+    messages_received: [AtomicU64; 3],
+    message_errors: [AtomicU64; 3],
+    http_by_class: [AtomicU64; 5],
+    http_latency: Histogram,
+    db_write_errors: AtomicU64,
+}
+
+fn ns_index(ns: &str) -> usize {
+    NAMESPACES.iter().position(|n| *n == ns).unwrap_or(0)
+}
+
+impl Metrics {
+    pub fn connected(&self, ns: &str, delta: i64) {
+        self.connections[ns_index(ns)].fetch_add(delta, Relaxed);
+    }
+    pub fn connections(&self, ns: &str) -> i64 {
+        self.connections[ns_index(ns)].load(Relaxed)
+    }
+    pub fn refused(&self) {
+        self.connects_refused.fetch_add(1, Relaxed);
+    }
+    pub fn emitted(&self, ns: &str) {
+        self.events_emitted[ns_index(ns)].fetch_add(1, Relaxed);
+    }
+    pub fn message(&self, ns: &str, ok: bool) {
+        self.messages_received[ns_index(ns)].fetch_add(1, Relaxed);
+        if !ok {
+            self.message_errors[ns_index(ns)].fetch_add(1, Relaxed);
+        }
+    }
+    pub fn http(&self, status: u16, took: Duration) {
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        self.http_by_class[class].fetch_add(1, Relaxed);
+        self.http_latency.observe(took);
+    }
+    pub fn db_write_error(&self) {
+        self.db_write_errors.fetch_add(1, Relaxed);
+    }
+
+    /// Renders every metric; `db_ok` and `uptime` are read by the caller.
+    pub fn render(&self, db_ok: bool, uptime: Duration) -> String {
+        let mut out = String::with_capacity(4096);
+        let ns_series = |out: &mut String, name: &str, help: &str, kind: &str, vals: &dyn Fn(usize) -> i64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (i, ns) in NAMESPACES.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{namespace=\"{ns}\"}} {}", vals(i));
+            }
+        };
+        ns_series(&mut out, "branchd_socketio_connections", "Connected Socket.IO clients.", "gauge", &|i| self.connections[i].load(Relaxed));
+        ns_series(&mut out, "branchd_events_emitted_total", "Broadcast events emitted.", "counter", &|i| self.events_emitted[i].load(Relaxed) as i64);
+        ns_series(&mut out, "branchd_socketio_messages_total", "Client-to-server events received.", "counter", &|i| self.messages_received[i].load(Relaxed) as i64);
+        ns_series(&mut out, "branchd_socketio_message_errors_total", "Client events answered with an error.", "counter", &|i| self.message_errors[i].load(Relaxed) as i64);
+        let _ = writeln!(out, "# HELP branchd_socketio_connects_refused_total Handshakes refused.\n# TYPE branchd_socketio_connects_refused_total counter");
+        let _ = writeln!(out, "branchd_socketio_connects_refused_total {}", self.connects_refused.load(Relaxed));
+        let _ = writeln!(out, "# HELP branchd_http_requests_total HTTP requests by status class.\n# TYPE branchd_http_requests_total counter");
+        for (i, c) in self.http_by_class.iter().enumerate() {
+            let _ = writeln!(out, "branchd_http_requests_total{{class=\"{}xx\"}} {}", i + 1, c.load(Relaxed));
+        }
+        let h = &self.http_latency;
+        let _ = writeln!(out, "# HELP branchd_http_request_duration_seconds HTTP request latency.\n# TYPE branchd_http_request_duration_seconds histogram");
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            let _ = writeln!(out, "branchd_http_request_duration_seconds_bucket{{le=\"{}\"}} {}", b / 1000.0, h.buckets[i].load(Relaxed));
+        }
+        let count = h.count.load(Relaxed);
+        let _ = writeln!(out, "branchd_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "branchd_http_request_duration_seconds_sum {}", h.sum_us.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "branchd_http_request_duration_seconds_count {count}");
+        let _ = writeln!(out, "# HELP branchd_db_up Whether the database answers.\n# TYPE branchd_db_up gauge\nbranchd_db_up {}", u8::from(db_ok));
+        let _ = writeln!(out, "# HELP branchd_db_write_errors_total Failed database writes.\n# TYPE branchd_db_write_errors_total counter\nbranchd_db_write_errors_total {}", self.db_write_errors.load(Relaxed));
+        let _ = writeln!(out, "# HELP branchd_uptime_seconds Seconds since start.\n# TYPE branchd_uptime_seconds gauge\nbranchd_uptime_seconds {}", uptime.as_secs());
+        out
+    }
+}

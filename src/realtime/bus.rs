@@ -1,0 +1,23 @@
+//! The broadcast emitter: one task that takes committed events in commit order and sends
+//! each to `branch:{id}` and `company:{id}` of its namespace (a socket in both rooms gets it
+//! once). The payload is serialised once per event, not per client.
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::{room_branch, room_company};
+use crate::app::AppState;
+use crate::store::Event;
+
+pub async fn run(state: AppState, mut rx: UnboundedReceiver<Vec<Event>>) {
+    while let Some(batch) = rx.recv().await {
+        for ev in batch {
+            let Some(ns) = state.io().of(ev.namespace.as_str()) else { continue };
+            let rooms = [room_branch(&ev.branch_id), room_company(&ev.company_id)];
+            if let Err(e) = ns.to(rooms).emit(ev.name.as_str(), &ev.data).await {
+                tracing::warn!(event = %ev.name, namespace = %ev.namespace, error = %e, "broadcast failed for some clients");
+            }
+            state.metrics().emitted(&ev.namespace);
+            tracing::debug!(event = %ev.name, namespace = %ev.namespace, branch = %ev.branch_id, seq = ev.seq, "broadcast");
+        }
+    }
+}

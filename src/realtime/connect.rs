@@ -1,0 +1,96 @@
+//! Handshake authentication, run as connect middleware so that a refused client never
+//! joins a room or receives an event. A refusal's `connect_error` message is exactly one of
+//! SPEC's codes; clients branch on it.
+
+use serde_json::Value;
+use socketioxide::extract::SocketRef;
+
+use super::{room_branch, room_company};
+use crate::app::AppState;
+use crate::auth::{AuthError, Principal, Role, license};
+use crate::store::directory;
+
+/// A refused handshake; displays as the bare code.
+#[derive(Debug)]
+pub struct Refusal(pub &'static str);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Rooms computed at handshake, joined when the connection is accepted.
+#[derive(Debug, Clone)]
+pub struct AutoRooms(pub Vec<String>);
+
+fn str_field<'a>(auth: &'a Value, key: &str) -> Option<&'a str> {
+    auth.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+pub async fn authenticate(ns: &'static str, state: &AppState, s: &SocketRef, auth: Option<Value>) -> Result<(), Refusal> {
+    let auth = auth.filter(Value::is_object).unwrap_or(Value::Null);
+    let result = match str_field(&auth, "userRole") {
+        Some("desktop_app") => desktop(ns, state, &auth).await,
+        _ => match str_field(&auth, "token") {
+            Some(t) => state.keys().verify(t).map_err(|e| e.code()),
+            None => Err(AuthError::Required.code()),
+        },
+    };
+    let principal = match result {
+        Ok(p) => p,
+        Err(code) => {
+            state.metrics().refused();
+            tracing::info!(namespace = ns, code, "handshake refused");
+            return Err(Refusal(code));
+        }
+    };
+    let rooms = auto_rooms(ns, state, &principal).await.map_err(|_| Refusal("INTERNAL_ERROR"))?;
+    s.extensions.insert(AutoRooms(rooms));
+    s.extensions.insert(principal);
+    Ok(())
+}
+
+async fn desktop(ns: &str, state: &AppState, auth: &Value) -> Result<Principal, &'static str> {
+    if ns != "/printing-ws" {
+        return Err("FORBIDDEN");
+    }
+    let key = str_field(auth, "licenseKey").ok_or("AUTH_REQUIRED")?;
+    let hash = license::hash(key);
+    let lic = state.db().read(move |c| directory::license(c, &hash)).await.map_err(|_| "INTERNAL_ERROR")?;
+    let lic = lic.ok_or("LICENSE_INVALID")?;
+    let hint_mismatch = |k: &str, actual: &str| str_field(auth, k).is_some_and(|v| v != actual);
+    if hint_mismatch("branchId", &lic.branch_id) || hint_mismatch("companyId", &lic.company_id) {
+        return Err("LICENSE_INVALID");
+    }
+    let device = str_field(auth, "deviceId").filter(|d| d.len() <= 128).ok_or("LICENSE_INVALID")?;
+    Ok(Principal {
+        sub: device.to_string(),
+        role: Role::DesktopApp,
+        company_id: Some(lic.company_id),
+        branch_id: Some(lic.branch_id),
+        email: None,
+        device_id: Some(device.to_string()),
+        app_version: str_field(auth, "appVersion").map(|v| v.chars().take(64).collect()),
+    })
+}
+
+/// SPEC §4: branch-scoped identities get their branch room only; company-scoped ones get
+/// `company:` (and, on `/orders` and `/printing-ws`, the branch their token names).
+async fn auto_rooms(ns: &str, state: &AppState, p: &Principal) -> Result<Vec<String>, crate::error::ApiError> {
+    let branch_ok = match &p.branch_id {
+        Some(b) => state.branch_company(b).await?.is_some_and(|c| p.may_access(b, Some(&c))),
+        None => false,
+    };
+    if p.role.branch_scoped() {
+        return Ok(p.branch_id.as_deref().filter(|_| branch_ok).map(room_branch).into_iter().collect());
+    }
+    let mut rooms: Vec<String> = p.company_id.as_deref().map(room_company).into_iter().collect();
+    if ns != "/availability"
+        && branch_ok
+        && let Some(b) = &p.branch_id
+    {
+        rooms.push(room_branch(b));
+    }
+    Ok(rooms)
+}

@@ -1,0 +1,213 @@
+//! Socket.IO (SPEC §4): the three namespaces, their handshake authentication, rooms, the
+//! ack/`exception` reply envelope and the broadcast emitter. The only module that knows
+//! socketioxide. One file per namespace; shared handlers (join/leave/catchUp) here.
+//!
+//! Every client→server event is taken as raw JSON and validated by us, so a wrong payload
+//! is answered with an error instead of being dropped; unknown events get `UNKNOWN_EVENT`.
+
+pub mod availability;
+pub mod bus;
+pub mod connect;
+pub mod orders;
+pub mod printing;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::handler::{ConnectHandler, FromMessageParts, Value as RawValue};
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::Socket;
+use socketioxide::SocketIo;
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::config::Config;
+use crate::error::ApiError;
+
+pub const NAMESPACES: [&str; 3] = ["/printing-ws", "/orders", "/availability"];
+
+/// Per-socket packet buffer. Broadcasts beyond it are dropped for that slow client (and
+/// logged); it catches up with `catchUp` or `requestLiveOrders`.
+const SOCKET_BUFFER: usize = 1024;
+
+pub fn room_branch(id: &str) -> String {
+    format!("branch:{id}")
+}
+pub fn room_company(id: &str) -> String {
+    format!("company:{id}")
+}
+
+/// Builds the Socket.IO layer with SPEC's transport settings and limits.
+pub fn build_io(config: &Config) -> (SocketIoLayer, SocketIo) {
+    SocketIo::builder()
+        .ping_interval(Duration::from_secs(25))
+        .ping_timeout(Duration::from_secs(20))
+        .max_payload(config.max_payload)
+        .ws_max_message_size(config.max_payload as usize)
+        .ws_max_frame_size(config.max_payload as usize)
+        .max_buffer_size(SOCKET_BUFFER)
+        .build_layer()
+}
+
+/// Registers the three namespaces, each behind the authentication middleware.
+pub fn attach(state: &AppState) {
+    for ns in NAMESPACES {
+        let st = state.clone();
+        let mw = state.clone();
+        let handler = move |s: SocketRef| {
+            let st = st.clone();
+            async move { on_connect(ns, s, st) }
+        };
+        let auth = move |s: SocketRef, TryData(auth): TryData<Value>| {
+            let st = mw.clone();
+            async move { connect::authenticate(ns, &st, &s, auth.ok()).await }
+        };
+        state.io().ns(ns, handler.with(auth));
+    }
+}
+
+fn on_connect(ns: &'static str, s: SocketRef, state: AppState) {
+    let Some(p) = s.extensions.get::<Principal>() else {
+        // Cannot happen: the middleware stores the principal before accepting.
+        let _ = s.disconnect();
+        return;
+    };
+    if let Some(rooms) = s.extensions.get::<connect::AutoRooms>() {
+        s.join(rooms.0);
+    }
+    state.metrics().connected(ns, 1);
+    tracing::debug!(namespace = ns, role = p.role.as_str(), "client connected");
+    let st = state.clone();
+    s.on_disconnect(move |s: SocketRef| {
+        st.metrics().connected(ns, -1);
+        if let (Some(p), true) = (s.extensions.get::<Principal>(), ns == "/printing-ws")
+            && let (Some(device), Some(branch)) = (&p.device_id, &p.branch_id)
+        {
+            st.desktops().unregister(branch, device, &s.id.to_string());
+            tracing::info!(device_id = %device, "desktop app disconnected");
+        }
+        async {}
+    });
+    on(&s, &state, ns, &["joinBranch", "join:branch"], join_branch);
+    on(&s, &state, ns, &["leaveBranch", "leave:branch"], leave_branch);
+    on(&s, &state, ns, &["catchUp"], catch_up);
+    match ns {
+        "/orders" => orders::register(&s, &state),
+        "/availability" => availability::register(&s, &state),
+        _ => printing::register(&s, &state, &p),
+    }
+    let st = state.clone();
+    s.on_fallback(move |s: SocketRef, Event(event): Event, ack: AckSender, AckWanted(wanted): AckWanted| {
+        let shown: String = event.chars().take(64).collect();
+        st.metrics().message(ns, false);
+        let err = ApiError::new(axum::http::StatusCode::BAD_REQUEST, "UNKNOWN_EVENT", format!("unknown event {shown}"));
+        reply(&s, &shown, wanted, ack, Err(err));
+        async {}
+    });
+}
+
+/// Whether the client asked for an ack (so errors go through it, not `exception`).
+pub struct AckWanted(pub bool);
+
+impl<A: Adapter> FromMessageParts<A> for AckWanted {
+    type Error = Infallible;
+    fn from_message_parts(_: &Arc<Socket<A>>, _: &mut RawValue, ack_id: &Option<i64>) -> Result<Self, Infallible> {
+        Ok(AckWanted(ack_id.is_some()))
+    }
+}
+
+/// Context handed to every event handler.
+pub struct Ctx {
+    pub socket: SocketRef,
+    pub state: AppState,
+    pub principal: Principal,
+    pub ns: &'static str,
+}
+
+/// Sends the outcome: ack `{success: true, ...}` / `{success: false, error}`, or an
+/// `exception` event when the client sent no ack callback and the call failed.
+fn reply(s: &SocketRef, event: &str, wanted: bool, ack: AckSender, result: Result<Value, ApiError>) {
+    match result {
+        Ok(v) if wanted => {
+            let mut body = json!({"success": true});
+            if let (Value::Object(b), Value::Object(extra)) = (&mut body, v) {
+                b.extend(extra);
+            }
+            let _ = ack.send(&body);
+        }
+        Ok(_) => {}
+        Err(e) if wanted => {
+            let _ = ack.send(&json!({"success": false, "error": e.body()}));
+        }
+        Err(e) => {
+            let _ = s.emit("exception", &json!({"status": "error", "event": event, "code": e.code, "message": e.message}));
+        }
+    }
+}
+
+/// Registers `f` for each of `events` with the reply envelope.
+pub fn on<F, Fut>(s: &SocketRef, state: &AppState, ns: &'static str, events: &[&'static str], f: F)
+where
+    F: Fn(Ctx, Value) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, ApiError>> + Send + 'static,
+{
+    for event in events {
+        let event: &'static str = event;
+        let st = state.clone();
+        let f = f.clone();
+        s.on(event, move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender, AckWanted(wanted): AckWanted| {
+            let st = st.clone();
+            let f = f.clone();
+            async move {
+                let Some(principal) = s.extensions.get::<Principal>() else { return };
+                let ctx = Ctx { socket: s.clone(), state: st.clone(), principal, ns };
+                let result = f(ctx, data.unwrap_or(Value::Null)).await;
+                st.metrics().message(ns, result.is_ok());
+                if let Err(e) = &result {
+                    tracing::debug!(namespace = ns, event, code = e.code, "event refused");
+                }
+                reply(&s, event, wanted, ack, result);
+            }
+        });
+    }
+}
+
+async fn join_branch(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
+    let branch = crate::validate::branch_id_payload(&data)?;
+    ctx.state.authorize_branch(&ctx.principal, &branch).await?;
+    let room = room_branch(&branch);
+    ctx.socket.join(room.clone());
+    Ok(json!({"branchId": branch, "room": room}))
+}
+
+async fn leave_branch(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
+    let branch = crate::validate::branch_id_payload(&data)?;
+    ctx.socket.leave(room_branch(&branch));
+    Ok(json!({"branchId": branch}))
+}
+
+async fn catch_up(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
+    let since = match data.get("since") {
+        Some(Value::String(s)) if s.len() <= 64 => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(ApiError::bad("payload must be {since: eventId}")),
+    };
+    let rooms: std::collections::HashSet<String> = ctx.socket.rooms().into_iter().map(|r| r.to_string()).collect();
+    let ns = ctx.ns;
+    let out = ctx
+        .state
+        .db()
+        .read(move |c| {
+            crate::store::events::catch_up(c, ns, &since, |company, branch| {
+                rooms.contains(&room_branch(branch)) || rooms.contains(&room_company(company))
+            })
+        })
+        .await?;
+    let events: Vec<Value> = out.events.into_iter().map(|e| json!({"name": e.name, "data": e.data})).collect();
+    Ok(json!({"events": events, "truncated": out.truncated}))
+}

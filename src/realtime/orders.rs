@@ -1,0 +1,41 @@
+//! `/orders`: `requestLiveOrders` (plus the shared join/leave/catchUp). Broadcasts
+//! (`newOrder`, `orderStatusUpdate`, `orderCancelled`, `driverUpdate`) come from the store
+//! through the bus.
+
+use serde_json::{Value, json};
+use socketioxide::extract::SocketRef;
+
+use super::{Ctx, on};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::store::orders::{self, Filter};
+
+const NS: &str = "/orders";
+/// `requestLiveOrders` returns at most this many orders.
+const LIVE_MAX: usize = 1000;
+
+pub fn register(s: &SocketRef, state: &AppState) {
+    on(s, state, NS, &["requestLiveOrders"], request_live_orders);
+}
+
+async fn request_live_orders(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
+    let branch = match &data {
+        Value::Null => None,
+        Value::Object(m) => match m.get("branchId") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(b)) => Some(crate::validate::id(b, "branchId")?),
+            Some(_) => return Err(ApiError::bad("branchId must be a string")),
+        },
+        _ => return Err(ApiError::bad("payload must be an object {branchId?}")),
+    };
+    let branches = match branch {
+        Some(b) => {
+            ctx.state.authorize_branch(&ctx.principal, &b).await?;
+            Some(vec![b])
+        }
+        None => ctx.state.visible_branches(&ctx.principal).await?,
+    };
+    let filter = Filter { branches, live_only: true, since: None, after_seq: 0, limit: LIVE_MAX };
+    let page = ctx.state.db().read(move |c| orders::list(c, &filter)).await?;
+    Ok(json!({"orders": page.items}))
+}

@@ -1,0 +1,91 @@
+//! The only code that touches SQLite.
+//!
+//! One writer thread owns the single read-write connection and commits queued writes in
+//! groups (one `BEGIN IMMEDIATE … COMMIT`, one fsync, for every write that arrived together;
+//! each write in its own savepoint so one failure rolls back only itself). Readers use a small
+//! pool of read-only connections on the blocking thread pool. Nothing here runs on the async
+//! worker threads, and nothing here knows about HTTP or Socket.IO.
+//!
+//! Durability: WAL with `synchronous = FULL`, so a write is on disk before its caller hears
+//! "ok" and survives `kill -9` and power loss (SPEC §6).
+
+pub mod db;
+pub mod directory;
+pub mod events;
+pub mod migrate;
+pub mod orders;
+pub mod availability;
+pub mod printers;
+
+pub use db::{Db, Tx};
+pub use events::Event;
+
+/// Store failures. Domain refusals raised inside a transaction are `Conflict`/`NotFound`/
+/// `Invalid` so that the HTTP and Socket.IO layers can map them to SPEC's codes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the database writer has stopped")]
+    Closed,
+    #[error("cannot open database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("migration {name} failed: {source}")]
+    Migration { name: String, source: rusqlite::Error },
+}
+
+impl StoreError {
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        StoreError::Conflict { code, message: message.into() }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// Current time as RFC 3339 UTC with millisecond precision (SPEC: every timestamp).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Opaque list cursor: the `seq` of the last row returned, base64url.
+pub fn encode_cursor(seq: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(seq.to_string())
+}
+
+pub fn decode_cursor(cursor: &str) -> Option<i64> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    std::str::from_utf8(&bytes).ok()?.parse::<i64>().ok().filter(|n| *n >= 0)
+}
+
+/// One page of a list: `{items, nextCursor?}`.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows with their seq.
+    pub fn from_rows(mut rows: Vec<(i64, T)>, limit: usize) -> Self {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more { rows.last().map(|(s, _)| encode_cursor(*s)) } else { None };
+        Page { items: rows.into_iter().map(|(_, t)| t).collect(), next_cursor }
+    }
+}

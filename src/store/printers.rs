@@ -1,0 +1,173 @@
+//! Printer rows and their broadcasts on `/printing-ws`.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::{Value, json};
+
+use super::{Page, StoreError, Tx, now_rfc3339};
+use crate::printing::model::{Connection as Link, Fields, Printer, initial_status};
+
+pub const NS: &str = "/printing-ws";
+
+const COLUMNS: &str =
+    "seq, id, company_id, branch_id, name, role, stations, paper_width, connection, profile, status, checked_at, created_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Printer)> {
+    let stations: String = r.get(6)?;
+    let connection: String = r.get(8)?;
+    let connection: Link = serde_json::from_str(&connection).unwrap_or(Link::Virtual);
+    let mut p = Printer {
+        id: r.get(1)?,
+        company_id: r.get(2)?,
+        branch_id: r.get(3)?,
+        name: r.get(4)?,
+        role: r.get(5)?,
+        stations: serde_json::from_str(&stations).unwrap_or_default(),
+        paper_width: r.get(7)?,
+        connection,
+        profile: r.get(9)?,
+        status: r.get(10)?,
+        checked_at: r.get(11)?,
+        created_at: r.get(12)?,
+        device_id: None,
+        local_id: None,
+    };
+    p.sync_desktop_ids();
+    Ok((r.get(0)?, p))
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Printer>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], from_row).optional()?.map(|(_, p)| p))
+}
+
+/// A desktop app's printer, by the app's device id and its own name for it, in one branch.
+pub fn by_desktop(conn: &Connection, branch_id: &str, device_id: &str, local_id: &str) -> Result<Option<Printer>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE branch_id = ?1 AND device_id = ?2 AND local_id = ?3"))?;
+    Ok(stmt.query_row(params![branch_id, device_id, local_id], from_row).optional()?.map(|(_, p)| p))
+}
+
+pub fn list(conn: &Connection, branches: Option<&[String]>, after_seq: i64, limit: usize) -> Result<Page<Printer>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE seq > ?1 ORDER BY seq"))?;
+    let mut rows = Vec::new();
+    for row in stmt.query_map([after_seq], from_row)? {
+        let (seq, p) = row?;
+        if branches.is_none_or(|b| b.contains(&p.branch_id)) {
+            rows.push((seq, p));
+            if rows.len() > limit {
+                break;
+            }
+        }
+    }
+    Ok(Page::from_rows(rows, limit))
+}
+
+fn write_row(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE printers SET name = ?2, role = ?3, stations = ?4, paper_width = ?5, connection = ?6, profile = ?7,
+                             device_id = ?8, local_id = ?9, status = ?10, checked_at = ?11 WHERE id = ?1",
+        params![
+            p.id,
+            p.name,
+            p.role,
+            serde_json::to_string(&p.stations)?,
+            p.paper_width,
+            serde_json::to_string(&p.connection)?,
+            p.profile,
+            p.device_id,
+            p.local_id,
+            p.status,
+            p.checked_at,
+        ],
+    )?;
+    Ok(())
+}
+
+fn desktop_taken(conn: &Connection, p: &Printer) -> Result<bool, StoreError> {
+    let Some((d, l)) = p.connection.desktop_ids() else { return Ok(false) };
+    Ok(by_desktop(conn, &p.branch_id, d, l)?.is_some_and(|other| other.id != p.id))
+}
+
+/// Adds a printer and broadcasts `printer:added`. `fields.name` and `fields.connection` are required.
+pub fn add(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, fields: Fields) -> Result<Printer, StoreError> {
+    let connection = fields.connection.clone().ok_or_else(|| StoreError::Invalid("connection is required".into()))?;
+    let now = now_rfc3339();
+    let mut p = Printer {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: String::new(),
+        branch_id: branch_id.to_string(),
+        company_id: company_id.to_string(),
+        role: "receipt".into(),
+        stations: vec![],
+        paper_width: 80,
+        status: initial_status(&connection).into(),
+        connection,
+        profile: None,
+        checked_at: now.clone(),
+        created_at: now,
+        device_id: None,
+        local_id: None,
+    };
+    fields.apply(&mut p);
+    if p.name.is_empty() {
+        return Err(StoreError::Invalid("name is required".into()));
+    }
+    if desktop_taken(tx.conn, &p)? {
+        return Err(StoreError::conflict("CONFLICT", "that desktop printer already exists"));
+    }
+    tx.conn.execute(
+        "INSERT INTO printers (id, company_id, branch_id, name, role, stations, paper_width, connection, status, checked_at, created_at)
+         VALUES (?1, ?2, ?3, '', '', '[]', 80, '{}', ?4, ?5, ?5)",
+        params![p.id, p.company_id, p.branch_id, p.status, p.created_at],
+    )?;
+    write_row(tx.conn, &p)?;
+    tx.emit(NS, "printer:added", (company_id, branch_id), serde_json::to_value(&p)?)?;
+    Ok(p)
+}
+
+/// Applies `fields` to a printer and broadcasts `printerUpdate`.
+pub fn update(tx: &mut Tx<'_>, mut p: Printer, fields: Fields) -> Result<Printer, StoreError> {
+    let old_kind = p.connection.clone();
+    fields.apply(&mut p);
+    if p.connection != old_kind {
+        p.status = initial_status(&p.connection).into();
+        p.checked_at = now_rfc3339();
+    }
+    if desktop_taken(tx.conn, &p)? {
+        return Err(StoreError::conflict("CONFLICT", "that desktop printer already exists"));
+    }
+    write_row(tx.conn, &p)?;
+    tx.emit(NS, "printerUpdate", (&p.company_id, &p.branch_id), serde_json::to_value(&p)?)?;
+    Ok(p)
+}
+
+pub fn remove(tx: &mut Tx<'_>, p: &Printer) -> Result<(), StoreError> {
+    tx.conn.execute("DELETE FROM printers WHERE id = ?1", [&p.id])?;
+    tx.emit(NS, "printerRemoved", (&p.company_id, &p.branch_id), json!({"printerId": p.id, "branchId": p.branch_id}))?;
+    Ok(())
+}
+
+/// Records a status; broadcasts `printerStatusUpdate` only when it changed.
+pub fn set_status(tx: &mut Tx<'_>, p: &Printer, status: &str, detail: Option<&str>) -> Result<Option<Value>, StoreError> {
+    let now = now_rfc3339();
+    tx.conn.execute(
+        "UPDATE printers SET status = ?2, status_detail = ?3, checked_at = ?4 WHERE id = ?1",
+        params![p.id, status, detail, now],
+    )?;
+    if p.status == status {
+        return Ok(None);
+    }
+    let mut payload = json!({"printerId": p.id, "status": status, "checkedAt": now, "branchId": p.branch_id});
+    if let Some((d, l)) = p.connection.desktop_ids() {
+        payload["deviceId"] = json!(d);
+        payload["localId"] = json!(l);
+    }
+    if let Some(d) = detail {
+        payload["detail"] = json!(d);
+    }
+    Ok(Some(tx.emit(NS, "printerStatusUpdate", (&p.company_id, &p.branch_id), payload)?))
+}
+
+pub fn status_detail(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn.query_row("SELECT status_detail FROM printers WHERE id = ?1", [id], |r| r.get(0)).optional()?.flatten())
+}
