@@ -1,0 +1,177 @@
+//! Test support: a real branchd server on 127.0.0.1 port 0 with a temporary data directory
+//! and known fixtures, plus small HTTP helpers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use branchd::auth::jwt::Claims;
+use branchd::auth::{license, password};
+use branchd::store::{StoreError, directory};
+use branchd::{App, AppState, Config};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+
+/// Ids of the fixtures: company co-1 with branches br-1 and br-2, company co-2 with br-3.
+pub struct Fixtures {
+    pub license_br1: String,
+    pub license_br3: String,
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub state: AppState,
+    pub fixtures: Fixtures,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn test_config(dir: &std::path::Path) -> Config {
+    Config {
+        port: 0,
+        bind: "127.0.0.1".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        jwt_secret: Some(SECRET.into()),
+        demo: false,
+        mdns: false,
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        Self::start_in(dir, config).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, config: Config) -> TestServer {
+        let app = App::build(config).await.expect("server builds");
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let fixtures = seed(&state).await;
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            app.run(async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        TestServer { addr, base: format!("http://{addr}"), state, fixtures, dir, shutdown: Some(tx), handle: Some(handle) }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// A token signed with the server's secret.
+    pub fn token(&self, role: &str, company: Option<&str>, branch: Option<&str>) -> String {
+        token_with(&self.state, role, company, branch, 3600)
+    }
+
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    pub async fn req(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut r = reqwest::Client::new().request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.req(reqwest::Method::GET, path, Some(token), None).await
+    }
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.req(reqwest::Method::POST, path, Some(token), Some(body)).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn token_with(state: &AppState, role: &str, company: Option<&str>, branch: Option<&str>, ttl: i64) -> String {
+    state.keys().issue(&Claims {
+        sub: format!("user-{role}"),
+        role: role.into(),
+        company_id: company.map(Into::into),
+        branch_id: branch.map(Into::into),
+        email: None,
+        exp: chrono::Utc::now().timestamp() + ttl,
+    })
+}
+
+async fn seed(state: &AppState) -> Fixtures {
+    let l1 = license::generate();
+    let l3 = license::generate();
+    let (h1, h3) = (license::hash(&l1), license::hash(&l3));
+    let pw = password::hash("owner-password");
+    state
+        .db()
+        .write(move |tx| {
+            directory::add_company(tx.conn, "co-1", "Company One")?;
+            directory::add_company(tx.conn, "co-2", "Company Two")?;
+            directory::add_branch(tx.conn, "br-1", "co-1", "One North")?;
+            directory::add_branch(tx.conn, "br-2", "co-1", "One South")?;
+            directory::add_branch(tx.conn, "br-3", "co-2", "Two Central")?;
+            directory::add_license(tx.conn, &h1, "co-1", "br-1")?;
+            directory::add_license(tx.conn, &h3, "co-2", "br-3")?;
+            directory::add_user(
+                tx.conn,
+                &directory::UserRow {
+                    id: "u-owner".into(),
+                    email: "owner@co1.test".into(),
+                    password_hash: pw,
+                    role: "company_owner".into(),
+                    company_id: Some("co-1".into()),
+                    branch_id: None,
+                },
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .expect("fixtures");
+    Fixtures { license_br1: l1, license_br3: l3 }
+}
+
+pub fn order_body(branch: &str) -> Value {
+    json!({
+        "branchId": branch,
+        "type": "dine_in",
+        "items": [
+            {"name": "Shawarma", "quantity": 2, "unitPrice": 650, "station": "grill"},
+            {"name": "Lemonade", "quantity": 1, "unitPrice": 300, "station": "bar", "notes": "no ice"}
+        ],
+        "notes": "table 4"
+    })
+}
