@@ -175,3 +175,56 @@ pub fn order_body(branch: &str) -> Value {
         "notes": "table 4"
     })
 }
+
+/// Runs `npm ci` in `tests/js` once per test process when its modules are missing.
+pub fn ensure_js_deps() -> PathBuf {
+    static ONCE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+    if !*done && !dir.join("node_modules/socket.io-client").exists() {
+        let st = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm must be installed (see README: test prerequisites)");
+        assert!(st.success(), "npm ci in tests/js failed");
+    }
+    *done = true;
+    dir
+}
+
+/// Tokens and license keys the client suites use, as JSON.
+pub fn client_fixtures(s: &TestServer, print_timeout_ms: u64, max_payload: u64) -> Value {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let exp = chrono::Utc::now().timestamp() + 3600;
+    let claims = json!({"sub": "u", "role": "super_admin", "exp": exp});
+    let alg_none = format!("{}.{}.", b64.encode(br#"{"alg":"none","typ":"JWT"}"#), b64.encode(claims.to_string()));
+    let wrong = branchd::auth::jwt::Keys::new(b"a-different-secret-0123456789").issue(&Claims {
+        sub: "u".into(),
+        role: "company_owner".into(),
+        company_id: Some("co-1".into()),
+        branch_id: None,
+        email: None,
+        exp,
+    });
+    json!({
+        "tokens": {
+            "owner1": s.token("company_owner", Some("co-1"), None),
+            "owner2": s.token("company_owner", Some("co-2"), None),
+            "callcenter1": s.token("call_center", Some("co-1"), None),
+            "cashier1": s.token("cashier", Some("co-1"), Some("br-1")),
+            "cashier2": s.token("cashier", Some("co-1"), Some("br-2")),
+            "kitchen1": s.token("kitchen", Some("co-1"), Some("br-1")),
+            "manager1": s.token("branch_manager", Some("co-1"), Some("br-1")),
+            "admin": s.token("super_admin", None, None),
+            "expired": token_with(&s.state, "company_owner", Some("co-1"), None, -600),
+            "unknownRole": token_with(&s.state, "wizard", Some("co-1"), None, 600),
+            "wrongSecret": wrong,
+            "algNone": alg_none,
+        },
+        "licenses": {"br1": s.fixtures.license_br1, "br3": s.fixtures.license_br3},
+        "printTimeoutMs": print_timeout_ms,
+        "maxPayload": max_payload,
+    })
+}

@@ -1,0 +1,120 @@
+// SPEC §4 /printing-ws: desktop apps, discovered printers, status, and the correlation-id
+// flow of test prints (first answer wins, duplicates ignored, timeout, disconnect).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, web, desktop, FX, closeAll, ask, waitFor, api } from './helpers.mjs';
+
+after(closeAll);
+const T = FX.tokens;
+
+async function desktopWithPrinter(deviceId, localId) {
+  const d = await connect('/printing-ws', desktop(FX.licenses.br1, { deviceId }));
+  const hello = await waitFor(d, 'desktop:connected');
+  assert.equal(hello.deviceId, deviceId);
+  assert.equal(hello.branchId, 'br-1');
+  assert.ok(!Number.isNaN(Date.parse(hello.serverTime)));
+  const r = await ask(d, 'printer:discovered', { printers: [{ localId, name: `Printer ${localId}`, type: 'usb' }] });
+  assert.equal(r.success, true, JSON.stringify(r));
+  return { d, printerId: r.added[0] };
+}
+
+test('discovered printers and desktop status become broadcasts', async () => {
+  const w = await connect('/printing-ws', web(T.manager1));
+  const { d, printerId } = await desktopWithPrinter('dev-disc', 'EPSON-1');
+  const added = await waitFor(w, 'printer:added', (p) => p.id === printerId);
+  assert.equal(added.deviceId, 'dev-disc');
+  assert.equal(added.localId, 'EPSON-1');
+  assert.deepEqual(added.connection, { type: 'desktop', deviceId: 'dev-disc', localId: 'EPSON-1' });
+  assert.equal(added.status, 'unknown');
+  const again = await ask(d, 'printer:discovered', { printers: [{ localId: 'EPSON-1', name: 'Renamed' }] });
+  assert.deepEqual(again.added, []);
+  assert.deepEqual(again.updated, [printerId]);
+  await waitFor(w, 'printerUpdate', (p) => p.id === printerId && p.name === 'Renamed');
+
+  d.emit('desktop:status', { status: 'online', printers: [{ localId: 'EPSON-1', status: 'paper_out' }] });
+  const st = await waitFor(w, 'printerStatusUpdate', (p) => p.printerId === printerId);
+  assert.equal(st.status, 'paper_out');
+  assert.equal(st.localId, 'EPSON-1');
+  const rest = await api('GET', `/api/printers/${printerId}/status`, T.manager1);
+  assert.equal(rest.body.status, 'paper_out');
+  const bad = await ask(d, 'desktop:status', { printers: [{ localId: 'EPSON-1', status: 'on_fire' }] });
+  assert.equal(bad.error.code, 'VALIDATION_ERROR');
+  assert.equal((await ask(w, 'printer:discovered', { printers: [] })).error.code, 'FORBIDDEN', 'web clients cannot report printers');
+});
+
+test('printer:test round trip: first answer wins, duplicates are ignored', async () => {
+  const w = await connect('/printing-ws', web(T.manager1));
+  const { d, printerId } = await desktopWithPrinter('dev-rt', 'STAR-1');
+  d.on('printer:test', async (req) => {
+    assert.equal(req.printerId, printerId);
+    assert.equal(req.localId, 'STAR-1');
+    const first = await d.emitWithAck('printer:test:result', { correlationId: req.correlationId, printerId, success: true, message: 'printed' });
+    const dup = await d.emitWithAck('printer:test:result', { correlationId: req.correlationId, printerId, success: false, message: 'late' });
+    d.emit('answers', { first, dup });
+    d.answers = { first, dup };
+  });
+  const ack = await ask(w, 'printer:test', { printerId });
+  assert.equal(ack.success, true, JSON.stringify(ack));
+  assert.equal(ack.message, 'printed');
+  const res = await waitFor(w, 'printer:test:result', (r) => r.correlationId === ack.correlationId);
+  assert.equal(res.printerId, printerId);
+  assert.equal(res.success, true);
+  const deadline = Date.now() + 3000;
+  while (!d.answers && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(d.answers.first.accepted, true);
+  assert.equal(d.answers.dup.accepted, false, 'a duplicate answer is ignored');
+
+  // Socket ids are never sent to other clients.
+  const everything = JSON.stringify(w.received);
+  assert.ok(!everything.includes(d.id), 'the desktop socket id leaked to a web client');
+  const forged = await ask(w, 'printer:test:result', { correlationId: ack.correlationId, success: true });
+  assert.equal(forged.error.code, 'FORBIDDEN');
+});
+
+test('REST test print through a desktop app, failure, timeout and disconnect', async () => {
+  const { d, printerId } = await desktopWithPrinter('dev-rest', 'ZEBRA-1');
+  let mode = 'fail';
+  d.on('printer:test', (req) => {
+    if (mode === 'fail') d.emit('printer:test:result', { correlationId: req.correlationId, success: false, message: 'paper jam' });
+    if (mode === 'drop') d.close();
+  });
+  let r = await api('POST', `/api/printers/${printerId}/test`, T.manager1);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.success, false);
+  assert.equal(r.body.error.code, 'PRINTER_ERROR');
+  assert.equal(r.body.message, 'paper jam');
+
+  mode = 'silent';
+  r = await api('POST', `/api/printers/${printerId}/test`, T.manager1);
+  assert.equal(r.status, 504);
+  assert.equal(r.body.error.code, 'PRINT_TIMEOUT');
+  assert.equal(r.body.message, 'timeout');
+  assert.ok(r.body.durationMs >= FX.printTimeoutMs - 50, `waited ${r.body.durationMs} ms`);
+
+  mode = 'drop';
+  r = await api('POST', `/api/printers/${printerId}/test`, T.manager1);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.error.code, 'DESKTOP_OFFLINE');
+  assert.ok(r.body.durationMs < FX.printTimeoutMs, 'a disconnect fails the request at once');
+  r = await api('POST', `/api/printers/${printerId}/test`, T.manager1);
+  assert.equal(r.body.error.code, 'DESKTOP_OFFLINE');
+});
+
+test('a desktop app of another company cannot answer for or touch this branch', async () => {
+  const w = await connect('/printing-ws', web(T.manager1));
+  const { d, printerId } = await desktopWithPrinter('dev-shared-id', 'P-1');
+  const intruder = await connect('/printing-ws', desktop(FX.licenses.br3, { deviceId: 'dev-shared-id', branchId: 'br-3', companyId: 'co-2' }));
+  await waitFor(intruder, 'desktop:connected');
+  assert.ok(d.connected, 'a device id claimed in another branch does not displace this app');
+  await ask(intruder, 'desktop:status', { printers: [{ localId: 'P-1', status: 'error' }] });
+  const st = await api('GET', `/api/printers/${printerId}/status`, T.manager1);
+  assert.equal(st.body.status, 'unknown');
+  d.on('printer:test', (req) => {
+    intruder.emit('printer:test:result', { correlationId: req.correlationId, success: false, message: 'forged' });
+    d.emit('printer:test:result', { correlationId: req.correlationId, success: true, message: 'real' });
+  });
+  const ack = await ask(w, 'printer:test', { printerId });
+  assert.equal(ack.message, 'real');
+  const missing = await ask(w, 'printer:test', { printerId: 'no-such-printer' });
+  assert.equal(missing.error.code, 'NOT_FOUND');
+});
