@@ -18,7 +18,7 @@ pub const DEMO_EMAIL: &str = "admin@demo.local";
 
 /// Creates the demo company, branch, admin user, license and virtual printer when the
 /// database has no users yet. Returns the text that tells a person how to log in.
-pub async fn seed_demo_if_empty(db: &Db, _secret: &str, config: &Config) -> Result<Option<String>, StoreError> {
+pub async fn seed_demo_if_empty(db: &Db, config: &Config) -> Result<Option<String>, StoreError> {
     let users = db.read(directory::count_users).await?;
     if users > 0 {
         return Ok(None);

@@ -123,13 +123,16 @@ impl App {
         std::fs::create_dir_all(&dir).map_err(data_err)?;
         let secret = crate::secrets::jwt_secret(&config).map_err(data_err)?;
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-        let db = Db::open(&config.db_path(), Box::new(move |evs| {
-            let _ = events_tx.send(evs);
-        }))?;
-        if config.demo {
-            if let Some(demo) = crate::admin::seed_demo_if_empty(&db, &secret, &config).await? {
-                println!("{demo}");
-            }
+        let db = Db::open(
+            &config.db_path(),
+            Box::new(move |evs| {
+                let _ = events_tx.send(evs);
+            }),
+        )?;
+        if config.demo
+            && let Some(demo) = crate::admin::seed_demo_if_empty(&db, &config).await?
+        {
+            println!("{demo}");
         }
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
@@ -174,8 +177,10 @@ impl App {
                 token.cancel();
             }
         });
-        let addr = listener.local_addr().ok();
-        tracing::info!(addr = ?addr, role = state.config().role.as_str(), version = crate::VERSION, "branchd serving");
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, role = state.config().role.as_str(), version = crate::VERSION, "branchd serving");
+            println!("branchd listening on http://{addr}");
+        }
         use axum::serve::ListenerExt;
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);

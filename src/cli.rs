@@ -13,11 +13,14 @@ use crate::config::{Config, ConfigError, Layer};
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// Server settings may also come before the subcommand (`branchd --port 3001`).
+    #[command(flatten)]
+    pub serve: ServeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// Settings accepted before or after the subcommand.
+/// Settings accepted before or after the subcommand (SPEC §1).
 #[derive(Debug, Args, Clone, Default)]
 pub struct Global {
     /// TOML config file (lowest precedence after defaults)
@@ -26,33 +29,53 @@ pub struct Global {
     /// Data directory (SQLite database, secrets) [env: BRANCHD_DATA_DIR] [default: ./data]
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<String>,
-    /// HTTP + Socket.IO port [env: PORT] [default: 3001]
-    #[arg(long, global = true)]
+}
+
+/// Server settings: flags of `serve` (or before the subcommand).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// HTTP + Socket.IO port; 0 picks a free one [env: PORT] [default: 3001]
+    #[arg(long)]
     pub port: Option<String>,
     /// Bind address [env: BRANCHD_BIND] [default: 0.0.0.0]
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub bind: Option<String>,
     /// Allowed browser origins, comma-separated [env: CORS_ORIGINS] [default: same-origin only]
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub cors_origins: Option<String>,
     /// branch or hub [env: BRANCHD_ROLE] [default: branch]
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub role: Option<String>,
     /// HQ base URL; sync is off when unset [env: BRANCHD_UPSTREAM_URL]
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub upstream_url: Option<String>,
     /// on or off [env: BRANCHD_MDNS] [default: on]
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub mdns: Option<String>,
     /// Do not create demo data on a first start
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub no_demo: bool,
+}
+
+impl ServeArgs {
+    /// Values given after `serve` win over those given before it.
+    pub fn or(self, before: ServeArgs) -> ServeArgs {
+        ServeArgs {
+            port: self.port.or(before.port),
+            bind: self.bind.or(before.bind),
+            cors_origins: self.cors_origins.or(before.cors_origins),
+            role: self.role.or(before.role),
+            upstream_url: self.upstream_url.or(before.upstream_url),
+            mdns: self.mdns.or(before.mdns),
+            no_demo: self.no_demo || before.no_demo,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default)
-    Serve,
+    Serve(ServeArgs),
     /// Companies
     #[command(subcommand)]
     Company(CompanyCmd),
@@ -127,7 +150,9 @@ pub enum LicenseCmd {
         #[arg(long)]
         branch: String,
     },
-    Revoke { key: String },
+    Revoke {
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,17 +191,20 @@ pub enum PrinterCmd {
         #[arg(long, value_delimiter = ',')]
         stations: Vec<String>,
     },
-    Remove { id: String },
-    Test { id: String },
+    Remove {
+        id: String,
+    },
+    Test {
+        id: String,
+    },
 }
 
-impl Global {
+impl ServeArgs {
     fn flag_layer(&self) -> Layer {
         let s = |v: &Option<String>| v.clone().map(toml::Value::String);
         Layer {
             port: s(&self.port),
             bind: self.bind.clone(),
-            data_dir: self.data_dir.clone(),
             cors_origins: s(&self.cors_origins),
             role: self.role.clone(),
             upstream_url: self.upstream_url.clone(),
@@ -184,16 +212,24 @@ impl Global {
             ..Layer::default()
         }
     }
+}
 
+impl Cli {
     /// File < environment < flags.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
-        let file = match &self.config {
+        let file = match &self.global.config {
             Some(path) => Layer::from_file(path)?,
             None => Layer::default(),
         };
         let env = Layer::from_env(|k| std::env::var(k).ok());
-        let mut config = file.overlay(env).overlay(self.flag_layer()).resolve()?;
-        config.demo = !self.no_demo;
+        let serve = match &self.command {
+            Some(Command::Serve(after)) => after.clone().or(self.serve.clone()),
+            _ => self.serve.clone(),
+        };
+        let mut flags = serve.flag_layer();
+        flags.data_dir = self.global.data_dir.clone();
+        let mut config = file.overlay(env).overlay(flags).resolve()?;
+        config.demo = !serve.no_demo;
         Ok(config)
     }
 }

@@ -31,7 +31,8 @@ fn open(config: &Config) -> Result<rusqlite::Connection, CommandError> {
 
 pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
     match cmd {
-        Command::Serve => unreachable_serve(),
+        // `main` runs the server itself; nothing to do here.
+        Command::Serve(_) => {}
         Command::Company(CompanyCmd::Add { id, name }) => {
             crate::validate::id(&id, "company id").map_err(|e| CommandError::Usage(e.0))?;
             directory::add_company(&open(config)?, &id, &name)?;
@@ -78,18 +79,27 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             if as_json {
                 println!("{v}");
             } else {
-                println!("branchd {} ({} {} {})", v["version"].as_str().unwrap_or(""), v["commit"].as_str().unwrap_or(""), v["target"].as_str().unwrap_or(""), v["buildDate"].as_str().unwrap_or(""));
+                println!(
+                    "branchd {} ({} {} {})",
+                    v["version"].as_str().unwrap_or(""),
+                    v["commit"].as_str().unwrap_or(""),
+                    v["target"].as_str().unwrap_or(""),
+                    v["buildDate"].as_str().unwrap_or("")
+                );
             }
         }
     }
     Ok(())
 }
 
-fn unreachable_serve() {
-    // `serve` is handled by main before commands run.
-}
-
-fn add_user(config: &Config, email: String, pw: String, role: String, company: Option<String>, branch: Option<String>) -> Result<(), CommandError> {
+fn add_user(
+    config: &Config,
+    email: String,
+    pw: String,
+    role: String,
+    company: Option<String>,
+    branch: Option<String>,
+) -> Result<(), CommandError> {
     let Some(r) = Role::parse_user(&role) else {
         let all: Vec<&str> = Role::USER_ROLES.iter().map(|r| r.as_str()).collect();
         return usage(format!("--role must be one of {}", all.join(", ")));
@@ -116,7 +126,14 @@ fn add_user(config: &Config, email: String, pw: String, role: String, company: O
     Ok(())
 }
 
-fn issue_token(config: &Config, sub: String, role: String, company: Option<String>, branch: Option<String>, ttl: &str) -> Result<String, CommandError> {
+fn issue_token(
+    config: &Config,
+    sub: String,
+    role: String,
+    company: Option<String>,
+    branch: Option<String>,
+    ttl: &str,
+) -> Result<String, CommandError> {
     let Some(r) = Role::parse_user(&role) else { return usage(format!("unknown role {role}")) };
     if r != Role::SuperAdmin && company.is_none() {
         return usage(format!("--company is required for {role}"));
@@ -159,11 +176,19 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
             let q = branch.map(|b| format!("?branchId={b}")).unwrap_or_default();
             let list = call(reqwest::Method::GET, format!("/api/printers{q}"), None).await?;
             for p in list["items"].as_array().into_iter().flatten() {
-                println!("{}  {:<24} {:<8} {:<8} {}", p["id"].as_str().unwrap_or(""), p["name"].as_str().unwrap_or(""), p["role"].as_str().unwrap_or(""), p["connection"]["type"].as_str().unwrap_or(""), p["status"].as_str().unwrap_or(""));
+                println!(
+                    "{}  {:<24} {:<8} {:<8} {}",
+                    p["id"].as_str().unwrap_or(""),
+                    p["name"].as_str().unwrap_or(""),
+                    p["role"].as_str().unwrap_or(""),
+                    p["connection"]["type"].as_str().unwrap_or(""),
+                    p["status"].as_str().unwrap_or("")
+                );
             }
         }
         PrinterCmd::Add { branch, name, role, connection, stations } => {
-            let connection: Value = serde_json::from_str(&connection).map_err(|e| CommandError::Usage(format!("--connection is not JSON: {e}")))?;
+            let connection: Value =
+                serde_json::from_str(&connection).map_err(|e| CommandError::Usage(format!("--connection is not JSON: {e}")))?;
             let body = json!({"branchId": branch, "name": name, "role": role, "connection": connection, "stations": stations});
             let p = call(reqwest::Method::POST, "/api/printers".into(), Some(body)).await?;
             println!("printer added: {}", p["id"].as_str().unwrap_or(""));

@@ -196,7 +196,8 @@ impl Layer {
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let mut c = Config::default();
         if let Some(v) = &self.port {
-            c.port = text(v).parse().ok().filter(|p| *p > 0).ok_or_else(|| bad("PORT", format!("{} is not a port number (1-65535)", text(v))))?;
+            // 0 asks the OS for a free port (tests, benchmarks); the address is logged.
+            c.port = text(v).parse().map_err(|_| bad("PORT", format!("{} is not a port number (0-65535)", text(v))))?;
         }
         if let Some(v) = &self.bind {
             c.bind = v.parse().map_err(|_| bad("BRANCHD_BIND", format!("{v} is not an IP address")))?;
@@ -243,9 +244,11 @@ impl Layer {
         let size = |v: &Option<toml::Value>, name: &str| -> Result<Option<u64>, ConfigError> {
             v.as_ref()
                 .map(|v| {
-                    text(v).parse::<u64>().ok().filter(|n| (1024..=64 << 20).contains(n)).ok_or_else(|| {
-                        bad(name, format!("{} is not a size in bytes from 1024 to 67108864", text(v)))
-                    })
+                    text(v)
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1024..=64 << 20).contains(n))
+                        .ok_or_else(|| bad(name, format!("{} is not a size in bytes from 1024 to 67108864", text(v))))
                 })
                 .transpose()
         };
@@ -262,8 +265,8 @@ impl Layer {
             );
         }
         if let Some(v) = &self.day_start {
-            c.day_start = NaiveTime::parse_from_str(v, "%H:%M")
-                .map_err(|_| bad("BRANCHD_DAY_START", format!("{v} is not a time like 04:00")))?;
+            c.day_start =
+                NaiveTime::parse_from_str(v, "%H:%M").map_err(|_| bad("BRANCHD_DAY_START", format!("{v} is not a time like 04:00")))?;
         }
         if let Some(v) = &self.timezone {
             // TZ may also be a POSIX rule or a file path; those mean "the system's zone".

@@ -34,7 +34,7 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let config = match cli.global.resolve() {
+    let config = match cli.resolve() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("branchd: bad configuration: {e}");
@@ -42,13 +42,15 @@ async fn main() -> std::process::ExitCode {
         }
     };
     init_tracing(config.log_format);
-    let result: anyhow::Result<()> = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => async {
-            let app = branchd::App::build(config).await?;
-            app.run(shutdown_signal()).await?;
-            Ok(())
+    let result: anyhow::Result<()> = match cli.command.unwrap_or(Command::Serve(Default::default())) {
+        Command::Serve(_) => {
+            async {
+                let app = branchd::App::build(config).await?;
+                app.run(shutdown_signal()).await?;
+                Ok(())
+            }
+            .await
         }
-        .await,
         cmd => branchd::commands::run(cmd, &config).await.map_err(Into::into),
     };
     match result {

@@ -82,18 +82,33 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{namespace=\"{ns}\"}} {}", vals(i));
             }
         };
-        ns_series(&mut out, "branchd_socketio_connections", "Connected Socket.IO clients.", "gauge", &|i| self.connections[i].load(Relaxed));
-        ns_series(&mut out, "branchd_events_emitted_total", "Broadcast events emitted.", "counter", &|i| self.events_emitted[i].load(Relaxed) as i64);
-        ns_series(&mut out, "branchd_socketio_messages_total", "Client-to-server events received.", "counter", &|i| self.messages_received[i].load(Relaxed) as i64);
-        ns_series(&mut out, "branchd_socketio_message_errors_total", "Client events answered with an error.", "counter", &|i| self.message_errors[i].load(Relaxed) as i64);
-        let _ = writeln!(out, "# HELP branchd_socketio_connects_refused_total Handshakes refused.\n# TYPE branchd_socketio_connects_refused_total counter");
+        ns_series(&mut out, "branchd_socketio_connections", "Connected Socket.IO clients.", "gauge", &|i| {
+            self.connections[i].load(Relaxed)
+        });
+        ns_series(&mut out, "branchd_events_emitted_total", "Broadcast events emitted.", "counter", &|i| {
+            self.events_emitted[i].load(Relaxed) as i64
+        });
+        ns_series(&mut out, "branchd_socketio_messages_total", "Client-to-server events received.", "counter", &|i| {
+            self.messages_received[i].load(Relaxed) as i64
+        });
+        ns_series(&mut out, "branchd_socketio_message_errors_total", "Client events answered with an error.", "counter", &|i| {
+            self.message_errors[i].load(Relaxed) as i64
+        });
+        let _ = writeln!(
+            out,
+            "# HELP branchd_socketio_connects_refused_total Handshakes refused.\n# TYPE branchd_socketio_connects_refused_total counter"
+        );
         let _ = writeln!(out, "branchd_socketio_connects_refused_total {}", self.connects_refused.load(Relaxed));
-        let _ = writeln!(out, "# HELP branchd_http_requests_total HTTP requests by status class.\n# TYPE branchd_http_requests_total counter");
+        let _ =
+            writeln!(out, "# HELP branchd_http_requests_total HTTP requests by status class.\n# TYPE branchd_http_requests_total counter");
         for (i, c) in self.http_by_class.iter().enumerate() {
             let _ = writeln!(out, "branchd_http_requests_total{{class=\"{}xx\"}} {}", i + 1, c.load(Relaxed));
         }
         let h = &self.http_latency;
-        let _ = writeln!(out, "# HELP branchd_http_request_duration_seconds HTTP request latency.\n# TYPE branchd_http_request_duration_seconds histogram");
+        let _ = writeln!(
+            out,
+            "# HELP branchd_http_request_duration_seconds HTTP request latency.\n# TYPE branchd_http_request_duration_seconds histogram"
+        );
         for (i, b) in BUCKETS_MS.iter().enumerate() {
             let _ = writeln!(out, "branchd_http_request_duration_seconds_bucket{{le=\"{}\"}} {}", b / 1000.0, h.buckets[i].load(Relaxed));
         }
@@ -101,9 +116,21 @@ impl Metrics {
         let _ = writeln!(out, "branchd_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "branchd_http_request_duration_seconds_sum {}", h.sum_us.load(Relaxed) as f64 / 1e6);
         let _ = writeln!(out, "branchd_http_request_duration_seconds_count {count}");
-        let _ = writeln!(out, "# HELP branchd_db_up Whether the database answers.\n# TYPE branchd_db_up gauge\nbranchd_db_up {}", u8::from(db_ok));
-        let _ = writeln!(out, "# HELP branchd_db_write_errors_total Failed database writes.\n# TYPE branchd_db_write_errors_total counter\nbranchd_db_write_errors_total {}", self.db_write_errors.load(Relaxed));
-        let _ = writeln!(out, "# HELP branchd_uptime_seconds Seconds since start.\n# TYPE branchd_uptime_seconds gauge\nbranchd_uptime_seconds {}", uptime.as_secs());
+        let _ = writeln!(
+            out,
+            "# HELP branchd_db_up Whether the database answers.\n# TYPE branchd_db_up gauge\nbranchd_db_up {}",
+            u8::from(db_ok)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP branchd_db_write_errors_total Failed database writes.\n# TYPE branchd_db_write_errors_total counter\nbranchd_db_write_errors_total {}",
+            self.db_write_errors.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP branchd_uptime_seconds Seconds since start.\n# TYPE branchd_uptime_seconds gauge\nbranchd_uptime_seconds {}",
+            uptime.as_secs()
+        );
         out
     }
 }

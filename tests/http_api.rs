@@ -38,7 +38,12 @@ async fn login_health_metrics_and_unknown_routes() {
     assert!(h["uptimeSeconds"].is_u64() && h["version"].is_string());
 
     let metrics = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
-    for name in ["branchd_socketio_connections{namespace=\"/orders\"}", "branchd_events_emitted_total", "branchd_http_request_duration_seconds_bucket", "branchd_db_up 1"] {
+    for name in [
+        "branchd_socketio_connections{namespace=\"/orders\"}",
+        "branchd_events_emitted_total",
+        "branchd_http_request_duration_seconds_bucket",
+        "branchd_db_up 1",
+    ] {
         assert!(metrics.contains(name), "metrics lack {name}");
     }
 
@@ -126,9 +131,8 @@ async fn order_lifecycle_and_idempotency() {
     let id2 = o2["id"].as_str().unwrap();
     let (st, c) = s.post(&format!("/api/orders/{id2}/cancel"), &cashier, json!({"reason": "customer left"})).await;
     assert_eq!((st, c["status"].as_str().unwrap()), (200, "cancelled"));
-    let (st, d) = s
-        .req(Method::PUT, &format!("/api/orders/{id2}/driver"), Some(&cashier), Some(json!({"driverId": "d1", "name": "Sam"})))
-        .await;
+    let (st, d) =
+        s.req(Method::PUT, &format!("/api/orders/{id2}/driver"), Some(&cashier), Some(json!({"driverId": "d1", "name": "Sam"}))).await;
     assert_eq!(st, 409, "no driver on a cancelled order: {d}");
 
     // Delivery orders may go out for delivery, and take a driver.
@@ -137,7 +141,12 @@ async fn order_lifecycle_and_idempotency() {
     let (_, del) = s.post("/api/orders", &cashier, body).await;
     let did = del["id"].as_str().unwrap();
     let (st, d) = s
-        .req(Method::PUT, &format!("/api/orders/{did}/driver"), Some(&cashier), Some(json!({"driverId": "d1", "name": "Sam", "etaMinutes": 12})))
+        .req(
+            Method::PUT,
+            &format!("/api/orders/{did}/driver"),
+            Some(&cashier),
+            Some(json!({"driverId": "d1", "name": "Sam", "etaMinutes": 12})),
+        )
         .await;
     assert_eq!((st, d["driver"]["etaMinutes"].as_i64()), (200, Some(12)));
     let dpath = format!("/api/orders/{did}/status");
@@ -182,13 +191,8 @@ async fn orders_respect_the_role_table_and_validation() {
         let (st, e) = s.post("/api/orders", &cashier, b.clone()).await;
         assert_eq!((st, code(&e)), (400, "VALIDATION_ERROR"), "{b}");
     }
-    let raw = reqwest::Client::new()
-        .post(format!("{}/api/orders", s.base))
-        .bearer_auth(&cashier)
-        .body("{\"branchId\": ")
-        .send()
-        .await
-        .unwrap();
+    let raw =
+        reqwest::Client::new().post(format!("{}/api/orders", s.base)).bearer_auth(&cashier).body("{\"branchId\": ").send().await.unwrap();
     assert_eq!(raw.status(), 400);
     let big = "x".repeat(2 << 20);
     let raw = reqwest::Client::new().post(format!("{}/api/orders", s.base)).bearer_auth(&cashier).body(big).send().await.unwrap();
@@ -253,14 +257,20 @@ async fn availability_state_and_validation() {
     let s = TestServer::start().await;
     let cashier = s.token("cashier", Some("co-1"), Some("br-1"));
     let (st, item) = s
-        .req(Method::PUT, "/api/availability/br-1/product/falafel", Some(&cashier), Some(json!({"available": true, "stock": 10, "lowStockThreshold": 3})))
+        .req(
+            Method::PUT,
+            "/api/availability/br-1/product/falafel",
+            Some(&cashier),
+            Some(json!({"available": true, "stock": 10, "lowStockThreshold": 3})),
+        )
         .await;
     assert_eq!(st, 200, "{item}");
     assert_eq!(item["stock"], 10);
     assert_eq!(item["lowStockThreshold"], 3);
     assert!(item["updatedAt"].is_string());
     // Omitted threshold is kept.
-    let (_, item) = s.req(Method::PUT, "/api/availability/br-1/product/falafel", Some(&cashier), Some(json!({"available": true, "stock": 2}))).await;
+    let (_, item) =
+        s.req(Method::PUT, "/api/availability/br-1/product/falafel", Some(&cashier), Some(json!({"available": true, "stock": 2}))).await;
     assert_eq!(item["lowStockThreshold"], 3);
     let (st, bulk) = s
         .post(
@@ -285,7 +295,13 @@ async fn availability_state_and_validation() {
         let (st, e) = s.req(Method::PUT, path, Some(&cashier), Some(body.clone())).await;
         assert_eq!((st, code(&e)), (400, "VALIDATION_ERROR"), "{path} {body}");
     }
-    let (st, _) = s.post("/api/availability/br-1/bulk", &cashier, json!({"items": [{"itemType": "product", "itemId": "a", "available": true}, {"itemType": "product"}]})).await;
+    let (st, _) = s
+        .post(
+            "/api/availability/br-1/bulk",
+            &cashier,
+            json!({"items": [{"itemType": "product", "itemId": "a", "available": true}, {"itemType": "product"}]}),
+        )
+        .await;
     assert_eq!(st, 400, "a bulk update is all or nothing");
     let (_, after) = s.get("/api/availability/br-1", &cashier).await;
     assert_eq!(after["items"].as_array().unwrap().len(), 3, "nothing changed by refused requests");
@@ -315,12 +331,20 @@ async fn printers_crud_status_and_tests() {
     assert_eq!(n["connection"]["port"], 9100);
     assert_eq!(n["status"], "unknown", "never online by default");
     let (st, d) = s
-        .post("/api/printers", &manager, json!({"branchId": "br-1", "name": "Desk", "connection": {"type": "desktop", "deviceId": "dev-1", "localId": "EPSON"}}))
+        .post(
+            "/api/printers",
+            &manager,
+            json!({"branchId": "br-1", "name": "Desk", "connection": {"type": "desktop", "deviceId": "dev-1", "localId": "EPSON"}}),
+        )
         .await;
     assert_eq!(st, 201);
     assert_eq!((d["deviceId"].as_str(), d["localId"].as_str()), (Some("dev-1"), Some("EPSON")));
     let (st, e) = s
-        .post("/api/printers", &manager, json!({"branchId": "br-1", "name": "Desk again", "connection": {"type": "desktop", "deviceId": "dev-1", "localId": "EPSON"}}))
+        .post(
+            "/api/printers",
+            &manager,
+            json!({"branchId": "br-1", "name": "Desk again", "connection": {"type": "desktop", "deviceId": "dev-1", "localId": "EPSON"}}),
+        )
         .await;
     assert_eq!((st, code(&e)), (409, "CONFLICT"));
     for bad in [
@@ -348,7 +372,14 @@ async fn printers_crud_status_and_tests() {
     assert_eq!((r["success"].as_bool(), code(&r)), (Some(false), "PRINTER_UNSUPPORTED"));
 
     let nid = n["id"].as_str().unwrap();
-    let (st, upd) = s.req(Method::PATCH, &format!("/api/printers/{nid}"), Some(&manager), Some(json!({"name": "Grill 2", "stations": ["grill", "fryer"]}))).await;
+    let (st, upd) = s
+        .req(
+            Method::PATCH,
+            &format!("/api/printers/{nid}"),
+            Some(&manager),
+            Some(json!({"name": "Grill 2", "stations": ["grill", "fryer"]})),
+        )
+        .await;
     assert_eq!(st, 200);
     assert_eq!(upd["stations"], json!(["grill", "fryer"]));
     let (st, _) = s.req(Method::PATCH, &format!("/api/printers/{nid}"), Some(&manager), Some(json!({"paperWidth": 99, "name": "Z"}))).await;

@@ -99,9 +99,7 @@ impl Principal {
         let Some(company) = branch_company else { return false };
         match self.role {
             Role::SuperAdmin => true,
-            r if r.branch_scoped() => {
-                self.company_id.as_deref() == Some(company) && self.branch_id.as_deref() == Some(branch_id)
-            }
+            r if r.branch_scoped() => self.company_id.as_deref() == Some(company) && self.branch_id.as_deref() == Some(branch_id),
             _ => self.company_id.as_deref() == Some(company),
         }
     }

@@ -1,7 +1,7 @@
 //! `/api/availability/{branchId}`: item state, single and bulk updates, with stock alerts.
 
-use axum::extract::{Path, State};
 use axum::Json;
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use super::{Auth, JsonBody};
@@ -30,7 +30,12 @@ pub async fn put(
     Ok(Json(st.db().write(move |tx| store::put(tx, &company, &branch, &change)).await.map_err(ApiError::from)?))
 }
 
-pub async fn bulk(State(st): State<AppState>, Auth(p): Auth, Path(branch): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn bulk(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(branch): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let company = st.authorize_branch(&p, &branch).await?;
     let changes = availability::parse_bulk(&body)?;
     Ok(Json(st.db().write(move |tx| store::bulk(tx, &company, &branch, &changes)).await.map_err(ApiError::from)?))

@@ -9,6 +9,7 @@ mod system;
 
 use std::time::Instant;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -16,7 +17,6 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use axum::Router;
 use serde_json::Value;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -126,7 +126,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 pub fn paging(limit: Option<&str>, cursor: Option<&str>) -> Result<(usize, i64), ApiError> {
     let limit = match limit {
         None => 100,
-        Some(l) => l.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ApiError::bad("limit must be an integer from 1 to 1000"))?,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad("limit must be an integer from 1 to 1000"))?,
     };
     let after = match cursor {
         None => 0,

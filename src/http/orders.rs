@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde_json::Value;
 
 use super::{Auth, JsonBody, paging};
@@ -30,7 +30,11 @@ pub async fn create(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): J
     }
 }
 
-pub async fn list(State(st): State<AppState>, Auth(p): Auth, Query(q): Query<HashMap<String, String>>) -> Result<Json<Page<Order>>, ApiError> {
+pub async fn list(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<Order>>, ApiError> {
     let (limit, after_seq) = paging(q.get("limit").map(String::as_str), q.get("cursor").map(String::as_str))?;
     let live_only = match q.get("status").map(String::as_str) {
         None | Some("live") => true,
@@ -66,7 +70,12 @@ pub async fn get_one(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<S
         .ok_or_else(|| ApiError::not_found(format!("order {id} not found")))
 }
 
-pub async fn set_status(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Order>, ApiError> {
+pub async fn set_status(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Order>, ApiError> {
     let m = validate::object(&body, "body")?;
     let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
     let status = m
@@ -78,7 +87,12 @@ pub async fn set_status(State(st): State<AppState>, Auth(p): Auth, Path(id): Pat
     Ok(Json(o.map_err(ApiError::from)?))
 }
 
-pub async fn cancel(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Order>, ApiError> {
+pub async fn cancel(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Order>, ApiError> {
     let reason = match &body {
         Value::Null => None,
         Value::Object(m) => validate::opt_string(m, "reason", 1000)?,
@@ -88,11 +102,13 @@ pub async fn cancel(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<St
     Ok(Json(o.map_err(ApiError::from)?))
 }
 
-pub async fn set_driver(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Order>, ApiError> {
+pub async fn set_driver(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Order>, ApiError> {
     let driver = orders::parse_driver(&body)?;
-    let o = st
-        .db()
-        .write(move |tx| store::set_driver(tx, &id, driver, &|o| p.may_access(&o.branch_id, Some(&o.company_id))))
-        .await;
+    let o = st.db().write(move |tx| store::set_driver(tx, &id, driver, &|o| p.may_access(&o.branch_id, Some(&o.company_id)))).await;
     Ok(Json(o.map_err(|e: StoreError| ApiError::from(e))?))
 }

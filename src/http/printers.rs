@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde_json::{Value, json};
 
 use super::{Auth, JsonBody, paging};
@@ -23,7 +23,11 @@ async fn load(st: &AppState, p: &Principal, id: &str) -> Result<Printer, ApiErro
         .ok_or_else(|| ApiError::not_found(format!("printer {id} not found")))
 }
 
-pub async fn list(State(st): State<AppState>, Auth(p): Auth, Query(q): Query<HashMap<String, String>>) -> Result<Json<Page<Printer>>, ApiError> {
+pub async fn list(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Page<Printer>>, ApiError> {
     let (limit, after) = paging(q.get("limit").map(String::as_str), q.get("cursor").map(String::as_str))?;
     let branches = match q.get("branchId") {
         Some(b) => {
@@ -51,7 +55,12 @@ pub async fn get_one(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<S
     Ok(Json(load(&st, &p, &id).await?))
 }
 
-pub async fn update(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Printer>, ApiError> {
+pub async fn update(
+    State(st): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Printer>, ApiError> {
     let printer = load(&st, &p, &id).await?;
     if body.get("branchId").is_some_and(|b| b.as_str() != Some(&printer.branch_id)) {
         return Err(ApiError::bad("a printer cannot move to another branch; remove it and add it there"));
@@ -61,7 +70,8 @@ pub async fn update(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<St
         .db()
         .write(move |tx| {
             // Re-read inside the transaction so a concurrent change is not overwritten.
-            let current = store::get(tx.conn, &printer.id)?.ok_or_else(|| StoreError::NotFound(format!("printer {} not found", printer.id)))?;
+            let current =
+                store::get(tx.conn, &printer.id)?.ok_or_else(|| StoreError::NotFound(format!("printer {} not found", printer.id)))?;
             store::update(tx, current, fields)
         })
         .await

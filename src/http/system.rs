@@ -1,9 +1,9 @@
 //! Login, health, metrics and the embedded dashboard assets.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{Value, json};
 
 use super::JsonBody;

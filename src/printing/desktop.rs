@@ -66,7 +66,10 @@ impl DesktopHub {
     /// Registers a connection for `device_id`; a previous connection of the device is closed.
     pub fn register(&self, device_id: &str, conn_id: &str, branch_id: &str, link: Arc<dyn DesktopLink>) {
         let old = self.desktops.lock().ok().and_then(|mut d| {
-            d.insert(key(branch_id, device_id), Desktop { device_id: device_id.into(), conn_id: conn_id.into(), branch_id: branch_id.into(), link })
+            d.insert(
+                key(branch_id, device_id),
+                Desktop { device_id: device_id.into(), conn_id: conn_id.into(), branch_id: branch_id.into(), link },
+            )
         });
         if let Some(old) = old
             && old.conn_id != conn_id
@@ -110,10 +113,16 @@ impl DesktopHub {
 
     /// Sends `event` with `payload` to the app of `device_id` (which must serve `branch_id`)
     /// and waits for the answer carrying `correlation_id`.
-    pub async fn request(&self, device_id: &str, branch_id: &str, correlation_id: &str, event: &str, payload: Value, timeout: Duration) -> Answer {
-        let target = self.desktops.lock().ok().and_then(|d| {
-            d.get(&key(branch_id, device_id)).map(|x| (x.conn_id.clone(), x.link.clone()))
-        });
+    pub async fn request(
+        &self,
+        device_id: &str,
+        branch_id: &str,
+        correlation_id: &str,
+        event: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Answer {
+        let target = self.desktops.lock().ok().and_then(|d| d.get(&key(branch_id, device_id)).map(|x| (x.conn_id.clone(), x.link.clone())));
         let Some((conn_id, link)) = target else {
             return Answer { success: false, message: "desktop app not connected".into(), code: Some(DESKTOP_OFFLINE) };
         };
@@ -140,9 +149,10 @@ impl DesktopHub {
     /// An answer from connection `conn_id`. `true` when it resolved a pending request; a
     /// duplicate, late or foreign answer is ignored (`false`).
     pub fn answer(&self, conn_id: &str, correlation_id: &str, success: bool, message: String) -> bool {
-        let pending = self.pending.lock().ok().and_then(|mut p| {
-            if p.get(correlation_id).is_some_and(|x| x.conn_id == conn_id) { p.remove(correlation_id) } else { None }
-        });
+        let pending =
+            self.pending.lock().ok().and_then(|mut p| {
+                if p.get(correlation_id).is_some_and(|x| x.conn_id == conn_id) { p.remove(correlation_id) } else { None }
+            });
         let Some(p) = pending else {
             tracing::info!(correlation_id, "ignored duplicate, late or foreign desktop answer");
             return false;

@@ -8,7 +8,10 @@ use crate::validate::{self, Invalid, invalid};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Connection {
-    Network { host: String, port: u16 },
+    Network {
+        host: String,
+        port: u16,
+    },
     Serial {
         path: String,
         #[serde(rename = "baudRate")]

@@ -17,12 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, Value as RawValue};
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
-use socketioxide::SocketIo;
 
 use crate::app::AppState;
 use crate::auth::Principal;

@@ -24,7 +24,7 @@ struct SocketLink(SocketRef);
 
 impl DesktopLink for SocketLink {
     fn send(&self, event: &str, payload: &Value) -> bool {
-        self.0.connected() && self.0.emit(event.to_string(), payload).is_ok()
+        self.0.connected() && self.0.emit(event, payload).is_ok()
     }
     fn close(&self) {
         let _ = self.0.clone().disconnect();

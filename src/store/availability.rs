@@ -30,9 +30,8 @@ pub fn list(conn: &Connection, branch_id: &str) -> Result<Vec<ItemState>, StoreE
 }
 
 fn get(conn: &Connection, branch_id: &str, item_type: &str, item_id: &str) -> Result<Option<ItemState>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM availability WHERE branch_id = ?1 AND item_type = ?2 AND item_id = ?3"
-    ))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM availability WHERE branch_id = ?1 AND item_type = ?2 AND item_id = ?3"))?;
     Ok(stmt.query_row(params![branch_id, item_type, item_id], from_row).optional()?)
 }
 
@@ -75,10 +74,7 @@ pub fn put(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, change: &Change) 
 
 pub fn bulk(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, changes: &[Change]) -> Result<Value, StoreError> {
     let now = now_rfc3339();
-    let items = changes
-        .iter()
-        .map(|c| apply_one(tx, company_id, branch_id, c, &now))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = changes.iter().map(|c| apply_one(tx, company_id, branch_id, c, &now)).collect::<Result<Vec<_>, _>>()?;
     let payload = json!({"branchId": branch_id, "items": items});
     tx.emit(NS, "bulkAvailabilityUpdate", (company_id, branch_id), payload.clone())?;
     Ok(payload)

@@ -33,8 +33,9 @@ fn unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 pub fn add_company(conn: &Connection, id: &str, name: &str) -> Result<(), StoreError> {
-    conn.execute("INSERT INTO companies (id, name, created_at) VALUES (?1, ?2, ?3)", params![id, name, now_rfc3339()])
-        .map_err(|e| if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("company {id} already exists")) } else { e.into() })?;
+    conn.execute("INSERT INTO companies (id, name, created_at) VALUES (?1, ?2, ?3)", params![id, name, now_rfc3339()]).map_err(|e| {
+        if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("company {id} already exists")) } else { e.into() }
+    })?;
     Ok(())
 }
 
@@ -56,9 +57,7 @@ pub fn add_branch(conn: &Connection, id: &str, company_id: &str, name: &str) -> 
 
 pub fn branch(conn: &Connection, id: &str) -> Result<Option<Branch>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT id, company_id, name FROM branches WHERE id = ?1")?;
-    Ok(stmt
-        .query_row([id], |r| Ok(Branch { id: r.get(0)?, company_id: r.get(1)?, name: r.get(2)? }))
-        .optional()?)
+    Ok(stmt.query_row([id], |r| Ok(Branch { id: r.get(0)?, company_id: r.get(1)?, name: r.get(2)? })).optional()?)
 }
 
 /// Branches a principal may see: all (None), one company's, or one branch.
@@ -85,14 +84,14 @@ pub fn add_user(conn: &Connection, u: &UserRow) -> Result<(), StoreError> {
         "INSERT INTO users (id, email, password_hash, role, company_id, branch_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![u.id, u.email, u.password_hash, u.role, u.company_id, u.branch_id, now_rfc3339()],
     )
-    .map_err(|e| if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("user {} already exists", u.email)) } else { e.into() })?;
+    .map_err(|e| {
+        if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("user {} already exists", u.email)) } else { e.into() }
+    })?;
     Ok(())
 }
 
 pub fn user_by_email(conn: &Connection, email: &str) -> Result<Option<UserRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, email, password_hash, role, company_id, branch_id FROM users WHERE email = ?1",
-    )?;
+    let mut stmt = conn.prepare_cached("SELECT id, email, password_hash, role, company_id, branch_id FROM users WHERE email = ?1")?;
     Ok(stmt
         .query_row([email], |r| {
             Ok(UserRow {
@@ -132,9 +131,7 @@ pub fn license(conn: &Connection, key_hash: &str) -> Result<Option<License>, Sto
 
 /// Revokes a license; `false` when no active license has that hash.
 pub fn revoke_license(conn: &Connection, key_hash: &str) -> Result<bool, StoreError> {
-    let n = conn.execute(
-        "UPDATE licenses SET revoked_at = ?2 WHERE key_hash = ?1 AND revoked_at IS NULL",
-        params![key_hash, now_rfc3339()],
-    )?;
+    let n =
+        conn.execute("UPDATE licenses SET revoked_at = ?2 WHERE key_hash = ?1 AND revoked_at IS NULL", params![key_hash, now_rfc3339()])?;
     Ok(n == 1)
 }

@@ -60,9 +60,8 @@ pub fn catch_up(conn: &Connection, ns: &str, since: &str, visible: impl Fn(&str,
         Some(s) if s >= pruned => (s, false),
         _ => (0, true),
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, name, company_id, branch_id, data FROM events WHERE namespace = ?1 AND seq > ?2 ORDER BY seq",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, name, company_id, branch_id, data FROM events WHERE namespace = ?1 AND seq > ?2 ORDER BY seq")?;
     let mut rows = stmt.query(params![ns, after])?;
     let mut events = Vec::new();
     while let Some(r) = rows.next()? {

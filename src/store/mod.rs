@@ -9,12 +9,12 @@
 //! Durability: WAL with `synchronous = FULL`, so a write is on disk before its caller hears
 //! "ok" and survives `kill -9` and power loss (SPEC §6).
 
+pub mod availability;
 pub mod db;
 pub mod directory;
 pub mod events;
 pub mod migrate;
 pub mod orders;
-pub mod availability;
 pub mod printers;
 
 pub use db::{Db, Tx};

@@ -131,7 +131,8 @@ pub fn set_status(tx: &mut Tx<'_>, id: &str, status: Status, visible: &dyn Fn(&O
     o.status = status;
     o.updated_at = now_rfc3339();
     tx.conn.execute("UPDATE orders SET status = ?2, updated_at = ?3 WHERE id = ?1", params![o.id, status.as_str(), o.updated_at])?;
-    let payload = json!({"orderId": o.id, "status": status, "previousStatus": previous, "updatedAt": o.updated_at, "branchId": o.branch_id});
+    let payload =
+        json!({"orderId": o.id, "status": status, "previousStatus": previous, "updatedAt": o.updated_at, "branchId": o.branch_id});
     tx.emit(NS, "orderStatusUpdate", (&o.company_id, &o.branch_id), payload)?;
     Ok(o)
 }

@@ -1,0 +1,249 @@
+//! The real binary: configuration errors, the admin CLI next to a running server, graceful
+//! shutdown, and durability across `kill -9`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_branchd");
+const SECRET: &str = "cli-test-secret-0123456789";
+
+fn branchd(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).arg("--data-dir").arg(dir).env("JWT_SECRET", SECRET).env_remove("PORT").output().expect("binary runs")
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn serve(dir: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--no-demo", "--port", "0", "--bind", "127.0.0.1", "--mdns", "off", "--data-dir"])
+        .arg(dir)
+        .env("JWT_SECRET", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().expect("server printed its address").expect("utf-8");
+        if let Some(url) = line.strip_prefix("branchd listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Socket.IO handshake over raw Engine.IO long-polling: `Ok(())` when `ns` accepts
+/// `auth`, `Err(message)` with the connect_error message otherwise.
+async fn socketio_connect(base: &str, ns: &str, auth: Value) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    let open = http.get(format!("{base}/socket.io/?EIO=4&transport=polling")).send().await.unwrap().text().await.unwrap();
+    let sid = serde_json::from_str::<Value>(&open[1..]).unwrap()["sid"].as_str().unwrap().to_string();
+    let url = format!("{base}/socket.io/?EIO=4&transport=polling&sid={sid}");
+    http.post(&url).body(format!("40{ns},{auth}")).send().await.unwrap();
+    // Packets of one poll are separated by 0x1e; skip pings (answering them) until ours comes.
+    for _ in 0..10 {
+        let reply = http.get(&url).send().await.unwrap().text().await.unwrap();
+        for packet in reply.split('\u{1e}') {
+            if packet == "2" {
+                http.post(&url).body("3").send().await.unwrap();
+            } else if packet.starts_with(&format!("40{ns},")) {
+                return Ok(());
+            } else if let Some(body) = packet.strip_prefix(&format!("44{ns},")) {
+                return Err(serde_json::from_str::<Value>(body).unwrap()["message"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    panic!("no connect reply from {ns}")
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.args(args).arg("--data-dir").arg(dir.path()).env_remove("PORT");
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    for (envs, setting) in [
+        (vec![("PORT", "eighty")], "PORT"),
+        (vec![("BRANCHD_ROLE", "boss")], "BRANCHD_ROLE"),
+        (vec![("BRANCHD_MAX_PAYLOAD", "lots")], "BRANCHD_MAX_PAYLOAD"),
+        (vec![("BRANCHD_PRINT_TIMEOUT_MS", "0")], "BRANCHD_PRINT_TIMEOUT_MS"),
+        (vec![("TZ", "Mars/Olympus")], "TZ"),
+        (vec![("JWT_SECRET", "short")], "JWT_SECRET"),
+    ] {
+        let out = run(&envs, &["serve"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{setting}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(setting), "{err}");
+    }
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "port = 3001\ncolour = \"blue\"\n").unwrap();
+    let out = run(&[], &["serve", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    // Flags beat the environment.
+    let out = run(&[("PORT", "nope")], &["--port", "4000", "version"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn version_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let v: Value = serde_json::from_str(&ok(&branchd(dir.path(), &["version", "--json"]))).unwrap();
+    for k in ["version", "commit", "buildDate", "target"] {
+        assert!(v[k].as_str().is_some_and(|s| !s.is_empty()), "{k}: {v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_cli_works_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut server = serve(d);
+    ok(&branchd(d, &["company", "add", "co-9", "--name", "Nine"]));
+    ok(&branchd(d, &["branch", "add", "br-9", "--company", "co-9", "--name", "Nine Main"]));
+    let dup = branchd(d, &["branch", "add", "br-9", "--company", "co-9", "--name", "again"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    ok(&branchd(
+        d,
+        &[
+            "user",
+            "add",
+            "--email",
+            "m@nine.test",
+            "--password",
+            "manager-pw",
+            "--role",
+            "branch_manager",
+            "--company",
+            "co-9",
+            "--branch",
+            "br-9",
+        ],
+    ));
+    let bad_role =
+        branchd(d, &["user", "add", "--email", "x@nine.test", "--password", "manager-pw", "--role", "king", "--company", "co-9"]);
+    assert!(!bad_role.status.success());
+
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{}/auth/login", server.base))
+        .json(&json!({"email": "m@nine.test", "password": "manager-pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["accessToken"].as_str().expect("login works for a user added by the CLI");
+    let created =
+        http.post(format!("{}/api/orders", server.base)).bearer_auth(token).json(&common::order_body("br-9")).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+
+    let issued = ok(&branchd(d, &["token", "issue", "--sub", "hq-user", "--role", "company_owner", "--company", "co-9", "--ttl", "10m"]));
+    let res = http.get(format!("{}/api/orders", server.base)).bearer_auth(issued.trim()).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let listed: Value = res.json().await.unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+
+    let out = ok(&branchd(d, &["license", "create", "--company", "co-9", "--branch", "br-9"]));
+    let key = out.trim().lines().last().unwrap().to_string();
+    let auth = json!({"userRole": "desktop_app", "deviceId": "d9", "branchId": "br-9", "companyId": "co-9", "licenseKey": key});
+    socketio_connect(&server.base, "/printing-ws", auth.clone()).await.expect("the new license is accepted");
+    let db = rusqlite::Connection::open(d.join("branchd.db")).unwrap();
+    let stored: i64 = db.query_row("SELECT COUNT(*) FROM licenses WHERE key_hash = ?1", [&key], |r| r.get(0)).unwrap();
+    assert_eq!(stored, 0, "the key itself is never stored");
+    ok(&branchd(d, &["license", "revoke", &key]));
+    assert_eq!(socketio_connect(&server.base, "/printing-ws", auth).await, Err("LICENSE_INVALID".into()));
+    assert!(!branchd(d, &["license", "revoke", &key]).status.success(), "revoking twice says so");
+
+    let backup = d.join("backup.db");
+    ok(&branchd(d, &["backup", backup.to_str().unwrap()]));
+    let copy = rusqlite::Connection::open(&backup).unwrap();
+    let orders: i64 = copy.query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0)).unwrap();
+    assert_eq!(orders, 1);
+    let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    assert!(ok(&branchd(d, &["migrate"])).contains("schema version 1"));
+
+    // SIGTERM: a clean exit 0.
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = server.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&branchd(d, &["company", "add", "co-k", "--name", "K"]));
+    ok(&branchd(d, &["branch", "add", "br-k", "--company", "co-k", "--name", "K"]));
+    let token = ok(&branchd(d, &["token", "issue", "--sub", "u", "--role", "cashier", "--company", "co-k", "--branch", "br-k"]));
+    let token = token.trim();
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    {
+        let mut server = serve(d);
+        for i in 0..20 {
+            let mut body = common::order_body("br-k");
+            body["id"] = json!(format!("k-{i}"));
+            let r = http.post(format!("{}/api/orders", server.base)).bearer_auth(token).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 201);
+            ids.push(format!("k-{i}"));
+        }
+        let r = http
+            .put(format!("{}/api/availability/br-k/product/soup", server.base))
+            .bearer_auth(token)
+            .json(&json!({"available": false, "stock": 0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        server.child.kill().unwrap(); // SIGKILL, right after the last acknowledgement
+        server.child.wait().unwrap();
+    }
+    let server = serve(d);
+    for id in &ids {
+        let r = http.get(format!("{}/api/orders/{id}", server.base)).bearer_auth(token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "order {id} was acknowledged and must survive kill -9");
+    }
+    let avail: Value =
+        http.get(format!("{}/api/availability/br-k", server.base)).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(avail["items"][0]["available"], false);
+}
