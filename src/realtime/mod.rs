@@ -54,34 +54,36 @@ pub fn build_io(config: &Config) -> (SocketIoLayer, SocketIo) {
         .build_layer()
 }
 
-/// Registers the three namespaces, each behind the authentication middleware.
+/// Registers the three namespaces. Authentication, room joins and event handlers all happen
+/// in the connect middleware: socketioxide sends CONNECT to the client before it spawns the
+/// connect handler, so anything set up there could miss the client's first packets.
 pub fn attach(state: &AppState) {
     for ns in NAMESPACES {
         let st = state.clone();
         let mw = state.clone();
         let handler = move |s: SocketRef| {
             let st = st.clone();
-            async move { on_connect(ns, s, st) }
+            async move { on_connected(ns, s, st) }
         };
         let auth = move |s: SocketRef, TryData(auth): TryData<Value>| {
             let st = mw.clone();
-            async move { connect::authenticate(ns, &st, &s, auth.ok()).await }
+            async move {
+                connect::authenticate(ns, &st, &s, auth.ok()).await?;
+                prepare(ns, &s, &st);
+                Ok::<(), connect::Refusal>(())
+            }
         };
         state.io().ns(ns, handler.with(auth));
     }
 }
 
-fn on_connect(ns: &'static str, s: SocketRef, state: AppState) {
-    let Some(p) = s.extensions.get::<Principal>() else {
-        // Cannot happen: the middleware stores the principal before accepting.
-        let _ = s.disconnect();
-        return;
-    };
+/// Joins the auto rooms and registers every handler, before the client hears CONNECT.
+fn prepare(ns: &'static str, s: &SocketRef, state: &AppState) {
+    let Some(p) = s.extensions.get::<Principal>() else { return };
     if let Some(rooms) = s.extensions.get::<connect::AutoRooms>() {
         s.join(rooms.0);
     }
     state.metrics().connected(ns, 1);
-    tracing::debug!(namespace = ns, role = p.role.as_str(), "client connected");
     let st = state.clone();
     s.on_disconnect(move |s: SocketRef| {
         st.metrics().connected(ns, -1);
@@ -93,13 +95,13 @@ fn on_connect(ns: &'static str, s: SocketRef, state: AppState) {
         }
         async {}
     });
-    on(&s, &state, ns, &["joinBranch", "join:branch"], join_branch);
-    on(&s, &state, ns, &["leaveBranch", "leave:branch"], leave_branch);
-    on(&s, &state, ns, &["catchUp"], catch_up);
+    on(s, state, ns, &["joinBranch", "join:branch"], join_branch);
+    on(s, state, ns, &["leaveBranch", "leave:branch"], leave_branch);
+    on(s, state, ns, &["catchUp"], catch_up);
     match ns {
-        "/orders" => orders::register(&s, &state),
-        "/availability" => availability::register(&s, &state),
-        _ => printing::register(&s, &state, &p),
+        "/orders" => orders::register(s, state),
+        "/availability" => availability::register(s, state),
+        _ => printing::register(s, state),
     }
     let st = state.clone();
     s.on_fallback(move |s: SocketRef, Event(event): Event, ack: AckSender, AckWanted(wanted): AckWanted| {
@@ -109,6 +111,16 @@ fn on_connect(ns: &'static str, s: SocketRef, state: AppState) {
         reply(&s, &shown, wanted, ack, Err(err));
         async {}
     });
+    tracing::debug!(namespace = ns, role = p.role.as_str(), "client connected");
+}
+
+/// Runs once the client has been told it is connected.
+fn on_connected(ns: &'static str, s: SocketRef, state: AppState) {
+    if ns == "/printing-ws"
+        && let Some(p) = s.extensions.get::<Principal>()
+    {
+        printing::desktop_connected(&s, &state, &p);
+    }
 }
 
 /// Whether the client asked for an ack (so errors go through it, not `exception`).

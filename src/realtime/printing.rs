@@ -31,11 +31,15 @@ impl DesktopLink for SocketLink {
     }
 }
 
-pub fn register(s: &SocketRef, state: &AppState, p: &Principal) {
+pub fn register(s: &SocketRef, state: &AppState) {
     on(s, state, NS, &["printer:test"], printer_test);
     on(s, state, NS, &["printer:test:result"], test_result);
     on(s, state, NS, &["printer:discovered"], discovered);
     on(s, state, NS, &["desktop:status"], desktop_status);
+}
+
+/// A desktop app is connected: make it reachable and greet it with `desktop:connected`.
+pub fn desktop_connected(s: &SocketRef, state: &AppState, p: &Principal) {
     if let (Some(device), Some(branch)) = (&p.device_id, &p.branch_id) {
         state.desktops().register(device, &s.id.to_string(), branch, Arc::new(SocketLink(s.clone())));
         tracing::info!(device_id = %device, branch_id = %branch, app_version = ?p.app_version, "desktop app connected");
