@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::printing::desktop::DesktopHub;
+use crate::printing::queue::PrintQueue;
 use crate::store::{Db, StoreError, directory};
 
 /// Cheap to clone; everything a handler needs.
@@ -28,7 +29,8 @@ struct Inner {
     db: Db,
     keys: Keys,
     io: SocketIo,
-    desktops: DesktopHub,
+    desktops: Arc<DesktopHub>,
+    print_queue: PrintQueue,
     metrics: Metrics,
     started: Instant,
     shutdown: CancellationToken,
@@ -49,6 +51,12 @@ impl AppState {
     }
     pub fn desktops(&self) -> &DesktopHub {
         &self.inner.desktops
+    }
+    pub fn desktops_arc(&self) -> Arc<DesktopHub> {
+        self.inner.desktops.clone()
+    }
+    pub fn print_queue(&self) -> &PrintQueue {
+        &self.inner.print_queue
     }
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
@@ -142,7 +150,8 @@ impl App {
                 keys: Keys::new(secret.as_bytes()),
                 db,
                 io,
-                desktops: DesktopHub::default(),
+                desktops: Arc::new(DesktopHub::default()),
+                print_queue: PrintQueue::with_timeouts(config.printer_timeouts),
                 metrics: Metrics::default(),
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),
@@ -170,6 +179,7 @@ impl App {
         let token = state.shutdown_token().clone();
         let emitter = tokio::spawn(crate::realtime::bus::run(state.clone(), events_rx));
         let maintenance = tokio::spawn(crate::admin::maintenance(state.clone()));
+        PrintQueue::start(&state).await?;
         tokio::spawn({
             let token = token.clone();
             async move {
@@ -202,6 +212,7 @@ impl App {
             Ok(_) => {}
             Err(_) => tracing::warn!("in-flight requests did not finish within 10 s; stopping anyway"),
         }
+        state.print_queue().drain(Duration::from_secs(10)).await;
         maintenance.abort();
         let db = state.db().clone();
         let _ = tokio::task::spawn_blocking(move || db.close()).await;

@@ -67,6 +67,9 @@ pub struct Config {
     pub zone: Zone,
     pub log_format: LogFormat,
     pub demo: bool,
+    /// Printer I/O timeouts and the idle status-poll interval (not user settings; tests
+    /// shorten them).
+    pub printer_timeouts: crate::printing::drivers::Timeouts,
 }
 
 impl std::fmt::Debug for Config {
@@ -110,6 +113,7 @@ impl Default for Config {
             zone: Zone::System,
             log_format: LogFormat::Text,
             demo: true,
+            printer_timeouts: crate::printing::drivers::Timeouts::default(),
         }
     }
 }
@@ -290,6 +294,15 @@ impl Layer {
 impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("branchd.db")
+    }
+
+    /// `now` in the branch's time zone, as printed on tickets (`2026-11-27 14:05`).
+    pub fn local_time(&self, now: chrono::DateTime<chrono::Utc>) -> String {
+        const FMT: &str = "%Y-%m-%d %H:%M";
+        match self.zone {
+            Zone::Named(tz) => now.with_timezone(&tz).format(FMT).to_string(),
+            Zone::System => now.with_timezone(&chrono::Local).format(FMT).to_string(),
+        }
     }
 
     /// The business day (for order numbers) at `now`.

@@ -324,11 +324,21 @@ async fn printers_crud_status_and_tests() {
         .post(
             "/api/printers",
             &manager,
-            json!({"branchId": "br-1", "name": "Grill", "role": "kitchen", "stations": ["grill"], "paperWidth": 58, "connection": {"type": "network", "host": "printer.local"}}),
+            json!({"branchId": "br-1", "name": "Grill", "role": "kitchen", "stations": ["grill"], "paperWidth": 58, "connection": {"type": "network", "host": "127.0.0.1", "port": 9}}),
         )
         .await;
     assert_eq!(st, 201, "{n}");
-    assert_eq!(n["connection"]["port"], 9100);
+    assert_eq!(n["connection"]["port"], 9);
+    let (_, dflt) = s
+        .post(
+            "/api/printers",
+            &manager,
+            json!({"branchId": "br-1", "name": "Default port", "connection": {"type": "network", "host": "127.0.0.1"}}),
+        )
+        .await;
+    assert_eq!(dflt["connection"]["port"], 9100, "port defaults to 9100");
+    let (st, _) = s.req(Method::DELETE, &format!("/api/printers/{}", dflt["id"].as_str().unwrap()), Some(&manager), None).await;
+    assert_eq!(st, 204);
     assert_eq!(n["status"], "unknown", "never online by default");
     let (st, d) = s
         .post(
@@ -362,14 +372,15 @@ async fn printers_crud_status_and_tests() {
     assert_eq!(st, 200);
     assert_eq!(r["success"], true, "{r}");
     assert!(r["correlationId"].is_string() && r["durationMs"].is_u64());
-    let printed = std::fs::read_dir(s.data_dir().join("virtual").join(vid)).unwrap().count();
-    assert_eq!(printed, 1, "the virtual printer wrote its page");
+    let page = s.data_dir().join("virtual").join(vid).join(format!("{}.txt", r["correlationId"].as_str().unwrap()));
+    let preview = std::fs::read_to_string(&page).expect("the virtual printer wrote its page");
+    assert!(preview.contains("Pass"), "{preview}");
 
     let (st, r) = s.post(&format!("/api/printers/{}/test", d["id"].as_str().unwrap()), &manager, json!({})).await;
     assert_eq!(st, 200);
     assert_eq!((r["success"].as_bool(), code(&r)), (Some(false), "DESKTOP_OFFLINE"));
     let (_, r) = s.post(&format!("/api/printers/{}/test", n["id"].as_str().unwrap()), &manager, json!({})).await;
-    assert_eq!((r["success"].as_bool(), code(&r)), (Some(false), "PRINTER_UNSUPPORTED"));
+    assert_eq!((r["success"].as_bool(), code(&r)), (Some(false), "PRINTER_ERROR"), "nothing listens on port 9: {r}");
 
     let nid = n["id"].as_str().unwrap();
     let (st, upd) = s
@@ -387,7 +398,8 @@ async fn printers_crud_status_and_tests() {
     let (_, still) = s.get(&format!("/api/printers/{nid}"), &manager).await;
     assert_eq!(still["name"], "Grill 2", "a refused PATCH changes nothing");
     let (st, status) = s.get(&format!("/api/printers/{nid}/status"), &manager).await;
-    assert_eq!((st, status["status"].as_str()), (200, Some("unknown")));
+    assert_eq!(st, 200);
+    assert_ne!(status["status"], "online", "a printer nobody answers for is never online");
     assert!(status["checkedAt"].is_string());
 
     let (st, _) = s.get(&format!("/api/printers/{nid}"), &owner2).await;

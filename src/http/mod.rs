@@ -4,6 +4,7 @@
 
 mod availability;
 mod orders;
+mod print_jobs;
 mod printers;
 mod system;
 
@@ -38,7 +39,10 @@ pub fn router(state: AppState) -> Router {
         .route("/printers", get(printers::list).post(printers::create))
         .route("/printers/{id}", get(printers::get_one).patch(printers::update).delete(printers::remove))
         .route("/printers/{id}/status", get(printers::status))
-        .route("/printers/{id}/test", post(printers::test));
+        .route("/printers/{id}/test", post(printers::test))
+        .route("/print-jobs", post(print_jobs::create).get(print_jobs::list))
+        .route("/print-jobs/{id}", get(print_jobs::get_one))
+        .route("/print-jobs/{id}/reprint", post(print_jobs::reprint));
     let mut router = Router::new()
         .route("/", get(system::dashboard))
         .route("/assets/{*path}", get(system::asset))

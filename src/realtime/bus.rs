@@ -17,7 +17,27 @@ pub async fn run(state: AppState, mut rx: UnboundedReceiver<Vec<Event>>) {
                 tracing::warn!(event = %ev.name, namespace = %ev.namespace, error = %e, "broadcast failed for some clients");
             }
             state.metrics().emitted(&ev.namespace);
+            wake_printing(&state, &ev);
             tracing::debug!(event = %ev.name, namespace = %ev.namespace, branch = %ev.branch_id, seq = ev.seq, "broadcast");
         }
+    }
+}
+
+/// The print queue follows the committed events: new jobs and changed printers wake their
+/// worker; a removed printer's worker stops.
+fn wake_printing(state: &AppState, ev: &Event) {
+    let id = match ev.name.as_str() {
+        "printJobUpdate" if ev.data["status"] == "queued" => ev.data["printerId"].as_str(),
+        "printer:added" | "printerUpdate" => ev.data["id"].as_str(),
+        "printerRemoved" => {
+            if let Some(id) = ev.data["printerId"].as_str() {
+                state.print_queue().forget(id);
+            }
+            None
+        }
+        _ => None,
+    };
+    if let Some(id) = id {
+        state.print_queue().wake(state, id);
     }
 }

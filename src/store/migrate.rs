@@ -5,7 +5,10 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The migrations, in order. Append only: never edit one that has shipped.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    ("0002_print_queue", include_str!("../../migrations/0002_print_queue.sql")),
+];
 
 /// Applies every migration not yet recorded in `PRAGMA user_version`; returns how many ran.
 pub fn apply(conn: &Connection) -> Result<usize, StoreError> {

@@ -15,6 +15,7 @@ pub mod directory;
 pub mod events;
 pub mod migrate;
 pub mod orders;
+pub mod print_jobs;
 pub mod printers;
 
 pub use db::{Db, Tx};

@@ -114,6 +114,7 @@ pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &
         ],
     )?;
     tx.emit(NS, "newOrder", (&order.company_id, &order.branch_id), serde_json::to_value(&order)?)?;
+    super::print_jobs::route_order(tx, &order)?;
     Ok(Created::New(order))
 }
 

@@ -141,7 +141,13 @@ pub fn update(tx: &mut Tx<'_>, mut p: Printer, fields: Fields) -> Result<Printer
     Ok(p)
 }
 
+/// Removes a printer; its jobs that have not printed are cancelled.
 pub fn remove(tx: &mut Tx<'_>, p: &Printer) -> Result<(), StoreError> {
+    tx.conn.execute(
+        "UPDATE print_jobs SET status = 'cancelled', last_error = 'printer removed', updated_at = ?2
+         WHERE printer_id = ?1 AND status IN ('queued', 'printing')",
+        params![p.id, now_rfc3339()],
+    )?;
     tx.conn.execute("DELETE FROM printers WHERE id = ?1", [&p.id])?;
     tx.emit(NS, "printerRemoved", (&p.company_id, &p.branch_id), json!({"printerId": p.id, "branchId": p.branch_id}))?;
     Ok(())

@@ -2,6 +2,8 @@
 //! and known fixtures, plus small HTTP helpers.
 #![allow(dead_code)]
 
+pub mod emulator;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -139,6 +141,9 @@ async fn seed(state: &AppState) -> Fixtures {
     state
         .db()
         .write(move |tx| {
+            if directory::company_exists(tx.conn, "co-1")? {
+                return Ok(()); // a restarted server on the same data directory
+            }
             directory::add_company(tx.conn, "co-1", "Company One")?;
             directory::add_company(tx.conn, "co-2", "Company Two")?;
             directory::add_branch(tx.conn, "br-1", "co-1", "One North")?;

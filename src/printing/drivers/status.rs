@@ -1,0 +1,117 @@
+//! ESC/POS status bytes (DLE EOT real-time status, GS r transmit status) and their mapping
+//! to SPEC's printer statuses. Pure.
+
+use serde::Serialize;
+
+/// SPEC §3 printer statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Online,
+    Offline,
+    PaperOut,
+    PaperLow,
+    CoverOpen,
+    Error,
+    Unknown,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Online => "online",
+            Status::Offline => "offline",
+            Status::PaperOut => "paper_out",
+            Status::PaperLow => "paper_low",
+            Status::CoverOpen => "cover_open",
+            Status::Error => "error",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    /// Whether a job may be sent now (`paper_low` still prints).
+    pub fn can_print(self) -> bool {
+        matches!(self, Status::Online | Status::PaperLow | Status::Unknown)
+    }
+}
+
+/// A status with the reason a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub status: Status,
+    pub detail: Option<String>,
+}
+
+impl Report {
+    pub fn new(status: Status, detail: impl Into<String>) -> Report {
+        Report { status, detail: Some(detail.into()) }
+    }
+    pub fn online() -> Report {
+        Report { status: Status::Online, detail: None }
+    }
+}
+
+/// DLE EOT n: real-time status request (answered at once, even mid-job).
+pub const fn dle_eot(n: u8) -> [u8; 3] {
+    [0x10, 0x04, n]
+}
+
+/// GS r 1: transmit paper status. Not real-time: the printer answers only after it has
+/// processed everything sent before, so its reply confirms the job went through.
+pub const GS_R_PAPER: [u8; 3] = [0x1d, 0x72, 0x01];
+
+/// A DLE EOT reply has bits 1 and 4 set and bits 0 and 7 clear.
+pub fn valid_rt(byte: u8) -> bool {
+    byte & 0x93 == 0x12
+}
+
+/// Maps the replies to DLE EOT 1 (printer), 2 (offline cause) and 4 (paper roll).
+pub fn from_realtime(printer: u8, offline: u8, paper: u8) -> Report {
+    if ![printer, offline, paper].into_iter().all(valid_rt) {
+        return Report::new(Status::Unknown, "printer sent an unexpected status reply");
+    }
+    if paper & 0x60 != 0 || offline & 0x20 != 0 {
+        return Report::new(Status::PaperOut, "out of paper: load a new roll");
+    }
+    if offline & 0x04 != 0 {
+        return Report::new(Status::CoverOpen, "cover is open: close it");
+    }
+    if offline & 0x40 != 0 {
+        return Report::new(Status::Error, "printer reports an error: turn it off and on");
+    }
+    if printer & 0x08 != 0 {
+        return Report::new(Status::Offline, "printer is offline (paper feed button held?)");
+    }
+    if paper & 0x0c != 0 {
+        return Report::new(Status::PaperLow, "paper is running low");
+    }
+    Report::online()
+}
+
+/// Maps the reply to GS r 1: bits 0-1 paper near end, bits 2-3 paper end.
+pub fn from_paper_reply(byte: u8) -> Report {
+    if byte & 0x0c != 0 {
+        Report::new(Status::PaperOut, "out of paper: load a new roll")
+    } else if byte & 0x03 != 0 {
+        Report::new(Status::PaperLow, "paper is running low")
+    } else {
+        Report::online()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_realtime_replies() {
+        assert_eq!(from_realtime(0x12, 0x12, 0x12).status, Status::Online);
+        assert_eq!(from_realtime(0x12, 0x12 | 0x20, 0x12 | 0x60).status, Status::PaperOut);
+        assert_eq!(from_realtime(0x12 | 0x08, 0x12 | 0x04, 0x12).status, Status::CoverOpen);
+        assert_eq!(from_realtime(0x12, 0x12, 0x12 | 0x0c).status, Status::PaperLow);
+        assert_eq!(from_realtime(0x12 | 0x08, 0x12, 0x12).status, Status::Offline);
+        assert_eq!(from_realtime(0xff, 0x12, 0x12).status, Status::Unknown);
+        assert_eq!(from_paper_reply(0x0c).status, Status::PaperOut);
+        assert_eq!(from_paper_reply(0x00).status, Status::Online);
+    }
+}

@@ -1,0 +1,315 @@
+//! An ESC/POS printer emulator for tests: a TCP port (like a printer's port 9100) or the
+//! master side of a pseudo-terminal (like a serial printer). It answers DLE EOT real-time
+//! status requests and GS r paper status (the job confirmation) according to its current
+//! state, records every job it received, and can be switched off, run out of paper, or
+//! break a connection mid-job.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paper {
+    Ok,
+    Low,
+    Out,
+}
+
+#[derive(Default)]
+pub struct State {
+    /// Jobs completed (bytes up to a GS r confirmation request).
+    jobs: Vec<Vec<u8>>,
+    paper: Option<Paper>,
+    cover_open: bool,
+    /// Close the connection after this many job bytes (once).
+    cut_after: Option<usize>,
+    /// Never answer GS r.
+    mute: bool,
+    connections: usize,
+}
+
+pub struct Emulator {
+    state: Arc<(Mutex<State>, Condvar)>,
+    pub addr: SocketAddr,
+    running: Arc<AtomicBool>,
+    listener: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Emulator {
+    /// A network printer on 127.0.0.1, port chosen by the OS.
+    pub fn start() -> Arc<Emulator> {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind emulator");
+        let addr = l.local_addr().unwrap();
+        let emu = Arc::new(Emulator {
+            state: Arc::new((Mutex::new(State { paper: Some(Paper::Ok), ..State::default() }), Condvar::new())),
+            addr,
+            running: Arc::new(AtomicBool::new(false)),
+            listener: Mutex::new(None),
+        });
+        emu.serve(l);
+        emu
+    }
+
+    fn serve(&self, l: TcpListener) {
+        l.set_nonblocking(true).unwrap();
+        self.running.store(true, Ordering::SeqCst);
+        let (state, running) = (self.state.clone(), self.running.clone());
+        let h = std::thread::spawn(move || {
+            while running.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        s.set_nonblocking(false).ok();
+                        s.set_read_timeout(Some(Duration::from_millis(100))).ok();
+                        let (st, run) = (state.clone(), running.clone());
+                        std::thread::spawn(move || handle(s, st, run));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        *self.listener.lock().unwrap() = Some(h);
+    }
+
+    /// Switches the printer off: the port refuses connections, open ones are dropped.
+    pub fn power_off(&self) {
+        self.running.store(false, Ordering::SeqCst);
+        if let Some(h) = self.listener.lock().unwrap().take() {
+            h.join().ok();
+        }
+    }
+
+    /// Switches it on again on the same port.
+    pub fn power_on(&self) {
+        let l = TcpListener::bind(self.addr).expect("rebind emulator port");
+        self.serve(l);
+    }
+
+    pub fn set_paper(&self, p: Paper) {
+        self.state.0.lock().unwrap().paper = Some(p);
+    }
+    pub fn set_cover_open(&self, open: bool) {
+        self.state.0.lock().unwrap().cover_open = open;
+    }
+    pub fn cut_after(&self, bytes: usize) {
+        self.state.0.lock().unwrap().cut_after = Some(bytes);
+    }
+    pub fn set_mute(&self, mute: bool) {
+        self.state.0.lock().unwrap().mute = mute;
+    }
+
+    pub fn jobs(&self) -> Vec<Vec<u8>> {
+        self.state.0.lock().unwrap().jobs.clone()
+    }
+
+    /// Waits until at least `n` jobs were printed (bounded).
+    pub fn wait_jobs(&self, n: usize, limit: Duration) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + limit;
+        let (lock, cv) = &*self.state;
+        let mut st = lock.lock().unwrap();
+        while st.jobs.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "emulator got {} jobs, expected {n}", st.jobs.len());
+            st = cv.wait_timeout(st, left).unwrap().0;
+        }
+        st.jobs.clone()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.running.store(false, Ordering::SeqCst);
+    }
+}
+
+fn rt_byte(st: &State, n: u8) -> u8 {
+    let mut b = 0x12u8;
+    match n {
+        1 if st.cover_open => b |= 0x08,
+        2 => {
+            if st.cover_open {
+                b |= 0x04;
+            }
+            if st.paper == Some(Paper::Out) {
+                b |= 0x20;
+            }
+        }
+        4 => match st.paper {
+            Some(Paper::Out) => b |= 0x6c,
+            Some(Paper::Low) => b |= 0x0c,
+            _ => {}
+        },
+        _ => {}
+    }
+    b
+}
+
+/// Protocol handling shared by TCP and pty: reads bytes, answers status requests, records
+/// jobs. `write` sends a reply; returning false from `read` ends the session.
+pub fn session(
+    mut read: impl FnMut(&mut [u8]) -> Option<usize>,
+    mut write: impl FnMut(&[u8]),
+    state: Arc<(Mutex<State>, Condvar)>,
+    alive: impl Fn() -> bool,
+) {
+    let mut job: Vec<u8> = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    state.0.lock().unwrap().connections += 1;
+    while alive() {
+        let Some(n) = read(&mut buf) else { return };
+        pending.extend_from_slice(&buf[..n]);
+        let mut i = 0;
+        while i < pending.len() {
+            let rest = &pending[i..];
+            // Skip over binary payloads so their bytes are not taken for commands.
+            if rest.len() >= 8 && rest[..3] == [0x1d, 0x76, 0x30] {
+                let w = rest[4] as usize + rest[5] as usize * 256;
+                let h = rest[6] as usize + rest[7] as usize * 256;
+                let len = 8 + w * h;
+                if rest.len() < len {
+                    break;
+                }
+                job.extend_from_slice(&rest[..len]);
+                i += len;
+                continue;
+            }
+            if rest.len() >= 5 && rest[..3] == [0x1d, 0x28, 0x6b] {
+                let len = 5 + rest[3] as usize + rest[4] as usize * 256;
+                if rest.len() < len {
+                    break;
+                }
+                job.extend_from_slice(&rest[..len]);
+                i += len;
+                continue;
+            }
+            if rest.len() >= 3 && rest[..2] == [0x10, 0x04] {
+                let st = state.0.lock().unwrap();
+                write(&[rt_byte(&st, rest[2])]);
+                i += 3;
+                continue;
+            }
+            if rest.len() >= 3 && rest[..3] == [0x1d, 0x72, 0x01] {
+                let (lock, cv) = &*state;
+                let mut st = lock.lock().unwrap();
+                i += 3;
+                // The job printed (a muted printer printed it too, it just never says so).
+                if !job.is_empty() && st.paper != Some(Paper::Out) {
+                    st.jobs.push(std::mem::take(&mut job));
+                    cv.notify_all();
+                }
+                if st.mute {
+                    continue;
+                }
+                let reply = match st.paper {
+                    Some(Paper::Out) => 0x0c,
+                    Some(Paper::Low) => 0x03,
+                    _ => 0x00,
+                };
+                drop(st);
+                write(&[reply]);
+                continue;
+            }
+            if rest.len() < 3 && (rest[0] == 0x10 || rest[0] == 0x1d) {
+                break; // maybe the start of a command: wait for more bytes
+            }
+            job.push(rest[0]);
+            i += 1;
+            let mut st = state.0.lock().unwrap();
+            if let Some(limit) = st.cut_after
+                && job.len() >= limit
+            {
+                st.cut_after = None;
+                return; // connection breaks mid-job; the partial job is lost
+            }
+        }
+        pending.drain(..i);
+    }
+}
+
+fn handle(mut s: std::net::TcpStream, state: Arc<(Mutex<State>, Condvar)>, running: Arc<AtomicBool>) {
+    let mut w = s.try_clone().unwrap();
+    session(
+        |buf| loop {
+            match s.read(buf) {
+                Ok(0) => return None,
+                Ok(n) => return Some(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                    if !running.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                }
+                Err(_) => return None,
+            }
+        },
+        |reply| {
+            let _ = w.write_all(reply);
+        },
+        state,
+        || running.load(Ordering::SeqCst),
+    );
+}
+
+/// A serial printer: the slave side of a pseudo-terminal is the printer's device path.
+pub struct SerialEmulator {
+    pub path: String,
+    state: Arc<(Mutex<State>, Condvar)>,
+    running: Arc<AtomicBool>,
+}
+
+impl SerialEmulator {
+    pub fn start() -> SerialEmulator {
+        let (mut master, mut slave) = (0, 0);
+        let mut name = [0 as libc::c_char; 256];
+        // SAFETY: openpty writes two fds and a NUL-terminated name into the buffers given.
+        let rc = unsafe { libc::openpty(&mut master, &mut slave, name.as_mut_ptr(), std::ptr::null(), std::ptr::null()) };
+        assert_eq!(rc, 0, "openpty failed");
+        // SAFETY: `name` was NUL-terminated by openpty.
+        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy().to_string();
+        // Raw mode on the slave so bytes pass unchanged (the driver sets its own settings too).
+        // SAFETY: termios calls on a valid fd with a zeroed struct filled by tcgetattr.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            libc::tcgetattr(slave, &mut t);
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(slave, libc::TCSANOW, &t);
+        }
+        // SAFETY: master is a valid fd we own from here on.
+        let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(master) };
+        let state = Arc::new((Mutex::new(State { paper: Some(Paper::Ok), ..State::default() }), Condvar::new()));
+        let running = Arc::new(AtomicBool::new(true));
+        let (st, run) = (state.clone(), running.clone());
+        std::thread::spawn(move || {
+            let _keep_slave_open = slave;
+            let mut r = file.try_clone().unwrap();
+            let mut w = file;
+            session(|buf| r.read(buf).ok().filter(|n| *n > 0), |reply| drop(w.write_all(reply)), st, || run.load(Ordering::SeqCst));
+        });
+        SerialEmulator { path, state, running }
+    }
+
+    pub fn wait_jobs(&self, n: usize, limit: Duration) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + limit;
+        let (lock, cv) = &*self.state;
+        let mut st = lock.lock().unwrap();
+        while st.jobs.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "serial emulator got {} jobs, expected {n}", st.jobs.len());
+            st = cv.wait_timeout(st, left).unwrap().0;
+        }
+        st.jobs.clone()
+    }
+}
+
+impl Drop for SerialEmulator {
+    fn drop(&mut self) {
+        self.running.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Whether `needle` occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
