@@ -73,3 +73,46 @@ pub async fn maintenance(state: AppState) {
         }
     }
 }
+
+/// The appliance's stable id (made once, kept in the database).
+pub async fn appliance_id(db: &Db) -> Result<String, StoreError> {
+    db.write(|tx| {
+        let existing: Option<String> = tx.conn.query_row("SELECT value FROM meta WHERE key = 'appliance_id'", [], |r| r.get(0)).ok();
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        tx.conn.execute("INSERT INTO meta (key, value) VALUES ('appliance_id', ?1)", [&id])?;
+        Ok(id)
+    })
+    .await
+}
+
+/// What mDNS says about this appliance: a name a person recognises ("Company – Branch"
+/// when it serves one branch) and the ids of that branch.
+pub async fn advert(state: &AppState) -> Result<crate::discovery::Advert, StoreError> {
+    let appliance_id = appliance_id(state.db()).await?;
+    let (instance, company_id, branch_id) = state
+        .db()
+        .read(|c| {
+            let branches = directory::branches(c, None)?;
+            let company_name =
+                |id: &str| -> Option<String> { c.query_row("SELECT name FROM companies WHERE id = ?1", [id], |r| r.get(0)).ok() };
+            Ok(match branches.as_slice() {
+                [b] => (format!("{} - {}", company_name(&b.company_id).unwrap_or_default(), b.name), b.company_id.clone(), b.id.clone()),
+                _ => (String::new(), String::new(), String::new()),
+            })
+        })
+        .await?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let instance = if instance.trim_matches([' ', '-']).is_empty() { format!("branchd on {}", host.trim()) } else { instance };
+    Ok(crate::discovery::Advert {
+        appliance_id,
+        instance: instance.chars().take(60).collect(),
+        version: crate::VERSION.into(),
+        role: state.config().role.as_str().into(),
+        company_id,
+        branch_id,
+        port: state.config().port,
+    })
+}

@@ -180,6 +180,7 @@ impl App {
         let emitter = tokio::spawn(crate::realtime::bus::run(state.clone(), events_rx));
         let maintenance = tokio::spawn(crate::admin::maintenance(state.clone()));
         PrintQueue::start(&state).await?;
+        let mdns = start_mdns(&state, listener.local_addr().map(|a| a.port()).unwrap_or(0)).await;
         tokio::spawn({
             let token = token.clone();
             async move {
@@ -213,11 +214,39 @@ impl App {
             Err(_) => tracing::warn!("in-flight requests did not finish within 10 s; stopping anyway"),
         }
         state.print_queue().drain(Duration::from_secs(10)).await;
+        if let Some(m) = mdns {
+            let _ = tokio::task::spawn_blocking(move || m.withdraw()).await;
+        }
         maintenance.abort();
         let db = state.db().clone();
         let _ = tokio::task::spawn_blocking(move || db.close()).await;
         emitter.abort();
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Starts the mDNS advertisement when enabled; a failure is logged, not fatal (the
+/// appliance still serves by IP address).
+async fn start_mdns(state: &AppState, port: u16) -> Option<crate::discovery::Advertiser> {
+    if !state.config().mdns {
+        return None;
+    }
+    let mut advert = match crate::admin::advert(state).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot prepare the mDNS advertisement");
+            return None;
+        }
+    };
+    advert.port = port;
+    let interfaces = state.config().mdns_interfaces.clone();
+    match tokio::task::spawn_blocking(move || crate::discovery::Advertiser::start(&advert, &interfaces)).await {
+        Ok(Ok(a)) => Some(a),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "mDNS advertisement failed; tablets must use the IP address");
+            None
+        }
+        Err(_) => None,
     }
 }

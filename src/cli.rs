@@ -94,6 +94,12 @@ pub enum Command {
     /// Printers, through the running server
     #[command(subcommand)]
     Printer(PrinterCmd),
+    /// List branchd appliances on the LAN (mDNS)
+    Discover {
+        /// Seconds to listen
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+    },
     /// Apply database migrations and exit
     Migrate,
     /// Write a consistent copy of the database to FILE (works while the server runs)
@@ -196,6 +202,15 @@ pub enum PrinterCmd {
     },
     Test {
         id: String,
+    },
+    /// Find printers on USB, serial, mDNS and (with --scan CIDR) port 9100
+    Discover {
+        /// Also scan this IPv4 network (a /24 or smaller) for port 9100, e.g. 192.168.1.0/24
+        #[arg(long)]
+        scan: Option<String>,
+        /// Probe serial ports with a status request
+        #[arg(long)]
+        serial: bool,
     },
 }
 

@@ -61,6 +61,33 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             println!("{token}");
         }
         Command::Printer(p) => printer(config, p).await?,
+        Command::Discover { seconds } => {
+            let ifs = config.mdns_interfaces.clone();
+            eprintln!("listening for branchd appliances for {seconds} s…");
+            let found = tokio::task::spawn_blocking(move || {
+                crate::discovery::browse(&[crate::discovery::SERVICE], std::time::Duration::from_secs(seconds.clamp(1, 60)), &ifs)
+            })
+            .await
+            .map_err(|e| CommandError::Server(e.to_string()))?
+            .map_err(|e| CommandError::Server(e.to_string()))?;
+            if found.is_empty() {
+                println!("no branchd appliance answered (is mDNS allowed on this network?)");
+            }
+            for f in found {
+                let addr = f.addresses.first().cloned().unwrap_or_else(|| f.host.clone());
+                let txt = |k: &str| f.txt.get(k).cloned().unwrap_or_default();
+                println!(
+                    "{}  http://{addr}:{}/  role={} version={} company={} branch={} id={}",
+                    f.instance,
+                    f.port,
+                    txt("role"),
+                    txt("version"),
+                    txt("companyId"),
+                    txt("branchId"),
+                    txt("id")
+                );
+            }
+        }
         Command::Migrate => {
             let conn = open(config)?;
             let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(StoreError::from)?;
@@ -196,6 +223,23 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
         PrinterCmd::Remove { id } => {
             call(reqwest::Method::DELETE, format!("/api/printers/{id}"), None).await?;
             println!("printer {id} removed");
+        }
+        PrinterCmd::Discover { scan, serial } => {
+            eprintln!("searching USB, serial and mDNS{}…", if scan.is_some() { " and scanning port 9100" } else { "" });
+            let mut body = json!({"serial": serial});
+            if let Some(cidr) = scan {
+                body["scan"] = json!({"cidr": cidr});
+            }
+            let r = call(reqwest::Method::POST, "/api/printers/discover".into(), Some(body)).await?;
+            let list = r["candidates"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no printers found");
+            }
+            for c in list {
+                let added = if c["alreadyAdded"] == json!(true) { " (already added)" } else { "" };
+                println!("{:<7} {:<28} {}{added}", c["source"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""), c["connection"]);
+            }
+            println!("add one with: branchd printer add --branch BRANCH --name NAME --connection 'CONNECTION'");
         }
         PrinterCmd::Test { id } => {
             let r = call(reqwest::Method::POST, format!("/api/printers/{id}/test"), None).await?;

@@ -60,6 +60,8 @@ pub struct Config {
     pub upstream_url: Option<String>,
     pub upstream_token: Option<String>,
     pub mdns: bool,
+    /// Interfaces to advertise on; empty: every LAN interface (no container/VPN/bridge).
+    pub mdns_interfaces: Vec<String>,
     pub max_payload: u64,
     pub max_body: usize,
     pub print_timeout: Duration,
@@ -84,6 +86,7 @@ impl std::fmt::Debug for Config {
             .field("upstream_url", &self.upstream_url)
             .field("upstream_token", &self.upstream_token.as_ref().map(|_| "<redacted>"))
             .field("mdns", &self.mdns)
+            .field("mdns_interfaces", &self.mdns_interfaces)
             .field("max_payload", &self.max_payload)
             .field("max_body", &self.max_body)
             .field("print_timeout", &self.print_timeout)
@@ -106,6 +109,7 @@ impl Default for Config {
             upstream_url: None,
             upstream_token: None,
             mdns: true,
+            mdns_interfaces: vec![],
             max_payload: 1 << 20,
             max_body: 1 << 20,
             print_timeout: Duration::from_millis(15_000),
@@ -131,6 +135,7 @@ pub struct Layer {
     pub upstream_url: Option<String>,
     pub upstream_token: Option<String>,
     pub mdns: Option<toml::Value>,
+    pub mdns_interfaces: Option<toml::Value>,
     pub max_payload: Option<toml::Value>,
     pub max_body: Option<toml::Value>,
     pub print_timeout_ms: Option<toml::Value>,
@@ -161,6 +166,7 @@ impl Layer {
             upstream_url: get("BRANCHD_UPSTREAM_URL"),
             upstream_token: get("BRANCHD_UPSTREAM_TOKEN"),
             mdns: s("BRANCHD_MDNS"),
+            mdns_interfaces: s("BRANCHD_MDNS_INTERFACES"),
             max_payload: s("BRANCHD_MAX_PAYLOAD"),
             max_body: s("BRANCHD_MAX_BODY"),
             print_timeout_ms: s("BRANCHD_PRINT_TIMEOUT_MS"),
@@ -187,6 +193,7 @@ impl Layer {
             upstream_url: over.upstream_url.or(self.upstream_url),
             upstream_token: over.upstream_token.or(self.upstream_token),
             mdns: over.mdns.or(self.mdns),
+            mdns_interfaces: over.mdns_interfaces.or(self.mdns_interfaces),
             max_payload: over.max_payload.or(self.max_payload),
             max_body: over.max_body.or(self.max_body),
             print_timeout_ms: over.print_timeout_ms.or(self.print_timeout_ms),
@@ -243,6 +250,12 @@ impl Layer {
                 "on" | "true" => true,
                 "off" | "false" => false,
                 other => return Err(bad("BRANCHD_MDNS", format!("{other} is not on or off"))),
+            };
+        }
+        if let Some(v) = &self.mdns_interfaces {
+            c.mdns_interfaces = match v {
+                toml::Value::Array(a) => a.iter().map(text).collect(),
+                other => text(other).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
             };
         }
         let size = |v: &Option<toml::Value>, name: &str| -> Result<Option<u64>, ConfigError> {

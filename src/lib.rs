@@ -6,7 +6,8 @@
 //! - [`auth`]: JWT and license identity, the role table of SPEC §2.
 //! - [`http`]: REST of SPEC §3; [`realtime`]: Socket.IO of SPEC §4.
 //! - [`orders`], [`availability`]: domain rules, no I/O.
-//! - [`printing`]: printers, test prints, desktop-app correlation.
+//! - [`printing`]: printers, rendering, the print queue, drivers, desktop-app correlation.
+//! - [`discovery`]: mDNS advertisement and browsing.
 //! - [`store`]: the only code that touches SQLite.
 
 pub mod admin;
@@ -16,6 +17,7 @@ pub mod availability;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod metrics;

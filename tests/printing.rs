@@ -359,3 +359,34 @@ fn base64_encode(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_finds_a_printer_by_scan_and_adding_it_is_one_call() {
+    let s = server().await;
+    let emu = Emulator::start();
+    let m = manager(&s);
+    let scan = json!({"mdns": false, "scan": {"hosts": ["127.0.0.1"], "port": emu.addr.port()}});
+    let (st, r) = s.post("/api/printers/discover", &m, scan.clone()).await;
+    assert_eq!(st, 200, "{r}");
+    let found: Vec<&Value> = r["candidates"].as_array().unwrap().iter().filter(|c| c["source"] == "scan").collect();
+    assert_eq!(found.len(), 1, "{r}");
+    assert_eq!(found[0]["alreadyAdded"], false);
+    let mut body = json!({"branchId": "br-1", "name": "Found", "role": "kitchen"});
+    body["connection"] = found[0]["connection"].clone();
+    let (st, _) = s.post("/api/printers", &m, body).await;
+    assert_eq!(st, 201);
+    let (_, again) = s.post("/api/printers/discover", &m, scan).await;
+    assert!(again["candidates"].as_array().unwrap().iter().any(|c| c["source"] == "scan" && c["alreadyAdded"] == true));
+
+    // A port that is open but not a printer is not a candidate.
+    let not_printer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = not_printer.local_addr().unwrap().port();
+    let (_, none) = s.post("/api/printers/discover", &m, json!({"mdns": false, "scan": {"hosts": ["127.0.0.1"], "port": port}})).await;
+    assert!(none["candidates"].as_array().unwrap().iter().all(|c| c["source"] != "scan"), "{none}");
+
+    let cashier = s.token("cashier", Some("co-1"), Some("br-1"));
+    let (st, _) = s.post("/api/printers/discover", &cashier, json!({"mdns": false})).await;
+    assert_eq!(st, 403);
+    let (st, _) = s.post("/api/printers/discover", &m, json!({"mdns": false, "scan": {"cidr": "10.0.0.0/8"}})).await;
+    assert_eq!(st, 400, "no scans wider than a /24");
+}

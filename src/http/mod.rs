@@ -3,6 +3,7 @@
 //! that knows axum routing.
 
 mod availability;
+mod dashboard;
 mod orders;
 mod print_jobs;
 mod printers;
@@ -37,15 +38,19 @@ pub fn router(state: AppState) -> Router {
         .route("/availability/{branch_id}/bulk", post(availability::bulk))
         .route("/availability/{branch_id}/{item_type}/{item_id}", put(availability::put))
         .route("/printers", get(printers::list).post(printers::create))
+        .route("/printers/discover", post(printers::discover))
         .route("/printers/{id}", get(printers::get_one).patch(printers::update).delete(printers::remove))
         .route("/printers/{id}/status", get(printers::status))
         .route("/printers/{id}/test", post(printers::test))
         .route("/print-jobs", post(print_jobs::create).get(print_jobs::list))
         .route("/print-jobs/{id}", get(print_jobs::get_one))
-        .route("/print-jobs/{id}/reprint", post(print_jobs::reprint));
+        .route("/print-jobs/{id}/reprint", post(print_jobs::reprint))
+        .route("/branches", get(dashboard::branches))
+        .route("/connections", get(dashboard::connections))
+        .route("/system", get(dashboard::system))
+        .route("/system/backup", get(dashboard::backup));
     let mut router = Router::new()
-        .route("/", get(system::dashboard))
-        .route("/assets/{*path}", get(system::asset))
+        .merge(dashboard::static_routes())
         .route("/auth/login", post(system::login))
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))

@@ -102,3 +102,61 @@ pub async fn test(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<Stri
     let status = if outcome.timed_out() { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::OK };
     Ok((status, Json(outcome.result_payload())))
 }
+
+/// `POST /api/printers/discover` `{mdns?, mdnsSeconds?, serial?, scan?: {cidr?|hosts?, port?}}`
+/// → `{candidates: [{source, name, connection, detail, alreadyAdded}]}`.
+pub async fn discover(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    use crate::auth::Role;
+    use crate::printing::discovery;
+    if !matches!(p.role, Role::SuperAdmin | Role::CompanyOwner | Role::BranchManager) {
+        return Err(ApiError::forbidden("only managers may search the network for printers"));
+    }
+    let empty = serde_json::Map::new();
+    let m = match &body {
+        Value::Null => &empty,
+        v => validate::object(v, "body")?,
+    };
+    let flag = |k: &str, default: bool| match m.get(k) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::bad(format!("{k} must be a boolean"))),
+    };
+    let mdns_secs = validate::opt_int(m, "mdnsSeconds", 1, 10)?.unwrap_or(2) as u64;
+    let mut req = discovery::Request {
+        mdns: (flag("mdns", st.config().mdns)?).then(|| std::time::Duration::from_secs(mdns_secs)),
+        mdns_interfaces: st.config().mdns_interfaces.clone(),
+        probe_serial: flag("serial", false)?,
+        scan_hosts: vec![],
+        scan_port: 9100,
+    };
+    if let Some(scan) = m.get("scan").filter(|v| !v.is_null()) {
+        let s = validate::object(scan, "scan")?;
+        req.scan_port = validate::opt_int(s, "port", 1, 65535)?.unwrap_or(9100) as u16;
+        if let Some(cidr) = validate::opt_string(s, "cidr", 64)? {
+            req.scan_hosts =
+                discovery::hosts_of(&cidr).ok_or_else(|| ApiError::bad("scan.cidr must be an IPv4 network of /24 or smaller"))?;
+        }
+        if let Some(Value::Array(hosts)) = s.get("hosts") {
+            for h in hosts {
+                let ip = h.as_str().and_then(|h| h.parse().ok()).ok_or_else(|| ApiError::bad("scan.hosts must be IP addresses"))?;
+                req.scan_hosts.push(ip);
+            }
+        }
+        if req.scan_hosts.is_empty() || req.scan_hosts.len() > discovery::MAX_SCAN_HOSTS {
+            return Err(ApiError::bad(format!("scan needs a cidr or 1 to {} hosts", discovery::MAX_SCAN_HOSTS)));
+        }
+    }
+    let found = discovery::discover(req).await;
+    let branches = st.visible_branches(&p).await?;
+    let known = st.db().read(move |c| store::list(c, branches.as_deref(), 0, 10_000)).await?.items;
+    let candidates: Vec<Value> = found
+        .into_iter()
+        .map(|c| {
+            let added = known.iter().any(|k| serde_json::to_value(&k.connection).ok().as_ref() == Some(&c.connection));
+            let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
+            v["alreadyAdded"] = json!(added);
+            v
+        })
+        .collect();
+    Ok(Json(json!({"candidates": candidates})))
+}

@@ -7,6 +7,7 @@
 //! Must not know Socket.IO: desktop apps are reached through [`desktop::DesktopLink`].
 
 pub mod desktop;
+pub mod discovery;
 pub mod drivers;
 pub mod model;
 pub mod queue;

@@ -233,3 +233,26 @@ pub fn client_fixtures(s: &TestServer, print_timeout_ms: u64, max_payload: u64) 
         "maxPayload": max_payload,
     })
 }
+
+/// A virtualenv under target/ with the pinned Python packages of tests/python, made once.
+pub fn python() -> PathBuf {
+    static ONCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/py-venv");
+    let py = venv.join("bin/python");
+    let marker = venv.join(".branchd-requirements");
+    let reqs = std::fs::read_to_string(root.join("tests/python/requirements.txt")).expect("requirements.txt");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(reqs.as_str()) {
+        let st = std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 must be installed");
+        assert!(st.success(), "python3 -m venv failed (Debian: apt-get install python3-venv)");
+        let st = std::process::Command::new(&py)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(root.join("tests/python/requirements.txt"))
+            .status()
+            .expect("pip runs");
+        assert!(st.success(), "pip install of the python test packages failed");
+        std::fs::write(&marker, reqs).expect("write marker");
+    }
+    py
+}

@@ -154,7 +154,9 @@ pub fn layout_cols(line: &Line, cols: usize, rtl: bool) -> Vec<String> {
             rows.push(if rtl { format!("{e}{pad}") } else { format!("{}{pad}{e}", " ".repeat(indent)) });
         }
     }
-    if !line.style.invert {
+    // Trailing blanks are dropped, except where they carry meaning: reversed bars, and the
+    // start-side indent of right-to-left rows.
+    if !line.style.invert && !rtl {
         for r in &mut rows {
             r.truncate(r.trim_end().len());
         }

@@ -98,13 +98,13 @@ pub fn receipt(order: &Order, banner_text: Option<&str>, now_local: &str) -> Doc
     doc.line(Line::new(&format!("Order #{}", order.number)).size(Size::Big).bold().center());
     doc.line(Line::new(&order_type(&order.order_type)).end(now_local));
     if let Some(name) = customer_field(order.customer.as_ref(), &["name", "fullName", "customerName"]) {
-        doc.line(Line::new(&format!("Customer: {name}")).direction_of(&name));
+        doc.line(Line::new(&format!("Customer: {name}")));
     }
     if let Some(phone) = customer_field(order.customer.as_ref(), &["phone", "phoneNumber", "mobile"]) {
         doc.line(Line::new(&format!("Phone: {phone}")));
     }
     if let Some(address) = customer_field(order.customer.as_ref(), &["address"]) {
-        doc.line(Line::new(&format!("Address: {address}")).direction_of(&address));
+        doc.line(Line::new(&format!("Address: {address}")));
     }
     doc.push(Block::Rule('-'));
     for item in &order.items {

@@ -1,58 +1,10 @@
-//! Byte-level tests of rendering: command sequences, code pages, raster headers, Arabic,
-//! Star profiles, paper widths, banners, station tickets and hostile input. Test-only.
+//! Job structure: init, cut, drawer, QR, Star command sets, paper widths, banners,
+//! station tickets, golden preview, hostile input, profiles, raw and test pages.
 
 use serde_json::json;
 
-use super::doc::{Line, layout_raster};
-use super::profile::geometry;
-use super::raster::Pen;
+use super::super::tickets;
 use super::*;
-use crate::orders::Status;
-
-const PROFILES: [Profile; 4] = [Profile::EpsonTm, Profile::GenericEscPos, Profile::StarLine, Profile::StarRaster];
-
-fn item(name: &str, quantity: i64, unit_price: i64, station: Option<&str>, notes: Option<&str>) -> Item {
-    Item { name: name.into(), quantity, unit_price, station: station.map(Into::into), notes: notes.map(Into::into) }
-}
-
-fn order(items: Vec<Item>) -> Order {
-    let subtotal = items.iter().map(|i| i.quantity.saturating_mul(i.unit_price)).fold(0i64, i64::saturating_add);
-    Order {
-        id: "ord-7f3a".into(),
-        number: 42,
-        company_id: "acme".into(),
-        branch_id: "downtown".into(),
-        order_type: "takeaway".into(),
-        status: Status::Pending,
-        items,
-        subtotal,
-        total: subtotal,
-        customer: Some(json!({"name": "Jane Roe", "phone": "+1 555 0100"})),
-        notes: Some("Ring the bell".into()),
-        driver: None,
-        cancel_reason: None,
-        created_at: "2026-01-01T12:00:00Z".into(),
-        updated_at: "2026-01-01T12:00:00Z".into(),
-    }
-}
-
-fn sample() -> Order {
-    order(vec![
-        item("Burger", 2, 1250, Some("grill"), Some("no onions")),
-        item("Salad", 1, 800, Some("cold"), None),
-        item("Fries", 3, 300, Some("grill"), None),
-    ])
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).filter(|w| *w == needle).count()
-}
-
-const NOW: &str = "2026-01-01 13:00";
 
 #[test]
 fn every_job_starts_with_init() {
@@ -98,95 +50,6 @@ fn qr_code_sequence_has_model_2_and_correct_lengths() {
     // Centred while printing, left alignment restored after.
     assert_eq!(&b[at - 3..at], &[0x1B, b'a', 1]);
     assert_eq!(&rest[32 + id.len()..35 + id.len()], &[0x1B, b'a', 0]);
-}
-
-/// Parses every `GS v 0` band: (xL+xH*256, yL+yH*256) with a check that the data is there.
-fn gs_v0_bands(b: &[u8]) -> Vec<(usize, usize)> {
-    let mut bands = Vec::new();
-    let mut i = 0;
-    while let Some(at) = find(&b[i..], &[0x1D, 0x76, 0x30, 0x00]) {
-        let h = i + at;
-        let x = usize::from(b[h + 4]) + 256 * usize::from(b[h + 5]);
-        let y = usize::from(b[h + 6]) + 256 * usize::from(b[h + 7]);
-        assert!(h + 8 + x * y <= b.len(), "band data truncated");
-        bands.push((x, y));
-        i = h + 8 + x * y;
-    }
-    bands
-}
-
-#[test]
-fn raster_lines_use_gs_v_0_with_paper_width_bytes() {
-    let o = order(vec![item("شاورما دجاج", 2, 1500, None, None)]);
-    for (w, xbytes) in [(58, 48), (80, 72)] {
-        let b = receipt(&o, w, &Profile::EpsonTm, None, NOW).bytes;
-        let bands = gs_v0_bands(&b);
-        assert!(!bands.is_empty(), "Arabic item must be rasterised");
-        for (x, y) in bands {
-            assert_eq!(x, xbytes);
-            assert!((1..=240).contains(&y));
-        }
-        assert!(find(&b, "شاورما".as_bytes()).is_none(), "no UTF-8 sent to the printer");
-    }
-}
-
-#[test]
-fn cafe_uses_a_code_page_and_euro_switches_or_rasters() {
-    let o = order(vec![item("Café", 1, 350, None, None), item("Tarte 2 €", 1, 200, None, None)]);
-    for p in [Profile::EpsonTm, Profile::GenericEscPos] {
-        let b = receipt(&o, 80, &p, None, NOW).bytes;
-        assert_eq!(&b[2..8], &[0x1B, b'R', 0, 0x1B, b't', 0], "{p:?}: USA set, CP437 selected after init");
-        assert!(find(&b, b"Caf\x82").is_some(), "{p:?}: é is 0x82 in CP437");
-    }
-    let epson = receipt(&o, 80, &Profile::EpsonTm, None, NOW).bytes;
-    let sel = find(&epson, &[0x1B, b't', 19]).expect("CP858 selected for €");
-    assert!(find(&epson[sel..], b"Tarte 2 \xD5").is_some(), "€ is 0xD5 in CP858");
-    let generic = receipt(&o, 80, &Profile::GenericEscPos, None, NOW).bytes;
-    assert!(find(&generic, &[0x1B, b't', 19]).is_none(), "generic never leaves CP437");
-    assert!(!gs_v0_bands(&generic).is_empty(), "generic prints € as raster");
-    let star = receipt(&o, 80, &Profile::StarLine, None, NOW).bytes;
-    assert!(find(&star, &[0x1B, 0x1D, b't', 1]).is_some() && find(&star, b"Caf\x82").is_some());
-    assert!(find(&star, &[0x1B, 0x1D, b't', 4]).is_some(), "Star CP858 selector for €");
-}
-
-#[test]
-fn arabic_is_shaped_into_glyphs_the_font_has() {
-    let pen = Pen::new();
-    let visual = text::visual("شاورما لحم", true);
-    assert!(visual.chars().all(|c| c == ' ' || ('\u{fb50}'..='\u{feff}').contains(&c)), "presentation forms: {visual:?}");
-    assert!(visual.chars().all(|c| pen.has_glyph(c)), "DejaVu Sans has every shaped form");
-    // Visual order is reversed: the first logical letter (sheen) ends up rightmost.
-    let last = visual.chars().last().unwrap();
-    assert!(('\u{feb5}'..='\u{feb8}').contains(&last), "sheen form last, got {last:?}");
-    // Lam-alef becomes one ligature glyph.
-    assert!(text::visual("سلام", true).contains('\u{fefc}') || text::visual("سلام", true).contains('\u{fefb}'));
-}
-
-#[test]
-fn short_rtl_line_is_right_aligned_in_the_raster() {
-    let geom = geometry(80);
-    let mut pen = Pen::new();
-    let bmp = layout_raster(&Line::new("سلطة"), geom, &mut pen);
-    assert!(!bmp.is_blank());
-    let ink = |x0: usize, x1: usize| (0..bmp.height).any(|y| (x0..x1).any(|x| bmp.get(x, y)));
-    assert!(!ink(0, geom.dots / 2), "left half blank for a short RTL line");
-    assert!(ink(geom.dots - 80, geom.dots), "ink at the right edge");
-    // LTR text is the mirror image.
-    let ltr = layout_raster(&Line::new("Ωμέγα"), geom, &mut pen);
-    assert!((0..ltr.height).any(|y| (0..80).any(|x| ltr.get(x, y))));
-    assert!(!(0..ltr.height).any(|y| (geom.dots / 2..geom.dots).any(|x| ltr.get(x, y))));
-}
-
-#[test]
-fn rtl_item_keeps_its_amount_on_the_left() {
-    let geom = geometry(58);
-    let mut pen = Pen::new();
-    let line = Line::new("2 x كباب").direction_of("كباب").end("30.00");
-    let bmp = layout_raster(&line, geom, &mut pen);
-    let ink = |x0: usize, x1: usize| (0..bmp.height).any(|y| (x0..x1).any(|x| bmp.get(x, y)));
-    assert!(ink(0, 40), "amount at the left edge");
-    assert!(ink(geom.dots - 40, geom.dots), "item at the right edge");
-    assert!(!ink(150, 230), "gap between them");
 }
 
 #[test]
@@ -388,42 +251,4 @@ fn test_page_names_printer_profile_and_correlation_id() {
     }
     assert!(find(&r.bytes, b"corr-123").is_some());
     assert!(!gs_v0_bands(&r.bytes).is_empty(), "the Arabic sample is rasterised");
-}
-
-/// Writes the receipt of an Arabic order, as a raster-only printer would print it, to
-/// `docs/screenshots/render-arabic-receipt.png`. Run with `--ignored` to refresh it.
-#[test]
-#[ignore]
-fn write_arabic_receipt_png() {
-    let mut o = order(vec![
-        item("شاورما دجاج", 2, 1500, Some("grill"), Some("بدون بصل")),
-        item("فلافل (كبير)", 1, 900, Some("grill"), None),
-        item("Café latte", 2, 450, Some("bar"), None),
-    ]);
-    o.customer = Some(json!({"name": "أحمد علي", "phone": "+971 50 123 4567"}));
-    let doc = tickets::receipt(&o, Some("REPRINT"), NOW);
-    let geom = geometry(80);
-    let mut pen = Pen::new();
-    let mut page = super::raster::Bitmap::new(geom.dots, 0);
-    for block in &doc.blocks {
-        if let Some(b) = emit::block_raster(block, geom, &mut pen) {
-            page.push_below(&b);
-        }
-    }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots/render-arabic-receipt.png");
-    let file = std::fs::File::create(&path).unwrap();
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), geom.dots as u32, page.height as u32);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    let pixels: Vec<u8> =
-        (0..page.height).flat_map(|y| (0..page.width).map(move |x| (x, y))).map(|(x, y)| if page.get(x, y) { 0 } else { 255 }).collect();
-    enc.write_header().unwrap().write_image_data(&pixels).unwrap();
-}
-
-#[test]
-fn debug_visual_tmp() {
-    for s in ["> بدون بصل", "Customer: أحمد علي", "فلافل (كبير)"] {
-        let v = text::visual(s, true);
-        eprintln!("{s:?} -> {:?}", v.chars().map(|c| format!("{:04x}", c as u32)).collect::<Vec<_>>());
-    }
 }
