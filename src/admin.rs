@@ -66,7 +66,12 @@ pub async fn maintenance(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        match state.db().write(|tx| events::prune(tx.conn)).await {
+        let policy = match (state.config().role, state.config().upstream_url.is_some()) {
+            (crate::config::Role::Hub, _) => events::Retention::Hub,
+            (_, true) => events::Retention::KeepUnsynced,
+            _ => events::Retention::Plain,
+        };
+        match state.db().write(move |tx| events::prune(tx.conn, policy)).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "pruned old events"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning events failed"),

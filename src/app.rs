@@ -17,6 +17,7 @@ use crate::metrics::Metrics;
 use crate::printing::desktop::DesktopHub;
 use crate::printing::queue::PrintQueue;
 use crate::store::{Db, StoreError, directory};
+use crate::sync::relay::Sync;
 
 /// Cheap to clone; everything a handler needs.
 #[derive(Clone)]
@@ -31,6 +32,7 @@ struct Inner {
     io: SocketIo,
     desktops: Arc<DesktopHub>,
     print_queue: PrintQueue,
+    sync: Sync,
     metrics: Metrics,
     started: Instant,
     shutdown: CancellationToken,
@@ -57,6 +59,9 @@ impl AppState {
     }
     pub fn print_queue(&self) -> &PrintQueue {
         &self.inner.print_queue
+    }
+    pub fn sync(&self) -> &Sync {
+        &self.inner.sync
     }
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
@@ -152,6 +157,7 @@ impl App {
                 io,
                 desktops: Arc::new(DesktopHub::default()),
                 print_queue: PrintQueue::with_timeouts(config.printer_timeouts),
+                sync: Sync::default(),
                 metrics: Metrics::default(),
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),
@@ -180,6 +186,7 @@ impl App {
         let emitter = tokio::spawn(crate::realtime::bus::run(state.clone(), events_rx));
         let maintenance = tokio::spawn(crate::admin::maintenance(state.clone()));
         PrintQueue::start(&state).await?;
+        let relay = (state.config().role == crate::config::Role::Branch).then(|| tokio::spawn(crate::sync::relay::run(state.clone())));
         let mdns = start_mdns(&state, listener.local_addr().map(|a| a.port()).unwrap_or(0)).await;
         tokio::spawn({
             let token = token.clone();
@@ -218,6 +225,9 @@ impl App {
             let _ = tokio::task::spawn_blocking(move || m.withdraw()).await;
         }
         maintenance.abort();
+        if let Some(r) = relay {
+            let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
+        }
         let db = state.db().clone();
         let _ = tokio::task::spawn_blocking(move || db.close()).await;
         emitter.abort();

@@ -94,6 +94,12 @@ pub enum Command {
     /// Printers, through the running server
     #[command(subcommand)]
     Printer(PrinterCmd),
+    /// Branch credentials for sync (on a hub)
+    #[command(subcommand)]
+    Uplink(UplinkCmd),
+    /// Sync with the hub
+    #[command(subcommand)]
+    Sync(SyncCmd),
     /// List branchd appliances on the LAN (mDNS)
     Discover {
         /// Seconds to listen
@@ -159,6 +165,28 @@ pub enum LicenseCmd {
     Revoke {
         key: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UplinkCmd {
+    /// Make the credential a branch appliance puts in BRANCHD_UPSTREAM_TOKEN (printed once, last line)
+    Create {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        branch: String,
+    },
+    /// Revoke a branch's credential
+    Revoke {
+        #[arg(long)]
+        branch: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCmd {
+    /// Backlog, cursor and last success of this branch's uplink
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::auth::{Role, jwt, license, password};
-use crate::cli::{BranchCmd, Command, CompanyCmd, LicenseCmd, PrinterCmd, TokenCmd, UserCmd};
+use crate::cli::{BranchCmd, Command, CompanyCmd, LicenseCmd, PrinterCmd, SyncCmd, TokenCmd, UplinkCmd, UserCmd};
 use crate::config::Config;
 use crate::store::{StoreError, db, directory, migrate};
 
@@ -46,13 +46,27 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
         Command::User(UserCmd::Add { email, password: pw, role, company, branch }) => add_user(config, email, pw, role, company, branch)?,
         Command::License(LicenseCmd::Create { company, branch }) => {
             let key = license::generate();
-            directory::add_license(&open(config)?, &license::hash(&key), &company, &branch)?;
+            let conn = open(config)?;
+            directory::add_license(&conn, &license::hash(&key), &company, &branch)?;
+            if config.role == crate::config::Role::Hub {
+                let data = json!({"keyHash": license::hash(&key), "companyId": company, "branchId": branch, "revokedAt": null});
+                crate::store::events::append_internal(&conn, "directory:license", &company, &branch, data)?;
+            }
             println!("license created for branch {branch} of company {company}; it is shown only now:");
             println!("{key}");
         }
         Command::License(LicenseCmd::Revoke { key }) => {
-            if !directory::revoke_license(&open(config)?, &license::hash(&key))? {
+            let conn = open(config)?;
+            let hash = license::hash(&key);
+            let lic: Option<(String, String)> = conn
+                .query_row("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1", [&hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ok();
+            if !directory::revoke_license(&conn, &hash)? {
                 return usage("no active license has that key");
+            }
+            if let (crate::config::Role::Hub, Some((company, branch))) = (config.role, lic) {
+                let data = json!({"keyHash": hash, "companyId": company, "branchId": branch, "revokedAt": crate::store::now_rfc3339()});
+                crate::store::events::append_internal(&conn, "directory:license", &company, &branch, data)?;
             }
             println!("license revoked; desktop apps using it can no longer connect");
         }
@@ -61,6 +75,19 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             println!("{token}");
         }
         Command::Printer(p) => printer(config, p).await?,
+        Command::Uplink(UplinkCmd::Create { company, branch }) => {
+            let credential = crate::sync::hub::new_credential();
+            crate::store::sync::uplink_create(&open(config)?, &branch, &company, &license::hash(&credential))?;
+            println!("uplink credential for branch {branch} of company {company} (shown only now; any earlier one is revoked):");
+            println!("{credential}");
+        }
+        Command::Uplink(UplinkCmd::Revoke { branch }) => {
+            if !crate::store::sync::uplink_revoke(&open(config)?, &branch)? {
+                return usage(format!("branch {branch} has no active uplink credential"));
+            }
+            println!("uplink credential of branch {branch} revoked; that appliance can no longer sync");
+        }
+        Command::Sync(SyncCmd::Status) => sync_status(config)?,
         Command::Discover { seconds } => {
             let ifs = config.mdns_interfaces.clone();
             eprintln!("listening for branchd appliances for {seconds} s…");
@@ -148,7 +175,14 @@ fn add_user(
         company_id: company,
         branch_id: branch,
     };
-    directory::add_user(&open(config)?, &row)?;
+    let conn = open(config)?;
+    directory::add_user(&conn, &row)?;
+    if let (crate::config::Role::Hub, Some(company)) = (config.role, &row.company_id) {
+        // HQ users reach the branches through the feed, so they can log in offline there.
+        let data = json!({"id": row.id, "email": row.email, "passwordHash": row.password_hash, "role": row.role,
+                          "companyId": company, "branchId": row.branch_id});
+        crate::store::events::append_internal(&conn, "directory:user", company, row.branch_id.as_deref().unwrap_or(""), data)?;
+    }
     println!("user {email} added (id {})", row.id);
     Ok(())
 }
@@ -249,5 +283,30 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
             }
         }
     }
+    Ok(())
+}
+
+fn sync_status(config: &Config) -> Result<(), CommandError> {
+    let conn = open(config)?;
+    let Some(url) = &config.upstream_url else {
+        println!("sync is off: BRANCHD_UPSTREAM_URL is not set");
+        return Ok(());
+    };
+    println!("hub:            {url}");
+    let Some(branch) = crate::store::sync::state_get(&conn, "uplink:branch")? else {
+        println!("state:          never reached the hub yet (check the URL, the network and BRANCHD_UPSTREAM_TOKEN)");
+        return Ok(());
+    };
+    let (pending, oldest) = crate::store::sync::pending(&conn, &branch)?;
+    let age = oldest.map(|ms| format!("{} s", (chrono::Utc::now().timestamp_millis() - ms).max(0) / 1000)).unwrap_or_else(|| "-".into());
+    println!("branch:         {branch}");
+    println!(
+        "acknowledged:   {} of {} events",
+        crate::store::sync::acked(&conn, &branch)?,
+        crate::store::sync::stream_last(&conn, &branch)?
+    );
+    println!("pending:        {pending} (oldest {age})");
+    println!("parked:         {}", crate::store::sync::parked_count(&conn)?);
+    println!("last success:   {}", crate::store::sync::state_get(&conn, "last_success")?.unwrap_or_else(|| "never".into()));
     Ok(())
 }

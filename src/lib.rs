@@ -8,6 +8,7 @@
 //! - [`orders`], [`availability`]: domain rules, no I/O.
 //! - [`printing`]: printers, rendering, the print queue, drivers, desktop-app correlation.
 //! - [`discovery`]: mDNS advertisement and browsing.
+//! - [`sync`]: branch ↔ hub event exchange (outbox relay, hub endpoints, feed).
 //! - [`store`]: the only code that touches SQLite.
 
 pub mod admin;
@@ -26,6 +27,7 @@ pub mod printing;
 pub mod realtime;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 pub mod validate;
 
 pub use app::{App, AppState};

@@ -61,8 +61,15 @@ async fn static_headers(req: Request, next: Next) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    let html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
-    if html {
+    let mime = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let textual = mime.starts_with("text/") || mime == "application/javascript" || mime == "image/svg+xml";
+    if textual
+        && !mime.contains("charset")
+        && let Ok(v) = HeaderValue::from_str(&format!("{mime}; charset=utf-8"))
+    {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if mime.starts_with("text/html") {
         h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }

@@ -7,6 +7,7 @@ mod dashboard;
 mod orders;
 mod print_jobs;
 mod printers;
+mod sync;
 mod system;
 
 use std::time::Instant;
@@ -54,6 +55,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(system::login))
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))
+        .route("/sync/v1/hello", get(sync::hello))
+        .route("/sync/v1/events", post(sync::events))
+        .route("/sync/v1/feed", get(sync::feed))
         .nest("/api", api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

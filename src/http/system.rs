@@ -63,7 +63,12 @@ pub async fn health(State(st): State<AppState>) -> Response {
     let db = db_ok(&st).await;
     let connections: serde_json::Map<String, Value> =
         NAMESPACES.iter().map(|ns| (ns.to_string(), json!(st.metrics().connections(ns)))).collect();
-    let upstream = if st.config().upstream_url.is_some() { "offline" } else { "disabled" };
+    let sync = st.sync().status();
+    let upstream = match (st.config().upstream_url.is_some(), sync.online) {
+        (false, _) => "disabled",
+        (true, true) => "online",
+        (true, false) => "offline",
+    };
     let body = json!({
         "status": if db { "ok" } else { "degraded" },
         "version": crate::VERSION,
@@ -71,6 +76,7 @@ pub async fn health(State(st): State<AppState>) -> Response {
         "uptimeSeconds": st.uptime().as_secs(),
         "db": if db { "ok" } else { "error" },
         "upstream": upstream,
+        "sync": sync,
         "connections": connections,
         "desktopApps": st.desktops().connected().len(),
     });
@@ -80,7 +86,8 @@ pub async fn health(State(st): State<AppState>) -> Response {
 
 pub async fn metrics(State(st): State<AppState>) -> Response {
     let db = db_ok(&st).await;
-    let text = st.metrics().render(db, st.uptime());
+    let mut text = st.metrics().render(db, st.uptime());
+    text.push_str(&sync_metrics(&st.sync().status()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
@@ -105,4 +112,26 @@ pub async fn dashboard() -> Response {
 
 pub async fn asset(Path(path): Path<String>) -> Response {
     serve_asset(&format!("assets/{path}"))
+}
+
+fn sync_metrics(s: &crate::sync::relay::Status) -> String {
+    let last = s.last_success_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp()).unwrap_or(0);
+    let rows = [
+        ("branchd_sync_enabled", "gauge", "Whether this branch syncs with a hub.", u8::from(s.enabled) as i64),
+        ("branchd_sync_online", "gauge", "Whether the last exchange with the hub succeeded.", u8::from(s.online) as i64),
+        ("branchd_sync_pending_events", "gauge", "Events waiting for the hub.", s.pending),
+        (
+            "branchd_sync_oldest_pending_age_seconds",
+            "gauge",
+            "Age of the oldest event waiting for the hub.",
+            s.oldest_pending_age_seconds.unwrap_or(0),
+        ),
+        ("branchd_sync_last_success_timestamp_seconds", "gauge", "When the hub last answered.", last),
+        ("branchd_sync_acknowledged", "gauge", "Highest stream number the hub confirmed.", s.acked),
+        ("branchd_sync_parked_events", "gauge", "Events the hub refused as invalid.", s.parked),
+        ("branchd_sync_divergences_total", "counter", "Times the hub had lost acknowledged events.", s.divergences as i64),
+        ("branchd_sync_pushed_events_total", "counter", "Events the hub acknowledged.", s.pushed as i64),
+        ("branchd_sync_feed_applied_total", "counter", "Hub changes applied here.", s.feed_applied as i64),
+    ];
+    rows.iter().map(|(n, k, h, v)| format!("# HELP {n} {h}\n# TYPE {n} {k}\n{n} {v}\n")).collect()
 }

@@ -18,6 +18,9 @@ pub async fn run(state: AppState, mut rx: UnboundedReceiver<Vec<Event>>) {
             }
             state.metrics().emitted(&ev.namespace);
             wake_printing(&state, &ev);
+            if crate::store::events::syncable(&ev.name) {
+                state.sync().wake();
+            }
             tracing::debug!(event = %ev.name, namespace = %ev.namespace, branch = %ev.branch_id, seq = ev.seq, "broadcast");
         }
     }

@@ -79,3 +79,24 @@ pub fn bulk(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, changes: &[Chang
     tx.emit(NS, "bulkAvailabilityUpdate", (company_id, branch_id), payload.clone())?;
     Ok(payload)
 }
+
+/// Stores an item exactly as another instance reports it.
+pub fn upsert_replica(conn: &Connection, company_id: &str, item: &ItemState) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO availability (branch_id, item_type, item_id, company_id, available, stock, low_stock_threshold, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(branch_id, item_type, item_id) DO UPDATE SET available = excluded.available,
+             stock = excluded.stock, low_stock_threshold = excluded.low_stock_threshold, updated_at = excluded.updated_at",
+        params![
+            item.branch_id,
+            item.item_type,
+            item.item_id,
+            company_id,
+            item.available,
+            item.stock,
+            item.low_stock_threshold,
+            item.updated_at
+        ],
+    )?;
+    Ok(())
+}

@@ -14,13 +14,15 @@ use super::{Event, StoreError};
 pub struct Tx<'a> {
     pub conn: &'a Connection,
     pub(crate) events: Vec<Event>,
+    /// Where the changes of this write come from (sync stream membership).
+    pub origin: super::events::Origin,
 }
 
 impl Tx<'_> {
     /// Records a broadcast in the same transaction as the change it announces.
     /// `scope` is `(company_id, branch_id)`: the event goes to both rooms.
     pub fn emit(&mut self, ns: &str, name: &str, scope: (&str, &str), data: serde_json::Value) -> Result<serde_json::Value, StoreError> {
-        let ev = super::events::append(self.conn, ns, name, scope.0, scope.1, data)?;
+        let ev = super::events::append(self.conn, ns, name, scope.0, scope.1, data, self.origin)?;
         let data = ev.data.clone();
         self.events.push(ev);
         Ok(data)
@@ -199,7 +201,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: &EventSink) {
         if let Err(e) = conn.execute_batch("SAVEPOINT w") {
             tracing::error!(error = %e, "savepoint failed");
         }
-        let mut tx = Tx { conn, events: Vec::new() };
+        let mut tx = Tx { conn, events: Vec::new(), origin: super::events::Origin::Local };
         let (ok, done) = job(Some(&mut tx));
         let job_events = std::mem::take(&mut tx.events);
         if ok {

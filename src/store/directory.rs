@@ -135,3 +135,36 @@ pub fn revoke_license(conn: &Connection, key_hash: &str) -> Result<bool, StoreEr
         conn.execute("UPDATE licenses SET revoked_at = ?2 WHERE key_hash = ?1 AND revoked_at IS NULL", params![key_hash, now_rfc3339()])?;
     Ok(n == 1)
 }
+
+/// A user as the hub reports it (`directory:user` feed event), stored or updated by id.
+pub fn replicate_user(conn: &Connection, d: &serde_json::Value) -> Result<(), StoreError> {
+    let s = |k: &str| d.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
+    let (Some(id), Some(email), Some(hash), Some(role)) = (s("id"), s("email"), s("passwordHash"), s("role")) else {
+        return Err(StoreError::Invalid("directory:user needs id, email, passwordHash and role".into()));
+    };
+    if let Some(c) = s("companyId") {
+        let name = s("companyName").unwrap_or_else(|| c.clone());
+        conn.execute("INSERT OR IGNORE INTO companies (id, name, created_at) VALUES (?1, ?2, ?3)", params![c, name, now_rfc3339()])?;
+    }
+    conn.execute(
+        "INSERT INTO users (id, email, password_hash, role, company_id, branch_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(id) DO UPDATE SET email = excluded.email, password_hash = excluded.password_hash, role = excluded.role,
+                                       company_id = excluded.company_id, branch_id = excluded.branch_id",
+        params![id, email, hash, role, s("companyId"), s("branchId"), now_rfc3339()],
+    )?;
+    Ok(())
+}
+
+/// A license as the hub reports it (`directory:license`): created or revoked.
+pub fn replicate_license(conn: &Connection, d: &serde_json::Value) -> Result<(), StoreError> {
+    let s = |k: &str| d.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
+    let (Some(hash), Some(company), Some(branch)) = (s("keyHash"), s("companyId"), s("branchId")) else {
+        return Err(StoreError::Invalid("directory:license needs keyHash, companyId and branchId".into()));
+    };
+    conn.execute(
+        "INSERT INTO licenses (key_hash, company_id, branch_id, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(key_hash) DO UPDATE SET revoked_at = excluded.revoked_at",
+        params![hash, company, branch, now_rfc3339(), s("revokedAt")],
+    )?;
+    Ok(())
+}

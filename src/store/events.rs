@@ -26,11 +26,79 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-pub(crate) fn append(conn: &Connection, ns: &str, name: &str, company: &str, branch: &str, data: Value) -> Result<Event, StoreError> {
+/// Where a change came from. Only `Local` changes of a branch enter its sync stream; changes
+/// applied from the other side are never sent back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Made here (REST, Socket.IO, CLI, printers).
+    Local,
+    /// At a branch: applied from the hub's feed.
+    Hub,
+    /// At the hub: applied from a branch's push.
+    Branch,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Local => "local",
+            Origin::Hub => "hub",
+            Origin::Branch => "branch",
+        }
+    }
+}
+
+/// Company-level events: the ones a branch forwards to HQ (print-queue chatter stays local).
+pub fn syncable(name: &str) -> bool {
+    matches!(
+        name,
+        "newOrder"
+            | "orderStatusUpdate"
+            | "orderCancelled"
+            | "driverUpdate"
+            | "availabilityUpdate"
+            | "bulkAvailabilityUpdate"
+            | "stockAlert"
+            | "newAlert"
+            | "printer:added"
+            | "printerUpdate"
+            | "printerRemoved"
+            | "printerStatusUpdate"
+    )
+}
+
+/// The next number of `branch`'s sync stream: gap-free, because it is taken in the same
+/// transaction as the event (a rolled-back write takes its number back with it).
+fn next_stream_seq(conn: &Connection, branch: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "INSERT INTO sync_state (key, value) VALUES ('stream:' || ?1, '1')
+         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+         RETURNING CAST(value AS INTEGER)",
+        [branch],
+        |r| r.get(0),
+    )?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn append(
+    conn: &Connection,
+    ns: &str,
+    name: &str,
+    company: &str,
+    branch: &str,
+    data: Value,
+    origin: Origin,
+) -> Result<Event, StoreError> {
     let mut data = data;
+    let (stream_seq, uuid) = if origin == Origin::Local && syncable(name) {
+        (Some(next_stream_seq(conn, branch)?), Some(uuid::Uuid::new_v4().to_string()))
+    } else {
+        (None, None)
+    };
     conn.execute(
-        "INSERT INTO events (namespace, name, company_id, branch_id, data, created_ms) VALUES (?1, ?2, ?3, ?4, '', ?5)",
-        params![ns, name, company, branch, now_ms()],
+        "INSERT INTO events (namespace, name, company_id, branch_id, data, created_ms, stream_seq, event_uuid, origin)
+         VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, ?7, ?8)",
+        params![ns, name, company, branch, now_ms(), stream_seq, uuid, origin.as_str()],
     )?;
     let seq = conn.last_insert_rowid();
     if let Value::Object(map) = &mut data {
@@ -87,17 +155,43 @@ pub fn catch_up(conn: &Connection, ns: &str, since: &str, visible: impl Fn(&str,
     Ok(CatchUp { events, truncated })
 }
 
-/// Deletes events older than [`KEEP_MS`]; remembers the highest deleted seq so that a
-/// `catchUp` from before it is answered with `truncated`.
-pub fn prune(conn: &Connection) -> Result<usize, StoreError> {
+/// Which old events may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Everything older than [`KEEP_MS`].
+    Plain,
+    /// A branch with an uplink: also keep what the hub has not acknowledged.
+    KeepUnsynced,
+    /// The hub: keep its own changes for branches (the feed), however old.
+    Hub,
+}
+
+/// Deletes events older than [`KEEP_MS`] (as `policy` allows); remembers the highest deleted
+/// seq so that a `catchUp` from before it is answered with `truncated`.
+pub fn prune(conn: &Connection, policy: Retention) -> Result<usize, StoreError> {
     let cutoff = now_ms() - KEEP_MS;
-    let through: Option<i64> = conn.query_row("SELECT MAX(seq) FROM events WHERE created_ms < ?1", [cutoff], |r| r.get(0))?;
+    let keep = match policy {
+        Retention::Plain => "0",
+        Retention::KeepUnsynced => {
+            "(stream_seq IS NOT NULL AND stream_seq > COALESCE((SELECT CAST(value AS INTEGER) FROM sync_state
+                                                               WHERE key = 'acked:' || events.branch_id), 0))"
+        }
+        Retention::Hub => "(origin = 'local')",
+    };
+    let doomed = format!("created_ms < ?1 AND NOT {keep}");
+    let through: Option<i64> = conn.query_row(&format!("SELECT MAX(seq) FROM events WHERE {doomed}"), [cutoff], |r| r.get(0))?;
     let Some(through) = through else { return Ok(0) };
-    let n = conn.execute("DELETE FROM events WHERE seq <= ?1", [through])?;
+    let n = conn.execute(&format!("DELETE FROM events WHERE seq <= ?2 AND {doomed}"), params![cutoff, through])?;
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('events_pruned_through', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [through.to_string()],
     )?;
     Ok(n)
+}
+
+/// Records an internal change (no Socket.IO namespace) for the hub's feed to branches, e.g.
+/// `directory:user`. `branch` is empty for company-wide records.
+pub fn append_internal(conn: &Connection, name: &str, company: &str, branch: &str, data: Value) -> Result<(), StoreError> {
+    append(conn, "", name, company, branch, data, Origin::Local).map(|_| ())
 }

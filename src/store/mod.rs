@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod orders;
 pub mod print_jobs;
 pub mod printers;
+pub mod sync;
 
 pub use db::{Db, Tx};
 pub use events::Event;

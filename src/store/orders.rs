@@ -205,3 +205,51 @@ pub fn list(conn: &Connection, f: &Filter) -> Result<Page<Order>, StoreError> {
     let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())), from_row)?;
     Ok(Page::from_rows(rows.collect::<Result<_, _>>()?, f.limit))
 }
+
+/// Stores an order exactly as another instance reports it (the hub keeping a branch's
+/// orders). `true` when the order is new here.
+pub fn upsert_replica(conn: &Connection, o: &Order) -> Result<bool, StoreError> {
+    let exists = get(conn, &o.id)?.is_some();
+    let day = o.created_at.get(..10).unwrap_or_default().to_string();
+    conn.execute(
+        "INSERT INTO orders (id, company_id, branch_id, number, business_day, type, status, items, subtotal, total,
+                             customer, notes, driver, cancel_reason, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT(id) DO UPDATE SET number = excluded.number, status = excluded.status, items = excluded.items,
+             subtotal = excluded.subtotal, total = excluded.total, customer = excluded.customer, notes = excluded.notes,
+             driver = excluded.driver, cancel_reason = excluded.cancel_reason, updated_at = excluded.updated_at",
+        params![
+            o.id,
+            o.company_id,
+            o.branch_id,
+            o.number,
+            day,
+            o.order_type,
+            o.status.as_str(),
+            serde_json::to_string(&o.items)?,
+            o.subtotal,
+            o.total,
+            o.customer.as_ref().map(Value::to_string),
+            o.notes,
+            o.driver.as_ref().map(Value::to_string),
+            o.cancel_reason,
+            o.created_at,
+            o.updated_at,
+        ],
+    )?;
+    Ok(!exists)
+}
+
+/// Applies a status another instance reports (no state-machine check: the reporter owns it).
+pub fn replicate_status(conn: &Connection, id: &str, status: Status, reason: Option<&str>, updated_at: &str) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE orders SET status = ?2, cancel_reason = COALESCE(?3, cancel_reason), updated_at = ?4 WHERE id = ?1",
+        params![id, status.as_str(), reason, updated_at],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn replicate_driver(conn: &Connection, id: &str, driver: &Value, updated_at: &str) -> Result<bool, StoreError> {
+    let n = conn.execute("UPDATE orders SET driver = ?2, updated_at = ?3 WHERE id = ?1", params![id, driver.to_string(), updated_at])?;
+    Ok(n == 1)
+}

@@ -177,3 +177,23 @@ pub fn set_status(tx: &mut Tx<'_>, p: &Printer, status: &str, detail: Option<&st
 pub fn status_detail(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn.query_row("SELECT status_detail FROM printers WHERE id = ?1", [id], |r| r.get(0)).optional()?.flatten())
 }
+
+/// Stores a printer exactly as a branch reports it (the hub's view of branch printers).
+pub fn upsert_replica(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO printers (id, company_id, branch_id, name, role, stations, paper_width, connection, status, checked_at, created_at)
+         VALUES (?1, ?2, ?3, '', '', '[]', 80, '{}', ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING",
+        params![p.id, p.company_id, p.branch_id, p.status, p.checked_at, p.created_at],
+    )?;
+    write_row(conn, p)
+}
+
+pub fn replicate_status(conn: &Connection, id: &str, status: &str, checked_at: &str) -> Result<(), StoreError> {
+    conn.execute("UPDATE printers SET status = ?2, checked_at = ?3 WHERE id = ?1", params![id, status, checked_at])?;
+    Ok(())
+}
+
+pub fn delete_replica(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM printers WHERE id = ?1", [id])?;
+    Ok(())
+}

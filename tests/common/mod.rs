@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod emulator;
+pub mod proxy;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -255,4 +256,34 @@ pub fn python() -> PathBuf {
         std::fs::write(&marker, reqs).expect("write marker");
     }
     py
+}
+
+/// Runs `npm ci` in `tests/dashboard` once per test process when its modules are missing.
+pub fn ensure_dashboard_deps() -> PathBuf {
+    static ONCE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard");
+    let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+    if !*done && !dir.join("node_modules/playwright-core").exists() {
+        let st = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm must be installed (see README: test prerequisites)");
+        assert!(st.success(), "npm ci in tests/dashboard failed");
+    }
+    *done = true;
+    dir
+}
+
+/// Adds a local user who can log in with `password`.
+pub async fn add_login_user(s: &TestServer, email: &str, password: &str, role: &str, company: Option<&str>, branch: Option<&str>) {
+    let row = directory::UserRow {
+        id: format!("u-{email}"),
+        email: email.into(),
+        password_hash: password::hash(password),
+        role: role.into(),
+        company_id: company.map(Into::into),
+        branch_id: branch.map(Into::into),
+    };
+    s.state.db().write(move |tx| directory::add_user(tx.conn, &row)).await.expect("user added");
 }

@@ -62,7 +62,7 @@ pub enum Driver {
     Serial(serial::Serial),
     Usb(usb::Usb),
     Virtual { dir: PathBuf },
-    Desktop { hub: Arc<DesktopHub>, printer: Printer, timeout: Duration },
+    Desktop { hub: Arc<DesktopHub>, printer: Box<Printer>, timeout: Duration },
 }
 
 impl Driver {
@@ -82,7 +82,7 @@ impl Driver {
                 Driver::Usb(usb::Usb { vendor_id: *vendor_id, product_id: *product_id, serial_number: serial_number.clone(), timeouts })
             }
             Connection::Virtual => Driver::Virtual { dir: data_dir.join("virtual").join(&p.id) },
-            Connection::Desktop { .. } => Driver::Desktop { hub, printer: p.clone(), timeout: desktop_timeout },
+            Connection::Desktop { .. } => Driver::Desktop { hub, printer: Box::new(p.clone()), timeout: desktop_timeout },
         }
     }
 

@@ -8,7 +8,7 @@
 
 use super::codepage::{self, CodePage};
 use super::doc::{Align, Block, Doc, Line, Size, layout_cols, layout_raster, rule_raster};
-use super::escpos::{self, LF, pos, star, star_raster};
+use super::escpos::{self, EscPos, LF, StarLine, TextPrinter, star_raster};
 use super::profile::{Geometry, Profile};
 use super::raster::{Bitmap, Pen, qr_bitmap};
 
@@ -19,46 +19,39 @@ const QR_MODULE: u8 = 6;
 pub fn bytes(doc: &Doc, profile: Profile, geom: Geometry) -> Vec<u8> {
     let mut pen = Pen::new();
     let mut out = Vec::new();
-    if profile == Profile::StarRaster {
-        star_raster::start(&mut out, doc.has(&Block::Drawer), doc.has(&Block::Cut));
-        for block in &doc.blocks {
-            if let Some(bmp) = block_raster(block, geom, &mut pen) {
-                star_raster::rows(&mut out, &bmp);
+    let printer: &dyn TextPrinter = match profile {
+        Profile::EpsonTm => &EscPos { partial_cut: true },
+        Profile::GenericEscPos => &EscPos { partial_cut: false },
+        Profile::StarLine => &StarLine,
+        Profile::StarRaster => {
+            star_raster::start(&mut out, doc.has(&Block::Drawer), doc.has(&Block::Cut));
+            for block in &doc.blocks {
+                if let Some(bmp) = block_raster(block, geom, &mut pen) {
+                    star_raster::rows(&mut out, &bmp);
+                }
             }
+            star_raster::end(&mut out);
+            return out;
         }
-        star_raster::end(&mut out);
-        return out;
-    }
-    let star = profile == Profile::StarLine;
-    if star {
-        star::init(&mut out)
-    } else {
-        pos::init(&mut out)
-    }
+    };
+    printer.init(&mut out);
     // Select the first code page explicitly: ESC @ restores the printer's configured default,
     // which need not be CP437.
     let mut current = profile.code_pages().first().map(|(_, n)| *n);
     if let Some(n) = current {
-        if star { star::code_page(&mut out, n) } else { pos::code_page(&mut out, n) }
+        printer.code_page(&mut out, n);
     }
     for block in &doc.blocks {
         match block {
             Block::Line(line) => match codepage::pick(profile.code_pages(), &[&line.start, &line.end]) {
                 Some(&(page, n)) => {
                     if current != Some(n) {
-                        if star {
-                            star::code_page(&mut out, n)
-                        } else {
-                            pos::code_page(&mut out, n)
-                        }
+                        printer.code_page(&mut out, n);
                         current = Some(n);
                     }
-                    text_line(&mut out, line, page, geom, star);
+                    text_line(&mut out, printer, line, page, geom);
                 }
-                None => {
-                    let bmp = layout_raster(line, geom, &mut pen);
-                    if star { star::raster(&mut out, &bmp) } else { pos::raster(&mut out, &bmp) }
-                }
+                None => printer.raster(&mut out, &layout_raster(line, geom, &mut pen)),
             },
             Block::Rule(c) => {
                 let c = if c.is_ascii_graphic() { *c } else { '-' };
@@ -67,71 +60,48 @@ pub fn bytes(doc: &Doc, profile: Profile, geom: Geometry) -> Vec<u8> {
             }
             Block::Feed(n) => out.extend(std::iter::repeat_n(LF, usize::from(*n))),
             Block::Qr(data) => {
-                let data = data.as_bytes();
-                if star {
-                    star::align(&mut out, 1);
-                    star::qr(&mut out, data, QR_MODULE);
-                    star::align(&mut out, 0);
-                } else {
-                    pos::align(&mut out, 1);
-                    pos::qr(&mut out, data, QR_MODULE);
-                    pos::align(&mut out, 0);
-                }
+                printer.align(&mut out, 1);
+                printer.qr(&mut out, data.as_bytes(), QR_MODULE);
+                printer.align(&mut out, 0);
                 out.push(LF);
             }
-            Block::Cut => match profile {
-                Profile::EpsonTm => pos::feed_and_cut(&mut out, 3),
-                Profile::StarLine => star::feed_and_cut(&mut out),
-                _ => {
-                    pos::feed(&mut out, 4);
-                    pos::cut_full(&mut out);
-                }
-            },
-            Block::Drawer => {
-                if star {
-                    star::drawer_kick(&mut out)
-                } else {
-                    pos::drawer_kick(&mut out)
-                }
-            }
+            Block::Cut => printer.cut(&mut out),
+            Block::Drawer => printer.drawer_kick(&mut out),
         }
     }
     out
 }
 
 /// A line in the printer's font: style on, encoded rows each ended by LF, style off.
-fn text_line(out: &mut Vec<u8>, line: &Line, page: CodePage, geom: Geometry, star: bool) {
+fn text_line(out: &mut Vec<u8>, printer: &dyn TextPrinter, line: &Line, page: CodePage, geom: Geometry) {
     let st = line.style;
     let (w, h) = match st.size {
         Size::Normal => (1, 1),
         Size::Tall => (1, 2),
         Size::Big => (2, 2),
     };
-    let styled = st.size != Size::Normal || st.bold || st.invert;
     if st.bold {
-        if star { star::bold(out, true) } else { pos::bold(out, true) }
+        printer.bold(out, true);
     }
     if st.size != Size::Normal {
-        if star { star::size(out, w, h) } else { pos::size(out, w, h) }
+        printer.size(out, w, h);
     }
     if st.invert {
-        if star { star::invert(out, true) } else { pos::invert(out, true) }
+        printer.invert(out, true);
     }
     for row in layout_cols(line, geom.cols, false) {
         // Rows only hold characters of `line` plus spaces, so they encode; '?' is a fallback.
         out.extend(page.encode(&row).unwrap_or_else(|| row.chars().map(|c| if c.is_ascii_graphic() { c as u8 } else { b'?' }).collect()));
         out.push(LF);
     }
-    if styled {
-        if star {
-            star::invert(out, false);
-            star::size(out, 1, 1);
-            star::bold(out, false);
-        } else {
-            pos::invert(out, false);
-            pos::size(out, 1, 1);
-            pos::bold(out, false);
-        }
+    if st.invert {
+        printer.invert(out, false);
+    }
+    if st.size != Size::Normal {
+        printer.size(out, 1, 1);
+    }
+    if st.bold {
+        printer.bold(out, false);
     }
 }
 

@@ -2,9 +2,10 @@
 //! Star raster mode. Written here instead of using the `escpos` crate, whose cash-drawer
 //! command is 3 bytes instead of the 5 of `ESC p m t1 t2`.
 //!
-//! Owns the exact bytes of every command. Must not decide layout or encode text: callers
-//! pass already-encoded text and packed bitmaps. Every length field is checked so that no
-//! input can produce a command whose declared length disagrees with its data.
+//! Owns the exact bytes of every command, and [`TextPrinter`], the one interface over
+//! ESC/POS and Star Line Mode. Must not decide layout or encode text: callers pass encoded
+//! text and packed bitmaps. Declared lengths always match the data that follows: bands are
+//! at most 240 rows of at most 72 bytes, QR data at most 512 bytes (longer is not sent).
 
 use super::raster::Bitmap;
 
@@ -240,5 +241,99 @@ pub mod star_raster {
     pub fn end(out: &mut Vec<u8>) {
         out.extend_from_slice(&[ESC, 0x0C, 0x04]);
         out.extend_from_slice(b"\x1b*rB");
+    }
+}
+
+/// The commands of a printer that prints text with its own fonts, so that a job is written
+/// once for ESC/POS and Star Line Mode.
+pub trait TextPrinter {
+    fn init(&self, out: &mut Vec<u8>);
+    fn code_page(&self, out: &mut Vec<u8>, n: u8);
+    fn bold(&self, out: &mut Vec<u8>, on: bool);
+    fn size(&self, out: &mut Vec<u8>, width: u8, height: u8);
+    fn invert(&self, out: &mut Vec<u8>, on: bool);
+    fn align(&self, out: &mut Vec<u8>, n: u8);
+    fn raster(&self, out: &mut Vec<u8>, bmp: &Bitmap);
+    fn qr(&self, out: &mut Vec<u8>, data: &[u8], module: u8);
+    fn cut(&self, out: &mut Vec<u8>);
+    fn drawer_kick(&self, out: &mut Vec<u8>);
+}
+
+/// ESC/POS; `partial_cut`: `GS V 66 3` (Epson), else a 4-line feed and `GS V 0` (clones).
+pub struct EscPos {
+    pub partial_cut: bool,
+}
+
+impl TextPrinter for EscPos {
+    fn init(&self, out: &mut Vec<u8>) {
+        pos::init(out)
+    }
+    fn code_page(&self, out: &mut Vec<u8>, n: u8) {
+        pos::code_page(out, n)
+    }
+    fn bold(&self, out: &mut Vec<u8>, on: bool) {
+        pos::bold(out, on)
+    }
+    fn size(&self, out: &mut Vec<u8>, width: u8, height: u8) {
+        pos::size(out, width, height)
+    }
+    fn invert(&self, out: &mut Vec<u8>, on: bool) {
+        pos::invert(out, on)
+    }
+    fn align(&self, out: &mut Vec<u8>, n: u8) {
+        pos::align(out, n)
+    }
+    fn raster(&self, out: &mut Vec<u8>, bmp: &Bitmap) {
+        pos::raster(out, bmp)
+    }
+    fn qr(&self, out: &mut Vec<u8>, data: &[u8], module: u8) {
+        pos::qr(out, data, module)
+    }
+    fn cut(&self, out: &mut Vec<u8>) {
+        if self.partial_cut {
+            pos::feed_and_cut(out, 3);
+        } else {
+            pos::feed(out, 4);
+            pos::cut_full(out);
+        }
+    }
+    fn drawer_kick(&self, out: &mut Vec<u8>) {
+        pos::drawer_kick(out)
+    }
+}
+
+/// Star Line Mode.
+pub struct StarLine;
+
+impl TextPrinter for StarLine {
+    fn init(&self, out: &mut Vec<u8>) {
+        star::init(out)
+    }
+    fn code_page(&self, out: &mut Vec<u8>, n: u8) {
+        star::code_page(out, n)
+    }
+    fn bold(&self, out: &mut Vec<u8>, on: bool) {
+        star::bold(out, on)
+    }
+    fn size(&self, out: &mut Vec<u8>, width: u8, height: u8) {
+        star::size(out, width, height)
+    }
+    fn invert(&self, out: &mut Vec<u8>, on: bool) {
+        star::invert(out, on)
+    }
+    fn align(&self, out: &mut Vec<u8>, n: u8) {
+        star::align(out, n)
+    }
+    fn raster(&self, out: &mut Vec<u8>, bmp: &Bitmap) {
+        star::raster(out, bmp)
+    }
+    fn qr(&self, out: &mut Vec<u8>, data: &[u8], module: u8) {
+        star::qr(out, data, module)
+    }
+    fn cut(&self, out: &mut Vec<u8>) {
+        star::feed_and_cut(out)
+    }
+    fn drawer_kick(&self, out: &mut Vec<u8>) {
+        star::drawer_kick(out)
     }
 }

@@ -10,13 +10,13 @@ use crate::orders::Status;
 mod jobs;
 mod unicode;
 
-pub(super) const PROFILES: [Profile; 4] = [Profile::EpsonTm, Profile::GenericEscPos, Profile::StarLine, Profile::StarRaster];
+const PROFILES: [Profile; 4] = [Profile::EpsonTm, Profile::GenericEscPos, Profile::StarLine, Profile::StarRaster];
 
-pub(super) fn item(name: &str, quantity: i64, unit_price: i64, station: Option<&str>, notes: Option<&str>) -> Item {
+fn item(name: &str, quantity: i64, unit_price: i64, station: Option<&str>, notes: Option<&str>) -> Item {
     Item { name: name.into(), quantity, unit_price, station: station.map(Into::into), notes: notes.map(Into::into) }
 }
 
-pub(super) fn order(items: Vec<Item>) -> Order {
+fn order(items: Vec<Item>) -> Order {
     let subtotal = items.iter().map(|i| i.quantity.saturating_mul(i.unit_price)).fold(0i64, i64::saturating_add);
     Order {
         id: "ord-7f3a".into(),
@@ -37,7 +37,7 @@ pub(super) fn order(items: Vec<Item>) -> Order {
     }
 }
 
-pub(super) fn sample() -> Order {
+fn sample() -> Order {
     order(vec![
         item("Burger", 2, 1250, Some("grill"), Some("no onions")),
         item("Salad", 1, 800, Some("cold"), None),
@@ -45,18 +45,18 @@ pub(super) fn sample() -> Order {
     ])
 }
 
-pub(super) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-pub(super) fn count(hay: &[u8], needle: &[u8]) -> usize {
+fn count(hay: &[u8], needle: &[u8]) -> usize {
     hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
-pub(super) const NOW: &str = "2026-01-01 13:00";
+const NOW: &str = "2026-01-01 13:00";
 
 /// Parses every `GS v 0` band: (xL+xH*256, yL+yH*256) with a check that the data is there.
-pub(super) fn gs_v0_bands(b: &[u8]) -> Vec<(usize, usize)> {
+fn gs_v0_bands(b: &[u8]) -> Vec<(usize, usize)> {
     let mut bands = Vec::new();
     let mut i = 0;
     while let Some(at) = find(&b[i..], &[0x1D, 0x76, 0x30, 0x00]) {
@@ -72,7 +72,7 @@ pub(super) fn gs_v0_bands(b: &[u8]) -> Vec<(usize, usize)> {
 
 /// `b` with the data of length-prefixed commands removed (`GS v 0`, `GS ( k`, `ESC GS S`,
 /// `ESC GS y D`), so that searching for commands cannot match inside image or QR data.
-pub(super) fn commands(b: &[u8]) -> Vec<u8> {
+fn commands(b: &[u8]) -> Vec<u8> {
     let le = |i: usize| usize::from(b[i]) + 256 * usize::from(b[i + 1]);
     let mut out = Vec::new();
     let mut i = 0;

@@ -112,5 +112,3 @@ fn write_arabic_receipt_png() {
         (0..page.height).flat_map(|y| (0..page.width).map(move |x| (x, y))).map(|(x, y)| if page.get(x, y) { 0 } else { 255 }).collect();
     enc.write_header().unwrap().write_image_data(&pixels).unwrap();
 }
-
-

@@ -1,0 +1,205 @@
+//! Sync tables: the branch's outbox cursor and parked events, the hub's uplink credentials,
+//! received events and per-branch high-water marks, and the hub's feed.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{StoreError, now_rfc3339};
+
+/// An event in a push batch.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WireEvent {
+    pub seq: i64,
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub data: serde_json::Value,
+}
+
+pub fn state_get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn.query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+pub fn state_set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sync_state (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+fn state_int(conn: &Connection, key: &str) -> Result<i64, StoreError> {
+    Ok(state_get(conn, key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+// ---- branch side ---------------------------------------------------------------------------
+
+/// The highest stream number the hub confirmed for `branch`.
+pub fn acked(conn: &Connection, branch: &str) -> Result<i64, StoreError> {
+    state_int(conn, &format!("acked:{branch}"))
+}
+
+pub fn set_acked(conn: &Connection, branch: &str, n: i64) -> Result<(), StoreError> {
+    state_set(conn, &format!("acked:{branch}"), &n.to_string())
+}
+
+/// The last stream number written for `branch`.
+pub fn stream_last(conn: &Connection, branch: &str) -> Result<i64, StoreError> {
+    state_int(conn, &format!("stream:{branch}"))
+}
+
+/// The next events to push: in stream order after `after`, at most `max` events and about
+/// `max_bytes` of payload (always at least one event).
+pub fn outbox(conn: &Connection, branch: &str, after: i64, max: usize, max_bytes: usize) -> Result<Vec<WireEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT stream_seq, event_uuid, namespace, name, data FROM events
+         WHERE branch_id = ?1 AND stream_seq > ?2 ORDER BY stream_seq LIMIT ?3",
+    )?;
+    let mut rows = stmt.query(params![branch, after, max as i64])?;
+    let (mut out, mut bytes) = (Vec::new(), 0usize);
+    while let Some(r) = rows.next()? {
+        let data: String = r.get(4)?;
+        if !out.is_empty() && bytes + data.len() > max_bytes {
+            break;
+        }
+        bytes += data.len();
+        out.push(WireEvent { seq: r.get(0)?, id: r.get(1)?, namespace: r.get(2)?, name: r.get(3)?, data: serde_json::from_str(&data)? });
+    }
+    Ok(out)
+}
+
+/// Events waiting for the hub: how many, and when the oldest was written (epoch ms).
+pub fn pending(conn: &Connection, branch: &str) -> Result<(i64, Option<i64>), StoreError> {
+    let acked = acked(conn, branch)?;
+    Ok(conn.query_row(
+        "SELECT COUNT(*), MIN(created_ms) FROM events WHERE branch_id = ?1 AND stream_seq > ?2",
+        params![branch, acked],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+pub fn park(conn: &Connection, branch: &str, seq: i64, code: &str, message: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO sync_parked (branch_id, stream_seq, code, message, parked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![branch, seq, code, message, now_rfc3339()],
+    )?;
+    Ok(())
+}
+
+pub fn parked_count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM sync_parked", [], |r| r.get(0))?)
+}
+
+// ---- hub side ------------------------------------------------------------------------------
+
+/// Stores a branch credential's hash, replacing (revoking) any earlier one for the branch.
+pub fn uplink_create(conn: &Connection, branch: &str, company: &str, token_hash: &str) -> Result<(), StoreError> {
+    match super::directory::branch(conn, branch)? {
+        Some(b) if b.company_id == company => {}
+        Some(_) => return Err(StoreError::Invalid(format!("branch {branch} does not belong to company {company}"))),
+        None => return Err(StoreError::NotFound(format!("branch {branch} does not exist on this hub; add it first"))),
+    }
+    conn.execute(
+        "INSERT INTO uplinks (branch_id, company_id, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(branch_id) DO UPDATE SET company_id = excluded.company_id, token_hash = excluded.token_hash,
+                                              created_at = excluded.created_at, revoked_at = NULL",
+        params![branch, company, token_hash, now_rfc3339()],
+    )?;
+    Ok(())
+}
+
+pub fn uplink_revoke(conn: &Connection, branch: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("UPDATE uplinks SET revoked_at = ?2 WHERE branch_id = ?1 AND revoked_at IS NULL", params![branch, now_rfc3339()])? == 1)
+}
+
+/// The (branch, company) of an active credential.
+pub fn uplink_by_hash(conn: &Connection, hash: &str) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .query_row("SELECT branch_id, company_id FROM uplinks WHERE token_hash = ?1 AND revoked_at IS NULL", [hash], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+}
+
+pub fn high_water(conn: &Connection, branch: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT high_water FROM hub_streams WHERE branch_id = ?1", [branch], |r| r.get(0)).optional()?.unwrap_or(0))
+}
+
+/// What happened to one pushed event at the hub.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    New,
+    Duplicate,
+    /// Same sequence number, different event id: the branch's history diverged.
+    Conflict,
+}
+
+/// Stores one pushed event under its unique key (branch, seq).
+pub fn hub_receive(conn: &Connection, branch: &str, e: &WireEvent, status: &str) -> Result<Received, StoreError> {
+    let existing: Option<String> = conn
+        .query_row("SELECT event_uuid FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2", params![branch, e.seq], |r| r.get(0))
+        .optional()?;
+    match existing {
+        Some(id) if id == e.id => Ok(Received::Duplicate),
+        Some(_) => Ok(Received::Conflict),
+        None => {
+            conn.execute(
+                "INSERT INTO hub_events (branch_id, stream_seq, event_uuid, namespace, name, data, status, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![branch, e.seq, e.id, e.namespace, e.name, e.data.to_string(), status, now_rfc3339()],
+            )?;
+            Ok(Received::New)
+        }
+    }
+}
+
+/// The stored-but-not-yet-applied event right after the high-water mark, if it arrived.
+pub fn next_pending(conn: &Connection, branch: &str, seq: i64) -> Result<Option<WireEvent>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT stream_seq, event_uuid, namespace, name, data FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2",
+            params![branch, seq],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)),
+        )
+        .optional()?;
+    match row {
+        Some((seq, id, namespace, name, data)) => Ok(Some(WireEvent { seq, id, namespace, name, data: serde_json::from_str(&data)? })),
+        None => Ok(None),
+    }
+}
+
+/// Records how an event was applied and moves the high-water mark to it.
+pub fn settle(conn: &Connection, branch: &str, seq: i64, status: &str) -> Result<(), StoreError> {
+    conn.execute("UPDATE hub_events SET status = ?3 WHERE branch_id = ?1 AND stream_seq = ?2", params![branch, seq, status])?;
+    conn.execute(
+        "INSERT INTO hub_streams (branch_id, high_water) VALUES (?1, ?2) ON CONFLICT(branch_id) DO UPDATE SET high_water = excluded.high_water",
+        params![branch, seq],
+    )?;
+    Ok(())
+}
+
+/// A change made at the hub for a branch, as the feed serves it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FeedEvent {
+    pub cursor: i64,
+    pub namespace: String,
+    pub name: String,
+    pub data: serde_json::Value,
+}
+
+/// The hub's own (HQ-made) events for `branch` after `after`, in order.
+/// Company-wide records (users of the whole company) have an empty branch id.
+pub fn feed(conn: &Connection, company: &str, branch: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, namespace, name, data FROM events
+         WHERE (branch_id = ?1 OR (branch_id = '' AND company_id = ?4)) AND origin = 'local' AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![branch, after, limit as i64, company], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (cursor, namespace, name, data) = row?;
+        out.push(FeedEvent { cursor, namespace, name, data: serde_json::from_str(&data)? });
+    }
+    Ok(out)
+}

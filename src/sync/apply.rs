@@ -1,0 +1,223 @@
+//! Applying the other side's events to local state, idempotently, inside the caller's
+//! transaction, and re-broadcasting them to local clients as the usual events.
+//! At the hub: a branch's pushed events (origin `Branch`). At a branch: the hub's feed
+//! (origin `Hub`), except HQ-taken orders, which the branch creates as its own (it numbers
+//! them, prints them, and reports them back to the hub).
+
+use serde_json::Value;
+
+use crate::availability::{self, ItemState};
+use crate::orders::{self, Order, Status};
+use crate::printing::model::Printer;
+use crate::store::events::Origin;
+use crate::store::{StoreError, Tx, availability as avail_store, orders as order_store, printers as printer_store};
+
+/// Why an event was refused: it is parked (kept, reported, never retried).
+#[derive(Debug, Clone)]
+pub struct Reject {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn reject<T>(code: &'static str, message: impl Into<String>) -> Result<T, Reject> {
+    Err(Reject { code, message: message.into() })
+}
+
+impl From<StoreError> for Reject {
+    fn from(e: StoreError) -> Self {
+        Reject { code: "APPLY_FAILED", message: e.to_string() }
+    }
+}
+
+fn payload(data: &Value) -> Result<Value, Reject> {
+    let mut d = data.clone();
+    match d.as_object_mut() {
+        Some(m) => {
+            m.remove("eventId");
+            Ok(d)
+        }
+        None => reject("INVALID_EVENT", "event data must be an object"),
+    }
+}
+
+fn str_of<'a>(d: &'a Value, k: &str) -> Result<&'a str, Reject> {
+    d.get(k).and_then(Value::as_str).ok_or_else(|| Reject { code: "INVALID_EVENT", message: format!("{k} is missing") })
+}
+
+/// Runs `f` in a savepoint: a refused event leaves no trace (rows or broadcasts).
+pub fn isolated<T>(tx: &mut Tx<'_>, f: impl FnOnce(&mut Tx<'_>) -> Result<T, Reject>) -> Result<T, Reject> {
+    let mark = tx.events.len();
+    tx.conn.execute_batch("SAVEPOINT apply").map_err(StoreError::from)?;
+    let out = f(tx);
+    if out.is_ok() {
+        tx.conn.execute_batch("RELEASE apply").map_err(StoreError::from)?;
+    } else {
+        let _ = tx.conn.execute_batch("ROLLBACK TO apply; RELEASE apply");
+        tx.events.truncate(mark);
+    }
+    out
+}
+
+/// At the hub: one event pushed by `branch` of `company`.
+pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name: &str, data: &Value) -> Result<(), Reject> {
+    tx.origin = Origin::Branch;
+    let d = payload(data)?;
+    if let Some(b) = d.get("branchId").and_then(Value::as_str)
+        && b != branch
+    {
+        return reject("WRONG_BRANCH", format!("event names branch {b}, but this uplink is for {branch}"));
+    }
+    let scope = (company, branch);
+    match name {
+        "newOrder" => {
+            let o: Order =
+                serde_json::from_value(d.clone()).map_err(|e| Reject { code: "INVALID_EVENT", message: format!("order: {e}") })?;
+            if o.branch_id != branch || o.company_id != company {
+                return reject("WRONG_BRANCH", "the order belongs to another branch or company");
+            }
+            order_store::upsert_replica(tx.conn, &o)?;
+        }
+        "orderStatusUpdate" | "orderCancelled" => {
+            let id = str_of(&d, "orderId")?;
+            let status = if name == "orderCancelled" {
+                Status::Cancelled
+            } else {
+                Status::parse(str_of(&d, "status")?).ok_or_else(|| Reject { code: "INVALID_EVENT", message: "unknown status".into() })?
+            };
+            let at = d.get("updatedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
+            if !own_order(tx, id, branch)? {
+                return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
+            }
+            order_store::replicate_status(tx.conn, id, status, d.get("reason").and_then(Value::as_str), &at)?;
+        }
+        "driverUpdate" => {
+            let id = str_of(&d, "orderId")?;
+            if !own_order(tx, id, branch)? {
+                return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
+            }
+            let at = d.get("updatedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
+            order_store::replicate_driver(tx.conn, id, d.get("driver").unwrap_or(&Value::Null), &at)?;
+        }
+        "availabilityUpdate" => avail_item(tx, company, branch, &d)?,
+        "bulkAvailabilityUpdate" => {
+            let items = d
+                .get("items")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Reject { code: "INVALID_EVENT", message: "items missing".into() })?;
+            for it in items.clone() {
+                avail_item(tx, company, branch, &it)?;
+            }
+        }
+        "stockAlert" | "newAlert" => {}
+        "printer:added" | "printerUpdate" => {
+            let mut p: Printer =
+                serde_json::from_value(d.clone()).map_err(|e| Reject { code: "INVALID_EVENT", message: format!("printer: {e}") })?;
+            if p.branch_id != branch || p.company_id != company {
+                return reject("WRONG_BRANCH", "the printer belongs to another branch or company");
+            }
+            p.sync_desktop_ids();
+            printer_store::upsert_replica(tx.conn, &p)?;
+        }
+        "printerRemoved" => printer_store::delete_replica(tx.conn, str_of(&d, "printerId")?)?,
+        "printerStatusUpdate" => {
+            let at = d.get("checkedAt").and_then(Value::as_str).unwrap_or_default().to_string();
+            printer_store::replicate_status(tx.conn, str_of(&d, "printerId")?, str_of(&d, "status")?, &at)?;
+        }
+        other => return reject("UNKNOWN_EVENT", format!("unknown event {other}")),
+    }
+    tx.emit(ns, name, scope, d)?;
+    Ok(())
+}
+
+fn own_order(tx: &Tx<'_>, id: &str, branch: &str) -> Result<bool, Reject> {
+    Ok(order_store::get(tx.conn, id)?.is_some_and(|o| o.branch_id == branch))
+}
+
+fn avail_item(tx: &mut Tx<'_>, company: &str, branch: &str, d: &Value) -> Result<(), Reject> {
+    let item: ItemState =
+        serde_json::from_value(d.clone()).map_err(|e| Reject { code: "INVALID_EVENT", message: format!("availability: {e}") })?;
+    if item.branch_id != branch {
+        return reject("WRONG_BRANCH", "the item belongs to another branch");
+    }
+    availability::item_type(&item.item_type).map_err(|e| Reject { code: "INVALID_EVENT", message: e.0 })?;
+    avail_store::upsert_replica(tx.conn, company, &item)?;
+    Ok(())
+}
+
+/// At a branch: one change made at the hub for this branch.
+pub fn from_hub(tx: &mut Tx<'_>, company: &str, branch: &str, business_day: &str, name: &str, data: &Value) -> Result<(), Reject> {
+    let d = payload(data)?;
+    let visible = |o: &Order| o.branch_id == branch;
+    match name {
+        "newOrder" => {
+            let id = str_of(&d, "id")?;
+            if order_store::get(tx.conn, id)?.is_some() {
+                return Ok(()); // already here (a repeated feed page)
+            }
+            let body = serde_json::json!({
+                "id": id, "branchId": branch, "type": d.get("type"), "items": d.get("items"),
+                "customer": d.get("customer"), "notes": d.get("notes"),
+            });
+            let new = orders::parse_new(&body).map_err(|e| Reject { code: "INVALID_EVENT", message: e.0 })?;
+            // The branch numbers, prints and reports HQ-taken orders as its own.
+            tx.origin = Origin::Local;
+            order_store::create(tx, company, &new, business_day)?;
+        }
+        "orderStatusUpdate" => {
+            tx.origin = Origin::Hub;
+            let id = str_of(&d, "orderId")?;
+            let status =
+                Status::parse(str_of(&d, "status")?).ok_or_else(|| Reject { code: "INVALID_EVENT", message: "unknown status".into() })?;
+            match order_store::get(tx.conn, id)? {
+                Some(o) if o.status == status => {}
+                Some(_) => {
+                    order_store::set_status(tx, id, status, &visible)?;
+                }
+                None => return reject("UNKNOWN_ORDER", format!("order {id} is not here")),
+            }
+        }
+        "orderCancelled" => {
+            tx.origin = Origin::Hub;
+            let id = str_of(&d, "orderId")?;
+            if order_store::get(tx.conn, id)?.is_some_and(|o| !o.status.is_final()) {
+                order_store::cancel(tx, id, d.get("reason").and_then(Value::as_str).map(str::to_string), &visible)?;
+            }
+        }
+        "driverUpdate" => {
+            tx.origin = Origin::Hub;
+            let id = str_of(&d, "orderId")?;
+            if order_store::get(tx.conn, id)?.is_some_and(|o| !o.status.is_final()) {
+                order_store::set_driver(tx, id, d.get("driver").cloned().unwrap_or(Value::Null), &visible)?;
+            }
+        }
+        "availabilityUpdate" | "bulkAvailabilityUpdate" => {
+            tx.origin = Origin::Hub;
+            let items = if name == "availabilityUpdate" {
+                vec![d.clone()]
+            } else {
+                d.get("items").and_then(Value::as_array).cloned().unwrap_or_default()
+            };
+            for it in items {
+                let (t, id) = (str_of(&it, "itemType")?.to_string(), str_of(&it, "itemId")?.to_string());
+                // Exact values from HQ: absent fields clear, as HQ sent its whole state.
+                let exact = serde_json::json!({
+                    "available": it.get("available"), "stock": it.get("stock").cloned().unwrap_or(Value::Null),
+                    "lowStockThreshold": it.get("lowStockThreshold").cloned().unwrap_or(Value::Null),
+                });
+                let change = availability::parse_change(&t, &id, &exact).map_err(|e| Reject { code: "INVALID_EVENT", message: e.0 })?;
+                avail_store::put(tx, company, branch, &change)?;
+            }
+        }
+        "directory:user" => {
+            tx.origin = Origin::Hub;
+            crate::store::directory::replicate_user(tx.conn, &d)?;
+        }
+        "directory:license" => {
+            tx.origin = Origin::Hub;
+            crate::store::directory::replicate_license(tx.conn, &d)?;
+        }
+        // Other HQ events (alerts, HQ's view of printers) are not the branch's to apply.
+        _ => {}
+    }
+    Ok(())
+}

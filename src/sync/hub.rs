@@ -1,0 +1,145 @@
+//! The hub's side of sync: branch credentials, storing pushed events once under (branch,
+//! number), applying them strictly in stream order (a batch that arrives early waits for
+//! the gap to fill), and serving the feed of HQ-made changes for each branch.
+
+use serde_json::Value;
+
+use super::apply::{self, Reject};
+use super::{BATCH_MAX_EVENTS, FeedResponse, Hello, PROTOCOL, Parked, PushRequest, PushResponse};
+use crate::app::AppState;
+use crate::auth::license;
+use crate::error::ApiError;
+use crate::realtime::NAMESPACES;
+use crate::store::sync::{self as store, Received, WireEvent};
+use crate::store::{StoreError, Tx};
+use axum::http::StatusCode;
+
+/// Branch credentials share the license key format: 256 random bits, shown once.
+pub fn new_credential() -> String {
+    license::generate().replacen(license::PREFIX, "bdu_", 1)
+}
+
+/// The branch a credential was made for.
+#[derive(Debug, Clone)]
+pub struct Uplink {
+    pub branch_id: String,
+    pub company_id: String,
+}
+
+pub async fn authenticate(state: &AppState, bearer: Option<&str>) -> Result<Uplink, ApiError> {
+    let Some(token) = bearer else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "AUTH_REQUIRED", "the uplink credential is missing"));
+    };
+    let hash = license::hash(token);
+    let found = state.db().read(move |c| store::uplink_by_hash(c, &hash)).await?;
+    let (branch_id, company_id) =
+        found.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "UPLINK_INVALID", "unknown or revoked uplink credential"))?;
+    Ok(Uplink { branch_id, company_id })
+}
+
+pub async fn hello(state: &AppState, up: &Uplink) -> Result<Hello, ApiError> {
+    let b = up.branch_id.clone();
+    let high_water = state.db().read(move |c| store::high_water(c, &b)).await?;
+    Ok(Hello {
+        protocol: PROTOCOL,
+        supported: vec![PROTOCOL],
+        branch_id: up.branch_id.clone(),
+        company_id: up.company_id.clone(),
+        high_water,
+    })
+}
+
+fn check_protocol(p: u64) -> Result<(), ApiError> {
+    if p == u64::from(PROTOCOL) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "PROTOCOL_UNSUPPORTED",
+        format!("this hub speaks sync protocol {PROTOCOL}, the branch sent {p}; update the older of the two"),
+    ))
+}
+
+fn parse_push(body: &Value, up: &Uplink) -> Result<PushRequest, ApiError> {
+    check_protocol(body.get("protocol").and_then(Value::as_u64).unwrap_or(0))?;
+    let req: PushRequest = serde_json::from_value(body.clone()).map_err(|e| ApiError::bad(format!("malformed push: {e}")))?;
+    if req.branch_id != up.branch_id {
+        return Err(ApiError::forbidden(format!("this credential may push for branch {} only", up.branch_id)));
+    }
+    if req.events.len() > BATCH_MAX_EVENTS {
+        return Err(ApiError::bad(format!("at most {BATCH_MAX_EVENTS} events per batch")));
+    }
+    for e in &req.events {
+        if e.seq < 1 || e.id.is_empty() || e.id.len() > 64 || e.name.is_empty() || e.name.len() > 64 {
+            return Err(ApiError::bad(format!("event {} is malformed", e.seq)));
+        }
+    }
+    Ok(req)
+}
+
+/// Stores a batch and applies what became contiguous; answers after the commit.
+pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushResponse, ApiError> {
+    let req = parse_push(body, up)?;
+    let up = up.clone();
+    let (high_water, parked) = state
+        .db()
+        .write(move |tx| {
+            let mut parked = Vec::new();
+            for e in &req.events {
+                if store::hub_receive(tx.conn, &up.branch_id, e, "pending")? == Received::Conflict {
+                    parked.push(Parked {
+                        seq: e.seq,
+                        code: "SEQ_CONFLICT".into(),
+                        message: "another event already has this number; the branch's history diverged".into(),
+                    });
+                }
+            }
+            let hw = apply_contiguous(tx, &up, &mut parked)?;
+            Ok::<_, StoreError>((hw, parked))
+        })
+        .await
+        .map_err(ApiError::from)?;
+    if !parked.is_empty() {
+        tracing::warn!(branch_id = %up_branch(body), count = parked.len(), "sync: events parked as invalid");
+    }
+    Ok(PushResponse { protocol: PROTOCOL, high_water, parked })
+}
+
+fn up_branch(body: &Value) -> String {
+    body.get("branchId").and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// Applies stored events from the high-water mark on, in order, while there is no gap.
+fn apply_contiguous(tx: &mut Tx<'_>, up: &Uplink, parked: &mut Vec<Parked>) -> Result<i64, StoreError> {
+    let mut hw = store::high_water(tx.conn, &up.branch_id)?;
+    while let Some(e) = store::next_pending(tx.conn, &up.branch_id, hw + 1)? {
+        let outcome = apply_one(tx, up, &e);
+        let status = match outcome {
+            Ok(()) => "applied",
+            Err(r) => {
+                tracing::warn!(branch_id = %up.branch_id, seq = e.seq, code = r.code, reason = %r.message, "sync: event parked");
+                parked.push(Parked { seq: e.seq, code: r.code.into(), message: r.message });
+                "parked"
+            }
+        };
+        store::settle(tx.conn, &up.branch_id, e.seq, status)?;
+        hw = e.seq;
+    }
+    Ok(hw)
+}
+
+fn apply_one(tx: &mut Tx<'_>, up: &Uplink, e: &WireEvent) -> Result<(), Reject> {
+    if !NAMESPACES.contains(&e.namespace.as_str()) {
+        return Err(Reject { code: "INVALID_EVENT", message: format!("unknown namespace {}", e.namespace) });
+    }
+    apply::isolated(tx, |tx| apply::from_branch(tx, &up.company_id, &up.branch_id, &e.namespace, &e.name, &e.data))
+}
+
+pub async fn feed(state: &AppState, up: &Uplink, after: i64, limit: usize) -> Result<FeedResponse, ApiError> {
+    let (c, b) = (up.company_id.clone(), up.branch_id.clone());
+    let mut events = state.db().read(move |conn| store::feed(conn, &c, &b, after, limit + 1)).await?;
+    let more = events.len() > limit;
+    events.truncate(limit);
+    let next_cursor = events.last().map(|e| e.cursor).unwrap_or(after);
+    Ok(FeedResponse { protocol: PROTOCOL, events, next_cursor, more })
+}

@@ -1,0 +1,328 @@
+//! The branch's side of sync: one task that pushes the outbox to the hub in stream order and
+//! pulls the hub's feed. It advances its cursor only from the hub's answer (given after the
+//! hub's commit), retries with exponential backoff and jitter, is woken early by new events,
+//! notices when the hub lost events it had acknowledged (a restored backup) and sends them
+//! again, and stops loudly — never loops — on a credential or protocol refusal.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::{BATCH_MAX_BYTES, BATCH_MAX_EVENTS, FEED_MAX, FeedResponse, Hello, PROTOCOL, PushResponse, apply};
+use crate::app::AppState;
+use crate::store::sync as store;
+use crate::store::{StoreError, events::Origin};
+
+/// Idle time between feed polls when nothing wakes the relay.
+const IDLE: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What `/health`, `/metrics` and the dashboard show about sync.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub enabled: bool,
+    pub online: bool,
+    pub branch_id: Option<String>,
+    pub acked: i64,
+    pub hub_high_water: i64,
+    pub pending: i64,
+    pub oldest_pending_age_seconds: Option<i64>,
+    pub last_success_at: Option<String>,
+    pub last_error: Option<String>,
+    pub stopped: Option<String>,
+    pub parked: i64,
+    pub divergences: u64,
+    pub pushed: u64,
+    pub feed_applied: u64,
+}
+
+#[derive(Default)]
+pub struct Sync {
+    status: Mutex<Status>,
+    wake: Notify,
+}
+
+impl Sync {
+    pub fn status(&self) -> Status {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+    /// New local events: push them now rather than at the next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+}
+
+enum Fail {
+    /// Try again later (network, 5xx, timeouts).
+    Retry(String),
+    /// The hub refused us for good (credential, protocol): stop and say so.
+    Fatal(String),
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Retry(format!("local database: {e}"))
+    }
+}
+
+impl From<reqwest::Error> for Fail {
+    fn from(e: reqwest::Error) -> Self {
+        Fail::Retry(format!("uplink: {e}"))
+    }
+}
+
+struct Uplink {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Uplink {
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, Fail> {
+        let res = req.bearer_auth(&self.token).send().await?;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let code = body["error"]["code"].as_str().unwrap_or_default().to_string();
+        let msg = body["error"]["message"].as_str().unwrap_or_default().to_string();
+        match status {
+            s if s.is_success() => Ok(body),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(Fail::Fatal(format!("the hub refused the uplink credential ({code}: {msg}); check BRANCHD_UPSTREAM_TOKEN")))
+            }
+            StatusCode::BAD_REQUEST if code == "PROTOCOL_UNSUPPORTED" => Err(Fail::Fatal(format!("protocol mismatch: {msg}"))),
+            StatusCode::NOT_FOUND => Err(Fail::Fatal(format!("{} does not serve sync (is it a hub?)", self.base))),
+            s => Err(Fail::Retry(format!("hub answered {s}: {code} {msg}"))),
+        }
+    }
+}
+
+pub async fn run(state: AppState) {
+    let config = state.config();
+    let (Some(base), Some(token)) = (config.upstream_url.clone(), config.upstream_token.clone()) else {
+        if config.upstream_url.is_some() {
+            tracing::error!("BRANCHD_UPSTREAM_URL is set but BRANCHD_UPSTREAM_TOKEN is not: sync is off");
+            state.sync().update(|s| s.stopped = Some("BRANCHD_UPSTREAM_TOKEN is not set".into()));
+        }
+        return;
+    };
+    state.sync().update(|s| s.enabled = true);
+    let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(20)).build();
+    let Ok(client) = client else { return };
+    let up = Uplink { client, base, token };
+    let stop = state.shutdown_token().clone();
+    let mut failures: u32 = 0;
+    loop {
+        let wait = match cycle(&state, &up).await {
+            Ok(more) => {
+                failures = 0;
+                let now = crate::store::now_rfc3339();
+                state.sync().update(|s| {
+                    s.online = true;
+                    s.last_error = None;
+                    s.last_success_at = Some(now.clone());
+                });
+                let _ = state.db().write(move |tx| store::state_set(tx.conn, "last_success", &now)).await;
+                if more { Duration::ZERO } else { IDLE }
+            }
+            Err(Fail::Retry(why)) => {
+                failures += 1;
+                let base = Duration::from_millis(250u64.saturating_mul(1 << failures.min(8))).min(MAX_BACKOFF);
+                let jitter = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 2);
+                tracing::warn!(reason = %why, retry_in_ms = base.as_millis() as u64 + jitter, "sync: uplink attempt failed");
+                state.sync().update(|s| {
+                    s.online = false;
+                    s.last_error = Some(why);
+                });
+                base + Duration::from_millis(jitter)
+            }
+            Err(Fail::Fatal(why)) => {
+                tracing::error!(reason = %why, "sync stopped; fix the configuration and restart");
+                state.sync().update(|s| {
+                    s.online = false;
+                    s.stopped = Some(why.clone());
+                    s.last_error = Some(why);
+                });
+                return;
+            }
+        };
+        refresh_backlog(&state).await;
+        let offline = failures > 0;
+        tokio::select! {
+            _ = state.sync().wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = uplink_back(&up.base), if offline => tracing::info!("sync: the hub is reachable again"),
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Resolves once the hub's port accepts connections again (checked every 2 s), so a backoff
+/// does not delay catching up after an outage.
+async fn uplink_back(base: &str) {
+    let Some(authority) = base.split("://").nth(1).map(|r| r.split('/').next().unwrap_or(r).to_string()) else {
+        return std::future::pending().await;
+    };
+    let addr = if authority.contains(':') {
+        authority
+    } else if base.starts_with("https") {
+        format!("{authority}:443")
+    } else {
+        format!("{authority}:80")
+    };
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await {
+            return;
+        }
+    }
+}
+
+async fn refresh_backlog(state: &AppState) {
+    let Some(branch) = state.sync().status().branch_id else { return };
+    let b = branch.clone();
+    if let Ok((pending, oldest, parked, acked)) = state
+        .db()
+        .read(move |c| {
+            let (n, oldest) = store::pending(c, &b)?;
+            Ok((n, oldest, store::parked_count(c)?, store::acked(c, &b)?))
+        })
+        .await
+    {
+        let age = oldest.map(|ms| (chrono::Utc::now().timestamp_millis() - ms).max(0) / 1000);
+        state.sync().update(|s| {
+            s.pending = pending;
+            s.oldest_pending_age_seconds = age;
+            s.parked = parked;
+            s.acked = acked;
+        });
+    }
+}
+
+/// One exchange: hello (divergence check), one push batch, one feed page. `Ok(true)` when
+/// more work is waiting.
+async fn cycle(state: &AppState, up: &Uplink) -> Result<bool, Fail> {
+    let hello: Hello = serde_json::from_value(up.send(up.client.get(format!("{}/sync/v1/hello", up.base))).await?)
+        .map_err(|e| Fail::Retry(format!("bad hello: {e}")))?;
+    if !hello.supported.contains(&PROTOCOL) {
+        return Err(Fail::Fatal(format!("the hub speaks sync protocols {:?}, this branch speaks {PROTOCOL}", hello.supported)));
+    }
+    let branch = hello.branch_id.clone();
+    state.sync().update(|s| {
+        s.branch_id = Some(branch.clone());
+        s.hub_high_water = hello.high_water;
+    });
+    let (b, hw) = (branch.clone(), hello.high_water);
+    let acked = state
+        .db()
+        .write(move |tx| {
+            store::state_set(tx.conn, "uplink:branch", &b)?;
+            let acked = store::acked(tx.conn, &b)?;
+            if hw != acked {
+                store::set_acked(tx.conn, &b, hw)?;
+            }
+            Ok::<_, StoreError>(acked)
+        })
+        .await?;
+    if hello.high_water < acked {
+        diverged(state, &branch, acked, hello.high_water);
+    }
+    let pushed_more = push(state, up, &branch).await?;
+    let feed_more = pull(state, up, &hello.company_id, &branch).await?;
+    Ok(pushed_more || feed_more)
+}
+
+fn diverged(state: &AppState, branch: &str, believed: i64, hub: i64) {
+    tracing::warn!(
+        branch_id = branch,
+        acknowledged = believed,
+        hub_has = hub,
+        "sync: the hub lost events it had acknowledged (restored from a backup?); sending them again"
+    );
+    state.sync().update(|s| s.divergences += 1);
+}
+
+async fn push(state: &AppState, up: &Uplink, branch: &str) -> Result<bool, Fail> {
+    let b = branch.to_string();
+    let batch = state
+        .db()
+        .read(move |c| {
+            let acked = store::acked(c, &b)?;
+            store::outbox(c, &b, acked, BATCH_MAX_EVENTS, BATCH_MAX_BYTES)
+        })
+        .await?;
+    if batch.is_empty() {
+        return Ok(false);
+    }
+    let (first, last, n) = (batch[0].seq, batch[batch.len() - 1].seq, batch.len());
+    let body = json!({"protocol": PROTOCOL, "branchId": branch, "events": batch});
+    let res: PushResponse = serde_json::from_value(up.send(up.client.post(format!("{}/sync/v1/events", up.base)).json(&body)).await?)
+        .map_err(|e| Fail::Retry(format!("bad push answer: {e}")))?;
+    let (b, parked, hw) = (branch.to_string(), res.parked.clone(), res.high_water);
+    let before = state
+        .db()
+        .write(move |tx| {
+            let before = store::acked(tx.conn, &b)?;
+            for p in &parked {
+                store::park(tx.conn, &b, p.seq, &p.code, &p.message)?;
+            }
+            store::set_acked(tx.conn, &b, hw)?;
+            Ok::<_, StoreError>(before)
+        })
+        .await?;
+    if hw < before {
+        diverged(state, branch, before, hw);
+    }
+    for p in &res.parked {
+        tracing::error!(branch_id = branch, seq = p.seq, code = %p.code, reason = %p.message, "sync: the hub parked an event as invalid");
+    }
+    tracing::info!(branch_id = branch, first, last, events = n, hub_high_water = hw, "sync: batch acknowledged");
+    state.sync().update(|s| {
+        s.pushed += (hw - before).max(0) as u64;
+        s.acked = hw;
+    });
+    // A full batch fully taken: more may be waiting. Anything else waits for the next wake.
+    Ok(hw >= last && n == BATCH_MAX_EVENTS)
+}
+
+async fn pull(state: &AppState, up: &Uplink, company: &str, branch: &str) -> Result<bool, Fail> {
+    let cursor: i64 = state.db().read(|c| Ok(store::state_get(c, "feed:cursor")?.and_then(|v| v.parse().ok()).unwrap_or(0))).await?;
+    let url = format!("{}/sync/v1/feed?after={cursor}&limit={FEED_MAX}", up.base);
+    let page: FeedResponse =
+        serde_json::from_value(up.send(up.client.get(url)).await?).map_err(|e| Fail::Retry(format!("bad feed page: {e}")))?;
+    if page.events.is_empty() {
+        return Ok(false);
+    }
+    let (c, b, day) = (company.to_string(), branch.to_string(), state.config().business_day(chrono::Utc::now()));
+    let events = page.events.clone();
+    let next = page.next_cursor;
+    let applied = state
+        .db()
+        .write(move |tx| {
+            let mut applied = 0u64;
+            for e in &events {
+                let out = apply::isolated(tx, |tx| apply::from_hub(tx, &c, &b, &day, &e.name, &e.data));
+                tx.origin = Origin::Local;
+                match out {
+                    Ok(()) => applied += 1,
+                    Err(r) => tracing::warn!(cursor = e.cursor, event = %e.name, code = r.code, reason = %r.message, "sync: feed event not applied"),
+                }
+            }
+            store::state_set(tx.conn, "feed:cursor", &next.to_string())?;
+            Ok::<_, StoreError>(applied)
+        })
+        .await?;
+    tracing::info!(events = page.events.len(), applied, cursor = next, "sync: feed applied");
+    state.sync().update(|s| s.feed_applied += applied);
+    Ok(page.more)
+}

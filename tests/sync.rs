@@ -1,0 +1,374 @@
+//! Branch ↔ hub sync through a fault-injecting proxy (SPEC §6): effectively once, in order,
+//! across lost responses, duplicates, reordering, outages, a hub restored from backup,
+//! invalid events, and HQ changes flowing down.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use branchd::config::Role;
+use branchd::store::StoreError;
+use common::proxy::{Fate, Proxy};
+use common::{TestServer, order_body};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Pair {
+    hub: TestServer,
+    branch: TestServer,
+    proxy: Arc<Proxy>,
+}
+
+async fn pair() -> Pair {
+    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let credential = branchd::sync::hub::new_credential();
+    let hash = branchd::auth::license::hash(&credential);
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    let proxy = Proxy::start(hub.addr).await;
+    let url = proxy.url();
+    let branch = TestServer::start_with(move |c| {
+        c.upstream_url = Some(url);
+        c.upstream_token = Some(credential);
+    })
+    .await;
+    Pair { hub, branch, proxy }
+}
+
+fn cashier(s: &TestServer) -> String {
+    s.token("cashier", Some("co-1"), Some("br-1"))
+}
+
+/// (stream seq, event uuid) of every event the branch wrote for br-1.
+async fn branch_stream(s: &TestServer) -> Vec<(i64, String)> {
+    s.state
+        .db()
+        .read(|c| {
+            let mut st = c.prepare(
+                "SELECT stream_seq, event_uuid FROM events WHERE branch_id = 'br-1' AND stream_seq IS NOT NULL ORDER BY stream_seq",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+        .unwrap()
+}
+
+async fn hub_stream(s: &TestServer) -> Vec<(i64, String, String)> {
+    s.state
+        .db()
+        .read(|c| {
+            let mut st = c.prepare("SELECT stream_seq, event_uuid, status FROM hub_events WHERE branch_id = 'br-1' ORDER BY stream_seq")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+        .unwrap()
+}
+
+async fn health(s: &TestServer) -> Value {
+    s.req(Method::GET, "/health", None, None).await.1
+}
+
+/// Waits (bounded) until the hub has acknowledged everything the branch wrote.
+async fn until_synced(p: &Pair) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let last = branch_stream(&p.branch).await.last().map(|e| e.0).unwrap_or(0);
+        let h = health(&p.branch).await;
+        if last > 0 && h["sync"]["acked"] == last && h["sync"]["pending"] == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not synced in time: branch at {last}, health {h}");
+        p.branch.state.sync().wake();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn make_traffic(s: &TestServer, orders: usize) -> Vec<String> {
+    let t = cashier(s);
+    let mut ids = Vec::new();
+    for i in 0..orders {
+        let (st, o) = s.post("/api/orders", &t, order_body("br-1")).await;
+        assert_eq!(st, 201);
+        let id = o["id"].as_str().unwrap().to_string();
+        if i % 3 == 0 {
+            s.req(Method::PATCH, &format!("/api/orders/{id}/status"), Some(&t), Some(json!({"status": "confirmed"}))).await;
+        }
+        if i % 5 == 0 {
+            s.post(&format!("/api/orders/{id}/cancel"), &t, json!({"reason": "test"})).await;
+        }
+        if i % 4 == 0 {
+            let body = json!({"available": i % 8 == 0, "stock": i});
+            s.req(Method::PUT, &format!("/api/availability/br-1/product/item-{i}"), Some(&t), Some(body)).await;
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+fn assert_exactly_once(branch: &[(i64, String)], hub: &[(i64, String, String)]) {
+    let n = branch.len() as i64;
+    assert!(n > 0);
+    let seqs: Vec<i64> = hub.iter().map(|e| e.0).collect();
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "the hub has exactly events 1..N: no gap, no duplicate, in order");
+    for ((bs, bid), (hs, hid, status)) in branch.iter().zip(hub) {
+        assert_eq!((bs, bid), (hs, hid), "same event under the same number");
+        assert_eq!(status, "applied");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn effectively_once_through_lost_responses_duplicates_and_reordering() {
+    let p = pair().await;
+    p.proxy.chaos(
+        0x9e37_79b9_7f4a_7c15,
+        vec![
+            (30, Fate::Pass),
+            (25, Fate::LoseResponse),
+            (15, Fate::Duplicate),
+            (10, Fate::Drop),
+            (15, Fate::ReplayLater),
+            (5, Fate::Delay(200)),
+        ],
+    );
+    let ids = make_traffic(&p.branch, 40).await;
+    until_synced(&p).await;
+    // Let late replays of old batches arrive, then settle without chaos.
+    p.proxy.calm();
+    make_traffic(&p.branch, 1).await;
+    until_synced(&p).await;
+    assert!(p.proxy.count("LoseResponse") > 0 && p.proxy.count("Duplicate") > 0 && p.proxy.count("ReplayLater") > 0, "faults happened");
+    assert_exactly_once(&branch_stream(&p.branch).await, &hub_stream(&p.hub).await);
+
+    // The hub's own view: every order once, in its final state.
+    let admin = p.hub.token("super_admin", None, None);
+    let (_, listed) = p.hub.get("/api/orders?branchId=br-1&status=all&limit=1000", &admin).await;
+    let hub_orders = listed["items"].as_array().unwrap();
+    assert_eq!(hub_orders.len(), ids.len() + 1);
+    let t = cashier(&p.branch);
+    for id in &ids {
+        let (_, b) = p.branch.get(&format!("/api/orders/{id}"), &t).await;
+        let (st, h) = p.hub.get(&format!("/api/orders/{id}"), &admin).await;
+        assert_eq!(st, 200, "order {id} reached the hub");
+        assert_eq!((h["status"].clone(), h["number"].clone()), (b["status"].clone(), b["number"].clone()));
+    }
+    let (_, av) = p.hub.get("/api/availability/br-1", &admin).await;
+    assert_eq!(av["items"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_outage_is_caught_up_and_visible_meanwhile() {
+    let p = pair().await;
+    make_traffic(&p.branch, 1).await;
+    until_synced(&p).await;
+    assert_eq!(health(&p.branch).await["upstream"], "online");
+    p.proxy.set_down(true);
+    make_traffic(&p.branch, 12).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let h = health(&p.branch).await;
+        if h["upstream"] == "offline" && h["sync"]["pending"].as_i64().unwrap_or(0) > 0 {
+            assert!(h["sync"]["lastError"].is_string());
+            break;
+        }
+        assert!(Instant::now() < deadline, "outage not reported: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = reqwest::get(format!("{}/metrics", p.branch.base)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("branchd_sync_online 0") && metrics.contains("branchd_sync_pending_events"), "{metrics}");
+    p.proxy.set_down(false);
+    // No new local write: the relay must notice the uplink by itself.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let h = health(&p.branch).await;
+        if h["upstream"] == "online" && h["sync"]["pending"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not catch up after the outage: {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_exactly_once(&branch_stream(&p.branch).await, &hub_stream(&p.hub).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_restored_from_backup_is_noticed_and_refilled() {
+    let p = pair().await;
+    make_traffic(&p.branch, 10).await;
+    until_synced(&p).await;
+    let total = branch_stream(&p.branch).await.len() as i64;
+    // The hub loses everything after event 5 (restored from an older backup).
+    p.hub
+        .state
+        .db()
+        .write(|tx| {
+            tx.conn.execute("DELETE FROM hub_events WHERE branch_id = 'br-1' AND stream_seq > 5", [])?;
+            tx.conn.execute("UPDATE hub_streams SET high_water = 5 WHERE branch_id = 'br-1'", [])?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    assert!(total > 5);
+    make_traffic(&p.branch, 1).await;
+    until_synced(&p).await;
+    assert_exactly_once(&branch_stream(&p.branch).await, &hub_stream(&p.hub).await);
+    let h = health(&p.branch).await;
+    assert!(h["sync"]["divergences"].as_u64().unwrap() >= 1, "the divergence was noticed: {h}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_event_is_parked_and_does_not_block_the_rest() {
+    let p = pair().await;
+    make_traffic(&p.branch, 1).await;
+    until_synced(&p).await;
+    // A corrupt outbox row (as a bug might write): a newOrder without an order.
+    p.branch
+        .state
+        .db()
+        .write(|tx| {
+            let seq: i64 = tx.conn.query_row(
+                "UPDATE sync_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stream:br-1' RETURNING CAST(value AS INTEGER)",
+                [],
+                |r| r.get(0),
+            )?;
+            tx.conn.execute(
+                "INSERT INTO events (namespace, name, company_id, branch_id, data, created_ms, stream_seq, event_uuid, origin)
+                 VALUES ('/orders', 'newOrder', 'co-1', 'br-1', '{\"id\": 5}', 0, ?1, 'corrupt-1', 'local')",
+                [seq],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let after = make_traffic(&p.branch, 3).await;
+    until_synced(&p).await;
+    let hub = hub_stream(&p.hub).await;
+    assert_eq!(hub.iter().filter(|e| e.2 == "parked").count(), 1);
+    assert_eq!(health(&p.branch).await["sync"]["parked"], 1);
+    let admin = p.hub.token("super_admin", None, None);
+    for id in after {
+        let (st, _) = p.hub.get(&format!("/api/orders/{id}"), &admin).await;
+        assert_eq!(st, 200, "events behind the parked one arrived");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hq_changes_flow_down_to_the_branch() {
+    let p = pair().await;
+    let owner = p.hub.token("company_owner", Some("co-1"), None);
+    // HQ sets availability and takes a call-centre order for br-1.
+    let (st, _) = p
+        .hub
+        .req(Method::PUT, "/api/availability/br-1/product/shawarma", Some(&owner), Some(json!({"available": false, "stock": 0})))
+        .await;
+    assert_eq!(st, 200);
+    let (st, hq_order) = p.hub.post("/api/orders", &owner, order_body("br-1")).await;
+    assert_eq!(st, 201);
+    let id = hq_order["id"].as_str().unwrap().to_string();
+    // And adds a user for the branch at HQ.
+    let hash = branchd::auth::password::hash("hq-made-password");
+    p.hub
+        .state
+        .db()
+        .write(move |tx| {
+            branchd::store::events::append_internal(
+                tx.conn,
+                "directory:user",
+                "co-1",
+                "br-1",
+                json!({"id": "u-hq", "email": "manager@hq.test", "passwordHash": hash, "role": "branch_manager", "companyId": "co-1", "branchId": "br-1"}),
+            )
+        })
+        .await
+        .unwrap();
+    p.branch.state.sync().wake();
+    let t = cashier(&p.branch);
+    let deadline = Instant::now() + WAIT;
+    let local = loop {
+        let (st, o) = p.branch.get(&format!("/api/orders/{id}"), &t).await;
+        if st == 200 {
+            break o;
+        }
+        assert!(Instant::now() < deadline, "the HQ order did not reach the branch");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(local["items"], hq_order["items"]);
+    let (_, av) = p.branch.get("/api/availability/br-1", &t).await;
+    assert_eq!(av["items"][0]["itemId"], "shawarma");
+    assert_eq!(av["items"][0]["available"], false);
+    // The user was added after the order, so it may come in a later feed page.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let creds = json!({"email": "manager@hq.test", "password": "hq-made-password"});
+        let (st, login) = p.branch.req(Method::POST, "/auth/login", None, Some(creds)).await;
+        if st == 200 {
+            assert_eq!(login["user"]["role"], "branch_manager");
+            break;
+        }
+        assert!(Instant::now() < deadline, "an HQ user can log in at the branch offline: {login}");
+        p.branch.state.sync().wake();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The branch numbers HQ orders itself and reports that back.
+    until_synced(&p).await;
+    let admin = p.hub.token("super_admin", None, None);
+    let (_, at_hub) = p.hub.get(&format!("/api/orders/{id}"), &admin).await;
+    assert_eq!(at_hub["number"], local["number"]);
+    // Applied once even when the feed is read again.
+    p.branch.state.db().write(|tx| branchd::store::sync::state_set(tx.conn, "feed:cursor", "0")).await.unwrap();
+    p.branch.state.sync().wake();
+    until_synced(&p).await;
+    let (_, all) = p.branch.get("/api/orders?status=all", &t).await;
+    assert_eq!(all["items"].as_array().unwrap().iter().filter(|o| o["id"] == id.as_str()).count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_and_protocol_are_enforced() {
+    let p = pair().await;
+    let hub = &p.hub;
+    let post = |token: Option<&str>, body: Value| {
+        let mut r = reqwest::Client::new().post(format!("{}/sync/v1/events", hub.base)).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let ok_body = json!({"protocol": 1, "branchId": "br-1", "events": []});
+    assert_eq!(post(None, ok_body.clone()).await.unwrap().status(), 401);
+    assert_eq!(post(Some("bdu_nope"), ok_body.clone()).await.unwrap().status(), 401);
+    let cred = branchd::sync::hub::new_credential();
+    let hash = branchd::auth::license::hash(&cred);
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-3", "co-2", &hash)).await.unwrap();
+    let r = post(Some(&cred), ok_body.clone()).await.unwrap();
+    assert_eq!(r.status(), 403, "a branch cannot push for another branch");
+    let r = post(Some(&cred), json!({"protocol": 2, "branchId": "br-3", "events": []})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "PROTOCOL_UNSUPPORTED");
+    let r = post(Some(&cred), json!({"protocol": 1, "branchId": "br-3", "events": []})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    // A branch server answers 404 on the sync endpoints.
+    let r = reqwest::get(format!("{}/sync/v1/hello", p.branch.base)).await.unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Revoking the branch's credential stops its relay loudly, with no retry loop.
+    make_traffic(&p.branch, 1).await;
+    until_synced(&p).await;
+    hub.state.db().write(|tx| branchd::store::sync::uplink_revoke(tx.conn, "br-1")).await.unwrap();
+    make_traffic(&p.branch, 1).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let h = health(&p.branch).await;
+        if h["sync"]["stopped"].is_string() {
+            assert!(h["sync"]["stopped"].as_str().unwrap().contains("credential"), "{h}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "relay did not stop: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = p.proxy.count("Pass");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(p.proxy.count("Pass"), seen, "no requests after a refusal");
+}
