@@ -92,6 +92,18 @@ impl AppState {
         Ok(company)
     }
 
+    /// The branches a list covers: the one asked for (checked against §2), or every branch
+    /// the principal may see (`None`: all of them).
+    pub async fn branch_scope(&self, p: &Principal, asked: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
+        match asked {
+            Some(b) => {
+                self.authorize_branch(p, b).await?;
+                Ok(Some(vec![b.to_string()]))
+            }
+            None => self.visible_branches(p).await,
+        }
+    }
+
     /// The branches a principal may see (`None`: all of them).
     pub async fn visible_branches(&self, p: &Principal) -> Result<Option<Vec<String>>, ApiError> {
         if p.role == crate::auth::Role::SuperAdmin {

@@ -50,13 +50,7 @@ pub async fn list(
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ),
     };
-    let branches = match q.get("branchId") {
-        Some(b) => {
-            st.authorize_branch(&p, b).await?;
-            Some(vec![b.clone()])
-        }
-        None => st.visible_branches(&p).await?,
-    };
+    let branches = st.branch_scope(&p, q.get("branchId").map(String::as_str)).await?;
     let filter = Filter { branches, live_only, since, after_seq, limit };
     Ok(Json(st.db().read(move |c| store::list(c, &filter)).await?))
 }
@@ -65,7 +59,7 @@ pub async fn get_one(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<S
     let lookup = id.clone();
     let order = st.db().read(move |c| store::get(c, &lookup)).await?;
     order
-        .filter(|o| p.may_access(&o.branch_id, Some(&o.company_id)))
+        .filter(visible_to(&p))
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("order {id} not found")))
 }
@@ -83,7 +77,7 @@ pub async fn set_status(
         .and_then(Value::as_str)
         .and_then(Status::parse)
         .ok_or_else(|| ApiError::bad(format!("status must be one of {}", names.join(", "))))?;
-    let o = st.db().write(move |tx| store::set_status(tx, &id, status, &|o| p.may_access(&o.branch_id, Some(&o.company_id)))).await;
+    let o = st.db().write(move |tx| store::set_status(tx, &id, status, &visible_to(&p))).await;
     Ok(Json(o.map_err(ApiError::from)?))
 }
 
@@ -98,7 +92,7 @@ pub async fn cancel(
         Value::Object(m) => validate::opt_string(m, "reason", 1000)?,
         _ => return Err(ApiError::bad("body must be an object {reason}")),
     };
-    let o = st.db().write(move |tx| store::cancel(tx, &id, reason, &|o| p.may_access(&o.branch_id, Some(&o.company_id)))).await;
+    let o = st.db().write(move |tx| store::cancel(tx, &id, reason, &visible_to(&p))).await;
     Ok(Json(o.map_err(ApiError::from)?))
 }
 
@@ -109,6 +103,11 @@ pub async fn set_driver(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Order>, ApiError> {
     let driver = orders::parse_driver(&body)?;
-    let o = st.db().write(move |tx| store::set_driver(tx, &id, driver, &|o| p.may_access(&o.branch_id, Some(&o.company_id)))).await;
+    let o = st.db().write(move |tx| store::set_driver(tx, &id, driver, &visible_to(&p))).await;
     Ok(Json(o.map_err(|e: StoreError| ApiError::from(e))?))
+}
+
+/// Whether the caller may see an order (used inside write transactions).
+fn visible_to(p: &crate::auth::Principal) -> impl Fn(&Order) -> bool + '_ {
+    |o| p.may_access(&o.branch_id, Some(&o.company_id))
 }

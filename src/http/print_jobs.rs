@@ -82,13 +82,7 @@ pub async fn list(
         Some(s @ ("queued" | "printing" | "printed" | "failed" | "expired" | "cancelled")) => Some(s.to_string()),
         Some(_) => return Err(ApiError::bad("status must be queued, printing, printed, failed, expired or cancelled")),
     };
-    let branches = match q.get("branchId") {
-        Some(b) => {
-            st.authorize_branch(&p, b).await?;
-            Some(vec![b.clone()])
-        }
-        None => st.visible_branches(&p).await?,
-    };
+    let branches = st.branch_scope(&p, q.get("branchId").map(String::as_str)).await?;
     let filter = Filter { branches, status, printer_id: q.get("printerId").cloned(), after_seq, limit };
     Ok(Json(st.db().read(move |c| store::list(c, &filter)).await?))
 }

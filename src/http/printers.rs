@@ -29,13 +29,7 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Page<Printer>>, ApiError> {
     let (limit, after) = paging(q.get("limit").map(String::as_str), q.get("cursor").map(String::as_str))?;
-    let branches = match q.get("branchId") {
-        Some(b) => {
-            st.authorize_branch(&p, b).await?;
-            Some(vec![b.clone()])
-        }
-        None => st.visible_branches(&p).await?,
-    };
+    let branches = st.branch_scope(&p, q.get("branchId").map(String::as_str)).await?;
     Ok(Json(st.db().read(move |c| store::list(c, branches.as_deref(), after, limit)).await?))
 }
 

@@ -28,13 +28,7 @@ async fn request_live_orders(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
         },
         _ => return Err(ApiError::bad("payload must be an object {branchId?}")),
     };
-    let branches = match branch {
-        Some(b) => {
-            ctx.state.authorize_branch(&ctx.principal, &b).await?;
-            Some(vec![b])
-        }
-        None => ctx.state.visible_branches(&ctx.principal).await?,
-    };
+    let branches = ctx.state.branch_scope(&ctx.principal, branch.as_deref()).await?;
     let filter = Filter { branches, live_only: true, since: None, after_seq: 0, limit: LIVE_MAX };
     let page = ctx.state.db().read(move |c| orders::list(c, &filter)).await?;
     Ok(json!({"orders": page.items}))
