@@ -64,7 +64,11 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route")
         })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), record));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), record))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked; answered 500");
+            axum::response::IntoResponse::into_response(ApiError::internal())
+        }));
     if let Some(cors) = cors(&state.config().cors_origins) {
         router = router.layer(cors);
     }

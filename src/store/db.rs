@@ -202,8 +202,15 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: &EventSink) {
             tracing::error!(error = %e, "savepoint failed");
         }
         let mut tx = Tx { conn, events: Vec::new(), origin: super::events::Origin::Local };
-        let (ok, done) = job(Some(&mut tx));
+        // A panicking write must not take the writer thread (and every later write) with it:
+        // its savepoint is rolled back and its caller gets an error (the reply channel drops).
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(&mut tx))));
         let job_events = std::mem::take(&mut tx.events);
+        let Ok((ok, done)) = run else {
+            tracing::error!("a database write panicked; it was rolled back");
+            let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
+            continue;
+        };
         if ok {
             let _ = conn.execute_batch("RELEASE w");
             events.extend(job_events);
