@@ -34,6 +34,9 @@ struct Inner {
     print_queue: PrintQueue,
     sync: Sync,
     metrics: Metrics,
+    /// Branch → company. A branch never moves or disappears, so a known mapping never goes
+    /// stale; unknown branches are looked up again each time (the CLI may add them).
+    branch_cache: std::sync::RwLock<std::collections::HashMap<String, String>>,
     started: Instant,
     shutdown: CancellationToken,
 }
@@ -75,8 +78,15 @@ impl AppState {
 
     /// The company of a known branch (`None`: nobody knows this branch).
     pub async fn branch_company(&self, branch_id: &str) -> Result<Option<String>, ApiError> {
+        if let Some(c) = self.inner.branch_cache.read().ok().and_then(|m| m.get(branch_id).cloned()) {
+            return Ok(Some(c));
+        }
         let id = branch_id.to_string();
-        Ok(self.db().read(move |c| Ok(directory::branch(c, &id)?.map(|b| b.company_id))).await?)
+        let company = self.db().read(move |c| Ok(directory::branch(c, &id)?.map(|b| b.company_id))).await?;
+        if let (Some(c), Ok(mut m)) = (&company, self.inner.branch_cache.write()) {
+            m.insert(branch_id.to_string(), c.clone());
+        }
+        Ok(company)
     }
 
     /// SPEC §2 for one branch: 404 for a branch nobody knows, 403 outside the role table.
@@ -171,6 +181,7 @@ impl App {
                 print_queue: PrintQueue::with_timeouts(config.printer_timeouts),
                 sync: Sync::default(),
                 metrics: Metrics::default(),
+                branch_cache: Default::default(),
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),
                 config,
