@@ -116,6 +116,9 @@ async fn dashboard_endpoints_follow_the_role_table() {
     assert_eq!(body["mayBackup"], false);
     let (_, body) = s.get("/api/system", &admin).await;
     assert_eq!(body["branches"].as_array().unwrap().len(), 3);
+    assert_eq!(body["mayBackup"], true);
+    let (_, body) = s.get("/api/system", &owner1).await;
+    assert_eq!(body["mayBackup"], false, "the appliance also holds co-2");
 
     // /api/branches: any role, own branches only
     let (st, body) = s.get("/api/branches", &owner2).await;
@@ -186,7 +189,15 @@ async fn dashboard_in_headless_chromium() {
     .await;
     add_login_user(&s, "owner2@co2.test", "owner2-password", "company_owner", Some("co-2"), None).await;
     add_login_user(&s, "admin@branchd.test", "admin-password", "super_admin", None, None).await;
+    // A second appliance whose HQ is configured but unreachable (a port nothing listens on).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let offline = TestServer::start_with(|c| {
+        c.upstream_url = Some(format!("http://{closed}"));
+        c.upstream_token = Some("branch-uplink-credential".into());
+    })
+    .await;
     let fixtures = json!({
+        "syncUrl": offline.base,
         "users": {
             "owner1": {"email": "owner@co1.test", "password": "owner-password"},
             "owner2": {"email": "owner2@co2.test", "password": "owner2-password"},

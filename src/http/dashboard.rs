@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
 use crate::realtime::NAMESPACES;
-use crate::store::{StoreError, directory};
+use crate::store::directory;
 
 /// Static assets are small; anything bigger is served as is (no ETag).
 const MAX_ETAG_BODY: usize = 4 * 1024 * 1024;
@@ -145,6 +145,7 @@ fn public_port(st: &AppState, headers: &HeaderMap) -> u16 {
 pub async fn system(State(st): State<AppState>, Auth(p): Auth, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     require_role(&p, &[Role::CompanyOwner, Role::BranchManager, Role::SuperAdmin])?;
     let branches = branches_of(&st, &p).await?;
+    let may_backup = may_backup(&st, &p).await?;
     let lan = tokio::task::spawn_blocking(lan_addresses).await.unwrap_or_default();
     Ok(Json(json!({
         "version": crate::VERSION,
@@ -154,7 +155,8 @@ pub async fn system(State(st): State<AppState>, Auth(p): Auth, headers: HeaderMa
         "lanAddresses": lan,
         "port": public_port(&st, &headers),
         "branches": branches,
-        "mayBackup": matches!(p.role, Role::CompanyOwner | Role::SuperAdmin),
+        "mayBackup": may_backup.is_ok(),
+        "backupRefusal": may_backup.err().map(|e| e.message),
     })))
 }
 
@@ -172,8 +174,26 @@ pub async fn connections(State(st): State<AppState>, Auth(p): Auth) -> Result<Js
             Some(json!({"deviceId": d.device_id, "branchId": d.branch_id, "branchName": b.name}))
         })
         .collect();
-    desktops.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+    desktops.sort_by_key(|d| d.to_string());
     Ok(Json(json!({"namespaces": namespaces, "desktopApps": desktops})))
+}
+
+/// Whether `p` may download the whole database (`Ok(Err(why))` when not). It holds every
+/// company's data, so a company owner may only while the appliance holds no other company.
+async fn may_backup(st: &AppState, p: &Principal) -> Result<Result<(), ApiError>, ApiError> {
+    if let Err(e) = require_role(p, &[Role::CompanyOwner, Role::SuperAdmin]) {
+        return Ok(Err(e));
+    }
+    if p.role == Role::CompanyOwner {
+        let own = p.company_id.clone().unwrap_or_default();
+        let others = st.db().read(move |c| Ok(directory::branches(c, None)?.into_iter().any(|b| b.company_id != own))).await?;
+        if others {
+            return Ok(Err(ApiError::forbidden(
+                "this appliance also holds other companies' data; only a super_admin may download its backup",
+            )));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Removes backup files a crash left behind in the data directory.
@@ -193,18 +213,9 @@ fn remove_stale_backups(dir: &std::path::Path) {
 }
 
 /// `GET /api/system/backup`: a consistent copy of the database (`VACUUM INTO` a temporary
-/// file in the data directory, unlinked once opened), streamed as an attachment. The whole
-/// database is every company's data, so a company owner may download it only while the
-/// appliance holds no other company.
+/// file in the data directory, unlinked once opened), streamed as an attachment.
 pub async fn backup(State(st): State<AppState>, Auth(p): Auth) -> Result<Response, ApiError> {
-    require_role(&p, &[Role::CompanyOwner, Role::SuperAdmin])?;
-    if p.role == Role::CompanyOwner {
-        let own = p.company_id.clone().unwrap_or_default();
-        let others = st.db().read(move |c| Ok(directory::branches(c, None)?.into_iter().any(|b| b.company_id != own))).await?;
-        if others {
-            return Err(ApiError::forbidden("this appliance also holds other companies' data; only a super_admin may download its backup"));
-        }
-    }
+    may_backup(&st, &p).await??;
     let dir = st.config().data_dir.clone();
     let file = dir.join(format!("{BACKUP_PREFIX}{}.db", uuid::Uuid::new_v4()));
     let target = file.clone();
@@ -212,8 +223,7 @@ pub async fn backup(State(st): State<AppState>, Auth(p): Auth) -> Result<Respons
         .db()
         .read(move |c| {
             remove_stale_backups(&dir);
-            c.execute("VACUUM INTO ?1", [target.to_string_lossy().as_ref()]).map_err(StoreError::from)?;
-            Ok(())
+            crate::store::backup_into(c, &target)
         })
         .await;
     if let Err(e) = made {

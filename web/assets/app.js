@@ -1,42 +1,190 @@
-// Minimal dashboard: health and live orders over REST. The full dashboard grows here.
-'use strict';
-const $ = (id) => document.getElementById(id);
-async function refreshHealth() {
+// branchd dashboard: login, the shell (header, nav, live indicator) and a hash router over
+// the pages. The token lives in sessionStorage only (gone when the tab closes) and goes
+// out as `Authorization: Bearer` (REST) and in the Socket.IO handshake `auth`.
+
+import { createApi, login, claims } from './lib/api.js';
+import { Live, NAMESPACES } from './lib/live.js';
+import { initAlerts } from './lib/alerts.js';
+import { $, h, setText, toast, words } from './lib/dom.js';
+import { ordersPage } from './pages/orders.js';
+import { availabilityPage } from './pages/availability.js';
+import { printersPage } from './pages/printers.js';
+import { connectionsPage } from './pages/connections.js';
+import { syncPage } from './pages/sync.js';
+import { systemPage } from './pages/system.js';
+import { connectPage } from './pages/connect.js';
+
+const SESSION_KEY = 'branchd.session';
+const FIRST_RUN_KEY = 'branchd.firstRunDone';
+const PAGES = {
+  orders: ordersPage,
+  availability: availabilityPage,
+  printers: printersPage,
+  connections: connectionsPage,
+  sync: syncPage,
+  system: systemPage,
+  connect: connectPage,
+};
+const SYSTEM_ROLES = new Set(['company_owner', 'branch_manager', 'super_admin']);
+
+function loadSession() {
   try {
-    const h = await (await fetch('/health')).json();
-    $('version').textContent = `v${h.version} · ${h.role}`;
-    const rows = { Status: h.status, Database: h.db, Uplink: h.upstream, 'Up for': `${h.uptimeSeconds} s`,
-      'Print agents': h.desktopApps, ...Object.fromEntries(Object.entries(h.connections).map(([k, v]) => [`Clients ${k}`, v])) };
-    $('status').replaceChildren(...Object.entries(rows).flatMap(([k, v]) => {
-      const dt = document.createElement('dt'); dt.textContent = k;
-      const dd = document.createElement('dd'); dd.textContent = String(v);
-      return [dt, dd];
-    }));
-  } catch (e) { $('status').textContent = 'branchd is not answering'; }
+    const s = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+    if (!s || typeof s.token !== 'string' || !s.user) return null;
+    const c = claims(s.token);
+    if (!c || (typeof c.exp === 'number' && c.exp * 1000 <= Date.now())) return null;
+    return s;
+  } catch {
+    return null;
+  }
 }
-let token = sessionStorage.getItem('branchd.token');
-async function loadOrders() {
-  if (!token) return;
-  const r = await fetch('/api/orders?status=live', { headers: { authorization: `Bearer ${token}` } });
-  if (!r.ok) { token = null; sessionStorage.removeItem('branchd.token'); return; }
-  const { items } = await r.json();
-  $('orders-sec').hidden = false;
-  $('orders').replaceChildren(...items.map((o) => {
-    const li = document.createElement('li');
-    li.textContent = `#${o.number} ${o.type} · ${o.status} · ${(o.total / 100).toFixed(2)}`;
-    return li;
-  }));
+
+function logout(message) {
+  sessionStorage.removeItem(SESSION_KEY);
+  if (message) sessionStorage.setItem('branchd.logoutMessage', message);
+  // A reload drops every piece of the previous user's data and connections at once.
+  window.location.hash = '';
+  window.location.reload();
 }
-$('login').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const f = new FormData(ev.target);
-  const r = await fetch('/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: f.get('email'), password: f.get('password') }) });
-  const body = await r.json();
-  if (!r.ok) { $('login-msg').textContent = body.error.message; return; }
-  token = body.accessToken; sessionStorage.setItem('branchd.token', token);
-  $('login-msg').textContent = `Logged in as ${body.user.email}`;
-  loadOrders();
-});
-refreshHealth(); loadOrders();
-setInterval(() => { refreshHealth(); loadOrders(); }, 5000);
+
+function showLogin() {
+  $('#app-view').hidden = true;
+  $('#login-view').hidden = false;
+  document.title = 'Log in · branchd';
+  const msg = sessionStorage.getItem('branchd.logoutMessage');
+  if (msg) {
+    sessionStorage.removeItem('branchd.logoutMessage');
+    setText($('#login-error'), msg);
+  }
+  const form = $('#login-form');
+  const email = $('#login-email');
+  email.focus();
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const button = $('#login-submit');
+    const pw = $('#login-password');
+    if (!email.value.trim() || !pw.value) {
+      setText($('#login-error'), 'Enter your email and password.');
+      (email.value.trim() ? pw : email).focus();
+      return;
+    }
+    button.disabled = true;
+    setText(button, 'Logging in…');
+    setText($('#login-error'), '');
+    try {
+      const res = await login(email.value.trim(), pw.value);
+      sessionStorage.setItem(SESSION_KEY, JSON.stringify({ token: res.accessToken, user: res.user }));
+      pw.value = '';
+      $('#login-view').hidden = true;
+      await startApp(loadSession(), { fresh: true });
+    } catch (e) {
+      setText($('#login-error'), e.code === 'INVALID_CREDENTIALS' ? 'Wrong email or password.' : e.message);
+      pw.select();
+      pw.focus();
+    } finally {
+      button.disabled = false;
+      setText(button, 'Log in');
+    }
+  });
+}
+
+async function startApp(session, { fresh = false } = {}) {
+  const { token, user } = session;
+  const api = createApi(() => token, (code) => logout(code === 'TOKEN_EXPIRED'
+    ? 'Your session expired. Please log in again.' : 'Please log in again.'));
+  const c = claims(token);
+  if (c && typeof c.exp === 'number') {
+    const ms = c.exp * 1000 - Date.now();
+    if (ms < 2 ** 31) window.setTimeout(() => logout('Your session expired. Please log in again.'), Math.max(0, ms));
+  }
+
+  let branches = [];
+  try {
+    branches = (await api.get('/api/branches')).items || [];
+  } catch (e) {
+    if (e.status === 401) return;
+    toast(`Could not load branches: ${e.message}`, { kind: 'error' });
+  }
+
+  const pill = $('#live-pill');
+  const live = new Live(token, {
+    onAuthFailure: (code) => logout(code === 'TOKEN_EXPIRED'
+      ? 'Your session expired. Please log in again.' : 'Please log in again.'),
+    onChange: () => {
+      const states = NAMESPACES.map((ns) => live.state(ns));
+      const state = states.every((s) => s === 'live' || s === 'forbidden') ? 'live'
+        : states.some((s) => s === 'offline') ? 'offline' : 'connecting';
+      pill.dataset.state = state;
+      setText($('#live-text'), state === 'live' ? 'Live' : state === 'offline' ? 'Reconnecting…' : 'Connecting…');
+    },
+  });
+
+  const branchName = (id) => (branches.find((b) => b.id === id) || {}).name || id;
+  const ctx = {
+    api,
+    live,
+    user,
+    branches,
+    branchName,
+    multiBranch: branches.length > 1,
+    mayUseSystem: SYSTEM_ROLES.has(user.role),
+    firstRun: fresh && !localStorage.getItem(FIRST_RUN_KEY),
+    finishFirstRun() {
+      localStorage.setItem(FIRST_RUN_KEY, '1');
+      ctx.firstRun = false;
+    },
+  };
+
+  setText($('#who'), `${user.email || user.id} · ${words(user.role)}`);
+  setText($('#scope'), branches.length === 1 ? branches[0].name
+    : branches.length ? `${branches.length} branches` : 'No branch');
+  $('#logout').addEventListener('click', () => logout());
+  initAlerts();
+  if (!ctx.mayUseSystem) $('#nav-list a[data-page="system"]').parentElement.hidden = true;
+
+  const main = $('#main');
+  const pages = {};
+  for (const [name, make] of Object.entries(PAGES)) {
+    const section = h('section', { class: 'page', id: `page-${name}`, hidden: true, 'aria-labelledby': `page-${name}-title` });
+    main.append(section);
+    pages[name] = { section, page: make(ctx, section) };
+  }
+
+  let current = null;
+  const route = () => {
+    let name = (window.location.hash.match(/^#\/([a-z]+)/) || [])[1];
+    if (!pages[name] || (name === 'system' && !ctx.mayUseSystem)) name = ctx.firstRun ? 'connect' : 'orders';
+    if (current === name) return;
+    if (current) {
+      pages[current].section.hidden = true;
+      pages[current].page.leave?.();
+    }
+    const prev = current;
+    current = name;
+    const { section, page } = pages[name];
+    section.hidden = false;
+    page.enter?.();
+    for (const a of document.querySelectorAll('#nav-list a')) {
+      if (a.dataset.page === name) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    const title = section.querySelector('h1');
+    document.title = `${title ? title.textContent : words(name)} · branchd`;
+    document.body.dataset.page = name;
+    // Move focus to the new page for keyboard and screen-reader users (not on first load).
+    if (prev && title) {
+      title.setAttribute('tabindex', '-1');
+      title.focus({ preventScroll: true });
+    }
+  };
+  window.addEventListener('hashchange', route);
+  $('#app-view').hidden = false;
+  route();
+}
+
+const session = loadSession();
+if (session) startApp(session);
+else {
+  sessionStorage.removeItem(SESSION_KEY);
+  showLogin();
+}
