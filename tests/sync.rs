@@ -372,3 +372,22 @@ async fn credentials_and_protocol_are_enforced() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(p.proxy.count("Pass"), seen, "no requests after a refusal");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_status_command_reports_the_backlog() {
+    let p = pair().await;
+    make_traffic(&p.branch, 3).await;
+    until_synced(&p).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_branchd"))
+        .args(["sync", "status", "--data-dir"])
+        .arg(p.branch.data_dir())
+        .env("BRANCHD_UPSTREAM_URL", p.proxy.url())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let last = branch_stream(&p.branch).await.len();
+    assert!(text.contains("branch:         br-1"), "{text}");
+    assert!(text.contains(&format!("acknowledged:   {last} of {last} events")), "{text}");
+    assert!(text.contains("pending:        0"), "{text}");
+}
