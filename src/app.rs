@@ -188,7 +188,7 @@ impl App {
             }),
         };
         crate::realtime::attach(&state);
-        let router = crate::http::router(state.clone()).layer(layer);
+        let router = crate::http::router(state.clone()).layer(layer).layer(axum::middleware::from_fn(crate::realtime::own_request_parts));
         Ok(App { state, listener, router, events_rx })
     }
 
@@ -211,6 +211,7 @@ impl App {
         PrintQueue::start(&state).await?;
         let relay = (state.config().role == crate::config::Role::Branch).then(|| tokio::spawn(crate::sync::relay::run(state.clone())));
         let mdns = start_mdns(&state, listener.local_addr().map(|a| a.port()).unwrap_or(0)).await;
+        let ops = crate::ops::start(&state, listener.local_addr().ok());
         tokio::spawn({
             let token = token.clone();
             async move {
@@ -253,6 +254,7 @@ impl App {
         }
         let db = state.db().clone();
         let _ = tokio::task::spawn_blocking(move || db.close()).await;
+        drop(ops);
         emitter.abort();
         tracing::info!("stopped");
         Ok(())

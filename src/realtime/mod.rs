@@ -42,6 +42,11 @@ pub fn room_company(id: &str) -> String {
     format!("company:{id}")
 }
 
+/// WebSocket read buffer per connection: clients send pings, acks and small events, and
+/// tungstenite grows the buffer for a bigger frame (measured: 4 KiB default → 1 KiB saves
+/// ~3 KB per connection; docs/BENCHMARKS.md).
+const WS_READ_BUFFER: usize = 1024;
+
 /// Builds the Socket.IO layer with SPEC's transport settings and limits.
 pub fn build_io(config: &Config) -> (SocketIoLayer, SocketIo) {
     SocketIo::builder()
@@ -50,8 +55,35 @@ pub fn build_io(config: &Config) -> (SocketIoLayer, SocketIo) {
         .max_payload(config.max_payload)
         .ws_max_message_size(config.max_payload as usize)
         .ws_max_frame_size(config.max_payload as usize)
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .max_buffer_size(SOCKET_BUFFER)
         .build_layer()
+}
+
+/// Middleware in front of Socket.IO: gives each `/socket.io/` request owned copies of its
+/// URI and headers. Engine.IO keeps the request parts of every session for its whole life,
+/// and hyper's header values are slices of the connection's 16 KiB read buffer, so one kept
+/// header would pin the whole buffer per connection (measured with heaptrack; about half of
+/// the memory of an idle connection).
+pub async fn own_request_parts(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if !req.uri().path().starts_with("/socket.io") {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        if let (Ok(n), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            axum::http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    parts.headers = headers;
+    if let Ok(uri) = axum::http::Uri::try_from(parts.uri.to_string()) {
+        parts.uri = uri;
+    }
+    next.run(axum::extract::Request::from_parts(parts, body)).await
 }
 
 /// Registers the three namespaces. Authentication, room joins and event handlers all happen
