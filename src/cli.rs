@@ -110,6 +110,25 @@ pub enum Command {
     Migrate,
     /// Write a consistent copy of the database to FILE (works while the server runs)
     Backup { file: PathBuf },
+    /// Replace the database with a backup (the server must be stopped; the old one is kept)
+    Restore { file: PathBuf },
+    /// Check the configuration and that the data directory is writable (exit 2 if not)
+    CheckConfig,
+    /// Print the configuration file with every setting documented
+    PrintDefaultConfig {
+        /// With the Debian package's data directory (/var/lib/branchd)
+        #[arg(long)]
+        packaged: bool,
+    },
+    /// Exit 0 when the local server reports healthy, 1 when not
+    Healthcheck,
+    /// Check everything an installer would (server, database, printers, uplink, clock, disk)
+    Doctor,
+    /// Signed self-update with health-gated rollback (default: --check)
+    Update(crate::ops::update::UpdateArgs),
+    /// Make signing keys and signed release manifests
+    #[command(subcommand)]
+    Release(crate::ops::release::ReleaseCmd),
     /// Print the version
     Version {
         #[arg(long)]
@@ -260,11 +279,12 @@ impl ServeArgs {
 impl Cli {
     /// File < environment < flags.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
-        let file = match &self.global.config {
+        let path = crate::ops::sysconf::config_path(self.global.config.as_deref(), std::env::var("BRANCHD_CONFIG").ok());
+        let file = match &path {
             Some(path) => Layer::from_file(path)?,
             None => Layer::default(),
         };
-        let env = Layer::from_env(|k| std::env::var(k).ok());
+        let env = Layer::from_env(crate::ops::sysconf::env_lookup(path.as_deref()));
         let serve = match &self.command {
             Some(Command::Serve(after)) => after.clone().or(self.serve.clone()),
             _ => self.serve.clone(),

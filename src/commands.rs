@@ -125,9 +125,16 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
                 return usage(format!("{} already exists; choose a new file name", file.display()));
             }
             let conn = open(config)?;
-            conn.execute("VACUUM INTO ?1", [file.to_string_lossy().as_ref()]).map_err(StoreError::from)?;
+            crate::store::backup::vacuum_into(&conn, &file)?;
             println!("backup written to {}", file.display());
         }
+        Command::Restore { file } => crate::ops::backup::restore(config, &file).await?,
+        Command::CheckConfig => crate::ops::settings::check_config(config),
+        Command::PrintDefaultConfig { packaged } => crate::ops::settings::print_default(packaged),
+        Command::Healthcheck => crate::ops::doctor::healthcheck(config).await?,
+        Command::Doctor => crate::ops::doctor::run(config).await?,
+        Command::Update(args) => crate::ops::update::run(config, args).await?,
+        Command::Release(cmd) => crate::ops::release::run(cmd)?,
         Command::Version { json: as_json } => {
             let v = crate::version_info();
             if as_json {

@@ -69,6 +69,14 @@ pub struct Config {
     pub zone: Zone,
     pub log_format: LogFormat,
     pub demo: bool,
+    /// Scheduled backups (issue #6): directory (None: `DATA_DIR/backups`), interval in
+    /// hours (0: off), how many to keep.
+    pub backup_dir: Option<PathBuf>,
+    pub backup_interval_hours: f64,
+    pub backup_keep: usize,
+    /// `branchd update`: manifest URL and the release public key (base64) overriding the built-in one.
+    pub update_url: Option<String>,
+    pub update_public_key: Option<String>,
     /// Printer I/O timeouts and the idle status-poll interval (not user settings; tests
     /// shorten them).
     pub printer_timeouts: crate::printing::drivers::Timeouts,
@@ -117,6 +125,11 @@ impl Default for Config {
             zone: Zone::System,
             log_format: LogFormat::Text,
             demo: true,
+            backup_dir: None,
+            backup_interval_hours: 24.0,
+            backup_keep: 7,
+            update_url: None,
+            update_public_key: None,
             printer_timeouts: crate::printing::drivers::Timeouts::default(),
         }
     }
@@ -142,6 +155,11 @@ pub struct Layer {
     pub day_start: Option<String>,
     pub timezone: Option<String>,
     pub log_format: Option<String>,
+    pub backup_dir: Option<String>,
+    pub backup_interval_hours: Option<toml::Value>,
+    pub backup_keep: Option<toml::Value>,
+    pub update_url: Option<String>,
+    pub update_public_key: Option<String>,
 }
 
 fn text(v: &toml::Value) -> String {
@@ -173,6 +191,11 @@ impl Layer {
             day_start: get("BRANCHD_DAY_START"),
             timezone: get("TZ"),
             log_format: get("BRANCHD_LOG_FORMAT"),
+            backup_dir: get("BRANCHD_BACKUP_DIR"),
+            backup_interval_hours: s("BRANCHD_BACKUP_INTERVAL_HOURS"),
+            backup_keep: s("BRANCHD_BACKUP_KEEP"),
+            update_url: get("BRANCHD_UPDATE_URL"),
+            update_public_key: get("BRANCHD_UPDATE_PUBLIC_KEY"),
         }
     }
 
@@ -200,6 +223,11 @@ impl Layer {
             day_start: over.day_start.or(self.day_start),
             timezone: over.timezone.or(self.timezone),
             log_format: over.log_format.or(self.log_format),
+            backup_dir: over.backup_dir.or(self.backup_dir),
+            backup_interval_hours: over.backup_interval_hours.or(self.backup_interval_hours),
+            backup_keep: over.backup_keep.or(self.backup_keep),
+            update_url: over.update_url.or(self.update_url),
+            update_public_key: over.update_public_key.or(self.update_public_key),
         }
     }
 
@@ -299,6 +327,29 @@ impl Layer {
                 "json" => LogFormat::Json,
                 _ => return Err(bad("BRANCHD_LOG_FORMAT", format!("{v} is not text or json"))),
             };
+        }
+        c.backup_dir = self.backup_dir.map(PathBuf::from);
+        if let Some(v) = &self.backup_interval_hours {
+            c.backup_interval_hours = text(v).parse::<f64>().ok().filter(|h| (0.0..=8760.0).contains(h)).ok_or_else(|| {
+                bad("BRANCHD_BACKUP_INTERVAL_HOURS", format!("{} is not a number of hours from 0 (off) to 8760", text(v)))
+            })?;
+        }
+        if let Some(v) = &self.backup_keep {
+            c.backup_keep = text(v)
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| bad("BRANCHD_BACKUP_KEEP", format!("{} is not a count from 1 to 1000", text(v))))?;
+        }
+        if let Some(v) = self.update_url {
+            if !["http://", "https://", "file://", "/"].iter().any(|p| v.starts_with(p)) {
+                return Err(bad("BRANCHD_UPDATE_URL", format!("{v} is not an http(s) URL or an absolute path")));
+            }
+            c.update_url = Some(v);
+        }
+        if let Some(v) = self.update_public_key {
+            crate::ops::update::parse_public_key(&v).map_err(|e| bad("BRANCHD_UPDATE_PUBLIC_KEY", e))?;
+            c.update_public_key = Some(v);
         }
         Ok(c)
     }

@@ -22,6 +22,7 @@ pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod ops;
 pub mod orders;
 pub mod printing;
 pub mod realtime;

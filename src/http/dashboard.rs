@@ -157,6 +157,8 @@ pub async fn system(State(st): State<AppState>, Auth(p): Auth, headers: HeaderMa
         "branches": branches,
         "mayBackup": may_backup.is_ok(),
         "backupRefusal": may_backup.err().map(|e| e.message),
+        // The last `branchd update --check` (or automatic check): {current, available, newer, checkedAt, error}.
+        "update": crate::ops::update::last_check(&st.config().data_dir),
     })))
 }
 
@@ -223,7 +225,7 @@ pub async fn backup(State(st): State<AppState>, Auth(p): Auth) -> Result<Respons
         .db()
         .read(move |c| {
             remove_stale_backups(&dir);
-            crate::store::backup_into(c, &target)
+            crate::store::backup::vacuum_into(c, &target)
         })
         .await;
     if let Err(e) = made {

@@ -9,6 +9,7 @@ mod print_jobs;
 mod printers;
 mod sync;
 mod system;
+mod updates;
 
 use std::time::Instant;
 
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sync/v1/hello", get(sync::hello))
         .route("/sync/v1/events", post(sync::events))
         .route("/sync/v1/feed", get(sync::feed))
+        .route("/updates/{name}", get(updates::file))
         .nest("/api", api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

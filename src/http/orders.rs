@@ -58,10 +58,7 @@ pub async fn list(
 pub async fn get_one(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Order>, ApiError> {
     let lookup = id.clone();
     let order = st.db().read(move |c| store::get(c, &lookup)).await?;
-    order
-        .filter(visible_to(&p))
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("order {id} not found")))
+    order.filter(visible_to(&p)).map(Json).ok_or_else(|| ApiError::not_found(format!("order {id} not found")))
 }
 
 pub async fn set_status(

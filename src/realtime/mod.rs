@@ -72,10 +72,9 @@ pub async fn own_request_parts(req: axum::extract::Request, next: axum::middlewa
     let (mut parts, body) = req.into_parts();
     let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
     for (name, value) in &parts.headers {
-        if let (Ok(n), Ok(v)) = (
-            axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
-            axum::http::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
+        if let (Ok(n), Ok(v)) =
+            (axum::http::HeaderName::from_bytes(name.as_str().as_bytes()), axum::http::HeaderValue::from_bytes(value.as_bytes()))
+        {
             headers.append(n, v);
         }
     }

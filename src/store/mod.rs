@@ -10,6 +10,7 @@
 //! "ok" and survives `kill -9` and power loss (SPEC §6).
 
 pub mod availability;
+pub mod backup;
 pub mod db;
 pub mod directory;
 pub mod events;

@@ -12,6 +12,7 @@ export function systemPage(ctx, section) {
   section.append(h('div', { class: 'page-head' }, h('h1', { id: 'page-system-title' }, 'System')));
   const v = {
     version: h('dd', { id: 'sys-version' }, '…'),
+    update: h('dd', { id: 'sys-update' }, '…'),
     role: h('dd', { id: 'sys-role' }, '…'),
     uptime: h('dd', { id: 'sys-uptime', class: 'tabular' }, '…'),
     dataDir: h('dd', { id: 'sys-datadir' }, h('code', {}, '…')),
@@ -22,6 +23,7 @@ export function systemPage(ctx, section) {
   section.append(h('div', { class: 'card' }, h('h2', {}, 'This appliance'),
     h('dl', { class: 'facts' },
       h('dt', {}, 'Version'), v.version,
+      h('dt', {}, 'Update'), v.update,
       h('dt', {}, 'Role'), v.role,
       h('dt', {}, 'Up for'), v.uptime,
       h('dt', {}, 'Database'), v.db,
@@ -79,6 +81,10 @@ export function systemPage(ctx, section) {
       info = await api.get('/api/system');
       loadedAt = Date.now();
       setText(v.version, info.version);
+      const u = info.update;
+      setText(v.update, !u ? 'not checked yet (branchd update --check)'
+        : u.error ? `check failed: ${u.error}`
+        : u.newer ? `${u.available} available (branchd update --apply)` : `up to date (checked ${new Date(u.checkedAt).toLocaleString()})`);
       setText(v.role, info.role === 'hub' ? 'Hub (HQ)' : 'Branch appliance');
       setText(v.dataDir.firstChild, info.dataDir);
       setText(v.port, info.port);

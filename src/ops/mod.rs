@@ -1,0 +1,104 @@
+//! Operating the appliance (issue #6, SPEC §1 and §7): configuration checks, health and the
+//! `doctor` page, scheduled backups and restore, signed self-update with health-gated
+//! rollback, release signing, and the systemd glue (`sd_notify`, the server lock).
+//!
+//! The CLI entry points are called by one dispatch line each in [`crate::commands`]; the
+//! server's background part starts with [`start`] in [`crate::app::App::run`].
+
+pub mod backup;
+pub mod doctor;
+pub mod lock;
+pub mod release;
+pub mod settings;
+pub mod sysconf;
+pub mod systemd;
+pub mod update;
+
+use std::net::SocketAddr;
+
+use crate::app::AppState;
+use crate::commands::CommandError;
+use crate::config::Config;
+
+/// What `serve` runs next to the server for this module; dropping it stops those tasks,
+/// releases the server lock and tells systemd that the service is stopping.
+pub struct Running {
+    _lock: Option<lock::ServerLock>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        systemd::notify("STOPPING=1");
+    }
+}
+
+/// Takes the server lock (recording the address for the CLI), starts scheduled backups and
+/// the periodic update check, and tells systemd the service is ready (with watchdog pings
+/// when the unit asks for them).
+pub fn start(state: &AppState, addr: Option<SocketAddr>) -> Running {
+    let lock = addr.and_then(|a| lock::hold(&state.config().data_dir, a));
+    let mut tasks = vec![tokio::spawn(backup::scheduled(state.clone())), tokio::spawn(update::periodic_check(state.clone()))];
+    systemd::notify("READY=1");
+    if let Some(t) = systemd::watchdog(state.clone()) {
+        tasks.push(t);
+    }
+    Running { _lock: lock, tasks }
+}
+
+/// The base URL of the local server: the address the running server recorded in its lock
+/// file, else the configured bind address and port.
+pub fn local_base(config: &Config) -> String {
+    let addr = lock::running(&config.data_dir).and_then(|info| info.addr).unwrap_or_else(|| SocketAddr::new(config.bind, config.port));
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v) if v.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+        std::net::IpAddr::V6(v) if v.is_unspecified() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// A short-lived `super_admin` token signed with the configured secret, for talking to the
+/// local server's API.
+pub fn admin_token(config: &Config) -> Result<String, CommandError> {
+    let secret = crate::secrets::jwt_secret(config)?;
+    let claims = crate::auth::jwt::Claims {
+        sub: "branchd-cli".into(),
+        role: crate::auth::Role::SuperAdmin.as_str().into(),
+        company_id: None,
+        branch_id: None,
+        email: None,
+        exp: chrono::Utc::now().timestamp() + 120,
+    };
+    Ok(crate::auth::jwt::Keys::new(secret.as_bytes()).issue(&claims))
+}
+
+fn fail<T>(msg: impl Into<String>) -> Result<T, CommandError> {
+    Err(CommandError::Server(msg.into()))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, flushed and
+/// renamed over, so that readers see the old or the new content, never a part.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Flushes a directory entry change (rename, create) to disk; best effort.
+pub fn sync_dir(dir: &std::path::Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

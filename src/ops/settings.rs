@@ -1,0 +1,250 @@
+//! `branchd print-default-config` (the documented TOML: every setting, commented out at its
+//! default) and `branchd check-config` (the configuration resolves and the data directory is
+//! writable; the unit's `ExecStartPre`).
+
+use std::path::Path;
+
+use crate::config::Config;
+
+/// Every setting of [`crate::config::Layer`], documented, commented out at its default.
+/// `{DATA_DIR}` is replaced by `print_default`.
+const TEMPLATE: &str = r#"# branchd configuration (TOML).
+#
+# Precedence: command-line flag > environment variable > this file > built-in default.
+# Every setting below is shown commented out at its default; uncomment a line to change it.
+# Secrets (jwt_secret, upstream_token) are better kept in /etc/default/branchd as
+# JWT_SECRET=… and BRANCHD_UPSTREAM_TOKEN=… (mode 0640, root:branchd).
+# After a change: `sudo branchd check-config && sudo systemctl restart branchd`.
+
+# --- Network ----------------------------------------------------------------------------
+
+# HTTP + Socket.IO port (0 picks a free one). env PORT, flag --port.
+# port = 3001
+
+# Address to listen on; 0.0.0.0 means every interface. env BRANCHD_BIND, flag --bind.
+# bind = "0.0.0.0"
+
+# Browser origins allowed to call the API (CORS), e.g. ["https://pos.example.com"], or
+# ["*"] for any. Empty: same-origin only. env CORS_ORIGINS (comma-separated), flag --cors-origins.
+# cors_origins = []
+
+# --- Storage ----------------------------------------------------------------------------
+
+# Data directory: the SQLite database branchd.db, the generated JWT secret, virtual printer
+# output, staged updates (updates/) and, by default, backups (backups/).
+# env BRANCHD_DATA_DIR, flag --data-dir.
+{DATA_DIR}
+
+# Scheduled backups: a consistent copy of the database every backup_interval_hours
+# (fractions allowed; 0 turns them off) into backup_dir (default DATA_DIR/backups), keeping
+# the newest backup_keep. A backup_dir outside the data directory must also be added to the
+# unit's ReadWritePaths= (systemctl edit branchd).
+# env BRANCHD_BACKUP_DIR, BRANCHD_BACKUP_INTERVAL_HOURS, BRANCHD_BACKUP_KEEP.
+# backup_dir = "/var/lib/branchd/backups"
+# backup_interval_hours = 24
+# backup_keep = 7
+
+# --- Identity and roles -----------------------------------------------------------------
+
+# HS256 secret shared with HQ, at least 16 characters. Unset: generated on first start
+# and kept in DATA_DIR/jwt_secret (mode 0600). env JWT_SECRET.
+# jwt_secret = ""
+
+# "branch" (a restaurant's appliance) or "hub" (HQ). env BRANCHD_ROLE, flag --role.
+# role = "branch"
+
+# --- Sync with HQ -----------------------------------------------------------------------
+
+# HQ (hub) base URL, e.g. "https://hq.example.com". Unset: sync is off.
+# env BRANCHD_UPSTREAM_URL, flag --upstream-url.
+# upstream_url = ""
+
+# This branch's uplink credential (made on the hub with `branchd uplink create`).
+# env BRANCHD_UPSTREAM_TOKEN.
+# upstream_token = ""
+
+# --- Discovery --------------------------------------------------------------------------
+
+# Advertise this appliance on the LAN with mDNS (_branchd._tcp): "on" or "off".
+# env BRANCHD_MDNS, flag --mdns.
+# mdns = "on"
+
+# Interfaces to advertise on, e.g. ["eth0", "wlan0"]. Empty: every LAN interface
+# (container, VPN and bridge interfaces excluded). env BRANCHD_MDNS_INTERFACES (comma-separated).
+# mdns_interfaces = []
+
+# --- Limits and timing ------------------------------------------------------------------
+
+# Largest Socket.IO payload in bytes (polling and WebSocket), 1024 to 67108864.
+# env BRANCHD_MAX_PAYLOAD.
+# max_payload = 1048576
+
+# Largest HTTP request body in bytes, 1024 to 67108864. env BRANCHD_MAX_BODY.
+# max_body = 1048576
+
+# How long a print or desktop-app request may take, in milliseconds (100 to 600000).
+# env BRANCHD_PRINT_TIMEOUT_MS.
+# print_timeout_ms = 15000
+
+# Start of the business day (order numbers restart at 1), HH:MM. env BRANCHD_DAY_START.
+# day_start = "04:00"
+
+# IANA time zone for business days and tickets, e.g. "Europe/Berlin". Unset: the system's.
+# env TZ.
+# timezone = ""
+
+# --- Logs -------------------------------------------------------------------------------
+
+# "text" or "json" (one JSON object per line, for log shippers). The level comes from
+# RUST_LOG (default "info"). Logs go to stderr, i.e. the journal: journalctl -u branchd.
+# env BRANCHD_LOG_FORMAT.
+# log_format = "text"
+
+# --- Updates ----------------------------------------------------------------------------
+
+# Release manifest for `branchd update`. Unset: {upstream_url}/updates/manifest.json when
+# an upstream is configured (a hub serves DATA_DIR/updates/ at /updates/).
+# env BRANCHD_UPDATE_URL.
+# update_url = ""
+
+# Ed25519 public key (base64, 32 bytes) that release manifests must be signed with.
+# Unset: the key built into this binary. env BRANCHD_UPDATE_PUBLIC_KEY.
+# update_public_key = ""
+"#;
+
+/// The documented configuration; `packaged` sets the data directory of the Debian package.
+pub fn default_config(packaged: bool) -> String {
+    let data_dir = if packaged { "data_dir = \"/var/lib/branchd\"" } else { "# data_dir = \"./data\"" };
+    TEMPLATE.replace("{DATA_DIR}", data_dir)
+}
+
+pub fn print_default(packaged: bool) {
+    print!("{}", default_config(packaged));
+}
+
+/// Creates `dir` if needed and proves a file can be written and flushed there.
+fn probe_dir(dir: &Path) -> Result<(), String> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // Made by `sudo branchd check-config`: give it the owner of its parent (the service
+        // user's data directory), not root.
+        use std::os::unix::fs::MetadataExt;
+        if let Some(m) = dir.parent().and_then(|p| std::fs::metadata(p).ok()) {
+            let _ = std::os::unix::fs::chown(dir, Some(m.uid()), Some(m.gid()));
+        }
+    }
+    let probe = dir.join(format!(".branchd-write-test-{}", std::process::id()));
+    let written = std::fs::File::create(&probe).and_then(|f| f.sync_all());
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|e| format!("{} is not writable: {e}", dir.display()))
+}
+
+/// The problem with `config` beyond what parsing checks, as `(setting, reason)`.
+pub fn problems(config: &Config) -> Option<(&'static str, String)> {
+    if let Err(e) = probe_dir(&config.data_dir) {
+        return Some(("BRANCHD_DATA_DIR", format!("{e} (the service user must own it)")));
+    }
+    if config.backup_interval_hours > 0.0
+        && let Err(e) = probe_dir(&crate::ops::backup::dir(config))
+    {
+        return Some(("BRANCHD_BACKUP_DIR", format!("{e} (outside the data directory it also needs ReadWritePaths= in the unit)")));
+    }
+    let db = config.db_path();
+    if db.exists() {
+        match crate::store::backup::inspect(&db) {
+            Ok(r) if r.schema_version > crate::store::migrate::latest() => {
+                return Some((
+                    "BRANCHD_DATA_DIR",
+                    format!(
+                        "{} has schema version {} but this branchd knows only up to {}: it was made by a newer branchd (run `branchd update --rollback` or restore a backup)",
+                        db.display(),
+                        r.schema_version,
+                        crate::store::migrate::latest()
+                    ),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Some(("BRANCHD_DATA_DIR", format!("cannot read {}: {e} (see `branchd doctor`)", db.display()))),
+        }
+    }
+    None
+}
+
+/// `branchd check-config`: one line and exit 0, or one line naming the setting and exit 2.
+pub fn check_config(config: &Config) {
+    if let Some((setting, reason)) = problems(config) {
+        eprintln!("branchd: bad configuration: {setting}: {reason}");
+        std::process::exit(2);
+    }
+    println!(
+        "configuration ok: data directory {}, port {}, role {}, sync {}, backups {}",
+        config.data_dir.display(),
+        config.port,
+        config.role.as_str(),
+        config.upstream_url.as_deref().unwrap_or("off"),
+        if config.backup_interval_hours > 0.0 {
+            format!("every {} h into {}", config.backup_interval_hours, crate::ops::backup::dir(config).display())
+        } else {
+            "off".into()
+        }
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Layer;
+
+    /// The template with every `# key = value` line uncommented.
+    fn uncommented() -> String {
+        default_config(false)
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.split_once(" = ").is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_')) => {
+                    rest.to_string()
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn every_setting_is_documented_and_its_default_parses() {
+        let text = uncommented();
+        // Unknown keys are refused by Layer, so this also catches typos.
+        let mut layer: Layer = toml::from_str(&text).unwrap();
+        // Empty strings stand for "unset" in the template.
+        layer.jwt_secret = None;
+        layer.upstream_url = None;
+        layer.upstream_token = None;
+        layer.timezone = None;
+        layer.update_url = None;
+        layer.update_public_key = None;
+        let c = layer.resolve().unwrap();
+        let d = Config::default();
+        assert_eq!((c.port, c.bind, c.mdns, c.max_payload, c.max_body), (d.port, d.bind, d.mdns, d.max_payload, d.max_body));
+        assert_eq!((c.print_timeout, c.day_start, c.backup_keep), (d.print_timeout, d.day_start, d.backup_keep));
+        assert_eq!(c.backup_interval_hours, d.backup_interval_hours);
+        // Every field of Layer appears in the template.
+        let src = include_str!("../config.rs");
+        let start = src.find("pub struct Layer {").unwrap();
+        let body = &src[start..start + src[start..].find('}').unwrap()];
+        for line in body.lines().skip(1) {
+            if let Some(name) = line.trim().strip_prefix("pub ").and_then(|l| l.split(':').next()) {
+                assert!(
+                    text.lines().any(|l| l.starts_with(&format!("{name} = "))),
+                    "setting {name} is not documented in the default config"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn packaged_config_sets_the_data_dir() {
+        let layer: Layer = toml::from_str(&default_config(true)).unwrap();
+        assert_eq!(layer.data_dir.as_deref(), Some("/var/lib/branchd"));
+        let layer: Layer = toml::from_str(&default_config(false)).unwrap();
+        assert!(layer.data_dir.is_none());
+    }
+}
