@@ -36,9 +36,11 @@ memory against N), and the servers' logs in DIR.
 
 Examples:
   branchd-loadgen --clients 500 --rate 20 --duration 10 --polling-fraction 0.02 --check
-  branchd-loadgen --clients 2000,10000 --rate 20 --duration 10
+  branchd-loadgen --clients 2000,10000 --rate 20,10 --duration 10   # 20 orders/s at 2,000, 10 at 10,000
   branchd-loadgen --clients 1000,5000,10000,19500 --rate 0          # idle memory only
-  branchd-loadgen --clients 10000 --branches 1 --rate 5 --saturate  # broadcast saturation";
+  branchd-loadgen --clients 10000 --branches 20 --owner-fraction 0 --rate 0 --saturate --scratch /dev/shm
+
+See docs/BENCHMARKS.md for the figures and how they were taken.";
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "branchd-loadgen", version, about = "Side-by-side Socket.IO load harness: branchd vs the reference Node server", long_about = LONG_ABOUT)]
@@ -73,9 +75,10 @@ pub struct RunArgs {
     /// Namespaces each client connects, multiplexed on its one connection.
     #[arg(long, value_delimiter = ',', default_value = "/orders,/availability,/printing-ws")]
     pub namespaces: Vec<String>,
-    /// Orders per second during the fixed-rate phase (0: no order phase).
-    #[arg(long, default_value_t = 20.0)]
-    pub rate: f64,
+    /// Orders per second during the fixed-rate phase (0: no order phase). One value for
+    /// every N, or one per --clients value (e.g. --clients 2000,10000 --rate 20,10).
+    #[arg(long, value_delimiter = ',', default_value = "20")]
+    pub rate: Vec<f64>,
     /// Seconds of the fixed-rate phase.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
@@ -112,7 +115,8 @@ pub struct RunArgs {
     /// POSTs in flight at most (beyond: counted as errors, not sent).
     #[arg(long, default_value_t = 512)]
     pub max_inflight_posts: usize,
-    /// After the fixed-rate phase, raise the order rate until p99 exceeds --sat-p99-ms.
+    /// After the fixed-rate phase, raise the order rate step by step until two steps in a row
+    /// miss: p99 over --sat-p99-ms, or a delivery missing, or a POST failing.
     #[arg(long)]
     pub saturate: bool,
     /// First saturation rate, orders/s.
@@ -149,6 +153,13 @@ pub struct RunArgs {
     /// Free-form label stored in result.json (e.g. the git commit).
     #[arg(long, default_value = "")]
     pub label: String,
+}
+
+impl RunArgs {
+    /// The order rate of the case with `idx`-th --clients value.
+    pub fn rate_for(&self, idx: usize) -> f64 {
+        if self.rate.len() == self.clients.len() { self.rate[idx] } else { self.rate.first().copied().unwrap_or(0.0) }
+    }
 }
 
 fn main() -> ExitCode {
