@@ -141,6 +141,7 @@ async fn effectively_once_through_lost_responses_duplicates_and_reordering() {
     make_traffic(&p.branch, 1).await;
     until_synced(&p).await;
     assert!(p.proxy.count("LoseResponse") > 0 && p.proxy.count("Duplicate") > 0 && p.proxy.count("ReplayLater") > 0, "faults happened");
+    assert!(health(&p.branch).await["sync"]["duplicates"].as_u64().unwrap() > 0, "duplicated batches were reported as duplicates");
     assert_exactly_once(&branch_stream(&p.branch).await, &hub_stream(&p.hub).await);
 
     // The hub's own view: every order once, in its final state.
@@ -390,4 +391,101 @@ async fn sync_status_command_reports_the_backlog() {
     assert!(text.contains("branch:         br-1"), "{text}");
     assert!(text.contains(&format!("acknowledged:   {last} of {last} events")), "{text}");
     assert!(text.contains("pending:        0"), "{text}");
+}
+
+/// The branch as a real process, so that it can be killed with SIGKILL.
+struct BranchProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl BranchProcess {
+    fn start(dir: &std::path::Path, upstream: &str, credential: &str) -> BranchProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_branchd"))
+            .args(["serve", "--no-demo", "--port", "0", "--bind", "127.0.0.1", "--mdns", "off", "--data-dir"])
+            .arg(dir)
+            .env("JWT_SECRET", common::SECRET)
+            .env("BRANCHD_UPSTREAM_URL", upstream)
+            .env("BRANCHD_UPSTREAM_TOKEN", credential)
+            .env("BRANCHD_BACKUP_INTERVAL_HOURS", "0")
+            .env_remove("BRANCHD_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("branch started").unwrap();
+            if let Some(url) = line.strip_prefix("branchd listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        BranchProcess { child, base }
+    }
+}
+
+impl Drop for BranchProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branch_killed_between_the_hubs_commit_and_its_own_ack_converges() {
+    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let credential = branchd::sync::hub::new_credential();
+    let hash = branchd::auth::license::hash(&credential);
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    let proxy = Proxy::start(hub.addr).await;
+    // Every push reaches the hub and commits there, but the branch never hears back.
+    proxy.script(&[Fate::LoseResponse; 200]);
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_branchd"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("JWT_SECRET", common::SECRET)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    cli(&["company", "add", "co-1", "--name", "One"]);
+    cli(&["branch", "add", "br-1", "--company", "co-1", "--name", "North"]);
+    let token = cli(&["token", "issue", "--sub", "u", "--role", "cashier", "--company", "co-1", "--branch", "br-1"]);
+    let branch = BranchProcess::start(dir.path(), &proxy.url(), &credential);
+    let http = reqwest::Client::new();
+    for _ in 0..8 {
+        let r = http.post(format!("{}/api/orders", branch.base)).bearer_auth(&token).json(&order_body("br-1")).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    // Wait until the hub committed all 8, while the branch still thinks they are pending.
+    let deadline = Instant::now() + WAIT;
+    while hub_stream(&hub).await.len() < 8 {
+        assert!(Instant::now() < deadline, "the hub never got the events");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let h: Value = http.get(format!("{}/health", branch.base)).send().await.unwrap().json().await.unwrap();
+    assert!(h["sync"]["acked"].as_i64().unwrap_or(0) < 8, "the branch has not heard the acks: {h}");
+    drop(branch); // SIGKILL
+    proxy.calm();
+    let branch = BranchProcess::start(dir.path(), &proxy.url(), &credential);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let h: Value = http.get(format!("{}/health", branch.base)).send().await.unwrap().json().await.unwrap();
+        if h["sync"]["acked"] == 8 && h["sync"]["pending"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the restarted branch did not converge: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hub_events = hub_stream(&hub).await;
+    assert_eq!(hub_events.iter().map(|e| e.0).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>(), "nothing doubled, nothing lost");
+    let admin = hub.token("super_admin", None, None);
+    let (_, listed) = hub.get("/api/orders?branchId=br-1&status=all", &admin).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 8);
 }

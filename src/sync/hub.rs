@@ -81,28 +81,33 @@ fn parse_push(body: &Value, up: &Uplink) -> Result<PushRequest, ApiError> {
 pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushResponse, ApiError> {
     let req = parse_push(body, up)?;
     let up = up.clone();
-    let (high_water, parked) = state
+    let (high_water, parked, duplicates) = state
         .db()
         .write(move |tx| {
-            let mut parked = Vec::new();
+            let (mut parked, mut duplicates) = (Vec::new(), 0);
             for e in &req.events {
-                if store::hub_receive(tx.conn, &up.branch_id, e, "pending")? == Received::Conflict {
-                    parked.push(Parked {
+                match store::hub_receive(tx.conn, &up.branch_id, e, "pending")? {
+                    Received::New => {}
+                    Received::Duplicate => duplicates += 1,
+                    Received::Conflict => parked.push(Parked {
                         seq: e.seq,
                         code: "SEQ_CONFLICT".into(),
                         message: "another event already has this number; the branch's history diverged".into(),
-                    });
+                    }),
                 }
             }
             let hw = apply_contiguous(tx, &up, &mut parked)?;
-            Ok::<_, StoreError>((hw, parked))
+            Ok::<_, StoreError>((hw, parked, duplicates))
         })
         .await
         .map_err(ApiError::from)?;
     if !parked.is_empty() {
         tracing::warn!(branch_id = %up_branch(body), count = parked.len(), "sync: events parked as invalid");
     }
-    Ok(PushResponse { protocol: PROTOCOL, high_water, parked })
+    if duplicates > 0 {
+        tracing::info!(branch_id = %up_branch(body), duplicates, "sync: events received again (ignored)");
+    }
+    Ok(PushResponse { protocol: PROTOCOL, high_water, parked, duplicates })
 }
 
 fn up_branch(body: &Value) -> String {

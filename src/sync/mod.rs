@@ -56,6 +56,9 @@ pub struct PushResponse {
     pub high_water: i64,
     #[serde(default)]
     pub parked: Vec<Parked>,
+    /// Events of the batch the hub already had (a resend after a lost answer).
+    #[serde(default)]
+    pub duplicates: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

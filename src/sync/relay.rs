@@ -39,6 +39,8 @@ pub struct Status {
     pub parked: i64,
     pub divergences: u64,
     pub pushed: u64,
+    /// Events the hub said it already had (resent after a lost answer or a restart).
+    pub duplicates: u64,
     pub feed_applied: u64,
 }
 
@@ -286,9 +288,18 @@ async fn push(state: &AppState, up: &Uplink, branch: &str) -> Result<bool, Fail>
     for p in &res.parked {
         tracing::error!(branch_id = branch, seq = p.seq, code = %p.code, reason = %p.message, "sync: the hub parked an event as invalid");
     }
-    tracing::info!(branch_id = branch, first, last, events = n, hub_high_water = hw, "sync: batch acknowledged");
+    tracing::info!(
+        branch_id = branch,
+        first,
+        last,
+        events = n,
+        hub_high_water = hw,
+        duplicates = res.duplicates,
+        "sync: batch acknowledged"
+    );
     state.sync().update(|s| {
         s.pushed += (hw - before).max(0) as u64;
+        s.duplicates += res.duplicates as u64;
         s.acked = hw;
     });
     // A full batch fully taken: more may be waiting. Anything else waits for the next wake.
