@@ -390,3 +390,80 @@ async fn discovery_finds_a_printer_by_scan_and_adding_it_is_one_call() {
     let (st, _) = s.post("/api/printers/discover", &m, json!({"mdns": false, "scan": {"cidr": "10.0.0.0/8"}})).await;
     assert_eq!(st, 400, "no scans wider than a /24");
 }
+
+async fn add_printer_at(base: &str, token: &str, emu: &Emulator) {
+    let body = json!({"branchId": "br-1", "name": "Kitchen", "role": "kitchen", "connection": net(emu)});
+    let r = reqwest::Client::new().post(format!("{base}/api/printers")).bearer_auth(token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+async fn jobs_at(base: &str, token: &str) -> Vec<Value> {
+    let r = reqwest::Client::new().get(format!("{base}/api/print-jobs")).bearer_auth(token).send().await.unwrap();
+    r.json::<Value>().await.unwrap()["items"].as_array().cloned().unwrap_or_default()
+}
+
+async fn until_all_printed(base: &str, token: &str, n: usize) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let js = jobs_at(base, token).await;
+        if js.len() == n && js.iter().all(|j| j["status"] == "printed") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "jobs did not all print: {js:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_cut_with_jobs_queued_loses_nothing_and_doubles_nothing_unmarked() {
+    use common::process::{ServerProcess, cli};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cli(d, &["company", "add", "co-1", "--name", "One"]);
+    cli(d, &["branch", "add", "br-1", "--company", "co-1", "--name", "North"]);
+    let token = cli(d, &["token", "issue", "--sub", "m", "--role", "branch_manager", "--company", "co-1", "--branch", "br-1"]);
+    let http = reqwest::Client::new();
+
+    // 1. The printer is off: five orders are acknowledged, then the power goes (SIGKILL).
+    let emu = Emulator::start();
+    emu.power_off();
+    let server = ServerProcess::start(d, &[]);
+    add_printer_at(&server.base, &token, &emu).await;
+    for i in 0..5 {
+        let body =
+            json!({"branchId": "br-1", "type": "dine_in", "items": [{"name": format!("Dish {i}"), "quantity": 1, "unitPrice": 100}]});
+        let r = http.post(format!("{}/api/orders", server.base)).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    server.kill_9();
+    emu.power_on();
+    let server = ServerProcess::start(d, &[]);
+    until_all_printed(&server.base, &token, 5).await;
+    let printed = emu.wait_jobs(5, WAIT);
+    assert_eq!(printed.len(), 5, "every ticket once");
+    for i in 0..5 {
+        assert_eq!(printed.iter().filter(|j| contains(j, &format!("Dish {i}"))).count(), 1);
+    }
+    assert!(printed.iter().all(|j| !contains(j, "DUPLICATE")), "nothing had reached the printer: no banner");
+
+    // 2. The power goes while a ticket is being printed (sent, not yet confirmed).
+    emu.set_mute(true);
+    let body = json!({"branchId": "br-1", "type": "dine_in", "items": [{"name": "Mid-print", "quantity": 1, "unitPrice": 100}]});
+    let r = http.post(format!("{}/api/orders", server.base)).bearer_auth(&token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let deadline = Instant::now() + WAIT;
+    while !jobs_at(&server.base, &token).await.iter().any(|j| j["status"] == "printing") {
+        assert!(Instant::now() < deadline, "the job never started printing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    emu.wait_jobs(6, WAIT); // the bytes reached the printer
+    server.kill_9();
+    emu.set_mute(false);
+    let server = ServerProcess::start(d, &[]);
+    until_all_printed(&server.base, &token, 6).await;
+    let printed = emu.wait_jobs(7, WAIT);
+    let copies: Vec<&Vec<u8>> = printed.iter().filter(|j| contains(j, "Mid-print")).collect();
+    assert_eq!(copies.len(), 2, "printed again after the power cut");
+    assert!(!contains(copies[0], "DUPLICATE") && contains(copies[1], "POSSIBLE DUPLICATE"), "the second copy says so");
+    drop(server);
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use branchd::config::Role;
 use branchd::store::StoreError;
+use common::process::{ServerProcess, cli};
 use common::proxy::{Fate, Proxy};
 use common::{TestServer, order_body};
 use reqwest::Method;
@@ -393,46 +394,6 @@ async fn sync_status_command_reports_the_backlog() {
     assert!(text.contains("pending:        0"), "{text}");
 }
 
-/// The branch as a real process, so that it can be killed with SIGKILL.
-struct BranchProcess {
-    child: std::process::Child,
-    base: String,
-}
-
-impl BranchProcess {
-    fn start(dir: &std::path::Path, upstream: &str, credential: &str) -> BranchProcess {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_branchd"))
-            .args(["serve", "--no-demo", "--port", "0", "--bind", "127.0.0.1", "--mdns", "off", "--data-dir"])
-            .arg(dir)
-            .env("JWT_SECRET", common::SECRET)
-            .env("BRANCHD_UPSTREAM_URL", upstream)
-            .env("BRANCHD_UPSTREAM_TOKEN", credential)
-            .env("BRANCHD_BACKUP_INTERVAL_HOURS", "0")
-            .env_remove("BRANCHD_CONFIG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("branch started").unwrap();
-            if let Some(url) = line.strip_prefix("branchd listening on ") {
-                break url.trim().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        BranchProcess { child, base }
-    }
-}
-
-impl Drop for BranchProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn branch_killed_between_the_hubs_commit_and_its_own_ack_converges() {
     let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
@@ -440,29 +401,24 @@ async fn branch_killed_between_the_hubs_commit_and_its_own_ack_converges() {
     let hash = branchd::auth::license::hash(&credential);
     hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
     let proxy = Proxy::start(hub.addr).await;
-    // Every push reaches the hub and commits there, but the branch never hears back.
-    proxy.script(&[Fate::LoseResponse; 200]);
+    proxy.set_down(true);
     let dir = tempfile::tempdir().unwrap();
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_branchd"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("JWT_SECRET", common::SECRET)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    cli(&["company", "add", "co-1", "--name", "One"]);
-    cli(&["branch", "add", "br-1", "--company", "co-1", "--name", "North"]);
-    let token = cli(&["token", "issue", "--sub", "u", "--role", "cashier", "--company", "co-1", "--branch", "br-1"]);
-    let branch = BranchProcess::start(dir.path(), &proxy.url(), &credential);
+    let d = dir.path();
+    cli(d, &["company", "add", "co-1", "--name", "One"]);
+    cli(d, &["branch", "add", "br-1", "--company", "co-1", "--name", "North"]);
+    let token = cli(d, &["token", "issue", "--sub", "u", "--role", "cashier", "--company", "co-1", "--branch", "br-1"]);
+    let uplink = [("BRANCHD_UPSTREAM_URL", proxy.url()), ("BRANCHD_UPSTREAM_TOKEN", credential.clone())];
+    let env: Vec<(&str, &str)> = uplink.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let branch = ServerProcess::start(d, &env);
     let http = reqwest::Client::new();
     for _ in 0..8 {
         let r = http.post(format!("{}/api/orders", branch.base)).bearer_auth(&token).json(&order_body("br-1")).send().await.unwrap();
         assert_eq!(r.status(), 201);
     }
+    // The uplink comes back for exactly one push: the hub commits all 8, the answer is lost,
+    // and the branch is cut off again before it can learn anything.
+    proxy.lose_ack_then_isolate();
+    proxy.set_down(false);
     // Wait until the hub committed all 8, while the branch still thinks they are pending.
     let deadline = Instant::now() + WAIT;
     while hub_stream(&hub).await.len() < 8 {
@@ -471,9 +427,9 @@ async fn branch_killed_between_the_hubs_commit_and_its_own_ack_converges() {
     }
     let h: Value = http.get(format!("{}/health", branch.base)).send().await.unwrap().json().await.unwrap();
     assert!(h["sync"]["acked"].as_i64().unwrap_or(0) < 8, "the branch has not heard the acks: {h}");
-    drop(branch); // SIGKILL
+    branch.kill_9();
     proxy.calm();
-    let branch = BranchProcess::start(dir.path(), &proxy.url(), &credential);
+    let branch = ServerProcess::start(d, &env);
     let deadline = Instant::now() + WAIT;
     loop {
         let h: Value = http.get(format!("{}/health", branch.base)).send().await.unwrap().json().await.unwrap();

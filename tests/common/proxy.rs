@@ -29,6 +29,9 @@ struct Inner {
     stash: Vec<Vec<u8>>,
     counts: std::collections::HashMap<String, u64>,
     down: bool,
+    /// After the first push, every request is dropped (the hub committed; the branch is cut off).
+    isolate_after_push: bool,
+    pushed: bool,
 }
 
 pub struct Proxy {
@@ -68,6 +71,7 @@ impl Proxy {
         let mut i = self.inner.lock().unwrap();
         i.chaos = None;
         i.script.clear();
+        i.isolate_after_push = false;
     }
     pub fn script(&self, fates: &[Fate]) {
         self.inner.lock().unwrap().script.extend(fates.iter().copied());
@@ -75,12 +79,25 @@ impl Proxy {
     pub fn set_down(&self, down: bool) {
         self.inner.lock().unwrap().down = down;
     }
+    /// The next push reaches the hub but its answer is lost, and nothing gets through after it.
+    pub fn lose_ack_then_isolate(&self) {
+        let mut i = self.inner.lock().unwrap();
+        i.isolate_after_push = true;
+        i.pushed = false;
+        i.script.push_back(Fate::LoseResponse);
+    }
     pub fn count(&self, what: &str) -> u64 {
         self.inner.lock().unwrap().counts.get(what).copied().unwrap_or(0)
     }
 
     fn next_fate(&self, is_push: bool) -> Fate {
         let mut i = self.inner.lock().unwrap();
+        if i.isolate_after_push && i.pushed {
+            return Fate::Drop;
+        }
+        if is_push {
+            i.pushed = true;
+        }
         if !is_push {
             return if i.down { Fate::Drop } else { Fate::Pass };
         }
