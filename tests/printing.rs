@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use branchd::printing::drivers::Timeouts;
-use common::emulator::{Emulator, Paper, SerialEmulator, contains};
+use common::emulator::{Emulator, Paper, Printed, SerialEmulator, contains, decode, lines};
 use common::{TestServer, test_config};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -126,6 +126,19 @@ async fn a_new_order_prints_one_ticket_per_station_and_a_receipt() {
     assert!(r[0].windows(5).any(|w| w == [0x1b, 0x70, 0x00, 0x19, 0xfa]), "receipt kicks the cash drawer");
     let number = o["number"].to_string();
     assert!(contains(&g[0], &number));
+    // What the receipt printer did, in order: text lines, a QR code with the order id, the
+    // cut, then the cash drawer.
+    let receipt = decode(&r[0]);
+    let text = lines(&r[0]);
+    assert!(text.iter().any(|l| l.contains("Mixed grill")), "{text:?}");
+    assert!(text.iter().any(|l| l.contains("35.50")), "{text:?}");
+    assert!(receipt.contains(&Printed::Qr(o["id"].as_str().unwrap().to_string())), "{receipt:?}");
+    let cut = receipt.iter().position(|p| *p == Printed::Cut).expect("a cut");
+    let drawer = receipt.iter().position(|p| *p == Printed::Drawer).expect("a drawer kick");
+    assert!(cut < drawer, "{receipt:?}");
+    let grill_text = lines(&g[0]);
+    assert!(grill_text.iter().any(|l| l.contains("well done")), "{grill_text:?}");
+    assert!(!decode(&g[0]).contains(&Printed::Drawer), "kitchen tickets never open the drawer");
     let alerts = events_named(&s, "printAlert").await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["type"], "no_printer_for_station");

@@ -313,3 +313,105 @@ impl Drop for SerialEmulator {
 pub fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
+
+/// What a printer did with a job, decoded from its ESC/POS bytes, so tests assert what was
+/// printed rather than which bytes arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Printed {
+    /// One printed line (code-page text; non-ASCII shown as `?`).
+    Line(String),
+    /// A raster image of `width` × `height` dots (`GS v 0`): text the code page cannot hold.
+    Raster {
+        width: usize,
+        height: usize,
+    },
+    /// A QR code holding this text (`GS ( k`, store + print).
+    Qr(String),
+    Cut,
+    /// Cash-drawer kick (`ESC p m t1 t2`).
+    Drawer,
+}
+
+/// Decodes the ESC/POS commands branchd sends. Unknown commands are skipped by their known
+/// length; anything unparseable ends the decoding (and the test would then miss lines).
+pub fn decode(job: &[u8]) -> Vec<Printed> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    let mut i = 0;
+    let flush = |line: &mut String, out: &mut Vec<Printed>| {
+        let l = std::mem::take(line);
+        out.push(Printed::Line(l.trim_end().to_string()));
+    };
+    while i < job.len() {
+        let b = job[i];
+        let rest = &job[i..];
+        let arg = |k: usize| rest.get(k).copied().unwrap_or(0) as usize;
+        match b {
+            b'\n' => {
+                flush(&mut line, &mut out);
+                i += 1;
+            }
+            0x1b => match rest.get(1) {
+                Some(b'@') => i += 2,
+                Some(b'p') => {
+                    out.push(Printed::Drawer);
+                    i += 5;
+                }
+                Some(b'd') => {
+                    if !line.is_empty() {
+                        flush(&mut line, &mut out);
+                    }
+                    i += 3;
+                }
+                Some(b't' | b'R' | b'a' | b'E' | b'-' | b'!' | b'M' | b'G' | b'{' | b'3' | b'2') => {
+                    i += if rest.get(1) == Some(&b'2') { 2 } else { 3 };
+                }
+                _ => i += 2,
+            },
+            0x1d => match rest.get(1) {
+                Some(b'V') => {
+                    if !line.is_empty() {
+                        flush(&mut line, &mut out);
+                    }
+                    out.push(Printed::Cut);
+                    i += if arg(2) >= 65 { 4 } else { 3 };
+                }
+                Some(b'v') => {
+                    let (w, h) = (arg(4) + arg(5) * 256, arg(6) + arg(7) * 256);
+                    out.push(Printed::Raster { width: w * 8, height: h });
+                    i += 8 + w * h;
+                }
+                Some(b'(') => {
+                    let len = arg(3) + arg(4) * 256;
+                    // QR: cn=49, fn=80 stores the data (after 3 bytes: cn fn m).
+                    if rest.get(5) == Some(&49) && rest.get(6) == Some(&80) {
+                        let data = rest.get(8..5 + len).unwrap_or_default();
+                        out.push(Printed::Qr(String::from_utf8_lossy(data).to_string()));
+                    }
+                    i += 5 + len;
+                }
+                Some(b'!' | b'B' | b'L' | b'W' | b'h' | b'w' | b'H' | b'f') => i += 3,
+                _ => i += 2,
+            },
+            0x10 => i += 3,
+            b if b >= 0x20 && b < 0x7f => {
+                line.push(b as char);
+                i += 1;
+            }
+            b if b >= 0x80 => {
+                line.push('?');
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    if !line.trim().is_empty() {
+        flush(&mut line, &mut out);
+    }
+    out
+}
+
+/// The printed text lines of a job.
+pub fn lines(job: &[u8]) -> Vec<String> {
+    decode(job).into_iter().filter_map(|p| if let Printed::Line(l) = p { Some(l) } else { None }).collect()
+}
