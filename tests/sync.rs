@@ -445,3 +445,66 @@ async fn branch_killed_between_the_hubs_commit_and_its_own_ack_converges() {
     let (_, listed) = hub.get("/api/orders?branchId=br-1&status=all", &admin).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 8);
 }
+
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_clock_moved_back_days_and_forward_a_year_changes_nothing() {
+    if !std::path::Path::new(FAKETIME_LIB).exists() {
+        eprintln!("SKIPPED: libfaketime is not installed (apt-get install faketime libfaketime)");
+        return;
+    }
+    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let credential = branchd::sync::hub::new_credential();
+    let hash = branchd::auth::license::hash(&credential);
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cli(d, &["company", "add", "co-1", "--name", "One"]);
+    cli(d, &["branch", "add", "br-1", "--company", "co-1", "--name", "North"]);
+    let token = cli(d, &["token", "issue", "--sub", "u", "--role", "cashier", "--company", "co-1", "--branch", "br-1", "--ttl", "1000d"]);
+    let http = reqwest::Client::new();
+    let mut total = 0;
+    // The wall clock (not the monotonic one) of the branch jumps between runs.
+    for shift in ["-3d", "+1y", "-2d"] {
+        let upstream = hub.base.clone();
+        let env = [
+            ("LD_PRELOAD", FAKETIME_LIB),
+            ("FAKETIME", shift),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ("BRANCHD_UPSTREAM_URL", upstream.as_str()),
+            ("BRANCHD_UPSTREAM_TOKEN", credential.as_str()),
+        ];
+        let branch = ServerProcess::start(d, &env);
+        for _ in 0..4 {
+            let r = http.post(format!("{}/api/orders", branch.base)).bearer_auth(&token).json(&order_body("br-1")).send().await.unwrap();
+            assert_eq!(r.status(), 201, "clock {shift}");
+            total += 1;
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let h: Value = http.get(format!("{}/health", branch.base)).send().await.unwrap().json().await.unwrap();
+            if h["sync"]["acked"] == total && h["sync"]["pending"] == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "clock {shift}: not synced: {h}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        branch.kill_9();
+    }
+    // Exactly events 1..N at the hub, and they are the branch's events in its order.
+    let db = rusqlite::Connection::open(d.join("branchd.db")).unwrap();
+    let mut st = db.prepare("SELECT stream_seq, event_uuid FROM events WHERE stream_seq IS NOT NULL ORDER BY stream_seq").unwrap();
+    let branch_events: Vec<(i64, String)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let at_hub = hub_stream(&hub).await;
+    assert_eq!(at_hub.iter().map(|e| e.0).collect::<Vec<_>>(), (1..=total).collect::<Vec<_>>(), "1..N, in order, once");
+    assert!(at_hub.iter().all(|e| e.2 == "applied"));
+    // The branch pruned the acknowledged events that look a year old; the rest match.
+    assert!(!branch_events.is_empty());
+    for (seq, id) in &branch_events {
+        assert_eq!(&at_hub[(*seq - 1) as usize].1, id);
+    }
+    let admin = hub.token("super_admin", None, None);
+    let (_, listed) = hub.get("/api/orders?branchId=br-1&status=all", &admin).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), total as usize);
+}
