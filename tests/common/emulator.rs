@@ -394,7 +394,7 @@ pub fn decode(job: &[u8]) -> Vec<Printed> {
                 _ => i += 2,
             },
             0x10 => i += 3,
-            b if b >= 0x20 && b < 0x7f => {
+            b if (0x20..0x7f).contains(&b) => {
                 line.push(b as char);
                 i += 1;
             }
