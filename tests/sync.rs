@@ -508,3 +508,34 @@ async fn a_branch_clock_moved_back_days_and_forward_a_year_changes_nothing() {
     let (_, listed) = hub.get("/api/orders?branchId=br-1&status=all", &admin).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), total as usize);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_that_never_reached_its_hub_still_reports_its_backlog() {
+    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let proxy = Proxy::start(hub.addr).await;
+    proxy.set_down(true);
+    let url = proxy.url();
+    // The appliance knows one branch (br-1) among the fixtures' three: use a fresh one.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cli(d, &["company", "add", "co-1", "--name", "One"]);
+    cli(d, &["branch", "add", "br-1", "--company", "co-1", "--name", "North"]);
+    let token = cli(d, &["token", "issue", "--sub", "u", "--role", "cashier", "--company", "co-1", "--branch", "br-1"]);
+    let branch = ServerProcess::start(d, &[("BRANCHD_UPSTREAM_URL", url.as_str()), ("BRANCHD_UPSTREAM_TOKEN", "bdu_unused")]);
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = http.post(format!("{}/api/orders", branch.base)).bearer_auth(&token).json(&order_body("br-1")).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let h: Value = http.get(format!("{}/health", branch.base)).send().await.unwrap().json().await.unwrap();
+        if h["sync"]["pending"] == 3 {
+            assert_eq!(h["upstream"], "offline");
+            assert_eq!(h["sync"]["branchId"], "br-1");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backlog is not reported: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

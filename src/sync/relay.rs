@@ -190,8 +190,32 @@ async fn uplink_back(base: &str) {
     }
 }
 
+/// The branch this appliance syncs for: as the hub said (remembered across restarts), or,
+/// before the hub was ever reached, the appliance's only branch.
+async fn uplink_branch(state: &AppState) -> Option<String> {
+    if let Some(b) = state.sync().status().branch_id {
+        return Some(b);
+    }
+    let found = state
+        .db()
+        .read(|c| {
+            if let Some(b) = store::state_get(c, "uplink:branch")? {
+                return Ok(Some(b));
+            }
+            let all = crate::store::directory::branches(c, None)?;
+            Ok(if all.len() == 1 { all.into_iter().next().map(|b| b.id) } else { None })
+        })
+        .await
+        .ok()
+        .flatten();
+    if let Some(b) = &found {
+        state.sync().update(|s| s.branch_id = Some(b.clone()));
+    }
+    found
+}
+
 async fn refresh_backlog(state: &AppState) {
-    let Some(branch) = state.sync().status().branch_id else { return };
+    let Some(branch) = uplink_branch(state).await else { return };
     let b = branch.clone();
     if let Ok((pending, oldest, parked, acked)) = state
         .db()

@@ -195,6 +195,10 @@ async fn run_case(a: &RunArgs, kind: Kind, n: usize, rate: f64, layout: Layout, 
         scratch,
         log_dir: &a.out,
         tag: format!("{n}"),
+        serve_args: Vec::new(),
+        env: Vec::new(),
+        port: None,
+        data_dir: None,
     };
     let (mut srv, cold) = Server::start(kind, &setup).await?;
     let mut workers = Vec::new();

@@ -2,11 +2,14 @@
 
 mod clock;
 mod coord;
+mod escpos;
 mod hist;
 mod jwt;
+mod printlat;
 mod proto;
 mod report;
 mod server;
+mod sync;
 mod worker;
 
 use std::path::PathBuf;
@@ -39,6 +42,10 @@ Examples:
   branchd-loadgen --clients 2000,10000 --rate 20,10 --duration 10   # 20 orders/s at 2,000, 10 at 10,000
   branchd-loadgen --clients 1000,5000,10000,19500 --rate 0          # idle memory only
   branchd-loadgen --clients 10000 --branches 20 --owner-fraction 0 --rate 0 --saturate --scratch /dev/shm
+
+Other modes (each has its own --help):
+  branchd-loadgen print-latency ...   # order POST -> last kitchen-ticket byte at a printer emulator
+  branchd-loadgen sync ...            # branch->hub drain rate and online latency
 
 See docs/BENCHMARKS.md for the figures and how they were taken.";
 
@@ -168,7 +175,6 @@ fn main() -> ExitCode {
         args.remove(1);
         return worker::main(worker::WorkerArgs::parse_from(args));
     }
-    let run = RunArgs::parse_from(args);
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -176,5 +182,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(coord::run(run))
+    match args.get(1).map(String::as_str) {
+        Some("print-latency") => {
+            args.remove(1);
+            rt.block_on(printlat::run(printlat::PrintArgs::parse_from(args)))
+        }
+        Some("sync") => {
+            args.remove(1);
+            rt.block_on(sync::run(sync::SyncArgs::parse_from(args)))
+        }
+        _ => rt.block_on(coord::run(RunArgs::parse_from(args))),
+    }
 }

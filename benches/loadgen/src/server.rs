@@ -42,6 +42,14 @@ pub struct Setup<'a> {
     pub scratch: &'a Path,
     pub log_dir: &'a Path,
     pub tag: String,
+    /// Extra `serve` arguments (branchd only), e.g. `--role hub`.
+    pub serve_args: Vec<String>,
+    /// Extra environment variables for the server.
+    pub env: Vec<(String, String)>,
+    /// Listen on this port instead of a free one.
+    pub port: Option<u16>,
+    /// A data directory already made by [`prepare_branchd_dir`] (branchd only).
+    pub data_dir: Option<PathBuf>,
 }
 
 pub struct Server {
@@ -52,7 +60,7 @@ pub struct Server {
     data_dir: Option<PathBuf>,
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub fn free_port() -> std::io::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
@@ -61,8 +69,8 @@ fn log_file(dir: &Path, name: &str) -> std::io::Result<std::fs::File> {
     std::fs::File::create(dir.join(name))
 }
 
-/// Runs one admin CLI command of branchd against `data_dir`.
-fn admin(branchd: &Path, data_dir: &Path, secret: &str, args: &[&str]) -> Result<(), String> {
+/// Runs one admin CLI command of branchd against `data_dir`; returns its stdout.
+pub fn admin(branchd: &Path, data_dir: &Path, secret: &str, args: &[&str]) -> Result<String, String> {
     let out = std::process::Command::new(branchd)
         .arg("--data-dir")
         .arg(data_dir)
@@ -75,33 +83,47 @@ fn admin(branchd: &Path, data_dir: &Path, secret: &str, args: &[&str]) -> Result
     if !out.status.success() {
         return Err(format!("branchd {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A fresh branchd data directory under `s.scratch` with the layout's companies and branches.
+pub fn prepare_branchd_dir(s: &Setup<'_>) -> Result<PathBuf, String> {
+    let dir = s.scratch.join(format!("branchd-{}-{}", std::process::id(), s.tag));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for c in 0..s.layout.companies {
+        let id = Layout::company_id(c);
+        admin(s.branchd, &dir, s.secret, &["company", "add", &id, "--name", &format!("Loadgen company {c}")])?;
+    }
+    for b in 0..s.layout.branches {
+        let (id, co) = (Layout::branch_id(b), Layout::company_id(s.layout.company_of(b)));
+        admin(s.branchd, &dir, s.secret, &["branch", "add", &id, "--company", &co, "--name", &format!("Loadgen branch {b}")])?;
+    }
+    Ok(dir)
 }
 
 impl Server {
     /// Starts the server and waits until `/health` answers 200; returns it with the cold
     /// start (spawn to first successful `/health`) in ms.
     pub async fn start(kind: Kind, s: &Setup<'_>) -> Result<(Server, f64), String> {
-        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let port = match s.port {
+            Some(p) => p,
+            None => free_port().map_err(|e| format!("no free port: {e}"))?,
+        };
         let out = log_file(s.log_dir, &format!("{}-{}.log", kind.name(), s.tag)).map_err(|e| e.to_string())?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let mut data_dir = None;
         let mut cmd = match kind {
             Kind::Branchd => {
-                let dir = s.scratch.join(format!("branchd-{}-{}", std::process::id(), s.tag));
-                let _ = std::fs::remove_dir_all(&dir);
-                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                for c in 0..s.layout.companies {
-                    let id = Layout::company_id(c);
-                    admin(s.branchd, &dir, s.secret, &["company", "add", &id, "--name", &format!("Loadgen company {c}")])?;
-                }
-                for b in 0..s.layout.branches {
-                    let (id, co) = (Layout::branch_id(b), Layout::company_id(s.layout.company_of(b)));
-                    admin(s.branchd, &dir, s.secret, &["branch", "add", &id, "--company", &co, "--name", &format!("Loadgen branch {b}")])?;
-                }
+                let dir = match &s.data_dir {
+                    Some(d) => d.clone(),
+                    None => prepare_branchd_dir(s)?,
+                };
                 let mut c = Command::new(s.branchd);
                 c.args(["serve", "--no-demo", "--bind", "127.0.0.1", "--mdns", "off", "--port", &port.to_string(), "--data-dir"])
                     .arg(&dir)
+                    .args(&s.serve_args)
+                    .env("BRANCHD_BACKUP_INTERVAL_HOURS", "0")
                     .env("RUST_LOG", "warn");
                 data_dir = Some(dir);
                 c
@@ -120,6 +142,7 @@ impl Server {
                 c
             }
         };
+        cmd.envs(s.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.env("JWT_SECRET", s.secret).stdin(Stdio::null()).stdout(out).stderr(err).kill_on_drop(true);
         let spawned = Instant::now();
         let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", kind.name()))?;
@@ -148,6 +171,11 @@ impl Server {
 
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Keeps the data directory when the server stops (to start it again on the same data).
+    pub fn keep_data_dir(&mut self) {
+        self.data_dir = None;
     }
 
     /// SIGTERM, then SIGKILL after 10 s; removes the scratch data directory.
