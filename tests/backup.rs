@@ -2,77 +2,14 @@
 //! while the server runs, refused for a damaged file, keeps the old database), and the
 //! scheduled backups inside `serve` with rotation.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::process::{ServerProcess, ok, run};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-
-const BIN: &str = env!("CARGO_BIN_EXE_branchd");
-const SECRET: &str = "backup-test-secret-0123456789";
-
-fn branchd(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("JWT_SECRET", SECRET)
-        .env("BRANCHD_CONFIG", "")
-        .env_remove("PORT")
-        .output()
-        .expect("binary runs")
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-fn serve(dir: &Path, envs: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--no-demo", "--port", "0", "--bind", "127.0.0.1", "--mdns", "off", "--data-dir"])
-        .arg(dir)
-        .env("JWT_SECRET", SECRET)
-        .env("BRANCHD_CONFIG", "")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("server starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines.next().expect("server printed its address").expect("utf-8");
-        if let Some(url) = line.strip_prefix("branchd listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
-
-impl Server {
-    fn stop(&mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let st = self.child.wait().unwrap();
-        assert_eq!(st.code(), Some(0));
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn order_ids(db: &Path) -> Vec<String> {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
@@ -89,11 +26,11 @@ fn integrity(db: &Path) -> String {
 async fn backup_under_write_load_restores_every_acknowledged_order() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("data");
-    ok(&branchd(&d, &["company", "add", "co-b", "--name", "B"]));
-    ok(&branchd(&d, &["branch", "add", "br-b", "--company", "co-b", "--name", "B"]));
-    let token = ok(&branchd(&d, &["token", "issue", "--sub", "u", "--role", "cashier", "--company", "co-b", "--branch", "br-b"]));
+    ok(&run(&d, &["company", "add", "co-b", "--name", "B"]));
+    ok(&run(&d, &["branch", "add", "br-b", "--company", "co-b", "--name", "B"]));
+    let token = ok(&run(&d, &["token", "issue", "--sub", "u", "--role", "cashier", "--company", "co-b", "--branch", "br-b"]));
     let token = token.trim().to_string();
-    let mut server = serve(&d, &[]);
+    let mut server = ServerProcess::start(&d, &[]);
 
     // Four writers create orders as fast as the server acknowledges them.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -125,7 +62,7 @@ async fn backup_under_write_load_restores_every_acknowledged_order() {
     let before: Vec<String> = acked.lock().unwrap().clone();
     let file = dir.path().join("under-load.db");
     let (d2, f2) = (d.clone(), file.clone());
-    let out = tokio::task::spawn_blocking(move || branchd(&d2, &["backup", f2.to_str().unwrap()])).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || run(&d2, &["backup", f2.to_str().unwrap()])).await.unwrap();
     ok(&out);
     let during = acked.lock().unwrap().len();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -144,10 +81,10 @@ async fn backup_under_write_load_restores_every_acknowledged_order() {
     assert!(in_backup.len() <= total);
 
     // Restore is refused while the server runs, and for a damaged file.
-    let refused = branchd(&d, &["restore", file.to_str().unwrap()]);
+    let refused = run(&d, &["restore", file.to_str().unwrap()]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("stop it first"), "{}", String::from_utf8_lossy(&refused.stderr));
-    server.stop();
+    assert_eq!(server.stop().code(), Some(0), "a clean exit on SIGTERM");
     let damaged = dir.path().join("damaged.db");
     let mut bytes = std::fs::read(&file).unwrap();
     for b in bytes.iter_mut().skip(4096).take(8192) {
@@ -155,17 +92,17 @@ async fn backup_under_write_load_restores_every_acknowledged_order() {
     }
     std::fs::write(&damaged, &bytes).unwrap();
     let live_before = order_ids(&d.join("branchd.db")).len();
-    let out = branchd(&d, &["restore", damaged.to_str().unwrap()]);
+    let out = run(&d, &["restore", damaged.to_str().unwrap()]);
     assert!(!out.status.success(), "a damaged backup must be refused");
     assert_eq!(order_ids(&d.join("branchd.db")).len(), live_before, "a refused restore changes nothing");
     assert!(!d.join("branchd.db.before-restore").exists());
 
     // The real restore: the old database is kept, the backup's orders are served again.
-    let out = ok(&branchd(&d, &["restore", file.to_str().unwrap()]));
+    let out = ok(&run(&d, &["restore", file.to_str().unwrap()]));
     assert!(out.contains("before-restore"), "{out}");
     assert_eq!(order_ids(&d.join("branchd.db.before-restore")).len(), live_before);
     assert_eq!(integrity(&d.join("branchd.db")), "ok");
-    let server = serve(&d, &[]);
+    let server = ServerProcess::start(&d, &[]);
     let http = reqwest::Client::new();
     let listed: serde_json::Value = http
         .get(format!("{}/api/orders?branchId=br-b&status=all&limit=1000", server.base))
@@ -189,7 +126,7 @@ fn scheduled_backups_rotate() {
     let d = dir.path().join("data");
     let bk = dir.path().join("bk");
     // 0.0003 h ≈ 1.1 s between backups; keep 2.
-    let _server = serve(
+    let _server = ServerProcess::start(
         &d,
         &[("BRANCHD_BACKUP_DIR", bk.to_str().unwrap()), ("BRANCHD_BACKUP_INTERVAL_HOURS", "0.0003"), ("BRANCHD_BACKUP_KEEP", "2")],
     );
@@ -216,7 +153,7 @@ fn scheduled_backups_rotate() {
     now.sort();
     assert_eq!(integrity(now.last().unwrap()), "ok");
     // doctor reports the newest backup (it exits 1 here because no printer is configured).
-    let out = branchd(&d, &["doctor"]);
+    let out = run(&d, &["doctor"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("✔ backup"), "{text}");
 }

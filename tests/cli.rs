@@ -3,57 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_branchd");
-const SECRET: &str = "cli-test-secret-0123456789";
-
-fn branchd(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).arg("--data-dir").arg(dir).env("JWT_SECRET", SECRET).env_remove("PORT").output().expect("binary runs")
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-fn serve(dir: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--no-demo", "--port", "0", "--bind", "127.0.0.1", "--mdns", "off", "--data-dir"])
-        .arg(dir)
-        .env("JWT_SECRET", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("server printed its address").expect("utf-8");
-        if let Some(url) = line.strip_prefix("branchd listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::process::{BIN, ServerProcess, ok, run};
 
 /// A Socket.IO handshake over raw Engine.IO long-polling: `Ok(())` when `ns` accepts
 /// `auth`, `Err(message)` with the connect_error message otherwise.
@@ -116,7 +71,7 @@ fn bad_configuration_exits_2_naming_the_setting() {
 #[test]
 fn version_json() {
     let dir = tempfile::tempdir().unwrap();
-    let v: Value = serde_json::from_str(&ok(&branchd(dir.path(), &["version", "--json"]))).unwrap();
+    let v: Value = serde_json::from_str(&ok(&run(dir.path(), &["version", "--json"]))).unwrap();
     for k in ["version", "commit", "buildDate", "target"] {
         assert!(v[k].as_str().is_some_and(|s| !s.is_empty()), "{k}: {v}");
     }
@@ -126,13 +81,13 @@ fn version_json() {
 async fn admin_cli_works_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut server = serve(d);
-    ok(&branchd(d, &["company", "add", "co-9", "--name", "Nine"]));
-    ok(&branchd(d, &["branch", "add", "br-9", "--company", "co-9", "--name", "Nine Main"]));
-    let dup = branchd(d, &["branch", "add", "br-9", "--company", "co-9", "--name", "again"]);
+    let mut server = ServerProcess::start(d, &[]);
+    ok(&run(d, &["company", "add", "co-9", "--name", "Nine"]));
+    ok(&run(d, &["branch", "add", "br-9", "--company", "co-9", "--name", "Nine Main"]));
+    let dup = run(d, &["branch", "add", "br-9", "--company", "co-9", "--name", "again"]);
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
-    ok(&branchd(
+    ok(&run(
         d,
         &[
             "user",
@@ -149,8 +104,7 @@ async fn admin_cli_works_while_the_server_runs() {
             "br-9",
         ],
     ));
-    let bad_role =
-        branchd(d, &["user", "add", "--email", "x@nine.test", "--password", "manager-pw", "--role", "king", "--company", "co-9"]);
+    let bad_role = run(d, &["user", "add", "--email", "x@nine.test", "--password", "manager-pw", "--role", "king", "--company", "co-9"]);
     assert!(!bad_role.status.success());
 
     let http = reqwest::Client::new();
@@ -168,31 +122,31 @@ async fn admin_cli_works_while_the_server_runs() {
         http.post(format!("{}/api/orders", server.base)).bearer_auth(token).json(&common::order_body("br-9")).send().await.unwrap();
     assert_eq!(created.status(), 201);
 
-    let issued = ok(&branchd(d, &["token", "issue", "--sub", "hq-user", "--role", "company_owner", "--company", "co-9", "--ttl", "10m"]));
+    let issued = ok(&run(d, &["token", "issue", "--sub", "hq-user", "--role", "company_owner", "--company", "co-9", "--ttl", "10m"]));
     let res = http.get(format!("{}/api/orders", server.base)).bearer_auth(issued.trim()).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let listed: Value = res.json().await.unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
 
-    let out = ok(&branchd(d, &["license", "create", "--company", "co-9", "--branch", "br-9"]));
+    let out = ok(&run(d, &["license", "create", "--company", "co-9", "--branch", "br-9"]));
     let key = out.trim().lines().last().unwrap().to_string();
     let auth = json!({"userRole": "desktop_app", "deviceId": "d9", "branchId": "br-9", "companyId": "co-9", "licenseKey": key});
     socketio_connect(&server.base, "/printing-ws", auth.clone()).await.expect("the new license is accepted");
     let db = rusqlite::Connection::open(d.join("branchd.db")).unwrap();
     let stored: i64 = db.query_row("SELECT COUNT(*) FROM licenses WHERE key_hash = ?1", [&key], |r| r.get(0)).unwrap();
     assert_eq!(stored, 0, "the key itself is never stored");
-    ok(&branchd(d, &["license", "revoke", &key]));
+    ok(&run(d, &["license", "revoke", &key]));
     assert_eq!(socketio_connect(&server.base, "/printing-ws", auth).await, Err("LICENSE_INVALID".into()));
-    assert!(!branchd(d, &["license", "revoke", &key]).status.success(), "revoking twice says so");
+    assert!(!run(d, &["license", "revoke", &key]).status.success(), "revoking twice says so");
 
     let backup = d.join("backup.db");
-    ok(&branchd(d, &["backup", backup.to_str().unwrap()]));
+    ok(&run(d, &["backup", backup.to_str().unwrap()]));
     let copy = rusqlite::Connection::open(&backup).unwrap();
     let orders: i64 = copy.query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0)).unwrap();
     assert_eq!(orders, 1);
     let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
-    let migrate = ok(&branchd(d, &["migrate"]));
+    let migrate = ok(&run(d, &["migrate"]));
     let latest = branchd::store::migrate::latest();
     assert!(migrate.contains(&format!("schema version {latest} (latest {latest})")), "{migrate}");
 
@@ -214,14 +168,14 @@ async fn admin_cli_works_while_the_server_runs() {
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&branchd(d, &["company", "add", "co-k", "--name", "K"]));
-    ok(&branchd(d, &["branch", "add", "br-k", "--company", "co-k", "--name", "K"]));
-    let token = ok(&branchd(d, &["token", "issue", "--sub", "u", "--role", "cashier", "--company", "co-k", "--branch", "br-k"]));
+    ok(&run(d, &["company", "add", "co-k", "--name", "K"]));
+    ok(&run(d, &["branch", "add", "br-k", "--company", "co-k", "--name", "K"]));
+    let token = ok(&run(d, &["token", "issue", "--sub", "u", "--role", "cashier", "--company", "co-k", "--branch", "br-k"]));
     let token = token.trim();
     let http = reqwest::Client::new();
     let mut ids = Vec::new();
     {
-        let mut server = serve(d);
+        let mut server = ServerProcess::start(d, &[]);
         for i in 0..20 {
             let mut body = common::order_body("br-k");
             body["id"] = json!(format!("k-{i}"));
@@ -240,7 +194,7 @@ async fn acknowledged_writes_survive_kill_9() {
         server.child.kill().unwrap(); // SIGKILL, right after the last acknowledgement
         server.child.wait().unwrap();
     }
-    let server = serve(d);
+    let server = ServerProcess::start(d, &[]);
     for id in &ids {
         let r = http.get(format!("{}/api/orders/{id}", server.base)).bearer_auth(token).send().await.unwrap();
         assert_eq!(r.status(), 200, "order {id} was acknowledged and must survive kill -9");

@@ -106,15 +106,7 @@ impl Emulator {
 
     /// Waits until at least `n` jobs were printed (bounded).
     pub fn wait_jobs(&self, n: usize, limit: Duration) -> Vec<Vec<u8>> {
-        let deadline = Instant::now() + limit;
-        let (lock, cv) = &*self.state;
-        let mut st = lock.lock().unwrap();
-        while st.jobs.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "emulator got {} jobs, expected {n}", st.jobs.len());
-            st = cv.wait_timeout(st, left).unwrap().0;
-        }
-        st.jobs.clone()
+        wait_for_jobs(&self.state, n, limit)
     }
 }
 
@@ -122,6 +114,18 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         self.running.store(false, Ordering::SeqCst);
     }
+}
+
+fn wait_for_jobs(state: &(Mutex<State>, Condvar), n: usize, limit: Duration) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + limit;
+    let (lock, cv) = state;
+    let mut st = lock.lock().unwrap();
+    while st.jobs.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "the emulator got {} jobs, expected {n}", st.jobs.len());
+        st = cv.wait_timeout(st, left).unwrap().0;
+    }
+    st.jobs.clone()
 }
 
 fn rt_byte(st: &State, n: u8) -> u8 {
@@ -291,15 +295,7 @@ impl SerialEmulator {
     }
 
     pub fn wait_jobs(&self, n: usize, limit: Duration) -> Vec<Vec<u8>> {
-        let deadline = Instant::now() + limit;
-        let (lock, cv) = &*self.state;
-        let mut st = lock.lock().unwrap();
-        while st.jobs.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "serial emulator got {} jobs, expected {n}", st.jobs.len());
-            st = cv.wait_timeout(st, left).unwrap().0;
-        }
-        st.jobs.clone()
+        wait_for_jobs(&self.state, n, limit)
     }
 }
 

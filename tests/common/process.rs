@@ -7,11 +7,28 @@ use std::process::{Child, Command, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_branchd");
 
-/// Runs an admin command on `dir`; panics with its stderr if it fails; returns stdout.
+/// Runs the binary on `dir` (no config file, no `PORT` from the environment).
+pub fn run(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("JWT_SECRET", super::SECRET)
+        .env("BRANCHD_CONFIG", "")
+        .env_remove("PORT")
+        .output()
+        .expect("binary runs")
+}
+
+/// Asserts a run succeeded; returns its stdout.
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Runs an admin command on `dir`; panics with its stderr if it fails; returns stdout, trimmed.
 pub fn cli(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).arg("--data-dir").arg(dir).env("JWT_SECRET", super::SECRET).output().unwrap();
-    assert!(out.status.success(), "branchd {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    ok(&run(dir, args)).trim().to_string()
 }
 
 pub struct ServerProcess {
@@ -26,6 +43,7 @@ impl ServerProcess {
         cmd.args(["serve", "--no-demo", "--port", "0", "--bind", "127.0.0.1", "--mdns", "off", "--data-dir"])
             .arg(dir)
             .env("JWT_SECRET", super::SECRET)
+            .env("BRANCHD_CONFIG", "")
             .env("BRANCHD_BACKUP_INTERVAL_HOURS", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -42,6 +60,13 @@ impl ServerProcess {
         };
         std::thread::spawn(move || for _ in lines {});
         ServerProcess { child, base }
+    }
+
+    /// SIGTERM, and the exit status of the graceful shutdown.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        self.child.wait().unwrap()
     }
 
     /// SIGKILL: no shutdown code runs.
