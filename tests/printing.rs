@@ -480,3 +480,26 @@ async fn power_cut_with_jobs_queued_loses_nothing_and_doubles_nothing_unmarked()
     assert!(!contains(copies[0], "DUPLICATE") && contains(copies[1], "POSSIBLE DUPLICATE"), "the second copy says so");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printers_that_cannot_confirm_print_each_ticket_once() {
+    let s = server().await;
+    // A clone without a status channel, and a Star printer (no ESC/POS status at all).
+    let (dumb, star) = (Emulator::start(), Emulator::start());
+    dumb.set_dumb(true);
+    add_printer(&s, "Dumb clone", "kitchen", &["grill"], net(&dumb)).await;
+    let body = json!({"branchId": "br-1", "name": "Star", "role": "kitchen", "stations": ["bar"], "profile": "star-tsp650", "connection": net(&star)});
+    let (st, _) = s.post("/api/printers", &manager(&s), body).await;
+    assert_eq!(st, 201);
+    for i in 0..3 {
+        order(&s, json!([{"name": format!("Grill {i}"), "quantity": 1, "unitPrice": 100, "station": "grill"}, {"name": format!("Bar {i}"), "quantity": 1, "unitPrice": 100, "station": "bar"}])).await;
+    }
+    let js = until(&s, "", "all printed", all_printed(6)).await;
+    assert!(js.iter().all(|j| j["lastError"].as_str().is_some_and(|e| e.contains("cannot confirm"))), "said honestly: {js:?}");
+    let (d, t) = (dumb.wait_jobs(3, WAIT), star.wait_jobs(3, WAIT));
+    // Bounded wait for any (wrong) second copies, then count.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!((dumb.jobs().len(), star.jobs().len()), (3, 3), "each ticket once, no retries");
+    assert!(d.iter().all(|j| !contains(j, "DUPLICATE")) && t.iter().all(|j| !contains(j, "DUPLICATE")));
+    assert!(!t.iter().any(|j| j.windows(3).any(|w| w == [0x1d, 0x72, 0x01])), "no ESC/POS status request sent to a Star printer");
+}

@@ -200,6 +200,7 @@ async fn work_on(state: &AppState, printer: &Printer, driver: &Driver, job: Job)
     }
     // Never send into a printer that says it cannot print: it could buffer the job and print
     // it much later, after we gave up on it.
+    let mut answers_status = true;
     if let Some(report) = driver.status().await {
         record_status(state, printer, &report).await;
         if !report.printable() {
@@ -207,7 +208,11 @@ async fn work_on(state: &AppState, printer: &Printer, driver: &Driver, job: Job)
             retry(state, &job, false, &format!("printer not ready: {why}")).await;
             return;
         }
+        answers_status = report.status != Status::Unknown;
     }
+    // Only a printer that speaks ESC/POS status can confirm a job; asking one that cannot
+    // would make every ticket look uncertain and print again and again.
+    let confirm = answers_status && render::profile_for(printer.profile.as_deref()).speaks_escpos();
     let rendered = match render_job(state, printer, &job).await {
         Ok(r) => r,
         Err(why) => {
@@ -221,15 +226,15 @@ async fn work_on(state: &AppState, printer: &Printer, driver: &Driver, job: Job)
         return;
     }
     tracing::info!(job_id = %job.id, printer_id = %printer.id, kind = %job.kind, attempt = job.attempts + 1, "printing");
-    match driver.print(&job.id, &rendered).await {
+    match driver.print(&job.id, &rendered, confirm).await {
         Ok(report) if report.status == Status::PaperOut => {
             record_status(state, printer, &report).await;
             retry(state, &job, true, "paper ran out during the job").await;
         }
         Ok(report) => {
-            let id = job.id.clone();
-            match state.db().write(move |tx| print_jobs::mark_printed(tx, &id)).await {
-                Ok(_) => tracing::info!(job_id = %job.id, printer_id = %printer.id, "printed and confirmed"),
+            let (id, note) = (job.id.clone(), (!confirm).then_some("sent in full; this printer cannot confirm jobs"));
+            match state.db().write(move |tx| print_jobs::mark_printed(tx, &id, note)).await {
+                Ok(_) => tracing::info!(job_id = %job.id, printer_id = %printer.id, confirmed = confirm, "printed"),
                 Err(e) => tracing::error!(job_id = %job.id, error = %e, "printed, but cannot record it"),
             }
             record_status(state, printer, &report).await;

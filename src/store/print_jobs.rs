@@ -158,9 +158,10 @@ pub fn mark_printing(tx: &mut Tx<'_>, id: &str) -> Result<Job, StoreError> {
     set(tx, id, "UPDATE print_jobs SET status = 'printing', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1", &[&now])
 }
 
-pub fn mark_printed(tx: &mut Tx<'_>, id: &str) -> Result<Job, StoreError> {
+/// `note`: set when the printer could not confirm the job (it was sent in full).
+pub fn mark_printed(tx: &mut Tx<'_>, id: &str, note: Option<&str>) -> Result<Job, StoreError> {
     let now = now_rfc3339();
-    set(tx, id, "UPDATE print_jobs SET status = 'printed', last_error = NULL, updated_at = ?2, printed_at = ?2 WHERE id = ?1", &[&now])
+    set(tx, id, "UPDATE print_jobs SET status = 'printed', last_error = ?3, updated_at = ?2, printed_at = ?2 WHERE id = ?1", &[&now, &note])
 }
 
 /// Back to the queue after a failed attempt; `uncertain` once any attempt may have printed.

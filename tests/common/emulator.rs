@@ -28,6 +28,8 @@ pub struct State {
     cut_after: Option<usize>,
     /// Never answer GS r.
     mute: bool,
+    /// Answer nothing at all (a printer without a status channel).
+    dumb: bool,
     connections: usize,
 }
 
@@ -99,6 +101,9 @@ impl Emulator {
     pub fn set_mute(&self, mute: bool) {
         self.state.0.lock().unwrap().mute = mute;
     }
+    pub fn set_dumb(&self, dumb: bool) {
+        self.state.0.lock().unwrap().dumb = dumb;
+    }
 
     pub fn jobs(&self) -> Vec<Vec<u8>> {
         self.state.0.lock().unwrap().jobs.clone()
@@ -163,7 +168,16 @@ pub fn session(
     let mut buf = [0u8; 8192];
     state.0.lock().unwrap().connections += 1;
     while alive() {
-        let Some(n) = read(&mut buf) else { return };
+        let Some(n) = read(&mut buf) else {
+            // The sender closed after the job: a printer prints what it received.
+            let (lock, cv) = &*state;
+            let mut st = lock.lock().unwrap();
+            if !job.is_empty() && st.paper != Some(Paper::Out) {
+                st.jobs.push(std::mem::take(&mut job));
+                cv.notify_all();
+            }
+            return;
+        };
         pending.extend_from_slice(&buf[..n]);
         let mut i = 0;
         while i < pending.len() {
@@ -191,7 +205,9 @@ pub fn session(
             }
             if rest.len() >= 3 && rest[..2] == [0x10, 0x04] {
                 let st = state.0.lock().unwrap();
-                write(&[rt_byte(&st, rest[2])]);
+                if !st.dumb {
+                    write(&[rt_byte(&st, rest[2])]);
+                }
                 i += 3;
                 continue;
             }
@@ -204,7 +220,7 @@ pub fn session(
                     st.jobs.push(std::mem::take(&mut job));
                     cv.notify_all();
                 }
-                if st.mute {
+                if st.mute || st.dumb {
                     continue;
                 }
                 let reply = match st.paper {

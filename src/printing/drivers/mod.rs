@@ -86,12 +86,13 @@ impl Driver {
         }
     }
 
-    /// Delivers one job. `Ok` means the printer confirmed it; the report is its status after.
-    pub async fn print(&self, job_id: &str, job: &Rendered) -> Result<Report, DriverError> {
+    /// Delivers one job. With `confirm`, `Ok` means the printer confirmed it (the report is
+    /// its status after); without, that every byte was sent to a printer that cannot confirm.
+    pub async fn print(&self, job_id: &str, job: &Rendered, confirm: bool) -> Result<Report, DriverError> {
         match self {
-            Driver::Network(d) => d.print(&job.bytes).await,
-            Driver::Serial(d) => d.print(&job.bytes).await,
-            Driver::Usb(d) => d.print(&job.bytes).await,
+            Driver::Network(d) => d.print(&job.bytes, confirm).await,
+            Driver::Serial(d) => d.print(&job.bytes, confirm).await,
+            Driver::Usb(d) => d.print(&job.bytes, confirm).await,
             Driver::Virtual { dir } => {
                 let write = async {
                     tokio::fs::create_dir_all(dir).await?;

@@ -31,7 +31,7 @@ impl Network {
 
     /// Sends `bytes`, then asks for the paper status (answered only after the job was
     /// processed) and the real-time status.
-    pub async fn print(&self, bytes: &[u8]) -> Result<Report, DriverError> {
+    pub async fn print(&self, bytes: &[u8], confirm: bool) -> Result<Report, DriverError> {
         let mut s = self.connect().await?;
         let mut sent = 0;
         for chunk in bytes.chunks(4096) {
@@ -40,6 +40,10 @@ impl Network {
                 Ok(Err(e)) => return Err(broken(sent, format!("write failed: {e}"))),
                 Err(_) => return Err(broken(sent, "write timed out".into())),
             }
+        }
+        if !confirm {
+            let _ = s.shutdown().await;
+            return Ok(Report::new(Status::Unknown, "sent; this printer cannot confirm jobs"));
         }
         let confirm = async {
             s.write_all(&status::GS_R_PAPER).await?;

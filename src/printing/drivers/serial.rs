@@ -40,7 +40,7 @@ fn realtime(port: &mut Port) -> Report {
 }
 
 impl Serial {
-    pub async fn print(&self, bytes: &[u8]) -> Result<Report, DriverError> {
+    pub async fn print(&self, bytes: &[u8], confirm: bool) -> Result<Report, DriverError> {
         let (path, baud, t, bytes) = (self.path.clone(), self.baud_rate, self.timeouts, bytes.to_vec());
         tokio::task::spawn_blocking(move || {
             let mut port = open(&path, baud, t.write)?;
@@ -51,6 +51,10 @@ impl Serial {
                     return Err(if sent == 0 { DriverError::Unreachable(why) } else { DriverError::Broken(why) });
                 }
                 sent += chunk.len();
+            }
+            if !confirm {
+                let _ = port.flush();
+                return Ok(Report::new(Status::Unknown, "sent; this printer cannot confirm jobs"));
             }
             let _ = port.set_timeout(t.confirm);
             let paper =

@@ -119,7 +119,7 @@ impl Usb {
         Err(unreachable(format!("USB printer {:04x}:{:04x} is not plugged in", self.vendor_id, self.product_id)))
     }
 
-    pub async fn print(&self, bytes: &[u8]) -> Result<Report, DriverError> {
+    pub async fn print(&self, bytes: &[u8], confirm: bool) -> Result<Report, DriverError> {
         let me = Usb { serial_number: self.serial_number.clone(), ..*self };
         let bytes = bytes.to_vec();
         tokio::task::spawn_blocking(move || {
@@ -134,6 +134,7 @@ impl Usb {
                 }
             }
             let report = match dev.ep_in {
+                _ if !confirm => Report::new(Status::Unknown, "sent; this printer cannot confirm jobs"),
                 Some(ep_in) => {
                     let paper = ask(&dev, ep_in, &status::GS_R_PAPER, me.timeouts.confirm)
                         .map_err(|e| DriverError::Unconfirmed(format!("no confirmation after the job: {e}")))?;
