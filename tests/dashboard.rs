@@ -190,7 +190,7 @@ async fn dashboard_in_headless_chromium() {
     add_login_user(&s, "owner2@co2.test", "owner2-password", "company_owner", Some("co-2"), None).await;
     add_login_user(&s, "admin@branchd.test", "admin-password", "super_admin", None, None).await;
     // A second appliance whose HQ is configured but unreachable (a port nothing listens on).
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (_held, closed) = common::closed_port();
     let offline = TestServer::start_with(|c| {
         c.upstream_url = Some(format!("http://{closed}"));
         c.upstream_token = Some("branch-uplink-credential".into());

@@ -38,6 +38,10 @@ pub struct Emulator {
     pub addr: SocketAddr,
     running: Arc<AtomicBool>,
     listener: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// While switched off: a bound socket that does not listen, so connections are refused
+    /// and no other socket (another test's emulator, or a connection to this very port
+    /// picking it as its own source port) can take the port meanwhile.
+    held: Mutex<Option<socket2::Socket>>,
 }
 
 impl Emulator {
@@ -50,6 +54,7 @@ impl Emulator {
             addr,
             running: Arc::new(AtomicBool::new(false)),
             listener: Mutex::new(None),
+            held: Mutex::new(None),
         });
         emu.serve(l);
         emu
@@ -64,6 +69,9 @@ impl Emulator {
                 match l.accept() {
                     Ok((s, _)) => {
                         s.set_nonblocking(false).ok();
+                        // Close with a reset: this side never lingers in TIME_WAIT, so the
+                        // port can be held (without SO_REUSEADDR) while switched off.
+                        socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).ok();
                         s.set_read_timeout(Some(Duration::from_millis(100))).ok();
                         let (st, run) = (state.clone(), running.clone());
                         std::thread::spawn(move || handle(s, st, run));
@@ -81,10 +89,25 @@ impl Emulator {
         if let Some(h) = self.listener.lock().unwrap().take() {
             h.join().ok();
         }
+        // Open connections close within their read timeout (100 ms); until then they still
+        // own the port.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let held = loop {
+            let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+            match sock.bind(&self.addr.into()) {
+                Ok(()) => break sock,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("cannot hold the emulator's port {} while it is off: {e}", self.addr),
+            }
+        };
+        *self.held.lock().unwrap() = Some(held);
     }
 
     /// Switches it on again on the same port.
     pub fn power_on(&self) {
+        drop(self.held.lock().unwrap().take());
         let l = TcpListener::bind(self.addr).expect("rebind emulator port");
         self.serve(l);
     }

@@ -288,3 +288,13 @@ pub async fn add_login_user(s: &TestServer, email: &str, password: &str, role: &
     };
     s.state.db().write(move |tx| directory::add_user(tx.conn, &row)).await.expect("user added");
 }
+
+/// A local port where nothing listens, held for as long as the returned socket lives: it is
+/// bound but not listening, so connections are refused, and no server started meanwhile by
+/// a parallel test (nor a connection picking it as its own source port) can take it.
+pub fn closed_port() -> (socket2::Socket, std::net::SocketAddr) {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind");
+    let addr = sock.local_addr().expect("local addr").as_socket().expect("an IP address");
+    (sock, addr)
+}

@@ -25,6 +25,14 @@ impl Network {
             .await
             .map_err(|_| DriverError::Unreachable(format!("no answer from {addr} within {:?}", self.timeouts.connect)))?
             .map_err(|e| DriverError::Unreachable(format!("cannot connect to {addr}: {e}")))?;
+        // Connecting to a free local port can make the kernel pick that same port as the
+        // source (a TCP "self-connect"): the socket then talks to itself and would echo our own
+        // status requests back as answers. No printer is ever its own peer.
+        if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr())
+            && local == peer
+        {
+            return Err(DriverError::Unreachable(format!("cannot connect to {addr}: nothing listens there")));
+        }
         let _ = stream.set_nodelay(true);
         Ok(stream)
     }
