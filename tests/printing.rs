@@ -482,6 +482,36 @@ async fn power_cut_with_jobs_queued_loses_nothing_and_doubles_nothing_unmarked()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printer_that_stops_answering_holds_its_jobs_instead_of_printing_blind() {
+    let s = server().await;
+    let emu = Emulator::start();
+    let pid = add_printer(&s, "Kitchen", "kitchen", &[], net(&emu)).await;
+    order(&s, json!([{"name": "Mansaf", "quantity": 1, "unitPrice": 1800}])).await;
+    until(&s, "", "the first ticket", all_printed(1)).await;
+    emu.wait_jobs(1, WAIT);
+
+    // The firmware hangs: the port still accepts connections, nothing answers. This printer
+    // answered before, so it is not mistaken for a model without status.
+    emu.set_hung(true);
+    order(&s, json!([{"name": "Kunafa", "quantity": 2, "unitPrice": 500}])).await;
+    let held = until(&s, "?status=queued", "the ticket held", |js| {
+        js.len() == 1 && js[0]["lastError"].as_str().is_some_and(|e| e.contains("stopped answering"))
+    })
+    .await;
+    assert_eq!(held[0]["uncertain"], false, "nothing of it was sent");
+    until_status(&s, &pid, "unknown").await;
+    assert_eq!(emu.jobs().len(), 1);
+
+    emu.set_hung(false);
+    until(&s, "", "both printed", all_printed(2)).await;
+    let printed = emu.wait_jobs(2, WAIT);
+    assert!(contains(&printed[1], "Kunafa") && !contains(&printed[1], "DUPLICATE"), "printed once, no banner");
+    until_status(&s, &pid, "online").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(emu.jobs().len(), 2, "no second copy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn printers_that_cannot_confirm_print_each_ticket_once() {
     let s = server().await;
     // A clone without a status channel, and a Star printer (no ESC/POS status at all).

@@ -75,6 +75,9 @@ pub struct Printer {
     pub device_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_id: Option<String>,
+    /// Has answered a status request at least once (internal; see the queue).
+    #[serde(skip)]
+    pub answers_status: bool,
 }
 
 impl Printer {

@@ -182,7 +182,7 @@ async fn sleep_or_wake(wake: &Notify, stop: &CancellationToken, d: Duration) {
 
 async fn record_status(state: &AppState, printer: &Printer, report: &Report) {
     let (p, r) = (printer.clone(), report.clone());
-    let res = state.db().write(move |tx| printers::set_status(tx, &p, r.status.as_str(), r.detail.as_deref())).await;
+    let res = state.db().write(move |tx| printers::set_status(tx, &p, r.status.as_str(), r.detail.as_deref(), r.answered)).await;
     match res {
         Ok(Some(_)) => {
             tracing::info!(printer_id = %printer.id, status = report.status.as_str(), detail = ?report.detail, "printer status changed")
@@ -208,7 +208,16 @@ async fn work_on(state: &AppState, printer: &Printer, driver: &Driver, job: Job)
             retry(state, &job, false, &format!("printer not ready: {why}")).await;
             return;
         }
-        answers_status = report.status != Status::Unknown;
+        if !report.answered && printer.answers_status {
+            // It answered before: silence now means busy, jammed or hung, not a status-less
+            // model. Sending could print the job much later, or never, with nobody told.
+            let why = "printer stopped answering status requests (it answered before): check it is on and not jammed; \
+                       if it was replaced by a model without status, edit the printer";
+            record_status(state, printer, &Report::new(Status::Unknown, why)).await;
+            retry(state, &job, false, why).await;
+            return;
+        }
+        answers_status = report.answered;
     }
     // Only a printer that speaks ESC/POS status can confirm a job; asking one that cannot
     // would make every ticket look uncertain and print again and again.

@@ -64,6 +64,7 @@ mod tests {
             created_at: String::new(),
             device_id: None,
             local_id: None,
+            answers_status: false,
         }
     }
 

@@ -149,7 +149,7 @@ async fn desktop_status(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
             let mut changed = 0;
             for (local, status) in reported {
                 if let Some(p) = printers::by_desktop(tx.conn, &branch, &device, &local)?
-                    && printers::set_status(tx, &p, &status, None)?.is_some()
+                    && printers::set_status(tx, &p, &status, None, false)?.is_some()
                 {
                     changed += 1;
                 }

@@ -9,6 +9,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/0001_init.sql")),
     ("0002_print_queue", include_str!("../../migrations/0002_print_queue.sql")),
     ("0003_sync", include_str!("../../migrations/0003_sync.sql")),
+    ("0004_printer_status_capability", include_str!("../../migrations/0004_printer_status_capability.sql")),
 ];
 
 /// Applies every migration not yet recorded in `PRAGMA user_version`; returns how many ran.

@@ -8,8 +8,7 @@ use crate::printing::model::{Connection as Link, Fields, Printer, initial_status
 
 pub const NS: &str = "/printing-ws";
 
-const COLUMNS: &str =
-    "seq, id, company_id, branch_id, name, role, stations, paper_width, connection, profile, status, checked_at, created_at";
+const COLUMNS: &str = "seq, id, company_id, branch_id, name, role, stations, paper_width, connection, profile, status, checked_at, created_at, answers_status";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Printer)> {
     let stations: String = r.get(6)?;
@@ -30,6 +29,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Printer)> {
         created_at: r.get(12)?,
         device_id: None,
         local_id: None,
+        answers_status: r.get(13)?,
     };
     p.sync_desktop_ids();
     Ok((r.get(0)?, p))
@@ -65,7 +65,8 @@ pub fn list(conn: &Connection, branches: Option<&[String]>, after_seq: i64, limi
 fn write_row(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE printers SET name = ?2, role = ?3, stations = ?4, paper_width = ?5, connection = ?6, profile = ?7,
-                             device_id = ?8, local_id = ?9, status = ?10, checked_at = ?11 WHERE id = ?1",
+                             device_id = ?8, local_id = ?9, status = ?10, checked_at = ?11, answers_status = ?12
+         WHERE id = ?1",
         params![
             p.id,
             p.name,
@@ -78,6 +79,7 @@ fn write_row(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
             p.local_id,
             p.status,
             p.checked_at,
+            p.answers_status,
         ],
     )?;
     Ok(())
@@ -107,6 +109,7 @@ pub fn add(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, fields: Fields) -
         created_at: now,
         device_id: None,
         local_id: None,
+        answers_status: false,
     };
     fields.apply(&mut p);
     if p.name.is_empty() {
@@ -127,11 +130,15 @@ pub fn add(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, fields: Fields) -
 
 /// Applies `fields` to a printer and broadcasts `printerUpdate`.
 pub fn update(tx: &mut Tx<'_>, mut p: Printer, fields: Fields) -> Result<Printer, StoreError> {
-    let old_kind = p.connection.clone();
+    let (old_kind, old_profile) = (p.connection.clone(), p.profile.clone());
     fields.apply(&mut p);
     if p.connection != old_kind {
         p.status = initial_status(&p.connection).into();
         p.checked_at = now_rfc3339();
+    }
+    if p.connection != old_kind || p.profile != old_profile {
+        // Possibly another printer now: learn afresh whether it answers status requests.
+        p.answers_status = false;
     }
     if desktop_taken(tx.conn, &p)? {
         return Err(StoreError::conflict("CONFLICT", "that desktop printer already exists"));
@@ -153,12 +160,14 @@ pub fn remove(tx: &mut Tx<'_>, p: &Printer) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Records a status; broadcasts `printerStatusUpdate` only when it changed.
-pub fn set_status(tx: &mut Tx<'_>, p: &Printer, status: &str, detail: Option<&str>) -> Result<Option<Value>, StoreError> {
+/// Records a status (and, when the printer itself `answered`, that it answers status
+/// requests); broadcasts `printerStatusUpdate` only when the status changed.
+pub fn set_status(tx: &mut Tx<'_>, p: &Printer, status: &str, detail: Option<&str>, answered: bool) -> Result<Option<Value>, StoreError> {
     let now = now_rfc3339();
     tx.conn.execute(
-        "UPDATE printers SET status = ?2, status_detail = ?3, checked_at = ?4 WHERE id = ?1",
-        params![p.id, status, detail, now],
+        "UPDATE printers SET status = ?2, status_detail = ?3, checked_at = ?4, answers_status = MAX(answers_status, ?5)
+         WHERE id = ?1",
+        params![p.id, status, detail, now, answered],
     )?;
     if p.status == status {
         return Ok(None);

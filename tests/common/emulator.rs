@@ -30,6 +30,9 @@ pub struct State {
     mute: bool,
     /// Answer nothing at all (a printer without a status channel).
     dumb: bool,
+    /// Accept connections but read and answer nothing (busy, jammed or hung firmware). A
+    /// connection accepted while hung is dropped when the printer recovers.
+    hung: bool,
     connections: usize,
 }
 
@@ -126,6 +129,9 @@ impl Emulator {
     }
     pub fn set_dumb(&self, dumb: bool) {
         self.state.0.lock().unwrap().dumb = dumb;
+    }
+    pub fn set_hung(&self, hung: bool) {
+        self.state.0.lock().unwrap().hung = hung;
     }
 
     pub fn jobs(&self) -> Vec<Vec<u8>> {
@@ -273,6 +279,12 @@ pub fn session(
 }
 
 fn handle(mut s: std::net::TcpStream, state: Arc<(Mutex<State>, Condvar)>, running: Arc<AtomicBool>) {
+    if state.0.lock().unwrap().hung {
+        while state.0.lock().unwrap().hung && running.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        return;
+    }
     let mut w = s.try_clone().unwrap();
     session(
         |buf| loop {

@@ -126,7 +126,7 @@ impl Driver {
             Driver::Network(d) => Some(d.status().await),
             Driver::Serial(d) => Some(d.status().await),
             Driver::Usb(d) => Some(d.status().await),
-            Driver::Virtual { .. } => Some(Report::online()),
+            Driver::Virtual { .. } => Some(Report::online().answered()),
             Driver::Desktop { .. } => None,
         }
     }
@@ -140,6 +140,6 @@ impl Report {
 
 impl From<Status> for Report {
     fn from(s: Status) -> Report {
-        Report { status: s, detail: None }
+        Report { status: s, detail: None, answered: false }
     }
 }

@@ -40,14 +40,21 @@ impl Status {
 pub struct Report {
     pub status: Status,
     pub detail: Option<String>,
+    /// The printer itself answered a status request (rather than the report being inferred
+    /// from a failed connection or a missing answer).
+    pub answered: bool,
 }
 
 impl Report {
     pub fn new(status: Status, detail: impl Into<String>) -> Report {
-        Report { status, detail: Some(detail.into()) }
+        Report { status, detail: Some(detail.into()), answered: false }
     }
     pub fn online() -> Report {
-        Report { status: Status::Online, detail: None }
+        Report { status: Status::Online, detail: None, answered: false }
+    }
+    /// The same report, marked as the printer's own answer.
+    pub fn answered(self) -> Report {
+        Report { answered: true, ..self }
     }
 }
 
@@ -70,6 +77,10 @@ pub fn from_realtime(printer: u8, offline: u8, paper: u8) -> Report {
     if ![printer, offline, paper].into_iter().all(valid_rt) {
         return Report::new(Status::Unknown, "printer sent an unexpected status reply");
     }
+    classify_realtime(printer, offline, paper).answered()
+}
+
+fn classify_realtime(printer: u8, offline: u8, paper: u8) -> Report {
     if paper & 0x60 != 0 || offline & 0x20 != 0 {
         return Report::new(Status::PaperOut, "out of paper: load a new roll");
     }
@@ -90,13 +101,14 @@ pub fn from_realtime(printer: u8, offline: u8, paper: u8) -> Report {
 
 /// Maps the reply to GS r 1: bits 0-1 paper near end, bits 2-3 paper end.
 pub fn from_paper_reply(byte: u8) -> Report {
-    if byte & 0x0c != 0 {
+    let r = if byte & 0x0c != 0 {
         Report::new(Status::PaperOut, "out of paper: load a new roll")
     } else if byte & 0x03 != 0 {
         Report::new(Status::PaperLow, "paper is running low")
     } else {
         Report::online()
-    }
+    };
+    r.answered()
 }
 
 #[cfg(test)]
