@@ -295,6 +295,34 @@ async fn print_jobs_api_validates_and_prints_raw_jobs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_history_pages_newest_first_on_request() {
+    let s = server().await;
+    let pid = add_printer(&s, "Virtual", "receipt", &[], json!({"type": "virtual"})).await;
+    let m = manager(&s);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let data = base64_encode(format!("JOB {i}\n").as_bytes());
+        let (st, r) = s.post("/api/print-jobs", &m, json!({"printerId": pid, "kind": "raw", "data": data})).await;
+        assert_eq!(st, 202, "{r}");
+        ids.push(r["id"].as_str().unwrap().to_string());
+    }
+    let page_ids = |v: &Value| v["items"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let (_, first) = s.get("/api/print-jobs?order=newest&limit=2", &m).await;
+    assert_eq!(page_ids(&first), [ids[4].clone(), ids[3].clone()]);
+    let cursor = first["nextCursor"].as_str().expect("more pages");
+    let (_, second) = s.get(&format!("/api/print-jobs?order=newest&limit=2&cursor={cursor}"), &m).await;
+    assert_eq!(page_ids(&second), [ids[2].clone(), ids[1].clone()]);
+    let cursor = second["nextCursor"].as_str().expect("one more page");
+    let (_, last) = s.get(&format!("/api/print-jobs?order=newest&limit=2&cursor={cursor}"), &m).await;
+    assert_eq!(page_ids(&last), [ids[0].clone()]);
+    assert!(last.get("nextCursor").is_none_or(Value::is_null), "{last}");
+    let (_, oldest) = s.get("/api/print-jobs?limit=2", &m).await;
+    assert_eq!(page_ids(&oldest), [ids[0].clone(), ids[1].clone()], "oldest first stays the default");
+    let (st, e) = s.req(Method::GET, "/api/print-jobs?order=sideways", Some(&m), None).await;
+    assert_eq!(st, 400, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_prints_on_local_printers_report_success_and_failure() {
     let s = server().await;
     let emu = Emulator::start();

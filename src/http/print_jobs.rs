@@ -82,8 +82,13 @@ pub async fn list(
         Some(s @ ("queued" | "printing" | "printed" | "failed" | "expired" | "cancelled")) => Some(s.to_string()),
         Some(_) => return Err(ApiError::bad("status must be queued, printing, printed, failed, expired or cancelled")),
     };
+    let newest_first = match q.get("order").map(String::as_str) {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(_) => return Err(ApiError::bad("order must be oldest (the default) or newest")),
+    };
     let branches = st.branch_scope(&p, q.get("branchId").map(String::as_str)).await?;
-    let filter = Filter { branches, status, printer_id: q.get("printerId").cloned(), after_seq, limit };
+    let filter = Filter { branches, status, printer_id: q.get("printerId").cloned(), after_seq, limit, newest_first };
     Ok(Json(st.db().read(move |c| store::list(c, &filter)).await?))
 }
 

@@ -219,16 +219,24 @@ pub struct Filter {
     pub branches: Option<Vec<String>>,
     pub status: Option<String>,
     pub printer_id: Option<String>,
+    /// The cursor's position: jobs after it (oldest first) or before it (`newest_first`).
     pub after_seq: i64,
     pub limit: usize,
+    pub newest_first: bool,
 }
 
 pub fn list(conn: &Connection, f: &Filter) -> Result<Page<Job>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM print_jobs WHERE seq > ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR printer_id = ?3) ORDER BY seq"
-    ))?;
+    const WHERE: &str = "(?2 IS NULL OR status = ?2) AND (?3 IS NULL OR printer_id = ?3)";
+    let (sql, from) = if f.newest_first {
+        // No cursor yet (0): start from the newest job.
+        let before = if f.after_seq == 0 { i64::MAX } else { f.after_seq };
+        (format!("SELECT {COLUMNS} FROM print_jobs WHERE seq < ?1 AND {WHERE} ORDER BY seq DESC"), before)
+    } else {
+        (format!("SELECT {COLUMNS} FROM print_jobs WHERE seq > ?1 AND {WHERE} ORDER BY seq"), f.after_seq)
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = Vec::new();
-    for row in stmt.query_map(params![f.after_seq, f.status, f.printer_id], from_row)? {
+    for row in stmt.query_map(params![from, f.status, f.printer_id], from_row)? {
         let (seq, j) = row?;
         if f.branches.as_ref().is_none_or(|b| b.contains(&j.branch_id)) {
             rows.push((seq, j));

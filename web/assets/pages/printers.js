@@ -10,6 +10,7 @@ const QUEUE_ROWS = 100;
 const JOB_STATUSES = ['queued', 'printing', 'failed', 'expired', 'printed', 'cancelled'];
 /** The API lists jobs oldest first: read at most this many pages per status. */
 const MAX_PAGES = 3;
+const ACTIVE_STATUSES = ['queued', 'printing'];
 
 export function connectionText(c) {
   if (!c || typeof c !== 'object') return '—';
@@ -437,10 +438,14 @@ export function printersPage(ctx, section) {
       for (const id of [...printers.keys()]) if (!seen.has(id)) removeRow(id);
       for (const p of list) upsertPrinter(p);
       printerStats();
-      const all = [];
-      for (const s of JOB_STATUSES) all.push(...await listAll(`/api/print-jobs?status=${s}`, MAX_PAGES));
-      all.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
-      for (const j of all.slice(0, QUEUE_ROWS).reverse()) upsertJob(j);
+      // Jobs still waiting (however old), then the newest of the rest: the history can be
+      // long, and the newest page is what a manager looks for.
+      const all = new Map();
+      for (const s of ACTIVE_STATUSES) for (const j of await listAll(`/api/print-jobs?status=${s}`, MAX_PAGES)) all.set(j.id, j);
+      const newest = await api.get(`/api/print-jobs?order=newest&limit=${QUEUE_ROWS}`);
+      for (const j of newest.items || []) all.set(j.id, j);
+      const rows = [...all.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+      for (const j of rows.slice(0, QUEUE_ROWS).reverse()) upsertJob(j);
       jEmpty.hidden = jobs.size > 0;
       section.dataset.loaded = 'true';
     } catch (e) {
