@@ -188,7 +188,11 @@ impl App {
             }),
         };
         crate::realtime::attach(&state);
-        let router = crate::http::router(state.clone()).layer(layer).layer(axum::middleware::from_fn(crate::realtime::own_request_parts));
+        let mut router =
+            crate::http::router(state.clone()).layer(layer).layer(axum::middleware::from_fn(crate::realtime::own_request_parts));
+        if let Some(cors) = crate::http::cors(&state.config().cors_origins) {
+            router = router.layer(cors);
+        }
         Ok(App { state, listener, router, events_rx })
     }
 

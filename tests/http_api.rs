@@ -413,3 +413,36 @@ async fn printers_crud_status_and_tests() {
     let (st, _) = s.get(&format!("/api/printers/{nid}"), &manager).await;
     assert_eq!(st, 404);
 }
+
+#[tokio::test]
+async fn cors_allows_configured_origins_on_the_api_and_socket_io() {
+    let s = TestServer::start_with(|c| c.cors_origins = vec!["https://pos.example.com".into()]).await;
+    let http = reqwest::Client::new();
+    let allowed =
+        |res: &reqwest::Response| res.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_string);
+    for path in ["/health", "/socket.io/?EIO=4&transport=polling"] {
+        let res = http.get(format!("{}{path}", s.base)).header("Origin", "https://pos.example.com").send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(allowed(&res).as_deref(), Some("https://pos.example.com"), "{path}");
+        let res = http.get(format!("{}{path}", s.base)).header("Origin", "https://evil.example").send().await.unwrap();
+        assert_eq!(allowed(&res), None, "{path}: an origin not listed gets no CORS header");
+        // A browser's preflight (the client sends an Authorization header).
+        let res = http
+            .request(Method::OPTIONS, format!("{}{path}", s.base))
+            .header("Origin", "https://pos.example.com")
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "authorization,content-type")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{path}: preflight answered {}", res.status());
+        assert_eq!(allowed(&res).as_deref(), Some("https://pos.example.com"), "{path}: preflight");
+    }
+
+    // Unset: same-origin only, no CORS headers anywhere.
+    let plain = TestServer::start().await;
+    for path in ["/health", "/socket.io/?EIO=4&transport=polling"] {
+        let res = http.get(format!("{}{path}", plain.base)).header("Origin", "https://pos.example.com").send().await.unwrap();
+        assert_eq!(allowed(&res), None, "{path}");
+    }
+}

@@ -51,7 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/connections", get(dashboard::connections))
         .route("/system", get(dashboard::system))
         .route("/system/backup", get(dashboard::backup));
-    let mut router = Router::new()
+    let router = Router::new()
         .merge(dashboard::static_routes())
         .route("/auth/login", post(system::login))
         .route("/health", get(system::health))
@@ -71,14 +71,12 @@ pub fn router(state: AppState) -> Router {
             tracing::error!("a request handler panicked; answered 500");
             axum::response::IntoResponse::into_response(ApiError::internal())
         }));
-    if let Some(cors) = cors(&state.config().cors_origins) {
-        router = router.layer(cors);
-    }
     router.with_state(state)
 }
 
-/// `CORS_ORIGINS`: none means same-origin only (no CORS headers at all).
-fn cors(origins: &[String]) -> Option<CorsLayer> {
+/// `CORS_ORIGINS`: none means same-origin only (no CORS headers at all). Applied by the app
+/// outside the Socket.IO layer too, so browsers on an allowed origin can long-poll.
+pub fn cors(origins: &[String]) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;
     }
