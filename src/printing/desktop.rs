@@ -28,6 +28,8 @@ pub struct Answer {
     pub success: bool,
     pub message: String,
     pub code: Option<&'static str>,
+    /// The request reached the app: without an answer, whether it acted on it is unknown.
+    pub sent: bool,
 }
 
 struct Desktop {
@@ -80,15 +82,19 @@ impl DesktopHub {
         }
     }
 
-    /// Forgets a connection and fails its pending requests with `DESKTOP_OFFLINE`.
-    pub fn unregister(&self, branch_id: &str, device_id: &str, conn_id: &str) {
+    /// Forgets a connection and fails its pending requests with `DESKTOP_OFFLINE`. `true`
+    /// when it was the device's current connection (not one a reconnect already replaced).
+    pub fn unregister(&self, branch_id: &str, device_id: &str, conn_id: &str) -> bool {
         let k = key(branch_id, device_id);
+        let mut current = false;
         if let Ok(mut d) = self.desktops.lock()
             && d.get(&k).is_some_and(|x| x.conn_id == conn_id)
         {
             d.remove(&k);
+            current = true;
         }
         self.fail_pending(conn_id, "desktop app disconnected");
+        current
     }
 
     fn fail_pending(&self, conn_id: &str, why: &str) {
@@ -100,7 +106,7 @@ impl DesktopHub {
             Err(_) => vec![],
         };
         for p in failed {
-            let _ = p.tx.send(Answer { success: false, message: why.into(), code: Some(DESKTOP_OFFLINE) });
+            let _ = p.tx.send(Answer { success: false, message: why.into(), code: Some(DESKTOP_OFFLINE), sent: true });
         }
     }
 
@@ -124,7 +130,7 @@ impl DesktopHub {
     ) -> Answer {
         let target = self.desktops.lock().ok().and_then(|d| d.get(&key(branch_id, device_id)).map(|x| (x.conn_id.clone(), x.link.clone())));
         let Some((conn_id, link)) = target else {
-            return Answer { success: false, message: "desktop app not connected".into(), code: Some(DESKTOP_OFFLINE) };
+            return Answer { success: false, message: "desktop app not connected".into(), code: Some(DESKTOP_OFFLINE), sent: false };
         };
         let (tx, rx) = oneshot::channel();
         if let Ok(mut p) = self.pending.lock() {
@@ -133,15 +139,15 @@ impl DesktopHub {
         tracing::info!(correlation_id, device_id, event, "request sent to desktop app");
         if !link.send(event, &payload) {
             self.pending.lock().ok().and_then(|mut p| p.remove(correlation_id));
-            return Answer { success: false, message: "desktop app not connected".into(), code: Some(DESKTOP_OFFLINE) };
+            return Answer { success: false, message: "desktop app not connected".into(), code: Some(DESKTOP_OFFLINE), sent: false };
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Answer { success: false, message: "desktop app disconnected".into(), code: Some(DESKTOP_OFFLINE) },
+            Ok(Err(_)) => Answer { success: false, message: "desktop app disconnected".into(), code: Some(DESKTOP_OFFLINE), sent: true },
             Err(_) => {
                 self.pending.lock().ok().and_then(|mut p| p.remove(correlation_id));
                 tracing::warn!(correlation_id, device_id, "desktop request timed out");
-                Answer { success: false, message: "timeout".into(), code: Some(PRINT_TIMEOUT) }
+                Answer { success: false, message: "timeout".into(), code: Some(PRINT_TIMEOUT), sent: true }
             }
         }
     }
@@ -159,6 +165,6 @@ impl DesktopHub {
         };
         let code = if success { None } else { Some("PRINTER_ERROR") };
         tracing::info!(correlation_id, success, "desktop request resolved");
-        p.tx.send(Answer { success, message, code }).is_ok()
+        p.tx.send(Answer { success, message, code, sent: true }).is_ok()
     }
 }

@@ -62,15 +62,18 @@ pub async fn discover(req: Request) -> Vec<Candidate> {
         });
     }
     for path in tokio::task::spawn_blocking(super::drivers::serial::ports).await.unwrap_or_default() {
-        let detail = if req.probe_serial { probe_serial(&path).await } else { Some("not probed (ask with serial: true)".into()) };
-        if req.probe_serial && detail.is_none() {
-            continue;
-        }
+        let (baud, detail) = if req.probe_serial {
+            // Only a port where a printer answered is a candidate, at the speed it answered.
+            let Some(baud) = probe_serial(&path).await else { continue };
+            (baud, format!("answered at {baud} baud"))
+        } else {
+            (9600, "not probed (ask with serial: true); 9600 baud assumed".to_string())
+        };
         out.push(Candidate {
             source: "serial",
             name: path.clone(),
-            connection: json!({"type": "serial", "path": path, "baudRate": 9600}),
-            detail,
+            connection: json!({"type": "serial", "path": path, "baudRate": baud}),
+            detail: Some(detail),
         });
     }
     if let Some(wait) = req.mdns {
@@ -127,7 +130,8 @@ async fn confirm(host: IpAddr, port: u16) -> Option<u8> {
     status::valid_rt(b[0]).then_some(b[0])
 }
 
-async fn probe_serial(path: &str) -> Option<String> {
+/// The first speed at which a printer on `path` answers a status request.
+async fn probe_serial(path: &str) -> Option<u32> {
     let path = path.to_string();
     tokio::task::spawn_blocking(move || {
         for baud in [9600u32, 19200, 38400, 115200] {
@@ -137,7 +141,7 @@ async fn probe_serial(path: &str) -> Option<String> {
                 && std::io::Read::read_exact(&mut port, &mut b).is_ok()
                 && status::valid_rt(b[0])
             {
-                return Some(format!("answered at {baud} baud"));
+                return Some(baud);
             }
         }
         None

@@ -20,7 +20,7 @@ use super::model::Printer;
 use super::render::{self, Rendered};
 use crate::app::AppState;
 use crate::store::print_jobs::{self, Job};
-use crate::store::{StoreError, orders, printers};
+use crate::store::{StoreError, directory, orders, printers};
 
 const MAX_BACKOFF_MS: i64 = 30_000;
 
@@ -254,6 +254,7 @@ async fn work_on(state: &AppState, printer: &Printer, driver: &Driver, job: Job)
             retry(state, &job, false, &why).await;
         }
         Err(DriverError::Broken(why) | DriverError::Unconfirmed(why)) => retry(state, &job, true, &why).await,
+        Err(DriverError::Refused(why)) => retry(state, &job, false, &why).await,
     }
 }
 
@@ -310,18 +311,28 @@ async fn render_job(state: &AppState, printer: &Printer, job: &Job) -> Result<Re
     let profile = render::profile_for(printer.profile.as_deref());
     let now = state.config().local_time(chrono::Utc::now());
     match job.kind.as_str() {
-        "raw" => Ok(render::raw(job.data.as_deref().unwrap_or_default())),
+        "raw" => Ok(render::raw_with_banner(job.data.as_deref().unwrap_or_default(), banner(job), printer.paper_width, &profile)),
         "test" => Ok(render::test_page(&printer.name, printer.paper_width, &profile, &job.id, &now)),
         kind => {
-            let oid = job.order_id.clone().ok_or_else(|| "the job names no order".to_string())?;
-            let order = state.db().read(move |c| orders::get(c, &oid)).await.map_err(|e| e.to_string())?;
+            let (oid, bid) = (job.order_id.clone().ok_or_else(|| "the job names no order".to_string())?, job.branch_id.clone());
+            let (order, names) = state
+                .db()
+                .read(move |c| Ok::<_, StoreError>((orders::get(c, &oid)?, directory::names(c, &bid)?)))
+                .await
+                .map_err(|e| e.to_string())?;
             let order = order.ok_or_else(|| "its order no longer exists".to_string())?;
+            // Tickets show when the order was taken (a late or repeated copy must not look new).
+            let when = chrono::DateTime::parse_from_rfc3339(&order.created_at)
+                .map(|t| state.config().local_time(t.with_timezone(&chrono::Utc)))
+                .unwrap_or(now);
             if kind == "receipt" {
-                return Ok(render::receipt(&order, printer.paper_width, &profile, banner(job), &now));
+                let (company, branch) = names.unwrap_or_else(|| (order.company_id.clone(), order.branch_id.clone()));
+                let shop = render::Shop { company: &company, branch: &branch };
+                return Ok(render::receipt(&order, &shop, printer.paper_width, &profile, banner(job), &when));
             }
             // A station ticket has that station's items; a catch-all ticket has them all.
             let items: Vec<_> = order.items.iter().filter(|i| job.station.is_none() || i.station == job.station).cloned().collect();
-            Ok(render::kitchen_ticket(&order, job.station.as_deref(), &items, printer.paper_width, &profile, banner(job), &now))
+            Ok(render::kitchen_ticket(&order, job.station.as_deref(), &items, printer.paper_width, &profile, banner(job), &when))
         }
     }
 }

@@ -12,8 +12,9 @@ pub struct Plan {
     /// (printer id, station) — `None`: a catch-all ticket with every item.
     pub kitchen: Vec<(String, Option<String>)>,
     pub receipt: Option<String>,
-    /// Stations of the order that no kitchen printer serves.
-    pub unserved: Vec<String>,
+    /// Stations of the order that no kitchen printer serves; `None`: its items without a
+    /// station, when the branch has station printers but no catch-all kitchen printer.
+    pub unserved: Vec<Option<String>>,
 }
 
 /// `printers` are the branch's printers in creation order.
@@ -30,10 +31,18 @@ pub fn plan(order: &Order, printers: &[Printer]) -> Plan {
     for p in &catch_all {
         out.kitchen.push((p.id.clone(), None));
     }
-    for station in stations.into_iter().flatten() {
+    for station in stations {
+        let Some(station) = station else {
+            // Only a catch-all ticket lists items without a station; a kitchen that prints by
+            // station must hear about them rather than never see them.
+            if catch_all.is_empty() && !kitchens.is_empty() {
+                out.unserved.push(None);
+            }
+            continue;
+        };
         let serving: Vec<&&Printer> = kitchens.iter().filter(|p| p.stations.contains(&station)).collect();
         if serving.is_empty() && catch_all.is_empty() {
-            out.unserved.push(station.clone());
+            out.unserved.push(Some(station.clone()));
         }
         for p in serving {
             out.kitchen.push((p.id.clone(), Some(station.clone())));
@@ -97,7 +106,18 @@ mod tests {
         let p = plan(&order(&[Some("grill"), Some("bar"), Some("grill"), Some("dessert")]), &ps);
         assert_eq!(p.kitchen, vec![("grill".into(), Some("grill".into())), ("bar".into(), Some("bar".into()))]);
         assert_eq!(p.receipt.as_deref(), Some("front"));
-        assert_eq!(p.unserved, vec!["dessert".to_string()]);
+        assert_eq!(p.unserved, vec![Some("dessert".to_string())]);
+    }
+
+    #[test]
+    fn items_without_a_station_are_never_dropped_silently() {
+        // Station printers only: the station-less item prints nowhere, so staff are told.
+        let ps = [printer("grill", "kitchen", &["grill"]), printer("front", "receipt", &[])];
+        let p = plan(&order(&[Some("grill"), None]), &ps);
+        assert_eq!(p.kitchen, vec![("grill".into(), Some("grill".into()))]);
+        assert_eq!(p.unserved, vec![None]);
+        // No kitchen printing at all (receipt only): nothing to warn about.
+        assert!(plan(&order(&[None]), &[printer("front", "receipt", &[])]).unserved.is_empty());
     }
 
     #[test]

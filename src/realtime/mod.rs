@@ -121,8 +121,17 @@ fn prepare(ns: &'static str, s: &SocketRef, state: &AppState) {
         if let (Some(p), true) = (s.extensions.get::<Principal>(), ns == "/printing-ws")
             && let (Some(device), Some(branch)) = (&p.device_id, &p.branch_id)
         {
-            st.desktops().unregister(branch, device, &s.id.to_string());
+            let current = st.desktops().unregister(branch, device, &s.id.to_string());
             tracing::info!(device_id = %device, "desktop app disconnected");
+            if current {
+                let (st, branch, device) = (st.clone(), branch.clone(), device.clone());
+                tokio::spawn(async move {
+                    let res = st.db().write(move |tx| crate::store::printers::desktop_gone(tx, &branch, &device)).await;
+                    if let Err(e) = res {
+                        tracing::warn!(error = %e, "cannot mark the desktop app's printers offline");
+                    }
+                });
+            }
         }
         async {}
     });

@@ -60,6 +60,12 @@ pub fn branch(conn: &Connection, id: &str) -> Result<Option<Branch>, StoreError>
     Ok(stmt.query_row([id], |r| Ok(Branch { id: r.get(0)?, company_id: r.get(1)?, name: r.get(2)? })).optional()?)
 }
 
+/// The company's and the branch's names, for receipt headers.
+pub fn names(conn: &Connection, branch_id: &str) -> Result<Option<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT c.name, b.name FROM branches b JOIN companies c ON c.id = b.company_id WHERE b.id = ?1")?;
+    Ok(stmt.query_row([branch_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
+}
+
 /// Branches a principal may see: all (None), one company's, or one branch.
 pub fn branches(conn: &Connection, company: Option<&str>) -> Result<Vec<Branch>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT id, company_id, name FROM branches WHERE ?1 IS NULL OR company_id = ?1 ORDER BY id")?;

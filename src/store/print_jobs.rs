@@ -284,7 +284,13 @@ pub fn route_order(tx: &mut Tx<'_>, order: &crate::orders::Order) -> Result<usiz
         queued += 1;
     }
     for station in &plan.unserved {
-        let msg = format!("order #{} has items for station '{station}', but no kitchen printer serves it", order.number);
+        let msg = match station {
+            Some(s) => format!("order #{} has items for station '{s}', but no kitchen printer serves it", order.number),
+            None => format!(
+                "order #{} has items without a station, but no kitchen printer takes every item: give them a station or add a kitchen printer without stations",
+                order.number
+            ),
+        };
         alert(tx, company, branch, "no_printer_for_station", &msg, json!({"station": station, "orderId": order.id}))?;
     }
     Ok(queued)

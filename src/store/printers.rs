@@ -47,6 +47,25 @@ pub fn by_desktop(conn: &Connection, branch_id: &str, device_id: &str, local_id:
     Ok(stmt.query_row(params![branch_id, device_id, local_id], from_row).optional()?.map(|(_, p)| p))
 }
 
+/// Every printer a desktop app reported in one branch.
+pub fn by_device(conn: &Connection, branch_id: &str, device_id: &str) -> Result<Vec<Printer>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE branch_id = ?1 AND device_id = ?2 ORDER BY seq"))?;
+    let rows = stmt.query_map(params![branch_id, device_id], from_row)?;
+    Ok(rows.map(|r| r.map(|(_, p)| p)).collect::<Result<_, _>>()?)
+}
+
+/// A desktop app went away: its printers cannot be reached until it is back (it reports
+/// their status again when it reconnects).
+pub fn desktop_gone(tx: &mut Tx<'_>, branch_id: &str, device_id: &str) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for p in by_device(tx.conn, branch_id, device_id)? {
+        if set_status(tx, &p, "offline", Some("desktop app disconnected"), false)?.is_some() {
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
 pub fn list(conn: &Connection, branches: Option<&[String]>, after_seq: i64, limit: usize) -> Result<Page<Printer>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE seq > ?1 ORDER BY seq"))?;
     let mut rows = Vec::new();

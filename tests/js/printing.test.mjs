@@ -118,3 +118,36 @@ test('a desktop app of another company cannot answer for or touch this branch', 
   const missing = await ask(w, 'printer:test', { printerId: 'no-such-printer' });
   assert.equal(missing.error.code, 'NOT_FOUND');
 });
+
+test('print jobs through a desktop app: a drop mid-job gives a marked copy; its printers go offline while it is away', async () => {
+  const w = await connect('/printing-ws', web(T.manager1));
+  const { d, printerId } = await desktopWithPrinter('dev-jobs', 'EPSON-J');
+  d.emit('desktop:status', { status: 'online', printers: [{ localId: 'EPSON-J', status: 'online' }] });
+  await waitFor(w, 'printerStatusUpdate', (p) => p.printerId === printerId && p.status === 'online');
+
+  // The app receives the job and vanishes without answering: it may have printed it.
+  const first = new Promise((resolve) => d.once('print:job', (job) => { d.close(); resolve(job); }));
+  const data = Buffer.from('TICKET 7\n').toString('base64');
+  const r = await api('POST', '/api/print-jobs', T.manager1, { printerId, kind: 'raw', data });
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  const job = await first;
+  assert.equal(job.jobId, r.body.id);
+  assert.equal(job.localId, 'EPSON-J');
+  assert.equal(Buffer.from(job.data, 'base64').toString(), 'TICKET 7\n', 'a first copy is sent as given');
+  const off = await waitFor(w, 'printerStatusUpdate', (p) => p.printerId === printerId && p.status === 'offline');
+  assert.match(off.detail, /desktop app disconnected/);
+  await waitFor(w, 'printJobUpdate', (j) => j.id === r.body.id && j.status === 'queued' && j.uncertain === true);
+
+  // Back again: the copy carries the banner, and once answered the job is printed, once.
+  const d2 = await connect('/printing-ws', desktop(FX.licenses.br1, { deviceId: 'dev-jobs' }));
+  const copies = [];
+  d2.on('print:job', (j) => {
+    copies.push(j);
+    d2.emit('printer:test:result', { correlationId: j.correlationId, printerId, success: true, message: 'printed' });
+  });
+  await waitFor(w, 'printJobUpdate', (j) => j.id === r.body.id && j.status === 'printed');
+  assert.equal(copies.length, 1);
+  const bytes = Buffer.from(copies[0].data, 'base64');
+  assert.ok(bytes.includes('POSSIBLE DUPLICATE'), 'the uncertain copy is marked');
+  assert.ok(bytes.subarray(bytes.length - 9).equals(Buffer.from('TICKET 7\n')), 'then the job exactly as given');
+});

@@ -32,6 +32,10 @@ pub enum DriverError {
     /// Everything was sent but the printer did not confirm it: retry with a banner.
     #[error("{0}")]
     Unconfirmed(String),
+    /// The printer's side answered that it did not print (a desktop app's failure answer):
+    /// retry later as a normal copy; its status is the app's to report.
+    #[error("{0}")]
+    Refused(String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -114,7 +118,12 @@ impl Driver {
                 match a.code {
                     None => Ok(Report::online()),
                     Some(super::desktop::PRINT_TIMEOUT) => Err(DriverError::Unconfirmed("the desktop app did not answer in time".into())),
-                    Some(_) => Err(DriverError::Unreachable(a.message)),
+                    // Gone after the job reached it: it may have printed.
+                    Some(super::desktop::DESKTOP_OFFLINE) if a.sent => {
+                        Err(DriverError::Unconfirmed("the desktop app disconnected before confirming the job".into()))
+                    }
+                    Some(super::desktop::DESKTOP_OFFLINE) => Err(DriverError::Unreachable(a.message)),
+                    Some(_) => Err(DriverError::Refused(format!("the desktop app could not print: {}", a.message))),
                 }
             }
         }

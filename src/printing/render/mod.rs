@@ -25,6 +25,7 @@ mod tickets;
 
 pub use codepage::CodePage;
 pub use profile::{Profile, profile_for};
+pub use tickets::Shop;
 
 use crate::orders::{Item, Order};
 
@@ -43,7 +44,7 @@ fn render(doc: &doc::Doc, paper_width: u8, profile: &Profile) -> Rendered {
 
 /// The kitchen ticket of `order` for `station` (`None`: a ticket titled "KITCHEN"), listing
 /// exactly `items` (see [`station_groups`]). `banner` (e.g. "REPRINT") is printed large and
-/// reversed at the top; `now_local` is the preformatted time to print.
+/// reversed at the top; `when_local` is the preformatted time of the order.
 pub fn kitchen_ticket(
     order: &Order,
     station: Option<&str>,
@@ -51,15 +52,15 @@ pub fn kitchen_ticket(
     paper_width: u8,
     profile: &Profile,
     banner: Option<&str>,
-    now_local: &str,
+    when_local: &str,
 ) -> Rendered {
-    render(&tickets::kitchen(order, station, items, banner, now_local), paper_width, profile)
+    render(&tickets::kitchen(order, station, items, banner, when_local), paper_width, profile)
 }
 
-/// The customer receipt of `order`: items, totals, customer, QR code of the order id, cut
-/// and cash-drawer kick.
-pub fn receipt(order: &Order, paper_width: u8, profile: &Profile, banner: Option<&str>, now_local: &str) -> Rendered {
-    render(&tickets::receipt(order, banner, now_local), paper_width, profile)
+/// The customer receipt of `order`, headed with `shop`'s names: items, totals, customer, QR
+/// code of the order id, cut, and the cash-drawer kick on the first copy only.
+pub fn receipt(order: &Order, shop: &Shop<'_>, paper_width: u8, profile: &Profile, banner: Option<&str>, when_local: &str) -> Rendered {
+    render(&tickets::receipt(order, shop, banner, when_local), paper_width, profile)
 }
 
 /// A test page naming the printer, its profile and geometry, with the correlation id of
@@ -83,6 +84,17 @@ pub fn raw(data: &[u8]) -> Rendered {
         preview.push_str(&format!("... {} more bytes\n", data.len() - SHOWN));
     }
     Rendered { bytes: data.to_vec(), preview }
+}
+
+/// A raw job sent again (`banner`: "REPRINT", "POSSIBLE DUPLICATE"): the banner in the
+/// printer's own commands, then `data` exactly as given.
+pub fn raw_with_banner(data: &[u8], banner: Option<&str>, paper_width: u8, profile: &Profile) -> Rendered {
+    let job = raw(data);
+    let Some(banner) = banner else { return job };
+    let head = render(&tickets::banner_only(banner), paper_width, profile);
+    let mut bytes = head.bytes;
+    bytes.extend_from_slice(&job.bytes);
+    Rendered { bytes, preview: format!("{}{}", head.preview, job.preview) }
 }
 
 /// The items of `items` grouped by station, in order of first appearance; items without a

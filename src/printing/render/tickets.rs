@@ -58,15 +58,16 @@ fn notes(doc: &mut Doc, notes: Option<&str>, indent: usize, prefix: &str) {
     }
 }
 
-/// Kitchen ticket for one station: station, order number, type, time, items with notes.
-pub fn kitchen(order: &Order, station: Option<&str>, items: &[Item], banner_text: Option<&str>, now_local: &str) -> Doc {
+/// Kitchen ticket for one station: station, order number, type, the order's time, items with
+/// notes.
+pub fn kitchen(order: &Order, station: Option<&str>, items: &[Item], banner_text: Option<&str>, when_local: &str) -> Doc {
     let mut doc = Doc::default();
     banner(&mut doc, banner_text);
     let station = station.map(text::clean).filter(|s| !s.is_empty()).unwrap_or_else(|| "KITCHEN".to_string());
     doc.line(Line::new(&station.to_uppercase()).size(Size::Big).bold().center());
     doc.line(Line::new(&format!("#{}", order.number)).size(Size::Big).bold().center());
     doc.line(Line::new(&order_type(&order.order_type).to_uppercase()).bold().center());
-    doc.line(Line::new(now_local).center());
+    doc.line(Line::new(when_local).center());
     doc.line(Line::new(&format!("Order {}", order.id)).center());
     doc.push(Block::Rule('='));
     if items.is_empty() {
@@ -87,16 +88,18 @@ pub fn kitchen(order: &Order, station: Option<&str>, items: &[Item], banner_text
     doc
 }
 
-/// Customer receipt: header, order number, items with quantity × unit price and line
-/// totals, subtotal and total, customer, QR of the order id, cut, drawer kick.
-pub fn receipt(order: &Order, banner_text: Option<&str>, now_local: &str) -> Doc {
+/// Customer receipt: company and branch names, order number, items with quantity × unit
+/// price and line totals, subtotal and total, customer, QR of the order id, cut, and the
+/// drawer kick — only on the first copy: a reprint or possible duplicate never opens the
+/// cash drawer again.
+pub fn receipt(order: &Order, shop: &Shop<'_>, banner_text: Option<&str>, when_local: &str) -> Doc {
     let mut doc = Doc::default();
     banner(&mut doc, banner_text);
-    doc.line(Line::new(&order.company_id).bold().center());
-    doc.line(Line::new(&format!("Branch {}", order.branch_id)).center());
+    doc.line(Line::new(shop.company).bold().center());
+    doc.line(Line::new(shop.branch).center());
     doc.push(Block::Rule('-'));
     doc.line(Line::new(&format!("Order #{}", order.number)).size(Size::Big).bold().center());
-    doc.line(Line::new(&order_type(&order.order_type)).end(now_local));
+    doc.line(Line::new(&order_type(&order.order_type)).end(when_local));
     if let Some(name) = customer_field(order.customer.as_ref(), &["name", "fullName", "customerName"]) {
         doc.line(Line::new(&format!("Customer: {name}")));
     }
@@ -128,7 +131,23 @@ pub fn receipt(order: &Order, banner_text: Option<&str>, now_local: &str) -> Doc
     doc.line(Line::new("Thank you!").center());
     doc.push(Block::Feed(2));
     doc.push(Block::Cut);
-    doc.push(Block::Drawer);
+    if banner_text.is_none() {
+        doc.push(Block::Drawer);
+    }
+    doc
+}
+
+/// The names a receipt is headed with.
+#[derive(Debug, Clone, Copy)]
+pub struct Shop<'a> {
+    pub company: &'a str,
+    pub branch: &'a str,
+}
+
+/// Only a banner (for a raw job sent again: the banner, then the job's own bytes).
+pub fn banner_only(banner_text: &str) -> Doc {
+    let mut doc = Doc::default();
+    banner(&mut doc, Some(banner_text));
     doc
 }
 

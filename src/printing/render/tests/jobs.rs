@@ -10,7 +10,7 @@ use super::*;
 fn every_job_starts_with_init() {
     for p in PROFILES {
         for w in [58, 80] {
-            assert_eq!(&receipt(&sample(), w, &p, None, NOW).bytes[..2], &[0x1B, 0x40], "{p:?} {w}");
+            assert_eq!(&receipt(&sample(), &SHOP, w, &p, None, NOW).bytes[..2], &[0x1B, 0x40], "{p:?} {w}");
             assert_eq!(&kitchen_ticket(&sample(), None, &sample().items, w, &p, None, NOW).bytes[..2], &[0x1B, 0x40]);
             assert_eq!(&test_page("Bar", w, &p, "c-1", NOW).bytes[..2], &[0x1B, 0x40]);
         }
@@ -19,25 +19,48 @@ fn every_job_starts_with_init() {
 
 #[test]
 fn epson_receipt_cuts_then_kicks_the_drawer_with_five_bytes() {
-    let b = receipt(&sample(), 80, &Profile::EpsonTm, None, NOW).bytes;
+    let b = receipt(&sample(), &SHOP, 80, &Profile::EpsonTm, None, NOW).bytes;
     let cut = find(&b, &[0x1D, 0x56, 66, 3]).expect("GS V 66 3");
     let kick = find(&b, &[0x1B, 0x70, 0x00, 0x19, 0xFA]).expect("ESC p 0 25 250");
     assert!(cut < kick);
     assert_eq!(count(&b, &[0x1B, 0x70]), 1, "exactly one drawer command");
     assert_eq!(kick + 5, b.len(), "the kick is the last command");
     // Generic clones get a feed and a function-A full cut.
-    let g = receipt(&sample(), 80, &Profile::GenericEscPos, None, NOW).bytes;
+    let g = receipt(&sample(), &SHOP, 80, &Profile::GenericEscPos, None, NOW).bytes;
     assert!(find(&g, &[0x1B, b'd', 4, 0x1D, 0x56, 0]).is_some());
     // Kitchen tickets cut but never open the drawer.
     let k = kitchen_ticket(&sample(), None, &sample().items, 80, &Profile::EpsonTm, None, NOW).bytes;
     assert!(find(&k, &[0x1D, 0x56, 66, 3]).is_some());
     assert!(find(&k, &[0x1B, 0x70]).is_none());
+    // A reprint or possible duplicate of a receipt never opens the drawer again.
+    for banner in ["REPRINT", "POSSIBLE DUPLICATE"] {
+        let again = receipt(&sample(), &SHOP, 80, &Profile::EpsonTm, Some(banner), NOW).bytes;
+        assert!(find(&again, &[0x1D, 0x56, 66, 3]).is_some() && find(&again, &[0x1B, 0x70]).is_none(), "{banner}");
+    }
+}
+
+#[test]
+fn receipts_are_headed_with_names_not_ids() {
+    let r = receipt(&sample(), &SHOP, 80, &Profile::EpsonTm, None, NOW);
+    let head: Vec<&str> = r.preview.lines().take(2).map(str::trim).collect();
+    assert_eq!(head, ["Mezze House", "Marina"]);
+    assert!(!r.preview.contains(&sample().company_id) && !r.preview.contains(&sample().branch_id));
+}
+
+#[test]
+fn a_raw_job_sent_again_carries_its_banner_then_its_own_bytes() {
+    let data = b"\x1b@LABEL 42\n\x1dV\x00";
+    assert_eq!(raw_with_banner(data, None, 80, &Profile::EpsonTm).bytes, data, "a first copy is untouched");
+    let again = raw_with_banner(data, Some("POSSIBLE DUPLICATE"), 80, &Profile::EpsonTm);
+    assert!(again.bytes.ends_with(data) && again.bytes.len() > data.len());
+    assert!(find(&again.bytes, b"POSSIBLE DUPLICATE").is_some());
+    assert!(again.preview.contains("POSSIBLE DUPLICATE") && again.preview.contains("RAW"));
 }
 
 #[test]
 fn qr_code_sequence_has_model_2_and_correct_lengths() {
     let o = sample();
-    let b = receipt(&o, 58, &Profile::EpsonTm, None, NOW).bytes;
+    let b = receipt(&o, &SHOP, 58, &Profile::EpsonTm, None, NOW).bytes;
     let at = find(&b, &[0x1D, 0x28, 0x6B, 4, 0, 49, 65, 50, 0]).expect("select model 2");
     let rest = &b[at + 9..];
     assert_eq!(&rest[..8], &[0x1D, 0x28, 0x6B, 3, 0, 49, 67, 6], "module size 6");
@@ -55,9 +78,10 @@ fn qr_code_sequence_has_model_2_and_correct_lengths() {
 #[test]
 fn star_line_uses_star_commands_only() {
     let o = order(vec![item("Burger", 2, 1250, None, None), item("فلافل", 1, 500, None, None)]);
-    let b = receipt(&o, 80, &Profile::StarLine, Some("REPRINT"), NOW).bytes;
+    let b = receipt(&o, &SHOP, 80, &Profile::StarLine, Some("REPRINT"), NOW).bytes;
     assert!(find(&b, &[0x1B, b'd', 3]).is_some(), "Star cut ESC d 3");
-    assert!(find(&b, &[0x1B, 0x07, 20, 20, 0x07]).is_some(), "Star drawer ESC BEL n1 n2 BEL");
+    let first = receipt(&o, &SHOP, 80, &Profile::StarLine, None, NOW).bytes;
+    assert!(find(&first, &[0x1B, 0x07, 20, 20, 0x07]).is_some(), "Star drawer ESC BEL n1 n2 BEL");
     assert!(find(&b, &[0x1B, 0x1D, b'y', b'S', b'0', 2]).is_some(), "Star QR model 2");
     let band = find(&b, &[0x1B, 0x1D, b'S', 1]).expect("Star raster for Arabic");
     assert_eq!(&b[band + 4..band + 6], &[72, 0], "80 mm: 72 bytes a row");
@@ -71,7 +95,7 @@ fn star_line_uses_star_commands_only() {
 
 #[test]
 fn star_raster_sends_everything_as_an_image() {
-    let b = receipt(&sample(), 80, &Profile::StarRaster, None, NOW).bytes;
+    let b = receipt(&sample(), &SHOP, 80, &Profile::StarRaster, None, NOW).bytes;
     assert!(b.starts_with(b"\x1b@\x1b*rR\x1b*rA\x1b*rP0\x00\x1b*rD1\x00\x1b*rE13\x00"));
     assert!(b.ends_with(b"\x1b\x0c\x04\x1b*rB"));
     assert!(find(&b, b"Burger").is_none(), "no text in a raster-only job");
@@ -102,7 +126,7 @@ fn column_widths_follow_the_paper() {
     let long = "Extra large double cheeseburger with caramelised onions and a side of everything";
     let o = order(vec![item(long, 1, 999, None, Some(long))]);
     for (w, cols) in [(58, 32), (80, 48)] {
-        let r = receipt(&o, w, &Profile::EpsonTm, None, NOW);
+        let r = receipt(&o, &SHOP, w, &Profile::EpsonTm, None, NOW);
         let rule = vec![b'-'; cols];
         assert!(find(&r.bytes, &[&rule[..], b"\n"].concat()).is_some());
         assert!(find(&r.bytes, &vec![b'-'; cols + 1]).is_none());
@@ -185,7 +209,7 @@ fn hostile_and_extreme_input_never_panics_nor_injects_commands() {
     o.notes = Some("\x00\x1b\x1d".into());
     for p in PROFILES {
         for w in [0, 58, 80, 255] {
-            let r = receipt(&o, w, &p, Some("RE\x1bPRINT"), "\x1b@now");
+            let r = receipt(&o, &SHOP, w, &p, Some("RE\x1bPRINT"), "\x1b@now");
             let k = kitchen_ticket(&o, Some("\x1b"), &o.items, w, &p, None, "");
             if p.prints_text() {
                 let (rc, kc) = (commands(&r.bytes), commands(&k.bytes));
@@ -193,12 +217,12 @@ fn hostile_and_extreme_input_never_panics_nor_injects_commands() {
                 assert_eq!(count(&kc, &[0x1B, 0x40]), 1);
                 // Control characters are gone; what is left prints as text (ú is 0xA3 in CP437).
                 assert!(find(&rc, b"Soup@p\xA3V").is_some() && find(&kc, b"Soup@p\xA3V").is_some(), "{p:?}");
-                assert_eq!(count(&rc, &[0x1B, 0x70]), usize::from(p.speaks_escpos()), "{p:?}: only our drawer kick");
+                assert_eq!(count(&rc, &[0x1B, 0x70]), 0, "{p:?}: no drawer kick smuggled in (and none on a reprint)");
                 assert!(find(&rc, b"REPRINT").is_some() && find(&rc, b"RE\x1b").is_none());
                 assert!(find(&kc, &[0x1B, 0x70]).is_none() && find(&kc, &[0x1D, 0x56, 0x00, 0x85]).is_none());
             }
             let empty = order(vec![]);
-            assert!(!receipt(&empty, w, &p, None, NOW).bytes.is_empty());
+            assert!(!receipt(&empty, &SHOP, w, &p, None, NOW).bytes.is_empty());
             assert!(kitchen_ticket(&empty, None, &[], w, &p, Some(""), NOW).preview.contains("(no items)"));
         }
     }
@@ -263,7 +287,7 @@ fn test_page_names_printer_profile_and_correlation_id() {
 fn many_items_all_print_in_order() {
     let items: Vec<Item> = (1..=500).map(|i| item(&format!("Dish {i:03}"), i, 100, Some("line"), None)).collect();
     let o = order(items);
-    let r = receipt(&o, 58, &Profile::EpsonTm, None, NOW);
+    let r = receipt(&o, &SHOP, 58, &Profile::EpsonTm, None, NOW);
     let mut last = 0;
     for i in 1..=500 {
         let at = r.preview.find(&format!("{i} x Dish {i:03}")).unwrap_or_else(|| panic!("item {i} missing"));

@@ -13,7 +13,7 @@ use super::*;
 fn raster_lines_use_gs_v_0_with_paper_width_bytes() {
     let o = order(vec![item("شاورما دجاج", 2, 1500, None, None)]);
     for (w, xbytes) in [(58, 48), (80, 72)] {
-        let b = receipt(&o, w, &Profile::EpsonTm, None, NOW).bytes;
+        let b = receipt(&o, &SHOP, w, &Profile::EpsonTm, None, NOW).bytes;
         let bands = gs_v0_bands(&b);
         assert!(!bands.is_empty(), "Arabic item must be rasterised");
         for (x, y) in bands {
@@ -28,17 +28,17 @@ fn raster_lines_use_gs_v_0_with_paper_width_bytes() {
 fn cafe_uses_a_code_page_and_euro_switches_or_rasters() {
     let o = order(vec![item("Café", 1, 350, None, None), item("Tarte 2 €", 1, 200, None, None)]);
     for p in [Profile::EpsonTm, Profile::GenericEscPos] {
-        let b = receipt(&o, 80, &p, None, NOW).bytes;
+        let b = receipt(&o, &SHOP, 80, &p, None, NOW).bytes;
         assert_eq!(&b[2..8], &[0x1B, b'R', 0, 0x1B, b't', 0], "{p:?}: USA set, CP437 selected after init");
         assert!(find(&b, b"Caf\x82").is_some(), "{p:?}: é is 0x82 in CP437");
     }
-    let epson = receipt(&o, 80, &Profile::EpsonTm, None, NOW).bytes;
+    let epson = receipt(&o, &SHOP, 80, &Profile::EpsonTm, None, NOW).bytes;
     let sel = find(&epson, &[0x1B, b't', 19]).expect("CP858 selected for €");
     assert!(find(&epson[sel..], b"Tarte 2 \xD5").is_some(), "€ is 0xD5 in CP858");
-    let generic = receipt(&o, 80, &Profile::GenericEscPos, None, NOW).bytes;
+    let generic = receipt(&o, &SHOP, 80, &Profile::GenericEscPos, None, NOW).bytes;
     assert!(find(&generic, &[0x1B, b't', 19]).is_none(), "generic never leaves CP437");
     assert!(!gs_v0_bands(&generic).is_empty(), "generic prints € as raster");
-    let star = receipt(&o, 80, &Profile::StarLine, None, NOW).bytes;
+    let star = receipt(&o, &SHOP, 80, &Profile::StarLine, None, NOW).bytes;
     assert!(find(&star, &[0x1B, 0x1D, b't', 1]).is_some() && find(&star, b"Caf\x82").is_some());
     assert!(find(&star, &[0x1B, 0x1D, b't', 4]).is_some(), "Star CP858 selector for €");
 }
@@ -94,7 +94,7 @@ fn write_arabic_receipt_png() {
         item("Café latte", 2, 450, Some("bar"), None),
     ]);
     o.customer = Some(json!({"name": "أحمد علي", "phone": "+971 50 123 4567"}));
-    let doc = tickets::receipt(&o, Some("REPRINT"), NOW);
+    let doc = tickets::receipt(&o, &SHOP, Some("REPRINT"), NOW);
     let geom = geometry(80);
     let mut pen = Pen::new();
     let mut page = super::raster::Bitmap::new(geom.dots, 0);
