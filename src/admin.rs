@@ -110,10 +110,9 @@ pub async fn advert(state: &AppState) -> Result<crate::discovery::Advert, StoreE
         })
         .await?;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let instance = if instance.trim_matches([' ', '-']).is_empty() { format!("branchd on {}", host.trim()) } else { instance };
     Ok(crate::discovery::Advert {
         appliance_id,
-        instance: instance.chars().take(60).collect(),
+        instance: crate::discovery::instance_name(&instance, &host),
         version: crate::VERSION.into(),
         role: state.config().role.as_str().into(),
         company_id,

@@ -5,9 +5,17 @@ use clap::Parser;
 use branchd::cli::{Cli, Command};
 use branchd::config::LogFormat;
 
+/// Colours only for a person at a terminal: never into the journal, a pipe or a file, and
+/// never when `NO_COLOR` is set to anything non-empty (<https://no-color.org>).
+fn use_ansi(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = use_ansi(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -59,5 +67,19 @@ async fn main() -> std::process::ExitCode {
             eprintln!("branchd: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_ansi;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(use_ansi(true, None));
+        assert!(use_ansi(true, Some("".into())), "an empty NO_COLOR does not count");
+        assert!(!use_ansi(true, Some("1".into())));
+        assert!(!use_ansi(false, None), "journald, pipes and files get no escape codes");
+        assert!(!use_ansi(false, Some("1".into())));
     }
 }

@@ -164,6 +164,42 @@ async fn admin_cli_works_while_the_server_runs() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Under systemd stderr is the journal, not a terminal: escape codes there are noise
+/// (`journalctl` shows them as `ESC[2m…`), so a piped stderr gets plain text.
+#[test]
+fn server_logs_in_a_pipe_have_no_colour_codes() {
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--no-demo", "--port", "0", "--bind", "127.0.0.1", "--mdns", "off", "--data-dir"])
+        .arg(dir.path())
+        .env("JWT_SECRET", common::SECRET)
+        .env("BRANCHD_CONFIG", "")
+        .env("BRANCHD_BACKUP_INTERVAL_HOURS", "0")
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .env_remove("BRANCHD_LOG_FORMAT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines.next().expect("server started").unwrap().starts_with("branchd listening on ") {}
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    for _ in lines {}
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let logs = logs.join().unwrap();
+    assert!(logs.contains("branchd serving") && logs.contains("stopped"), "the server logged: {logs}");
+    assert!(!logs.contains("\x1b["), "ANSI escape codes in piped logs: {logs:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();

@@ -54,6 +54,24 @@ pub struct Advert {
     pub port: u16,
 }
 
+/// Longest DNS label, in bytes (RFC 1035 §2.3.4); mdns-sd drops packets with a longer one.
+pub const MAX_INSTANCE_BYTES: usize = 63;
+
+/// The mDNS instance name for `name` (e.g. "Company - Branch"): `branchd on HOST` when
+/// `name` says nothing, and cut to at most [`MAX_INSTANCE_BYTES`] bytes at a character
+/// boundary (Arabic letters take two bytes each, so 63 bytes is far fewer than 63 letters).
+/// Never empty.
+pub fn instance_name(name: &str, host: &str) -> String {
+    let full = if name.trim_matches([' ', '-']).is_empty() { format!("branchd on {}", host.trim()) } else { name.to_string() };
+    let mut end = full.len().min(MAX_INSTANCE_BYTES);
+    while !full.is_char_boundary(end) {
+        end -= 1;
+    }
+    // No dangling separator where the cut fell ("Company - |Branch").
+    let cut = full[..end].trim_end_matches([' ', '-']);
+    if cut.is_empty() { "branchd".into() } else { cut.to_string() }
+}
+
 /// The running advertisement; [`Advertiser::withdraw`] says goodbye.
 pub struct Advertiser {
     daemon: ServiceDaemon,
@@ -146,6 +164,32 @@ pub fn browse(types: &[&str], wait: Duration, interfaces: &[String]) -> Result<V
 
 #[cfg(test)]
 mod tests {
+    use super::{MAX_INSTANCE_BYTES, instance_name};
+
+    #[test]
+    fn instance_name_fits_a_dns_label_in_bytes() {
+        // 2 bytes per letter: 60 characters would be ~110 bytes.
+        let full = "مطاعم الشام للمأكولات الشرقية والمشاوي - فرع شارع الملك عبد العزيز الرئيسي";
+        assert!(full.chars().count() > MAX_INSTANCE_BYTES / 2 && full.len() > MAX_INSTANCE_BYTES);
+        let name = instance_name(full, "pi");
+        assert!(!name.is_empty());
+        assert!(name.len() <= MAX_INSTANCE_BYTES, "{} bytes: {name}", name.len());
+        assert!(std::str::from_utf8(name.as_bytes()).is_ok());
+        assert!(full.starts_with(&name), "{name}");
+        // A cut in the middle of a two-byte letter backs off to the letter before.
+        let odd = format!("a{}", "ش".repeat(40));
+        let name = instance_name(&odd, "pi");
+        assert_eq!(name.len(), 63);
+        assert!(odd.starts_with(&name));
+        // Short names are kept whole; empty ones name the host; the result is never empty.
+        assert_eq!(instance_name("Levant - Downtown", "pi"), "Levant - Downtown");
+        assert_eq!(instance_name(" - ", "pi-7"), "branchd on pi-7");
+        assert_eq!(instance_name("", ""), "branchd on");
+        let long_host = "h".repeat(100);
+        assert_eq!(instance_name("", &long_host).len(), MAX_INSTANCE_BYTES);
+        assert_eq!(instance_name(&format!("{} - x", "ش".repeat(30)), "pi"), "ش".repeat(30));
+    }
+
     #[test]
     fn virtual_interfaces_are_skipped() {
         for n in ["docker0", "br-1a2b", "veth12", "virbr0", "tun0", "wg0", "tailscale0"] {

@@ -141,40 +141,92 @@ fn probe_dir(dir: &Path) -> Result<(), String> {
 
 /// The problem with `config` beyond what parsing checks, as `(setting, reason)`.
 pub fn problems(config: &Config) -> Option<(&'static str, String)> {
+    examine(config).err()
+}
+
+/// [`problems`] as `Err((setting, reason))`, else `Ok` with a warning when the database's
+/// quick check found damage: the service still starts (it may well work, and refusing
+/// would take the branch offline); `branchd doctor` runs the full check and says what to do.
+fn examine(config: &Config) -> Result<Option<String>, (&'static str, String)> {
     if let Err(e) = probe_dir(&config.data_dir) {
-        return Some(("BRANCHD_DATA_DIR", format!("{e} (the service user must own it)")));
+        return Err(("BRANCHD_DATA_DIR", format!("{e} (the service user must own it)")));
     }
     if config.backup_interval_hours > 0.0
         && let Err(e) = probe_dir(&crate::ops::backup::dir(config))
     {
-        return Some(("BRANCHD_BACKUP_DIR", format!("{e} (outside the data directory it also needs ReadWritePaths= in the unit)")));
+        return Err(("BRANCHD_BACKUP_DIR", format!("{e} (outside the data directory it also needs ReadWritePaths= in the unit)")));
     }
     let db = config.db_path();
-    if db.exists() {
-        match crate::store::backup::inspect(&db) {
-            Ok(r) if r.schema_version > crate::store::migrate::latest() => {
-                return Some((
-                    "BRANCHD_DATA_DIR",
-                    format!(
-                        "{} has schema version {} but this branchd knows only up to {}: it was made by a newer branchd (run `branchd update --rollback` or restore a backup)",
-                        db.display(),
-                        r.schema_version,
-                        crate::store::migrate::latest()
-                    ),
-                ));
+    if !db.exists() {
+        return Ok(None);
+    }
+    match quick_inspect(&db) {
+        Ok(r) if r.schema_version > crate::store::migrate::latest() => Err((
+            "BRANCHD_DATA_DIR",
+            format!(
+                "{} has schema version {} but this branchd knows only up to {}: it was made by a newer branchd (run `branchd update --rollback` or restore a backup)",
+                db.display(),
+                r.schema_version,
+                crate::store::migrate::latest()
+            ),
+        )),
+        Ok(r) if r.problems.is_empty() => Ok(None),
+        Ok(r) => Ok(Some(format!(
+            "branchd: warning: {} failed PRAGMA quick_check: {} (run `sudo branchd doctor`)",
+            db.display(),
+            r.problems.join("; ")
+        ))),
+        Err(e) => Err(("BRANCHD_DATA_DIR", format!("cannot read {}: {e} (see `branchd doctor`)", db.display()))),
+    }
+}
+
+/// What `check-config` learns about an existing database.
+struct DbCheck {
+    /// `PRAGMA user_version`: the schema version (migrations applied).
+    schema_version: i64,
+    /// What `PRAGMA quick_check` listed (at most 20); empty when it answered `ok`.
+    problems: Vec<String>,
+}
+
+/// Opens `path` read-only and checks it with `PRAGMA quick_check`, not `integrity_check`:
+/// this runs before every service start (`ExecStartPre`), and the full check (which also
+/// cross-checks every index against its table) of a large database on an SD card can
+/// outlast the unit's start timeout. `branchd doctor` and `branchd restore` run the full one.
+fn quick_inspect(path: &Path) -> Result<DbCheck, String> {
+    use rusqlite::{Connection, OpenFlags};
+    let sql = |e: rusqlite::Error| e.to_string();
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sql)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+    let mut stmt = conn.prepare("PRAGMA quick_check(20)").map_err(sql)?;
+    let mut problems: Vec<String> =
+        stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?.collect::<Result<_, _>>().map_err(sql)?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        problems.clear();
+    }
+    let schema_version = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
+    if problems.is_empty() {
+        // As `restore` checks: it is a branchd database at all.
+        for table in ["orders", "branches"] {
+            let n: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
+                .map_err(sql)?;
+            if n == 0 {
+                return Err(format!("it is not a branchd database (it has no {table} table)"));
             }
-            Ok(_) => {}
-            Err(e) => return Some(("BRANCHD_DATA_DIR", format!("cannot read {}: {e} (see `branchd doctor`)", db.display()))),
         }
     }
-    None
+    Ok(DbCheck { schema_version, problems })
 }
 
 /// `branchd check-config`: one line and exit 0, or one line naming the setting and exit 2.
 pub fn check_config(config: &Config) {
-    if let Some((setting, reason)) = problems(config) {
-        eprintln!("branchd: bad configuration: {setting}: {reason}");
-        std::process::exit(2);
+    match examine(config) {
+        Err((setting, reason)) => {
+            eprintln!("branchd: bad configuration: {setting}: {reason}");
+            std::process::exit(2);
+        }
+        Ok(Some(warning)) => eprintln!("{warning}"),
+        Ok(None) => {}
     }
     println!(
         "configuration ok: data directory {}, port {}, role {}, sync {}, backups {}",
@@ -238,6 +290,52 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn database_check_before_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_path_buf(), backup_interval_hours: 0.0, ..Config::default() };
+        let db = config.db_path();
+        assert_eq!(examine(&config), Ok(None), "no database yet");
+
+        let conn = crate::store::db::open_rw(&db).unwrap();
+        conn.execute_batch("INSERT INTO companies (id, name, created_at) VALUES ('c', 'C', '2026-01-01T00:00:00Z')").unwrap();
+        drop(conn);
+        assert_eq!(examine(&config), Ok(None));
+
+        let newer = crate::store::migrate::latest() + 1;
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", newer).unwrap();
+        drop(conn);
+        let (setting, reason) = examine(&config).unwrap_err();
+        assert_eq!(setting, "BRANCHD_DATA_DIR");
+        assert!(reason.contains(&format!("schema version {newer}")), "{reason}");
+
+        // Damage quick_check sees: the orders table's root page overwritten. The service
+        // still starts; the journal says what is wrong and where to look.
+        let conn = crate::store::db::open_rw(&dir.path().join("damaged.db")).unwrap();
+        let (root, page_size): (u64, u64) = conn
+            .query_row("SELECT rootpage, (SELECT page_size FROM pragma_page_size()) FROM sqlite_master WHERE name = 'orders'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        drop(conn);
+        std::fs::remove_file(&db).unwrap();
+        std::fs::rename(dir.path().join("damaged.db"), &db).unwrap();
+        let mut bytes = std::fs::read(&db).unwrap();
+        let page = ((root - 1) * page_size) as usize;
+        bytes[page..page + page_size as usize].fill(0xA5);
+        std::fs::write(&db, bytes).unwrap();
+        let warning = examine(&config).unwrap().expect("a warning");
+        assert!(warning.contains("quick_check") && warning.contains("branchd doctor"), "{warning}");
+
+        // Not a branchd database, or not a database at all: refused.
+        std::fs::remove_file(&db).unwrap();
+        rusqlite::Connection::open(&db).unwrap().execute_batch("CREATE TABLE other (x)").unwrap();
+        assert!(examine(&config).unwrap_err().1.contains("not a branchd database"));
+        std::fs::write(&db, b"not a database at all, just text that is long enough to be a header").unwrap();
+        assert_eq!(examine(&config).unwrap_err().0, "BRANCHD_DATA_DIR");
     }
 
     #[test]

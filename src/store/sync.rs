@@ -47,6 +47,34 @@ pub fn stream_last(conn: &Connection, branch: &str) -> Result<i64, StoreError> {
     state_int(conn, &format!("stream:{branch}"))
 }
 
+/// The hub holds numbers this appliance never wrote (a replaced appliance with the same
+/// credential, or one restored from an older backup, with nothing waiting): continue the
+/// stream after them.
+pub fn skip_to(conn: &Connection, branch: &str, hub_high_water: i64) -> Result<(), StoreError> {
+    if stream_last(conn, branch)? < hub_high_water {
+        state_set(conn, &format!("stream:{branch}"), &hub_high_water.to_string())?;
+    }
+    set_acked(conn, branch, hub_high_water)
+}
+
+/// The hub holds other events under numbers this appliance used from `from` on (it was
+/// restored from a backup, or replaced, after the hub had received them): renumber this
+/// appliance's events from `from` on, in their order, to follow both its own last number
+/// and the hub's `hub_high_water`. Returns how many moved and the first new number.
+pub fn rebase(conn: &Connection, branch: &str, from: i64, hub_high_water: i64) -> Result<(i64, i64), StoreError> {
+    let last = stream_last(conn, branch)?;
+    let first_new = last.max(hub_high_water) + 1;
+    let shift = first_new - from;
+    // Every new number is above every old one, so the unique index never sees a clash.
+    let moved = conn.execute(
+        "UPDATE events SET stream_seq = stream_seq + ?3 WHERE branch_id = ?1 AND stream_seq >= ?2",
+        params![branch, from, shift],
+    )? as i64;
+    state_set(conn, &format!("stream:{branch}"), &(last + shift).to_string())?;
+    set_acked(conn, branch, from - 1)?;
+    Ok((moved, first_new))
+}
+
 /// The next events to push: in stream order after `after`, at most `max` events and about
 /// `max_bytes` of payload (always at least one event).
 pub fn outbox(conn: &Connection, branch: &str, after: i64, max: usize, max_bytes: usize) -> Result<Vec<WireEvent>, StoreError> {

@@ -20,6 +20,8 @@ use crate::store::{StoreError, events::Origin};
 
 /// Idle time between feed polls when nothing wakes the relay.
 const IDLE: Duration = Duration::from_secs(5);
+/// The hub's code for an event whose number it already holds for another event.
+const SEQ_CONFLICT: &str = "SEQ_CONFLICT";
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What `/health`, `/metrics` and the dashboard show about sync.
@@ -249,21 +251,36 @@ async fn cycle(state: &AppState, up: &Uplink) -> Result<bool, Fail> {
         s.hub_high_water = hello.high_water;
     });
     let (b, hw) = (branch.clone(), hello.high_water);
-    let acked = state
+    let (acked, skipped) = state
         .db()
         .write(move |tx| {
             store::state_set(tx.conn, "uplink:branch", &b)?;
             let acked = store::acked(tx.conn, &b)?;
-            if hw != acked {
+            let mut skipped = false;
+            if hw < acked {
+                // The hub lost events it had acknowledged: send them again from its mark.
                 store::set_acked(tx.conn, &b, hw)?;
+            } else if hw > acked && store::stream_last(tx.conn, &b)? <= acked {
+                // Nothing waiting here, yet the hub has more: numbers this appliance never
+                // wrote. (With events waiting, `push` first checks them against the hub.)
+                store::skip_to(tx.conn, &b, hw)?;
+                skipped = true;
             }
-            Ok::<_, StoreError>(acked)
+            Ok::<_, StoreError>((acked, skipped))
         })
         .await?;
     if hello.high_water < acked {
         diverged(state, &branch, acked, hello.high_water);
     }
-    let pushed_more = push(state, up, &branch).await?;
+    if skipped {
+        tracing::warn!(
+            branch_id = %branch,
+            acknowledged = acked,
+            hub_has = hw,
+            "sync: the hub has events this appliance never wrote (replaced, or restored from an older backup?); numbering continues after them"
+        );
+    }
+    let pushed_more = push(state, up, &branch, hw).await?;
     let feed_more = pull(state, up, &hello.company_id, &branch).await?;
     Ok(pushed_more || feed_more)
 }
@@ -278,15 +295,39 @@ fn diverged(state: &AppState, branch: &str, believed: i64, hub: i64) {
     state.sync().update(|s| s.divergences += 1);
 }
 
-async fn push(state: &AppState, up: &Uplink, branch: &str) -> Result<bool, Fail> {
+/// Sends one batch from the acknowledged mark. `hub_high_water` (from hello) above that mark
+/// means the hub has events this appliance has not seen acknowledged: either our own (an
+/// answer was lost) or others under the same numbers (this appliance was restored or
+/// replaced). The batch then stops at the hub's mark, so nothing new is applied before the
+/// numbers are checked; numbers the hub holds for other events are moved past its mark
+/// together with everything after them, keeping their order.
+async fn push(state: &AppState, up: &Uplink, branch: &str, hub_high_water: i64) -> Result<bool, Fail> {
     let b = branch.to_string();
-    let batch = state
+    let (mut batch, mut checking) = state
         .db()
         .read(move |c| {
             let acked = store::acked(c, &b)?;
-            store::outbox(c, &b, acked, BATCH_MAX_EVENTS, BATCH_MAX_BYTES)
+            let mut batch = store::outbox(c, &b, acked, BATCH_MAX_EVENTS, BATCH_MAX_BYTES)?;
+            let checking = hub_high_water > acked;
+            if checking {
+                batch.retain(|e| e.seq <= hub_high_water);
+            }
+            Ok::<_, StoreError>((batch, checking))
         })
         .await?;
+    if checking && batch.is_empty() {
+        // None of ours lies at or below the hub's mark (they were renumbered past it): the
+        // numbers up to it are the hub's alone.
+        let b = branch.to_string();
+        batch = state
+            .db()
+            .write(move |tx| {
+                store::set_acked(tx.conn, &b, hub_high_water)?;
+                store::outbox(tx.conn, &b, hub_high_water, BATCH_MAX_EVENTS, BATCH_MAX_BYTES)
+            })
+            .await?;
+        checking = false;
+    }
     if batch.is_empty() {
         return Ok(false);
     }
@@ -294,18 +335,36 @@ async fn push(state: &AppState, up: &Uplink, branch: &str) -> Result<bool, Fail>
     let body = json!({"protocol": PROTOCOL, "branchId": branch, "events": batch});
     let res: PushResponse = serde_json::from_value(up.send(up.client.post(format!("{}/sync/v1/events", up.base)).json(&body)).await?)
         .map_err(|e| Fail::Retry(format!("bad push answer: {e}")))?;
+    let conflict = res.parked.iter().filter(|p| p.code == SEQ_CONFLICT).map(|p| p.seq).min();
     let (b, parked, hw) = (branch.to_string(), res.parked.clone(), res.high_water);
-    let before = state
+    let (before, rebased) = state
         .db()
         .write(move |tx| {
             let before = store::acked(tx.conn, &b)?;
-            for p in &parked {
+            for p in parked.iter().filter(|p| p.code != SEQ_CONFLICT && conflict.is_none_or(|c| p.seq < c)) {
                 store::park(tx.conn, &b, p.seq, &p.code, &p.message)?;
             }
-            store::set_acked(tx.conn, &b, hw)?;
-            Ok::<_, StoreError>(before)
+            if let Some(c) = conflict {
+                return Ok::<_, StoreError>((before, Some(store::rebase(tx.conn, &b, c, hw)?)));
+            }
+            // While checking, the hub's mark may lie beyond this batch: acknowledge only what
+            // was checked.
+            store::set_acked(tx.conn, &b, if checking { hw.min(last) } else { hw })?;
+            Ok((before, None))
         })
         .await?;
+    if let (Some(c), Some((moved, first_new))) = (conflict, rebased) {
+        tracing::warn!(
+            branch_id = branch,
+            from = c,
+            moved,
+            first_new,
+            hub_high_water = hw,
+            "sync: the hub holds other events under this appliance's numbers (restored or replaced appliance?); renumbered ours to follow them"
+        );
+        state.sync().update(|s| s.divergences += 1);
+        return Ok(true);
+    }
     if hw < before {
         diverged(state, branch, before, hw);
     }
@@ -321,13 +380,17 @@ async fn push(state: &AppState, up: &Uplink, branch: &str) -> Result<bool, Fail>
         duplicates = res.duplicates,
         "sync: batch acknowledged"
     );
+    let acked = if checking { hw.min(last) } else { hw };
     state.sync().update(|s| {
-        s.pushed += (hw - before).max(0) as u64;
+        s.pushed += (acked - before).max(0) as u64;
         s.duplicates += res.duplicates as u64;
-        s.acked = hw;
+        s.acked = acked;
     });
-    // A full batch fully taken: more may be waiting. Anything else waits for the next wake.
-    Ok(hw >= last && n == BATCH_MAX_EVENTS)
+    // Taken up to its end: whatever was written meanwhile, or cut off by the batch limits,
+    // goes at once rather than at the next wake.
+    let b = branch.to_string();
+    let waiting = state.db().read(move |c| Ok::<_, StoreError>(store::stream_last(c, &b)? > acked)).await?;
+    Ok(acked >= last && waiting)
 }
 
 async fn pull(state: &AppState, up: &Uplink, company: &str, branch: &str) -> Result<bool, Fail> {
