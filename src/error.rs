@@ -21,6 +21,11 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, code, message: message.into() }
     }
+    /// Printing asked of a hub: it only holds copies of its branches' printers.
+    pub fn hub_does_not_print() -> Self {
+        Self::new(StatusCode::CONFLICT, "CONFLICT", "this is the HQ hub: it does not drive branch printers; print from the branch appliance")
+    }
+
     pub fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
     }

@@ -288,6 +288,58 @@ fn deb_for_amd64_has_what_an_installer_needs() {
     );
 }
 
+/// postinst, run with every outside command replaced by a stub that only logs its call
+/// (nothing on this machine changes) and the conffiles under `$DPKG_ROOT`: on the first
+/// install and on every upgrade the conffiles end up root:branchd 0640 (an upgrade that
+/// replaces an unedited conffile installs it root:root), unless the admin registered a
+/// dpkg-statoverride for the file.
+#[test]
+fn postinst_gives_the_service_its_conffiles_on_every_configure() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let stubs = dir.path().join("bin");
+    std::fs::create_dir(&stubs).unwrap();
+    let log_call = "#!/bin/sh\necho \"${0##*/} $*\" >>\"$CALLS\"\n";
+    for cmd in ["getent", "addgroup", "adduser", "install", "chown", "chmod", "udevadm", "dpkg-statoverride"] {
+        // dpkg-statoverride --list FILE: exit 0 when an override is registered for FILE.
+        let body = if cmd == "dpkg-statoverride" { format!("{log_call}[ \"$2\" = \"$OVERRIDDEN\" ]\n") } else { log_call.to_string() };
+        let path = stubs.join(cmd);
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let sysroot = dir.path().join("root");
+    let conffiles = ["/etc/branchd/config.toml", "/etc/default/branchd"];
+    for f in conffiles {
+        let path = sysroot.join(&f[1..]);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "# packaged\n").unwrap();
+    }
+    let calls = dir.path().join("calls.log");
+    for (previous_version, overridden) in [("", ""), ("0.1.0-1", ""), ("0.1.0-1", "/etc/default/branchd")] {
+        let _ = std::fs::remove_file(&calls);
+        let out = Command::new("/bin/sh")
+            .arg(root("packaging/debian/postinst"))
+            .args(["configure", previous_version])
+            .env_clear()
+            .env("PATH", &stubs)
+            .env("DPKG_ROOT", &sysroot)
+            .env("CALLS", &calls)
+            .env("OVERRIDDEN", overridden)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "postinst configure {previous_version:?}: {stdout}{stderr}");
+        let log = std::fs::read_to_string(&calls).unwrap_or_default();
+        for f in conffiles {
+            let path = format!("{}{f}", sysroot.display());
+            let fixed = f != overridden;
+            let what = format!("configure {previous_version:?}, statoverride on {overridden:?}: {f}");
+            assert_eq!(log.contains(&format!("chown root:branchd {path}\n")), fixed, "{what}\n{log}");
+            assert_eq!(log.contains(&format!("chmod 0640 {path}\n")), fixed, "{what}\n{log}");
+        }
+    }
+}
+
 #[test]
 fn arm64_binary_answers_version_under_qemu() {
     let bin = root("target/aarch64-unknown-linux-gnu/release/branchd");

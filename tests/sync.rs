@@ -301,6 +301,14 @@ async fn an_invalid_event_is_parked_and_does_not_block_the_rest() {
 async fn hq_changes_flow_down_to_the_branch() {
     let p = pair().await;
     let owner = p.hub.token("company_owner", Some("co-1"), None);
+    // The branch's receipt printer, copied to the hub before HQ takes an order.
+    let manager = p.branch.token("branch_manager", Some("co-1"), Some("br-1"));
+    let body = json!({"branchId": "br-1", "name": "Front", "role": "receipt", "connection": {"type": "virtual"}});
+    let (st, printer) = p.branch.post("/api/printers", &manager, body).await;
+    assert_eq!(st, 201, "{printer}");
+    until_synced(&p).await;
+    let (st, _) = p.hub.get(&format!("/api/printers/{}", printer["id"].as_str().unwrap()), &owner).await;
+    assert_eq!(st, 200, "the hub knows the branch's printer");
     // HQ sets availability and takes a call-centre order for br-1.
     let (st, _) = p
         .hub
@@ -365,6 +373,25 @@ async fn hq_changes_flow_down_to_the_branch() {
     until_synced(&p).await;
     let (_, all) = p.branch.get("/api/orders?status=all", &t).await;
     assert_eq!(all["items"].as_array().unwrap().iter().filter(|o| o["id"] == id.as_str()).count(), 1);
+
+    // The receipt printed at the branch, once; the hub printed nothing on its copy of the
+    // printer, and refuses to.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, jobs) = p.branch.get("/api/print-jobs", &manager).await;
+        let jobs = jobs["items"].as_array().cloned().unwrap_or_default();
+        if jobs.iter().any(|j| j["orderId"] == id.as_str() && j["status"] == "printed") {
+            assert_eq!(jobs.iter().filter(|j| j["orderId"] == id.as_str()).count(), 1, "{jobs:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the HQ order's receipt did not print at the branch: {jobs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, hub_jobs) = p.hub.get("/api/print-jobs", &admin).await;
+    assert_eq!(hub_jobs["items"], json!([]), "the hub queued nothing");
+    let raw = json!({"printerId": printer["id"], "kind": "raw", "data": "SGk="});
+    let (st, e) = p.hub.post("/api/print-jobs", &admin, raw).await;
+    assert_eq!((st, e["error"]["code"].as_str()), (409, Some("CONFLICT")), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,6 +20,9 @@ use crate::validate;
 const MAX_RAW: usize = 512 * 1024;
 
 pub async fn create(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if st.config().role == crate::config::Role::Hub {
+        return Err(ApiError::hub_does_not_print());
+    }
     let m = validate::object(&body, "body")?;
     let printer_id = validate::string(m, "printerId", 128)?;
     let kind = match m.get("kind").and_then(Value::as_str) {
@@ -104,6 +107,9 @@ pub async fn get_one(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<S
 
 /// An explicit reprint: a new job, printed with a `REPRINT` banner.
 pub async fn reprint(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if st.config().role == crate::config::Role::Hub {
+        return Err(ApiError::hub_does_not_print());
+    }
     let old = load(&st, &p, &id).await?;
     if old.kind == "test" {
         return Err(ApiError::bad("test pages are not reprinted; run a new test"));

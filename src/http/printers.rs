@@ -91,6 +91,9 @@ pub async fn status(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<St
 }
 
 pub async fn test(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if st.config().role == crate::config::Role::Hub {
+        return Err(ApiError::hub_does_not_print());
+    }
     let printer = load(&st, &p, &id).await?;
     let outcome = crate::printing::test_print(&st, printer).await;
     let status = if outcome.timed_out() { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::OK };

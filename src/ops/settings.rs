@@ -198,8 +198,7 @@ fn quick_inspect(path: &Path) -> Result<DbCheck, String> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sql)?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
     let mut stmt = conn.prepare("PRAGMA quick_check(20)").map_err(sql)?;
-    let mut problems: Vec<String> =
-        stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?.collect::<Result<_, _>>().map_err(sql)?;
+    let mut problems: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?.collect::<Result<_, _>>().map_err(sql)?;
     if problems.len() == 1 && problems[0] == "ok" {
         problems.clear();
     }
@@ -312,23 +311,20 @@ mod tests {
         assert_eq!(setting, "BRANCHD_DATA_DIR");
         assert!(reason.contains(&format!("schema version {newer}")), "{reason}");
 
-        // Damage quick_check sees: the orders table's root page overwritten. The service
-        // still starts; the journal says what is wrong and where to look.
-        let conn = crate::store::db::open_rw(&dir.path().join("damaged.db")).unwrap();
-        let (root, page_size): (u64, u64) = conn
-            .query_row("SELECT rootpage, (SELECT page_size FROM pragma_page_size()) FROM sqlite_master WHERE name = 'orders'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
+        // Damage quick_check finds (a NULL in a NOT NULL column): the service still starts,
+        // and the journal says what is wrong and where to look. (Damage so bad that SQLite
+        // cannot read the file at all is refused like a missing database.)
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", newer - 1).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE damaged (x); INSERT INTO damaged VALUES (NULL);
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_master SET sql = 'CREATE TABLE damaged (x NOT NULL)' WHERE name = 'damaged';",
+        )
+        .unwrap();
         drop(conn);
-        std::fs::remove_file(&db).unwrap();
-        std::fs::rename(dir.path().join("damaged.db"), &db).unwrap();
-        let mut bytes = std::fs::read(&db).unwrap();
-        let page = ((root - 1) * page_size) as usize;
-        bytes[page..page + page_size as usize].fill(0xA5);
-        std::fs::write(&db, bytes).unwrap();
         let warning = examine(&config).unwrap().expect("a warning");
-        assert!(warning.contains("quick_check") && warning.contains("branchd doctor"), "{warning}");
+        assert!(warning.contains("quick_check") && warning.contains("damaged.x") && warning.contains("branchd doctor"), "{warning}");
 
         // Not a branchd database, or not a database at all: refused.
         std::fs::remove_file(&db).unwrap();

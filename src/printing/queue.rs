@@ -77,8 +77,12 @@ impl PrintQueue {
         Ok(())
     }
 
-    /// Wakes the printer's worker (starting it if needed).
+    /// Wakes the printer's worker (starting it if needed). A hub drives no printer: the ones
+    /// it knows are copies of its branches' printers.
     pub fn wake(&self, state: &AppState, printer_id: &str) {
+        if state.config().role == crate::config::Role::Hub {
+            return;
+        }
         let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(w) = workers.get(printer_id)
             && !w.stop.is_cancelled()

@@ -52,7 +52,9 @@ pub enum Created {
 }
 
 /// Creates an order (or returns the earlier one for the same client id and body).
-pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &str) -> Result<Created, StoreError> {
+/// `print`: queue its tickets and receipt on this appliance's printers (a branch does; a hub
+/// only holds copies of its branches' printers and never prints on them).
+pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &str, print: bool) -> Result<Created, StoreError> {
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(new.canonical.as_bytes()));
     if let Some(id) = &new.id {
         let prior: Option<(Option<String>, String)> = tx
@@ -114,7 +116,9 @@ pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &
         ],
     )?;
     tx.emit(NS, "newOrder", (&order.company_id, &order.branch_id), serde_json::to_value(&order)?)?;
-    super::print_jobs::route_order(tx, &order)?;
+    if print {
+        super::print_jobs::route_order(tx, &order)?;
+    }
     Ok(Created::New(order))
 }
 

@@ -66,10 +66,9 @@ pub fn rebase(conn: &Connection, branch: &str, from: i64, hub_high_water: i64) -
     let first_new = last.max(hub_high_water) + 1;
     let shift = first_new - from;
     // Every new number is above every old one, so the unique index never sees a clash.
-    let moved = conn.execute(
-        "UPDATE events SET stream_seq = stream_seq + ?3 WHERE branch_id = ?1 AND stream_seq >= ?2",
-        params![branch, from, shift],
-    )? as i64;
+    let moved = conn
+        .execute("UPDATE events SET stream_seq = stream_seq + ?3 WHERE branch_id = ?1 AND stream_seq >= ?2", params![branch, from, shift])?
+        as i64;
     state_set(conn, &format!("stream:{branch}"), &(last + shift).to_string())?;
     set_acked(conn, branch, from - 1)?;
     Ok((moved, first_new))

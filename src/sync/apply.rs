@@ -75,6 +75,9 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
             if o.branch_id != branch || o.company_id != company {
                 return reject("WRONG_BRANCH", "the order belongs to another branch or company");
             }
+            if order_store::get(tx.conn, &o.id)?.is_some_and(|other| other.branch_id != branch) {
+                return reject("WRONG_BRANCH", format!("order id {} is already another branch's order", o.id));
+            }
             order_store::upsert_replica(tx.conn, &o)?;
         }
         "orderStatusUpdate" | "orderCancelled" => {
@@ -115,13 +118,28 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
             if p.branch_id != branch || p.company_id != company {
                 return reject("WRONG_BRANCH", "the printer belongs to another branch or company");
             }
+            if printer_store::get(tx.conn, &p.id)?.is_some_and(|other| other.branch_id != branch) {
+                return reject("WRONG_BRANCH", format!("printer id {} is already another branch's printer", p.id));
+            }
             p.sync_desktop_ids();
             printer_store::upsert_replica(tx.conn, &p)?;
         }
-        "printerRemoved" => printer_store::delete_replica(tx.conn, str_of(&d, "printerId")?)?,
+        "printerRemoved" => {
+            let id = str_of(&d, "printerId")?;
+            // Removing one this hub never had is a no-op; another branch's is refused.
+            if printer_store::get(tx.conn, id)?.is_some_and(|p| p.branch_id != branch) {
+                return reject("WRONG_BRANCH", format!("printer {id} is another branch's printer"));
+            }
+            printer_store::delete_replica(tx.conn, id)?;
+        }
         "printerStatusUpdate" => {
+            let id = str_of(&d, "printerId")?;
+            // One this hub has not seen yet (added before the uplink existed) is only relayed.
+            if printer_store::get(tx.conn, id)?.is_some_and(|p| p.branch_id != branch) {
+                return reject("WRONG_BRANCH", format!("printer {id} is another branch's printer"));
+            }
             let at = d.get("checkedAt").and_then(Value::as_str).unwrap_or_default().to_string();
-            printer_store::replicate_status(tx.conn, str_of(&d, "printerId")?, str_of(&d, "status")?, &at)?;
+            printer_store::replicate_status(tx.conn, id, str_of(&d, "status")?, &at)?;
         }
         other => return reject("UNKNOWN_EVENT", format!("unknown event {other}")),
     }
@@ -161,7 +179,7 @@ pub fn from_hub(tx: &mut Tx<'_>, company: &str, branch: &str, business_day: &str
             let new = orders::parse_new(&body).map_err(|e| Reject { code: "INVALID_EVENT", message: e.0 })?;
             // The branch numbers, prints and reports HQ-taken orders as its own.
             tx.origin = Origin::Local;
-            order_store::create(tx, company, &new, business_day)?;
+            order_store::create(tx, company, &new, business_day, true)?;
         }
         "orderStatusUpdate" => {
             tx.origin = Origin::Hub;
