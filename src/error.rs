@@ -23,7 +23,11 @@ impl ApiError {
     }
     /// Printing asked of a hub: it only holds copies of its branches' printers.
     pub fn hub_does_not_print() -> Self {
-        Self::new(StatusCode::CONFLICT, "CONFLICT", "this is the HQ hub: it does not drive branch printers; print from the branch appliance")
+        Self::new(
+            StatusCode::CONFLICT,
+            "CONFLICT",
+            "this is the HQ hub: it does not drive branch printers; print from the branch appliance",
+        )
     }
 
     pub fn bad(message: impl Into<String>) -> Self {

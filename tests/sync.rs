@@ -298,6 +298,47 @@ async fn an_invalid_event_is_parked_and_does_not_block_the_rest() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_limit_in_front_of_the_hub_shrinks_batches_and_parks_what_never_fits() {
+    let p = pair().await;
+    // HQ sits behind a reverse proxy that takes at most 24 KiB per request.
+    p.proxy.limit_body(Some(24 * 1024));
+    let t = cashier(&p.branch);
+    let note = "x".repeat(1900);
+    let mut body = order_body("br-1");
+    body["notes"] = json!(note);
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        let (st, o) = p.branch.post("/api/orders", &t, body.clone()).await;
+        assert_eq!(st, 201);
+        ids.push(o["id"].as_str().unwrap().to_string());
+    }
+    // One order larger than the proxy lets through at all.
+    let mut huge = order_body("br-1");
+    let item = json!({"name": "Mezze platter", "quantity": 1, "unitPrice": 900, "notes": "y".repeat(1000)});
+    huge["items"] = json!(vec![item; 40]);
+    let (st, big) = p.branch.post("/api/orders", &t, huge).await;
+    assert_eq!(st, 201);
+    let (st, after) = p.branch.post("/api/orders", &t, body.clone()).await;
+    assert_eq!(st, 201);
+    p.branch.state.sync().wake();
+    until_synced(&p).await;
+
+    let admin = p.hub.token("super_admin", None, None);
+    for id in ids.iter().chain([after["id"].as_str().unwrap().to_string()].iter()) {
+        let (st, _) = p.hub.get(&format!("/api/orders/{id}"), &admin).await;
+        assert_eq!(st, 200, "order {id} reached HQ in smaller batches");
+    }
+    let (st, _) = p.hub.get(&format!("/api/orders/{}", big["id"].as_str().unwrap()), &admin).await;
+    assert_eq!(st, 404, "the order that can never pass is parked, not applied half");
+    let h = health(&p.branch).await;
+    assert_eq!(h["sync"]["parked"], 1, "and reported: {h}");
+    assert!(p.proxy.count("TooLarge") >= 2, "batches were refused and shrunk");
+    let hub = hub_stream(&p.hub).await;
+    let seqs: Vec<i64> = hub.iter().map(|e| e.0).collect();
+    assert_eq!(seqs, (1..=hub.len() as i64).collect::<Vec<_>>(), "gap-free all the same");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hq_changes_flow_down_to_the_branch() {
     let p = pair().await;
     let owner = p.hub.token("company_owner", Some("co-1"), None);

@@ -57,7 +57,13 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))
         .route("/sync/v1/hello", get(sync::hello))
-        .route("/sync/v1/events", post(sync::events))
+        // A batch carries up to `BATCH_MAX_BYTES` plus one event, and one event can be a whole
+        // order of up to `max_body`: room for both, so no acknowledged order is ever too big.
+        .route(
+            "/sync/v1/events",
+            post(sync::events)
+                .layer(axum::extract::DefaultBodyLimit::max((4 * max_body).max(crate::sync::BATCH_MAX_BYTES * 4).max(16 << 20))),
+        )
         .route("/sync/v1/feed", get(sync::feed))
         .route("/updates/{name}", get(updates::file))
         .nest("/api", api)

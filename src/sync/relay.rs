@@ -70,6 +70,8 @@ impl Sync {
 enum Fail {
     /// Try again later (network, 5xx, timeouts).
     Retry(String),
+    /// The hub refused the batch as too large (413): send fewer events.
+    TooLarge(String),
     /// The hub refused us for good (credential, protocol): stop and say so.
     Fatal(String),
 }
@@ -106,6 +108,7 @@ impl Uplink {
             }
             StatusCode::BAD_REQUEST if code == "PROTOCOL_UNSUPPORTED" => Err(Fail::Fatal(format!("protocol mismatch: {msg}"))),
             StatusCode::NOT_FOUND => Err(Fail::Fatal(format!("{} does not serve sync (is it a hub?)", self.base))),
+            StatusCode::PAYLOAD_TOO_LARGE => Err(Fail::TooLarge(format!("the hub refused a batch as too large ({code}: {msg})"))),
             s => Err(Fail::Retry(format!("hub answered {s}: {code} {msg}"))),
         }
     }
@@ -139,7 +142,7 @@ pub async fn run(state: AppState) {
                 let _ = state.db().write(move |tx| store::state_set(tx.conn, "last_success", &now)).await;
                 if more { Duration::ZERO } else { IDLE }
             }
-            Err(Fail::Retry(why)) => {
+            Err(Fail::Retry(why) | Fail::TooLarge(why)) => {
                 failures += 1;
                 let base = Duration::from_millis(250u64.saturating_mul(1 << failures.min(8))).min(MAX_BACKOFF);
                 let jitter = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 2);
@@ -331,10 +334,26 @@ async fn push(state: &AppState, up: &Uplink, branch: &str, hub_high_water: i64) 
     if batch.is_empty() {
         return Ok(false);
     }
+    let answer = loop {
+        let body = json!({"protocol": PROTOCOL, "branchId": branch, "events": batch});
+        match up.send(up.client.post(format!("{}/sync/v1/events", up.base)).json(&body)).await {
+            // A hub with a smaller body limit: fewer events at a time...
+            Err(Fail::TooLarge(why)) if batch.len() > 1 => {
+                tracing::warn!(branch_id = branch, events = batch.len(), reason = %why, "sync: batch too large for the hub; halving it");
+                batch.truncate(batch.len() / 2);
+            }
+            // ...and an event that alone is too large goes as a stub the hub parks, so the
+            // stream stays gap-free and the events behind it are not held up.
+            Err(Fail::TooLarge(why)) if batch[0].data.get("omitted").is_none() => {
+                let size = batch[0].data.to_string().len();
+                tracing::error!(branch_id = branch, seq = batch[0].seq, bytes = size, reason = %why, "sync: event too large for the hub; sending it as a stub to be parked");
+                batch[0].data = json!({"omitted": format!("{size} bytes: larger than the hub accepts")});
+            }
+            other => break other?,
+        }
+    };
+    let res: PushResponse = serde_json::from_value(answer).map_err(|e| Fail::Retry(format!("bad push answer: {e}")))?;
     let (first, last, n) = (batch[0].seq, batch[batch.len() - 1].seq, batch.len());
-    let body = json!({"protocol": PROTOCOL, "branchId": branch, "events": batch});
-    let res: PushResponse = serde_json::from_value(up.send(up.client.post(format!("{}/sync/v1/events", up.base)).json(&body)).await?)
-        .map_err(|e| Fail::Retry(format!("bad push answer: {e}")))?;
     let conflict = res.parked.iter().filter(|p| p.code == SEQ_CONFLICT).map(|p| p.seq).min();
     let (b, parked, hw) = (branch.to_string(), res.parked.clone(), res.high_water);
     let (before, rebased) = state

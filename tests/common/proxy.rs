@@ -32,6 +32,8 @@ struct Inner {
     /// After the first push, every request is dropped (the hub committed; the branch is cut off).
     isolate_after_push: bool,
     pushed: bool,
+    /// Like a reverse proxy's body limit in front of HQ: larger requests get 413.
+    max_body: Option<usize>,
 }
 
 pub struct Proxy {
@@ -75,6 +77,10 @@ impl Proxy {
     }
     pub fn script(&self, fates: &[Fate]) {
         self.inner.lock().unwrap().script.extend(fates.iter().copied());
+    }
+    /// Answers 413 to any request whose body is larger than `bytes` (None: no limit).
+    pub fn limit_body(&self, bytes: Option<usize>) {
+        self.inner.lock().unwrap().max_body = bytes;
     }
     pub fn set_down(&self, down: bool) {
         self.inner.lock().unwrap().down = down;
@@ -123,6 +129,18 @@ impl Proxy {
     async fn serve(self: Arc<Self>, mut client: TcpStream) {
         loop {
             let Some(request) = read_request(&mut client).await else { return };
+            let limit = self.inner.lock().unwrap().max_body;
+            let body_len = find(&request, b"\r\n\r\n").map(|end| request.len() - end - 4).unwrap_or(0);
+            if limit.is_some_and(|max| body_len > max) {
+                *self.inner.lock().unwrap().counts.entry("TooLarge".into()).or_default() += 1;
+                let body = r#"{"error":{"code":"PAYLOAD_TOO_LARGE","message":"request body too large for the proxy"}}"#;
+                let head =
+                    format!("HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+                if client.write_all(head.as_bytes()).await.is_err() || client.write_all(body.as_bytes()).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             let is_push = request.starts_with(b"POST /sync/v1/events");
             let fate = self.next_fate(is_push);
             *self.inner.lock().unwrap().counts.entry(format!("{fate:?}")).or_default() += 1;
