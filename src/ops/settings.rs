@@ -313,7 +313,7 @@ mod tests {
 
         // Damage quick_check finds (a NULL in a NOT NULL column): the service still starts,
         // and the journal says what is wrong and where to look. (Damage so bad that SQLite
-        // cannot read the file at all is refused like a missing database.)
+        // cannot read the file at all is refused, like a file that is no database, below.)
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.pragma_update(None, "user_version", newer - 1).unwrap();
         conn.execute_batch(
