@@ -165,8 +165,30 @@ pub async fn system(State(st): State<AppState>, Auth(p): Auth, headers: HeaderMa
 /// `GET /api/connections`: clients per namespace and the desktop apps of visible branches.
 pub async fn connections(State(st): State<AppState>, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
     let branches = branches_of(&st, &p).await?;
-    let namespaces: serde_json::Map<String, Value> =
-        NAMESPACES.iter().map(|ns| (ns.to_string(), json!(st.metrics().connections(ns)))).collect();
+    // Everyone's clients for a super admin; otherwise only those in the caller's rooms
+    // (another company's tablets are not even counted).
+    let rooms: Option<Vec<String>> = (p.role != Role::SuperAdmin).then(|| {
+        let mut rooms: Vec<String> = branches.iter().map(|b| crate::realtime::room_branch(&b.id)).collect();
+        rooms.extend(p.company_id.as_deref().map(crate::realtime::room_company));
+        for b in &branches {
+            let company = crate::realtime::room_company(&b.company_id);
+            if !rooms.contains(&company) {
+                rooms.push(company);
+            }
+        }
+        rooms
+    });
+    let namespaces: serde_json::Map<String, Value> = NAMESPACES
+        .iter()
+        .map(|ns| {
+            let n = match &rooms {
+                None => st.metrics().connections(ns),
+                Some(r) if r.is_empty() => 0,
+                Some(r) => st.io().of(*ns).map_or(0, |io| io.within(r.clone()).sockets().len() as i64),
+            };
+            (ns.to_string(), json!(n))
+        })
+        .collect();
     let mut desktops: Vec<Value> = st
         .desktops()
         .connected()

@@ -320,6 +320,15 @@ describe('dashboard in headless Chromium', () => {
     await p2.goto(`${BASE}/#/system`);
     await until('system loaded', () => p2.locator('#page-system').getAttribute('data-loaded'));
     assert.deepEqual(await p2.locator('#page-system tbody tr td:first-child').allTextContents(), ['Two Central']);
+
+    // Connected clients are counted per company: co-1's own dashboard is not counted for co-2.
+    await login(page, users.owner1);
+    await page.goto(`${BASE}/#/orders`);
+    await until('co-1 orders loaded', () => page.locator('#page-orders').getAttribute('data-loaded'));
+    const co1 = (await ok(tokens.owner1, 'GET', '/api/connections')).namespaces;
+    const co2 = (await ok(tokens.owner2, 'GET', '/api/connections')).namespaces;
+    assert.equal(co2['/orders'], 1, `only co-2's own dashboard: ${JSON.stringify(co2)}`);
+    assert.ok(co1['/orders'] >= 1, JSON.stringify(co1));
     assert.deepEqual(p2.problems, []);
     await p2.close();
   });
