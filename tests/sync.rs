@@ -433,6 +433,32 @@ async fn hq_changes_flow_down_to_the_branch() {
     let raw = json!({"printerId": printer["id"], "kind": "raw", "data": "SGk="});
     let (st, e) = p.hub.post("/api/print-jobs", &admin, raw).await;
     assert_eq!((st, e["error"]["code"].as_str()), (409, Some("CONFLICT")), "{e}");
+
+    // An HQ change the branch cannot apply is parked and counted, and the feed goes on.
+    p.hub
+        .state
+        .db()
+        .write(|tx| {
+            branchd::store::events::append_internal(tx.conn, "directory:user", "co-1", "br-1", json!({"id": "u-broken"}))?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let (st, _) =
+        p.hub.req(Method::PUT, "/api/availability/br-1/product/kunafa", Some(&owner), Some(json!({"available": false, "stock": 0}))).await;
+    assert_eq!(st, 200);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        p.branch.state.sync().wake();
+        let h = health(&p.branch).await;
+        let (_, av) = p.branch.get("/api/availability/br-1", &t).await;
+        let behind = av["items"].as_array().unwrap().iter().any(|i| i["itemId"] == "kunafa");
+        if h["sync"]["parked"] == 1 && behind {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the broken HQ change was not parked, or blocked the next one: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

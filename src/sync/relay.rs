@@ -168,28 +168,20 @@ pub async fn run(state: AppState) {
         tokio::select! {
             _ = state.sync().wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
-            _ = uplink_back(&up.base), if offline => tracing::info!("sync: the hub is reachable again"),
+            _ = uplink_back(&up), if offline => tracing::info!("sync: the hub is reachable again"),
             _ = stop.cancelled() => return,
         }
     }
 }
 
-/// Resolves once the hub's port accepts connections again (checked every 2 s), so a backoff
-/// does not delay catching up after an outage.
-async fn uplink_back(base: &str) {
-    let Some(authority) = base.split("://").nth(1).map(|r| r.split('/').next().unwrap_or(r).to_string()) else {
-        return std::future::pending().await;
-    };
-    let addr = if authority.contains(':') {
-        authority
-    } else if base.starts_with("https") {
-        format!("{authority}:443")
-    } else {
-        format!("{authority}:80")
-    };
+/// Resolves once the hub answers its hello again (asked every 2 s), so a backoff does not
+/// delay catching up after an outage. A port that accepts connections is not enough: a
+/// reverse proxy in front of a stopped hub accepts them and answers 502.
+async fn uplink_back(up: &Uplink) {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await {
+        let hello = up.client.get(format!("{}/sync/v1/hello", up.base)).bearer_auth(&up.token).timeout(Duration::from_secs(2));
+        if hello.send().await.is_ok_and(|r| r.status().is_success()) {
             return;
         }
     }
@@ -432,7 +424,12 @@ async fn pull(state: &AppState, up: &Uplink, company: &str, branch: &str) -> Res
                 tx.origin = Origin::Local;
                 match out {
                     Ok(()) => applied += 1,
-                    Err(r) => tracing::warn!(cursor = e.cursor, event = %e.name, code = r.code, reason = %r.message, "sync: feed event not applied"),
+                    // Kept and counted with the parked events (as `feed:{branch}`), not lost
+                    // in a log line: the feed moves on, and staff see something needs a look.
+                    Err(r) => {
+                        tracing::warn!(cursor = e.cursor, event = %e.name, code = r.code, reason = %r.message, "sync: feed event parked");
+                        store::park(tx.conn, &format!("feed:{b}"), e.cursor, r.code, &format!("{}: {}", e.name, r.message))?;
+                    }
                 }
             }
             store::state_set(tx.conn, "feed:cursor", &next.to_string())?;

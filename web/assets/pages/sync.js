@@ -20,7 +20,7 @@ const FIELDS = [
   ['pushed', 'Sent to HQ since start', String],
   ['feedApplied', 'Received from HQ since start', String],
   ['acked', 'Confirmed by HQ up to event', String],
-  ['hubHighWater', 'HQ feed position', String],
+  ['hubHighWater', 'Events HQ has stored', String],
   ['divergences', 'Times HQ had lost events', String],
 ];
 const HIDDEN = new Set(['enabled', 'online', 'branchId']);
