@@ -195,3 +195,40 @@ pub fn prune(conn: &Connection, policy: Retention) -> Result<usize, StoreError> 
 pub fn append_internal(conn: &Connection, name: &str, company: &str, branch: &str, data: Value) -> Result<(), StoreError> {
     append(conn, "", name, company, branch, data, Origin::Local).map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&conn).unwrap();
+        conn
+    }
+
+    fn order(conn: &Connection, id: &str) -> i64 {
+        append(conn, "/orders", "newOrder", "co-1", "br-1", serde_json::json!({"id": id}), Origin::Local).unwrap().seq
+    }
+
+    #[test]
+    fn catch_up_from_an_expired_event_id_says_truncated_and_gives_what_is_kept() {
+        let conn = db();
+        let old: Vec<i64> = (0..3).map(|i| order(&conn, &format!("old-{i}"))).collect();
+        // The first three are older than the retention window.
+        conn.execute("UPDATE events SET created_ms = ?1 WHERE seq <= ?2", params![now_ms() - KEEP_MS - 1000, old[2]]).unwrap();
+        let kept: Vec<i64> = (0..2).map(|i| order(&conn, &format!("new-{i}"))).collect();
+        assert_eq!(prune(&conn, Retention::Plain).unwrap(), 3);
+
+        let all = |_: &str, _: &str| true;
+        let expired = catch_up(&conn, "/orders", &old[0].to_string(), all).unwrap();
+        assert!(expired.truncated, "events after an expired id are gone: the client must reload");
+        assert_eq!(expired.events.iter().map(|e| e.seq).collect::<Vec<_>>(), kept);
+
+        let fresh = catch_up(&conn, "/orders", &old[2].to_string(), all).unwrap();
+        assert!(!fresh.truncated, "nothing after the last pruned id was lost");
+        assert_eq!(fresh.events.iter().map(|e| e.seq).collect::<Vec<_>>(), kept);
+
+        let latest = catch_up(&conn, "/orders", &kept[1].to_string(), all).unwrap();
+        assert!(!latest.truncated && latest.events.is_empty());
+    }
+}

@@ -128,3 +128,20 @@ test('catchUp returns what a client missed, in order', async () => {
   const bad = await ask(back, 'catchUp', {});
   assert.equal(bad.error.code, 'VALIDATION_ERROR');
 });
+
+test('the default client (long-polling, then upgrade to WebSocket) keeps its rooms across the upgrade', async () => {
+  const s = await connect('/orders', web(T.cashier1), { transports: ['polling', 'websocket'], upgrade: true });
+  const engine = s.io.engine;
+  if (engine.transport.name !== 'websocket') {
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no upgrade to websocket within 5 s')), 5000);
+      engine.once('upgrade', () => { clearTimeout(t); resolve(); });
+    });
+  }
+  assert.equal(engine.transport.name, 'websocket');
+  const o = await createOrder(T.cashier1, 'br-1');
+  const got = await waitFor(s, 'newOrder', (d) => d.id === o.id);
+  assert.equal(got.branchId, 'br-1');
+  const r = await ask(s, 'requestLiveOrders', {});
+  assert.ok(r.orders.some((x) => x.id === o.id), 'acks work after the upgrade');
+});
