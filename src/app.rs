@@ -212,6 +212,7 @@ impl App {
         let token = state.shutdown_token().clone();
         let emitter = tokio::spawn(crate::realtime::bus::run(state.clone(), events_rx));
         let maintenance = tokio::spawn(crate::admin::maintenance(state.clone()));
+        tokio::spawn(crate::realtime::connect::disconnect_revoked(state.clone(), state.config().license_check));
         PrintQueue::start(&state).await?;
         let relay = (state.config().role == crate::config::Role::Branch).then(|| tokio::spawn(crate::sync::relay::run(state.clone())));
         let mdns = start_mdns(&state, listener.local_addr().map(|a| a.port()).unwrap_or(0)).await;

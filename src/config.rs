@@ -80,6 +80,9 @@ pub struct Config {
     /// Printer I/O timeouts and the idle status-poll interval (not user settings; tests
     /// shorten them).
     pub printer_timeouts: crate::printing::drivers::Timeouts,
+    /// How often connected desktop apps are checked for a revoked license (not a user
+    /// setting; tests shorten it).
+    pub license_check: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -131,6 +134,7 @@ impl Default for Config {
             update_url: None,
             update_public_key: None,
             printer_timeouts: crate::printing::drivers::Timeouts::default(),
+            license_check: Duration::from_secs(10),
         }
     }
 }

@@ -16,6 +16,7 @@ async fn run_suite(transport: &str) {
     let s = TestServer::start_with(|c| {
         c.print_timeout = Duration::from_millis(PRINT_TIMEOUT_MS);
         c.max_payload = MAX_PAYLOAD;
+        c.license_check = Duration::from_millis(300);
     })
     .await;
     let fixtures = client_fixtures(&s, PRINT_TIMEOUT_MS, MAX_PAYLOAD);

@@ -48,6 +48,12 @@ impl Report {
 }
 
 /// Free bytes and total bytes of the filesystem holding `dir` (from `df`).
+/// Tight in absolute terms, or nearly full and not roomy: 11 GB free on a 270 GB disk is
+/// plenty for branchd, 1 GB free on a 32 GB SD card is not.
+fn disk_tight(free: u64, total: u64) -> bool {
+    free < 200 << 20 || (free * 20 < total && free < 2 << 30)
+}
+
 fn disk(dir: &Path) -> Option<(u64, u64)> {
     let out = std::process::Command::new("df").arg("-Pk").arg(dir).output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
@@ -268,7 +274,7 @@ pub async fn run(config: &Config) -> Result<(), CommandError> {
 
     // Disk space.
     match disk(&config.data_dir) {
-        Some((free, total)) if free < 200 << 20 || free * 20 < total => r.bad(
+        Some((free, total)) if disk_tight(free, total) => r.bad(
             "disk",
             format!("only {} free of {} at {}", mb(free), mb(total), config.data_dir.display()),
             "free space: fewer backups (backup_keep), sudo journalctl --vacuum-size=100M, remove old files",
@@ -320,4 +326,16 @@ pub async fn run(config: &Config) -> Result<(), CommandError> {
     }
     println!("all checks passed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn disk_space_is_judged_by_what_branchd_needs() {
+        const GB: u64 = 1 << 30;
+        assert!(!super::disk_tight(11 * GB, 271 * GB), "a big disk with 11 GB free");
+        assert!(super::disk_tight(GB, 32 * GB), "an SD card with 1 GB left");
+        assert!(super::disk_tight(100 << 20, 8 * GB), "under 200 MB is always tight");
+        assert!(!super::disk_tight(10 * GB, 32 * GB));
+    }
 }

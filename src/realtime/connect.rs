@@ -30,8 +30,12 @@ fn str_field<'a>(auth: &'a Value, key: &str) -> Option<&'a str> {
 
 pub async fn authenticate(ns: &'static str, state: &AppState, s: &SocketRef, auth: Option<Value>) -> Result<(), Refusal> {
     let auth = auth.filter(Value::is_object).unwrap_or(Value::Null);
+    let mut license_hash = None;
     let result = match str_field(&auth, "userRole") {
-        Some("desktop_app") => desktop(ns, state, &auth).await,
+        Some("desktop_app") => desktop(ns, state, &auth).await.map(|(p, hash)| {
+            license_hash = Some(hash);
+            p
+        }),
         _ => match str_field(&auth, "token") {
             Some(t) => state.keys().verify(t).map_err(|e| e.code()),
             None => Err(AuthError::Required.code()),
@@ -48,23 +52,31 @@ pub async fn authenticate(ns: &'static str, state: &AppState, s: &SocketRef, aut
     let rooms = auto_rooms(ns, state, &principal).await.map_err(|_| Refusal("INTERNAL_ERROR"))?;
     s.extensions.insert(AutoRooms(rooms));
     s.extensions.insert(principal);
+    if let Some(hash) = license_hash {
+        s.extensions.insert(LicenseHash(hash));
+    }
     Ok(())
 }
 
-async fn desktop(ns: &str, state: &AppState, auth: &Value) -> Result<Principal, &'static str> {
+/// The hash of the license a desktop app connected with (to disconnect it once revoked).
+#[derive(Clone)]
+pub struct LicenseHash(pub String);
+
+async fn desktop(ns: &str, state: &AppState, auth: &Value) -> Result<(Principal, String), &'static str> {
     if ns != "/printing-ws" {
         return Err("FORBIDDEN");
     }
     let key = str_field(auth, "licenseKey").ok_or("AUTH_REQUIRED")?;
     let hash = license::hash(key);
-    let lic = state.db().read(move |c| directory::license(c, &hash)).await.map_err(|_| "INTERNAL_ERROR")?;
+    let lookup = hash.clone();
+    let lic = state.db().read(move |c| directory::license(c, &lookup)).await.map_err(|_| "INTERNAL_ERROR")?;
     let lic = lic.ok_or("LICENSE_INVALID")?;
     let hint_mismatch = |k: &str, actual: &str| str_field(auth, k).is_some_and(|v| v != actual);
     if hint_mismatch("branchId", &lic.branch_id) || hint_mismatch("companyId", &lic.company_id) {
         return Err("LICENSE_INVALID");
     }
     let device = str_field(auth, "deviceId").filter(|d| d.len() <= 128).ok_or("LICENSE_INVALID")?;
-    Ok(Principal {
+    let principal = Principal {
         sub: device.to_string(),
         role: Role::DesktopApp,
         company_id: Some(lic.company_id),
@@ -72,7 +84,40 @@ async fn desktop(ns: &str, state: &AppState, auth: &Value) -> Result<Principal, 
         email: None,
         device_id: Some(device.to_string()),
         app_version: str_field(auth, "appVersion").map(|v| v.chars().take(64).collect()),
-    })
+    };
+    Ok((principal, hash))
+}
+
+/// Disconnects desktop apps whose license was revoked (by `branchd license revoke`, from
+/// another process, or through the hub's feed) within `every`. Their reconnection is then
+/// refused with `LICENSE_INVALID`.
+pub async fn disconnect_revoked(state: AppState, every: std::time::Duration) {
+    let stop = state.shutdown_token().clone();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+        let Some(ns) = state.io().of("/printing-ws") else { continue };
+        let desktops: Vec<_> = ns.sockets().into_iter().filter_map(|s| s.extensions.get::<LicenseHash>().map(|h| (s, h.0))).collect();
+        if desktops.is_empty() {
+            continue;
+        }
+        let revoked = match state.db().read(directory::revoked_licenses).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read revoked licenses");
+                continue;
+            }
+        };
+        for (s, hash) in desktops {
+            if revoked.contains(&hash) {
+                let device = s.extensions.get::<Principal>().and_then(|p| p.device_id).unwrap_or_default();
+                tracing::warn!(device_id = %device, "desktop app disconnected: its license was revoked");
+                let _ = s.disconnect();
+            }
+        }
+    }
 }
 
 /// SPEC §4: branch-scoped identities get their branch room only; company-scoped ones get

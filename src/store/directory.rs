@@ -136,6 +136,13 @@ pub fn license(conn: &Connection, key_hash: &str) -> Result<Option<License>, Sto
 }
 
 /// Revokes a license; `false` when no active license has that hash.
+/// Hashes of every revoked license.
+pub fn revoked_licenses(conn: &Connection) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT key_hash FROM licenses WHERE revoked_at IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub fn revoke_license(conn: &Connection, key_hash: &str) -> Result<bool, StoreError> {
     let n =
         conn.execute("UPDATE licenses SET revoked_at = ?2 WHERE key_hash = ?1 AND revoked_at IS NULL", params![key_hash, now_rfc3339()])?;

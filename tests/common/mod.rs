@@ -22,6 +22,8 @@ pub const SECRET: &str = "test-secret-0123456789abcdef";
 pub struct Fixtures {
     pub license_br1: String,
     pub license_br3: String,
+    /// A second br-1 license, for tests that revoke it.
+    pub license_revocable: String,
 }
 
 pub struct TestServer {
@@ -138,7 +140,8 @@ pub fn token_with(state: &AppState, role: &str, company: Option<&str>, branch: O
 async fn seed(state: &AppState) -> Fixtures {
     let l1 = license::generate();
     let l3 = license::generate();
-    let (h1, h3) = (license::hash(&l1), license::hash(&l3));
+    let lr = license::generate();
+    let (h1, h3, hr) = (license::hash(&l1), license::hash(&l3), license::hash(&lr));
     let pw = password::hash("owner-password");
     state
         .db()
@@ -153,6 +156,7 @@ async fn seed(state: &AppState) -> Fixtures {
             directory::add_branch(tx.conn, "br-3", "co-2", "Two Central")?;
             directory::add_license(tx.conn, &h1, "co-1", "br-1")?;
             directory::add_license(tx.conn, &h3, "co-2", "br-3")?;
+            directory::add_license(tx.conn, &hr, "co-1", "br-1")?;
             directory::add_user(
                 tx.conn,
                 &directory::UserRow {
@@ -168,7 +172,7 @@ async fn seed(state: &AppState) -> Fixtures {
         })
         .await
         .expect("fixtures");
-    Fixtures { license_br1: l1, license_br3: l3 }
+    Fixtures { license_br1: l1, license_br3: l3, license_revocable: lr }
 }
 
 pub fn order_body(branch: &str) -> Value {
@@ -230,7 +234,9 @@ pub fn client_fixtures(s: &TestServer, print_timeout_ms: u64, max_payload: u64) 
             "wrongSecret": wrong,
             "algNone": alg_none,
         },
-        "licenses": {"br1": s.fixtures.license_br1, "br3": s.fixtures.license_br3},
+        "licenses": {"br1": s.fixtures.license_br1, "br3": s.fixtures.license_br3, "revocable": s.fixtures.license_revocable},
+        // The admin CLI on this server's data directory (it works beside the running server).
+        "cli": {"bin": env!("CARGO_BIN_EXE_branchd"), "dataDir": s.data_dir()},
         "printTimeoutMs": print_timeout_ms,
         "maxPayload": max_payload,
     })

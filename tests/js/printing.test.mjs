@@ -2,7 +2,8 @@
 // flow of test prints (first answer wins, duplicates ignored, timeout, disconnect).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, web, desktop, FX, closeAll, ask, waitFor, api } from './helpers.mjs';
+import { execFileSync } from 'node:child_process';
+import { connect, web, desktop, FX, closeAll, ask, waitFor, api, refusedWith } from './helpers.mjs';
 
 after(closeAll);
 const T = FX.tokens;
@@ -150,4 +151,17 @@ test('print jobs through a desktop app: a drop mid-job gives a marked copy; its 
   const bytes = Buffer.from(copies[0].data, 'base64');
   assert.ok(bytes.includes('POSSIBLE DUPLICATE'), 'the uncertain copy is marked');
   assert.ok(bytes.subarray(bytes.length - 9).equals(Buffer.from('TICKET 7\n')), 'then the job exactly as given');
+});
+
+test('revoking a license disconnects the desktop app using it, and it cannot come back', async () => {
+  const key = FX.licenses.revocable;
+  const d = await connect('/printing-ws', desktop(key, { deviceId: 'dev-revoked' }));
+  await waitFor(d, 'desktop:connected');
+  const gone = new Promise((resolve) => d.once('disconnect', resolve));
+  execFileSync(FX.cli.bin, ['--data-dir', FX.cli.dataDir, 'license', 'revoke', key], { stdio: 'pipe' });
+  const reason = await Promise.race([gone, new Promise((r) => setTimeout(() => r('still connected after 5 s'), 5000))]);
+  assert.equal(reason, 'io server disconnect');
+  assert.equal(await refusedWith('/printing-ws', desktop(key, { deviceId: 'dev-revoked' })), 'LICENSE_INVALID');
+  const other = await connect('/printing-ws', desktop(FX.licenses.br1, { deviceId: 'dev-still-licensed' }));
+  assert.ok(other.connected, 'other licenses are untouched');
 });
