@@ -145,7 +145,7 @@ pub async fn restore(config: &Config, file: &Path) -> Result<(), CommandError> {
             problems.join("; ")
         )));
     }
-    if report.schema_version > crate::store::migrate::latest() {
+    if !crate::store::migrate::usable(report.schema_version, report.schema_floor) {
         return Err(usage(format!(
             "{} was made by a newer branchd (schema {} > {}); update branchd first",
             file.display(),

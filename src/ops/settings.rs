@@ -161,12 +161,13 @@ fn examine(config: &Config) -> Result<Option<String>, (&'static str, String)> {
         return Ok(None);
     }
     match quick_inspect(&db) {
-        Ok(r) if r.schema_version > crate::store::migrate::latest() => Err((
+        Ok(r) if !crate::store::migrate::usable(r.schema_version, r.schema_floor) => Err((
             "BRANCHD_DATA_DIR",
             format!(
-                "{} has schema version {} but this branchd knows only up to {}: it was made by a newer branchd (run `branchd update --rollback` or restore a backup)",
+                "{} has schema version {} (usable from {}) but this branchd knows only up to {}: it was made by a newer branchd (run `branchd update --rollback` or restore a backup)",
                 db.display(),
                 r.schema_version,
+                r.schema_floor,
                 crate::store::migrate::latest()
             ),
         )),
@@ -184,6 +185,8 @@ fn examine(config: &Config) -> Result<Option<String>, (&'static str, String)> {
 struct DbCheck {
     /// `PRAGMA user_version`: the schema version (migrations applied).
     schema_version: i64,
+    /// The oldest schema that can use it (see `store::migrate::schema_floor`).
+    schema_floor: i64,
     /// What `PRAGMA quick_check` listed (at most 20); empty when it answered `ok`.
     problems: Vec<String>,
 }
@@ -203,6 +206,7 @@ fn quick_inspect(path: &Path) -> Result<DbCheck, String> {
         problems.clear();
     }
     let schema_version = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
+    let schema_floor = crate::store::migrate::schema_floor(&conn).unwrap_or(schema_version);
     if problems.is_empty() {
         // As `restore` checks: it is a branchd database at all.
         for table in ["orders", "branches"] {
@@ -214,7 +218,7 @@ fn quick_inspect(path: &Path) -> Result<DbCheck, String> {
             }
         }
     }
-    Ok(DbCheck { schema_version, problems })
+    Ok(DbCheck { schema_version, schema_floor, problems })
 }
 
 /// `branchd check-config`: one line and exit 0, or one line naming the setting and exit 2.
@@ -304,12 +308,20 @@ mod tests {
         assert_eq!(examine(&config), Ok(None));
 
         let newer = crate::store::migrate::latest() + 1;
+        // A newer binary that changed the schema in a way this one cannot live with.
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.pragma_update(None, "user_version", newer).unwrap();
+        conn.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_floor'", [newer.to_string()]).unwrap();
         drop(conn);
         let (setting, reason) = examine(&config).unwrap_err();
         assert_eq!(setting, "BRANCHD_DATA_DIR");
         assert!(reason.contains(&format!("schema version {newer}")), "{reason}");
+        // A newer binary that only added things records that this one may still run on it
+        // (so rolling back an update keeps the appliance up).
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_floor'", [crate::store::migrate::latest().to_string()]).unwrap();
+        drop(conn);
+        assert_eq!(examine(&config), Ok(None), "usable from an older schema");
 
         // Damage quick_check finds (a NULL in a NOT NULL column): the service still starts,
         // and the journal says what is wrong and where to look. (Damage so bad that SQLite

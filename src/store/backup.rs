@@ -38,6 +38,8 @@ pub fn probe_write(conn: &Connection) -> Result<(), StoreError> {
 pub struct FileReport {
     /// `PRAGMA user_version`: the schema version (migrations applied).
     pub schema_version: i64,
+    /// The oldest schema that can use it (see `migrate::schema_floor`).
+    pub schema_floor: i64,
     pub orders: i64,
     pub branches: i64,
     /// `None` when `PRAGMA integrity_check` answered `ok`.
@@ -51,6 +53,7 @@ pub fn inspect(path: &Path) -> Result<FileReport, StoreError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(open)?;
     let problems = integrity(&conn)?.err();
     let schema_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let schema_floor = super::migrate::schema_floor(&conn).unwrap_or(schema_version);
     let count = |table: &str| -> Result<i64, StoreError> {
         let exists: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))?;
         if exists == 0 {
@@ -59,9 +62,9 @@ pub fn inspect(path: &Path) -> Result<FileReport, StoreError> {
         Ok(conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
     };
     if problems.is_some() {
-        return Ok(FileReport { schema_version, orders: 0, branches: 0, problems });
+        return Ok(FileReport { schema_version, schema_floor, orders: 0, branches: 0, problems });
     }
-    Ok(FileReport { schema_version, orders: count("orders")?, branches: count("branches")?, problems })
+    Ok(FileReport { schema_version, schema_floor, orders: count("orders")?, branches: count("branches")?, problems })
 }
 
 /// Folds the write-ahead log of `path` into the main file so that the file alone holds

@@ -1,22 +1,58 @@
-//! Applies the embedded `migrations/NNNN_*.sql` files in order, once each.
+//! Applies the embedded `migrations/NNNN_*.sql` files in order, once each, and records the
+//! schema floor: the oldest schema a branchd binary must know to use the database, so that
+//! rolling back an update over a migration that only added things keeps the appliance
+//! running.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
 
+pub struct Migration {
+    pub name: &'static str,
+    pub sql: &'static str,
+    /// Binaries that know only the schema before it keep working on the result (it adds a
+    /// table, an index or a column with a default, and they need not write it).
+    pub additive: bool,
+}
+
 /// The migrations, in order. Append only: never edit one that has shipped.
-pub const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_init", include_str!("../../migrations/0001_init.sql")),
-    ("0002_print_queue", include_str!("../../migrations/0002_print_queue.sql")),
-    ("0003_sync", include_str!("../../migrations/0003_sync.sql")),
-    ("0004_printer_status_capability", include_str!("../../migrations/0004_printer_status_capability.sql")),
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { name: "0001_init", sql: include_str!("../../migrations/0001_init.sql"), additive: false },
+    Migration { name: "0002_print_queue", sql: include_str!("../../migrations/0002_print_queue.sql"), additive: true },
+    // Not additive: a binary without it would write events without their sync numbers.
+    Migration { name: "0003_sync", sql: include_str!("../../migrations/0003_sync.sql"), additive: false },
+    Migration {
+        name: "0004_printer_status_capability",
+        sql: include_str!("../../migrations/0004_printer_status_capability.sql"),
+        additive: true,
+    },
 ];
+
+/// The oldest schema a binary must know to use a database at schema `version`.
+pub fn floor_after(version: i64) -> i64 {
+    MIGRATIONS.iter().zip(1..=version).filter(|(m, _)| !m.additive).map(|(_, v)| v).max().unwrap_or(1)
+}
+
+/// The database's schema floor (written by the binary that migrated it). A database from
+/// before floors were recorded needs its own schema version.
+pub fn schema_floor(conn: &Connection) -> Result<i64, StoreError> {
+    let recorded: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'schema_floor'", [], |r| r.get(0)).optional()?;
+    match recorded.and_then(|v| v.parse().ok()) {
+        Some(f) => Ok(f),
+        None => Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?),
+    }
+}
+
+/// Whether this binary may run on a database at `schema_version` with `floor`.
+pub fn usable(schema_version: i64, floor: i64) -> bool {
+    schema_version <= latest() || floor <= latest()
+}
 
 /// Applies every migration not yet recorded in `PRAGMA user_version`; returns how many ran.
 pub fn apply(conn: &Connection) -> Result<usize, StoreError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let mut applied = 0;
-    for (i, (name, sql)) in MIGRATIONS.iter().enumerate() {
+    for (i, Migration { name, sql, .. }) in MIGRATIONS.iter().enumerate() {
         let version = i as i64 + 1;
         if version <= current {
             continue;
@@ -34,10 +70,35 @@ pub fn apply(conn: &Connection) -> Result<usize, StoreError> {
         tracing::info!(migration = name, "applied migration");
         applied += 1;
     }
+    // A newer binary's database keeps the floor that binary recorded.
+    if current <= latest() {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_floor', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [floor_after(latest()).to_string()],
+        )?;
+    }
     Ok(applied)
 }
 
 /// The schema version the binary expects.
 pub fn latest() -> i64 {
     MIGRATIONS.len() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_is_the_last_migration_older_binaries_cannot_live_with() {
+        assert_eq!(floor_after(1), 1);
+        assert_eq!(floor_after(2), 1, "the print queue only added tables");
+        assert_eq!(floor_after(3), 3, "sync changed how events are written");
+        assert_eq!(floor_after(latest()), 3);
+        let conn = Connection::open_in_memory().unwrap();
+        apply(&conn).unwrap();
+        assert_eq!(schema_floor(&conn).unwrap(), floor_after(latest()));
+        assert!(usable(latest() + 1, latest()), "a newer, additive schema");
+        assert!(!usable(latest() + 1, latest() + 1));
+    }
 }
