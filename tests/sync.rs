@@ -674,3 +674,35 @@ async fn a_branch_that_never_reached_its_hub_still_reports_its_backlog() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_for_a_branch_the_appliance_does_not_have_is_reported() {
+    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let credential = branchd::sync::hub::new_credential();
+    let hash = branchd::auth::license::hash(&credential);
+    hub.state
+        .db()
+        .write(move |tx| {
+            branchd::store::directory::add_branch(tx.conn, "br-9", "co-1", "Airport")?;
+            branchd::store::sync::uplink_create(tx.conn, "br-9", "co-1", &hash)
+        })
+        .await
+        .unwrap();
+    let url = hub.base.clone();
+    let branch = TestServer::start_with(move |c| {
+        c.upstream_url = Some(url);
+        c.upstream_token = Some(credential);
+    })
+    .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        branch.state.sync().wake();
+        let h = health(&branch).await;
+        if let Some(w) = h["sync"]["warning"].as_str() {
+            assert!(w.contains("br-9") && w.contains("branchd branch add"), "{w}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no warning: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -44,6 +44,9 @@ pub struct Status {
     /// Events the hub said it already had (resent after a lost answer or a restart).
     pub duplicates: u64,
     pub feed_applied: u64,
+    /// Something an installer must fix although sync runs (e.g. the credential is for a
+    /// branch this appliance does not have).
+    pub warning: Option<String>,
 }
 
 #[derive(Default)]
@@ -241,9 +244,23 @@ async fn cycle(state: &AppState, up: &Uplink) -> Result<bool, Fail> {
         return Err(Fail::Fatal(format!("the hub speaks sync protocols {:?}, this branch speaks {PROTOCOL}", hello.supported)));
     }
     let branch = hello.branch_id.clone();
+    let b = branch.clone();
+    let known = state.db().read(move |c| Ok::<_, StoreError>(crate::store::directory::branch(c, &b)?.is_some())).await?;
+    let warning = (!known).then(|| {
+        format!(
+            "the uplink credential is for branch {branch}, which this appliance does not have: orders of its own branches are not sent; \
+             add it (branchd branch add {branch} …) or create the credential for this appliance's branch"
+        )
+    });
+    if let Some(w) = &warning
+        && state.sync().status().warning.as_deref() != Some(w)
+    {
+        tracing::warn!("sync: {w}");
+    }
     state.sync().update(|s| {
         s.branch_id = Some(branch.clone());
         s.hub_high_water = hello.high_water;
+        s.warning = warning;
     });
     let (b, hw) = (branch.clone(), hello.high_water);
     let (acked, skipped) = state

@@ -16,12 +16,13 @@ const FIELDS = [
   ['lastSuccessAt', 'Last successful exchange', fmtDateTime],
   ['lastError', 'Last error', String],
   ['stopped', 'Stopped', String],
-  ['parked', 'Events HQ refused (parked)', String],
+  ['warning', 'Needs attention', String],
+  ['parked', 'Events parked (refused by HQ, or HQ changes not applicable here)', String],
   ['pushed', 'Sent to HQ since start', String],
   ['feedApplied', 'Received from HQ since start', String],
   ['acked', 'Confirmed by HQ up to event', String],
   ['hubHighWater', 'Events HQ has stored', String],
-  ['divergences', 'Times HQ had lost events', String],
+  ['divergences', 'Times the numbering had to be repaired (HQ or this appliance restored)', String],
 ];
 const HIDDEN = new Set(['enabled', 'online', 'branchId']);
 
