@@ -94,7 +94,15 @@ async fn discovered(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
         let o = validate::object(x, &format!("printers[{i}]"))?;
         let local = validate::string(o, "localId", 256).map_err(|e| ApiError::bad(format!("printers[{i}].{}", e.0)))?;
         let name = validate::opt_string(o, "name", 200).map_err(|e| ApiError::bad(format!("printers[{i}].{}", e.0)))?;
-        reported.push((local, name));
+        // A printer an app reports gets no automatic tickets until someone gives it a role
+        // (an OS "Save as PDF" printer must not become the receipt printer), unless the app
+        // says which role it has.
+        let role = match o.get("role").and_then(Value::as_str) {
+            None => "label".to_string(),
+            Some(r @ ("receipt" | "kitchen" | "label")) => r.to_string(),
+            Some(_) => return Err(ApiError::bad(format!("printers[{i}].role must be receipt, kitchen or label"))),
+        };
+        reported.push((local, name, role));
     }
     let count = reported.len();
     let (added, updated) = ctx
@@ -102,11 +110,12 @@ async fn discovered(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
         .db()
         .write(move |tx| {
             let (mut added, mut updated) = (vec![], vec![]);
-            for (local, name) in reported {
+            for (local, name, role) in reported {
                 match printers::by_desktop(tx.conn, &branch, &device, &local)? {
                     None => {
                         let fields = Fields {
                             name: Some(name.unwrap_or_else(|| local.clone())),
+                            role: Some(role),
                             connection: Some(Connection::Desktop { device_id: device.clone(), local_id: local }),
                             ..Fields::default()
                         };

@@ -27,6 +27,11 @@ test('discovered printers and desktop status become broadcasts', async () => {
   assert.equal(added.localId, 'EPSON-1');
   assert.deepEqual(added.connection, { type: 'desktop', deviceId: 'dev-disc', localId: 'EPSON-1' });
   assert.equal(added.status, 'unknown');
+  assert.equal(added.role, 'label', 'no automatic tickets until someone gives it a role');
+  const kitchen = await ask(d, 'printer:discovered', { printers: [{ localId: 'EPSON-K', name: 'Kitchen', role: 'kitchen' }] });
+  assert.equal((await waitFor(w, 'printer:added', (p) => p.id === kitchen.added[0])).role, 'kitchen', 'unless the app says');
+  const badRole = await ask(d, 'printer:discovered', { printers: [{ localId: 'X', role: 'toaster' }] });
+  assert.equal(badRole.error.code, 'VALIDATION_ERROR');
   const again = await ask(d, 'printer:discovered', { printers: [{ localId: 'EPSON-1', name: 'Renamed' }] });
   assert.deepEqual(again.added, []);
   assert.deepEqual(again.updated, [printerId]);
