@@ -25,6 +25,9 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// Password checks (argon2, deliberately slow) allowed at once; more wait their turn.
+const PASSWORD_CHECKS: usize = 2;
+
 struct Inner {
     config: Config,
     db: Db,
@@ -34,6 +37,9 @@ struct Inner {
     print_queue: PrintQueue,
     sync: Sync,
     metrics: Metrics,
+    login_throttle: crate::auth::throttle::LoginThrottle,
+    /// Password checks running at once (each is deliberately slow).
+    password_checks: tokio::sync::Semaphore,
     /// Branch → company. A branch never moves or disappears, so a known mapping never goes
     /// stale; unknown branches are looked up again each time (the CLI may add them).
     branch_cache: std::sync::RwLock<std::collections::HashMap<String, String>>,
@@ -68,6 +74,12 @@ impl AppState {
     }
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+    pub fn login_throttle(&self) -> &crate::auth::throttle::LoginThrottle {
+        &self.inner.login_throttle
+    }
+    pub fn password_checks(&self) -> &tokio::sync::Semaphore {
+        &self.inner.password_checks
     }
     pub fn uptime(&self) -> Duration {
         self.inner.started.elapsed()
@@ -181,6 +193,8 @@ impl App {
                 print_queue: PrintQueue::with_timeouts(config.printer_timeouts),
                 sync: Sync::default(),
                 metrics: Metrics::default(),
+                login_throttle: Default::default(),
+                password_checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS),
                 branch_cache: Default::default(),
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),

@@ -446,3 +446,24 @@ async fn cors_allows_configured_origins_on_the_api_and_socket_io() {
         assert_eq!(allowed(&res), None, "{path}");
     }
 }
+
+#[tokio::test]
+async fn repeated_wrong_passwords_pause_logins_for_that_email_only() {
+    let s = TestServer::start().await;
+    let login = |email: &str, password: &str| {
+        let body = json!({"email": email, "password": password});
+        let s = &s;
+        async move { s.req(Method::POST, "/auth/login", None, Some(body)).await }
+    };
+    for i in 0..6 {
+        let (st, e) = login("owner@co1.test", "wrong").await;
+        assert_eq!((st, code(&e)), (401, "INVALID_CREDENTIALS"), "attempt {i}");
+    }
+    // Paused now, even with the right password, and said so.
+    let (st, e) = login("Owner@co1.test", "owner-password").await;
+    assert_eq!((st, code(&e)), (429, "TOO_MANY_ATTEMPTS"), "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("try again in"), "{e}");
+    // Another email is not affected.
+    let (st, e) = login("nobody@co1.test", "whatever").await;
+    assert_eq!((st, code(&e)), (401, "INVALID_CREDENTIALS"));
+}

@@ -5,6 +5,7 @@
 pub mod jwt;
 pub mod license;
 pub mod password;
+pub mod throttle;
 
 use serde::{Deserialize, Serialize};
 

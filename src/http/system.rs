@@ -24,8 +24,17 @@ pub async fn login(State(st): State<AppState>, JsonBody(body): JsonBody) -> Resu
         (Some(e), Some(p)) if e.len() <= 320 && p.len() <= 1024 => (e.to_string(), p.to_string()),
         _ => return Err(ApiError::bad("email and password are required strings")),
     };
+    let now = std::time::Instant::now();
+    if let Err(wait) = st.login_throttle().check(&email, now) {
+        return Err(too_many_attempts(wait));
+    }
     let lookup = email.clone();
     let user = st.db().read(move |c| directory::user_by_email(c, &lookup)).await?;
+    // Queue for a slot rather than hash many passwords at once; a long queue is refused.
+    let slot = tokio::time::timeout(std::time::Duration::from_secs(10), st.password_checks().acquire())
+        .await
+        .map_err(|_| ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many logins at once; try again shortly"))?
+        .map_err(|_| ApiError::internal())?;
     let verified = tokio::task::spawn_blocking(move || match user {
         Some(u) if password::verify(&pw, &u.password_hash) => Some(u),
         Some(_) => None,
@@ -36,10 +45,15 @@ pub async fn login(State(st): State<AppState>, JsonBody(body): JsonBody) -> Resu
     })
     .await
     .map_err(|_| ApiError::internal())?;
+    drop(slot);
     let Some(u) = verified else {
         tracing::info!(email = %email, "login refused");
+        if let Some(lock) = st.login_throttle().failed(&email, now) {
+            tracing::warn!(email = %email, lock_s = lock.as_secs(), "repeated wrong passwords: logins for this email paused");
+        }
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong email or password"));
     };
+    st.login_throttle().succeeded(&email);
     let claims = Claims {
         sub: u.id.clone(),
         role: u.role.clone(),
@@ -134,4 +148,13 @@ fn sync_metrics(s: &crate::sync::relay::Status) -> String {
         ("branchd_sync_feed_applied_total", "counter", "Hub changes applied here.", s.feed_applied as i64),
     ];
     rows.iter().map(|(n, k, h, v)| format!("# HELP {n} {h}\n# TYPE {n} {k}\n{n} {v}\n")).collect()
+}
+
+fn too_many_attempts(wait: std::time::Duration) -> ApiError {
+    let secs = wait.as_secs().max(1);
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOO_MANY_ATTEMPTS",
+        format!("too many wrong passwords for this email: try again in {secs} s"),
+    )
 }
