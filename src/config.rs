@@ -83,6 +83,8 @@ pub struct Config {
     /// How often connected desktop apps are checked for a revoked license (not a user
     /// setting; tests shorten it).
     pub license_check: Duration,
+    /// Engine.IO heartbeat and per-client queue (not user settings; tests shorten them).
+    pub realtime: crate::realtime::Tuning,
 }
 
 impl std::fmt::Debug for Config {
@@ -135,6 +137,7 @@ impl Default for Config {
             update_public_key: None,
             printer_timeouts: crate::printing::drivers::Timeouts::default(),
             license_check: Duration::from_secs(10),
+            realtime: crate::realtime::Tuning::default(),
         }
     }
 }

@@ -34,6 +34,7 @@ pub struct Metrics {
     connections: [AtomicI64; 3],
     connects_refused: AtomicU64,
     events_emitted: [AtomicU64; 3],
+    deliveries_dropped: [AtomicU64; 3],
     messages_received: [AtomicU64; 3],
     message_errors: [AtomicU64; 3],
     http_by_class: [AtomicU64; 5],
@@ -57,6 +58,10 @@ impl Metrics {
     }
     pub fn emitted(&self, ns: &str) {
         self.events_emitted[ns_index(ns)].fetch_add(1, Relaxed);
+    }
+    /// Deliveries of a broadcast skipped because a client's queue was full.
+    pub fn dropped(&self, ns: &str, n: u64) {
+        self.deliveries_dropped[ns_index(ns)].fetch_add(n, Relaxed);
     }
     pub fn message(&self, ns: &str, ok: bool) {
         self.messages_received[ns_index(ns)].fetch_add(1, Relaxed);
@@ -88,6 +93,13 @@ impl Metrics {
         ns_series(&mut out, "branchd_events_emitted_total", "Broadcast events emitted.", "counter", &|i| {
             self.events_emitted[i].load(Relaxed) as i64
         });
+        ns_series(
+            &mut out,
+            "branchd_broadcast_deliveries_dropped_total",
+            "Deliveries skipped because a client's queue was full (it fell more than the queue behind).",
+            "counter",
+            &|i| self.deliveries_dropped[i].load(Relaxed) as i64,
+        );
         ns_series(&mut out, "branchd_socketio_messages_total", "Client-to-server events received.", "counter", &|i| {
             self.messages_received[i].load(Relaxed) as i64
         });

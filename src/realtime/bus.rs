@@ -2,6 +2,7 @@
 //! each to `branch:{id}` and `company:{id}` of its namespace (a socket in both rooms gets it
 //! once). The payload is serialised once per event, not per client.
 
+use socketioxide::{BroadcastError, SocketError};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{room_branch, room_company};
@@ -14,7 +15,19 @@ pub async fn run(state: AppState, mut rx: UnboundedReceiver<Vec<Event>>) {
             let Some(ns) = state.io().of(ev.namespace.as_str()) else { continue };
             let rooms = [room_branch(&ev.branch_id), room_company(&ev.company_id)];
             if let Err(e) = ns.to(rooms).emit(ev.name.as_str(), &ev.data).await {
-                tracing::warn!(event = %ev.name, namespace = %ev.namespace, error = %e, "broadcast failed for some clients");
+                let full = match &e {
+                    BroadcastError::Socket(errs) => errs.iter().filter(|e| matches!(e, SocketError::InternalChannelFull)).count(),
+                    _ => 0,
+                };
+                state.metrics().dropped(&ev.namespace, full as u64);
+                tracing::error!(
+                    event = %ev.name,
+                    namespace = %ev.namespace,
+                    event_id = ev.seq,
+                    clients_full = full,
+                    error = %e,
+                    "broadcast not delivered to some clients (their queue is full); they get it through catchUp"
+                );
             }
             state.metrics().emitted(&ev.namespace);
             wake_printing(&state, &ev);

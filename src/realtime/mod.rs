@@ -31,9 +31,27 @@ use crate::error::ApiError;
 
 pub const NAMESPACES: [&str; 3] = ["/printing-ws", "/orders", "/availability"];
 
-/// Per-socket packet buffer. Broadcasts beyond it are dropped for that slow client (and
-/// logged); it catches up with `catchUp` or `requestLiveOrders`.
-const SOCKET_BUFFER: usize = 1024;
+/// Transport settings that are not user settings (tests shorten them).
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// Engine.IO heartbeat (SPEC: the socket.io defaults, 25 s and 20 s).
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// Packets queued per client. What a slow client gets: everything, late. Nobody waits
+    /// for it: its packets queue up (memory is taken only as the queue grows) while it
+    /// catches up, and a client that stops answering is cut off by the heartbeat within
+    /// `ping_interval + ping_timeout`; it reconnects and `catchUp` returns what it missed.
+    /// Only a client more than this many packets behind misses broadcasts (counted in
+    /// `branchd_broadcast_deliveries_dropped_total` and logged); at a branch's event rates
+    /// the heartbeat cuts a dead client off long before that.
+    pub socket_buffer: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { ping_interval: Duration::from_secs(25), ping_timeout: Duration::from_secs(20), socket_buffer: 16 * 1024 }
+    }
+}
 
 pub fn room_branch(id: &str) -> String {
     format!("branch:{id}")
@@ -49,14 +67,15 @@ const WS_READ_BUFFER: usize = 1024;
 
 /// Builds the Socket.IO layer with SPEC's transport settings and limits.
 pub fn build_io(config: &Config) -> (SocketIoLayer, SocketIo) {
+    let t = config.realtime;
     SocketIo::builder()
-        .ping_interval(Duration::from_secs(25))
-        .ping_timeout(Duration::from_secs(20))
+        .ping_interval(t.ping_interval)
+        .ping_timeout(t.ping_timeout)
         .max_payload(config.max_payload)
         .ws_max_message_size(config.max_payload as usize)
         .ws_max_frame_size(config.max_payload as usize)
         .ws_read_buffer_size(WS_READ_BUFFER)
-        .max_buffer_size(SOCKET_BUFFER)
+        .max_buffer_size(t.socket_buffer)
         .build_layer()
 }
 
