@@ -706,3 +706,28 @@ async fn a_credential_for_a_branch_the_appliance_does_not_have_is_reported() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_whose_feed_went_back_is_read_again_from_the_start() {
+    let p = pair().await;
+    let owner = p.hub.token("company_owner", Some("co-1"), None);
+    let t = cashier(&p.branch);
+    // The branch has read the hub's feed further than the hub now goes (the hub was restored
+    // from an older backup after the branch had read it).
+    p.branch.state.db().write(|tx| branchd::store::sync::state_set(tx.conn, "feed:cursor", "1000000")).await.unwrap();
+    let (st, _) =
+        p.hub.req(Method::PUT, "/api/availability/br-1/product/kibbeh", Some(&owner), Some(json!({"available": false, "stock": 0}))).await;
+    assert_eq!(st, 200);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        p.branch.state.sync().wake();
+        let (_, av) = p.branch.get("/api/availability/br-1", &t).await;
+        if av["items"].as_array().unwrap().iter().any(|i| i["itemId"] == "kibbeh" && i["available"] == false) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the HQ change made after the hub's restore never reached the branch");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let h = health(&p.branch).await;
+    assert!(h["sync"]["divergences"].as_u64().unwrap() >= 1, "and it was reported: {h}");
+}

@@ -215,6 +215,12 @@ pub struct FeedEvent {
 
 /// The hub's own (HQ-made) events for `branch` after `after`, in order.
 /// Company-wide records (users of the whole company) have an empty branch id.
+/// The newest position the feed ever had (events' AUTOINCREMENT counter: it never goes back,
+/// except when the database itself is restored from an older copy).
+pub fn feed_head(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)", [], |r| r.get(0))?)
+}
+
 pub fn feed(conn: &Connection, company: &str, branch: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, namespace, name, data FROM events

@@ -39,13 +39,14 @@ pub async fn authenticate(state: &AppState, bearer: Option<&str>) -> Result<Upli
 
 pub async fn hello(state: &AppState, up: &Uplink) -> Result<Hello, ApiError> {
     let b = up.branch_id.clone();
-    let high_water = state.db().read(move |c| store::high_water(c, &b)).await?;
+    let (high_water, feed_head) = state.db().read(move |c| Ok::<_, StoreError>((store::high_water(c, &b)?, store::feed_head(c)?))).await?;
     Ok(Hello {
         protocol: PROTOCOL,
         supported: vec![PROTOCOL],
         branch_id: up.branch_id.clone(),
         company_id: up.company_id.clone(),
         high_water,
+        feed_head: Some(feed_head),
     })
 }
 

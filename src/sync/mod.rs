@@ -32,6 +32,11 @@ pub struct Hello {
     pub branch_id: String,
     pub company_id: String,
     pub high_water: i64,
+    /// The hub's newest feed position. A branch whose feed cursor is beyond it is talking to
+    /// a hub restored from an older backup, and reads the feed again from the start (applying
+    /// it is idempotent). Absent from older hubs.
+    #[serde(default)]
+    pub feed_head: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -293,7 +293,7 @@ async fn cycle(state: &AppState, up: &Uplink) -> Result<bool, Fail> {
         );
     }
     let pushed_more = push(state, up, &branch, hw).await?;
-    let feed_more = pull(state, up, &hello.company_id, &branch).await?;
+    let feed_more = pull(state, up, &hello.company_id, &branch, hello.feed_head).await?;
     Ok(pushed_more || feed_more)
 }
 
@@ -421,8 +421,20 @@ async fn push(state: &AppState, up: &Uplink, branch: &str, hub_high_water: i64) 
     Ok(acked >= last && waiting)
 }
 
-async fn pull(state: &AppState, up: &Uplink, company: &str, branch: &str) -> Result<bool, Fail> {
-    let cursor: i64 = state.db().read(|c| Ok(store::state_get(c, "feed:cursor")?.and_then(|v| v.parse().ok()).unwrap_or(0))).await?;
+async fn pull(state: &AppState, up: &Uplink, company: &str, branch: &str, feed_head: Option<i64>) -> Result<bool, Fail> {
+    let mut cursor: i64 = state.db().read(|c| Ok(store::state_get(c, "feed:cursor")?.and_then(|v| v.parse().ok()).unwrap_or(0))).await?;
+    if let Some(head) = feed_head
+        && cursor > head
+    {
+        tracing::warn!(
+            cursor,
+            hub_feed_head = head,
+            "sync: the hub's feed went back (restored from an older backup?); reading it again from the start"
+        );
+        state.sync().update(|s| s.divergences += 1);
+        cursor = 0;
+        state.db().write(|tx| store::state_set(tx.conn, "feed:cursor", "0")).await?;
+    }
     let url = format!("{}/sync/v1/feed?after={cursor}&limit={FEED_MAX}", up.base);
     let page: FeedResponse =
         serde_json::from_value(up.send(up.client.get(url)).await?).map_err(|e| Fail::Retry(format!("bad feed page: {e}")))?;
