@@ -23,6 +23,7 @@ const IDLE: Duration = Duration::from_secs(5);
 /// The hub's code for an event whose number it already holds for another event.
 const SEQ_CONFLICT: &str = "SEQ_CONFLICT";
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const PERSIST_SUCCESS_EVERY: Duration = Duration::from_secs(60);
 
 /// What `/health`, `/metrics` and the dashboard show about sync.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -132,6 +133,9 @@ pub async fn run(state: AppState) {
     let up = Uplink { client, base, token };
     let stop = state.shutdown_token().clone();
     let mut failures: u32 = 0;
+    // The time of the last success is kept on disk at most once a minute: an idle uplink
+    // exchanges every 5 s, and an SD card should not take a write for each.
+    let mut persisted: Option<tokio::time::Instant> = None;
     loop {
         let wait = match cycle(&state, &up).await {
             Ok(more) => {
@@ -142,7 +146,10 @@ pub async fn run(state: AppState) {
                     s.last_error = None;
                     s.last_success_at = Some(now.clone());
                 });
-                let _ = state.db().write(move |tx| store::state_set(tx.conn, "last_success", &now)).await;
+                if persisted.is_none_or(|at| at.elapsed() >= PERSIST_SUCCESS_EVERY) {
+                    persisted = Some(tokio::time::Instant::now());
+                    let _ = state.db().write(move |tx| store::state_set(tx.conn, "last_success", &now)).await;
+                }
                 if more { Duration::ZERO } else { IDLE }
             }
             Err(Fail::Retry(why) | Fail::TooLarge(why)) => {
@@ -263,24 +270,35 @@ async fn cycle(state: &AppState, up: &Uplink) -> Result<bool, Fail> {
         s.warning = warning;
     });
     let (b, hw) = (branch.clone(), hello.high_water);
-    let (acked, skipped) = state
+    // Read first: an idle exchange (the usual case) changes nothing and writes nothing.
+    let (known_branch, acked, last) = state
         .db()
-        .write(move |tx| {
-            store::state_set(tx.conn, "uplink:branch", &b)?;
-            let acked = store::acked(tx.conn, &b)?;
-            let mut skipped = false;
-            if hw < acked {
-                // The hub lost events it had acknowledged: send them again from its mark.
-                store::set_acked(tx.conn, &b, hw)?;
-            } else if hw > acked && store::stream_last(tx.conn, &b)? <= acked {
-                // Nothing waiting here, yet the hub has more: numbers this appliance never
-                // wrote. (With events waiting, `push` first checks them against the hub.)
-                store::skip_to(tx.conn, &b, hw)?;
-                skipped = true;
-            }
-            Ok::<_, StoreError>((acked, skipped))
-        })
+        .read(move |c| Ok::<_, StoreError>((store::state_get(c, "uplink:branch")?, store::acked(c, &b)?, store::stream_last(c, &b)?)))
         .await?;
+    let needs_write = known_branch.as_deref() != Some(branch.as_str()) || hw < acked || (hw > acked && last <= acked);
+    let b = branch.clone();
+    let (acked, skipped) = if !needs_write {
+        (acked, false)
+    } else {
+        state
+            .db()
+            .write(move |tx| {
+                store::state_set(tx.conn, "uplink:branch", &b)?;
+                let acked = store::acked(tx.conn, &b)?;
+                let mut skipped = false;
+                if hw < acked {
+                    // The hub lost events it had acknowledged: send them again from its mark.
+                    store::set_acked(tx.conn, &b, hw)?;
+                } else if hw > acked && store::stream_last(tx.conn, &b)? <= acked {
+                    // Nothing waiting here, yet the hub has more: numbers this appliance never
+                    // wrote. (With events waiting, `push` first checks them against the hub.)
+                    store::skip_to(tx.conn, &b, hw)?;
+                    skipped = true;
+                }
+                Ok::<_, StoreError>((acked, skipped))
+            })
+            .await?
+    };
     if hello.high_water < acked {
         diverged(state, &branch, acked, hello.high_water);
     }
