@@ -190,15 +190,20 @@ pub fn order_body(branch: &str) -> Value {
 /// Runs `npm ci` in `tests/js` once per test process when its modules are missing.
 pub fn ensure_js_deps() -> PathBuf {
     static ONCE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-    if !*done && !dir.join("node_modules/socket.io-client").exists() {
+    npm_ci_once(&ONCE, "tests/js", "socket.io-client")
+}
+
+/// `npm ci` in `folder` unless `node_modules/{marker}` is there, at most once per `once`.
+fn npm_ci_once(once: &std::sync::Mutex<bool>, folder: &str, marker: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let mut done = once.lock().unwrap_or_else(|e| e.into_inner());
+    if !*done && !dir.join("node_modules").join(marker).exists() {
         let st = std::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)
             .status()
             .expect("npm must be installed (see README: test prerequisites)");
-        assert!(st.success(), "npm ci in tests/js failed");
+        assert!(st.success(), "npm ci in {folder} failed");
     }
     *done = true;
     dir
@@ -268,18 +273,7 @@ pub fn python() -> PathBuf {
 /// Runs `npm ci` in `tests/dashboard` once per test process when its modules are missing.
 pub fn ensure_dashboard_deps() -> PathBuf {
     static ONCE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard");
-    let mut done = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-    if !*done && !dir.join("node_modules/playwright-core").exists() {
-        let st = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm must be installed (see README: test prerequisites)");
-        assert!(st.success(), "npm ci in tests/dashboard failed");
-    }
-    *done = true;
-    dir
+    npm_ci_once(&ONCE, "tests/dashboard", "playwright-core")
 }
 
 /// Adds a local user who can log in with `password`.
