@@ -152,6 +152,22 @@ pub enum AppError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    #[error(transparent)]
+    Lock(#[from] crate::ops::lock::LockError),
+}
+
+impl AppError {
+    /// The process exit code (SPEC §1): 2 when a person must change the configuration or
+    /// stop another server, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Secret(e) if e.is_config() => 2,
+            AppError::Lock(crate::ops::lock::LockError::InUse { .. }) => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// A built application, bound to its listener, not yet serving.
@@ -160,6 +176,7 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     events_rx: tokio::sync::mpsc::UnboundedReceiver<Vec<crate::store::Event>>,
+    lock: crate::ops::lock::ServerLock,
 }
 
 impl App {
@@ -168,7 +185,8 @@ impl App {
         let dir = config.data_dir.clone();
         let data_err = |source| AppError::DataDir { path: dir.display().to_string(), source };
         std::fs::create_dir_all(&dir).map_err(data_err)?;
-        let secret = crate::secrets::jwt_secret(&config).map_err(data_err)?;
+        let lock = crate::ops::lock::acquire(&dir)?;
+        let secret = crate::secrets::jwt_secret(&config)?;
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let db = Db::open(
             &config.db_path(),
@@ -176,6 +194,9 @@ impl App {
                 let _ = events_tx.send(evs);
             }),
         )?;
+        if config.jwt_secret.is_none() {
+            crate::store::meta::note_secret_kept(&db).await?;
+        }
         if config.demo
             && let Some(demo) = crate::admin::seed_demo_if_empty(&db, &config).await?
         {
@@ -207,7 +228,7 @@ impl App {
         if let Some(cors) = crate::http::cors(&state.config().cors_origins) {
             router = router.layer(cors);
         }
-        Ok(App { state, listener, router, events_rx })
+        Ok(App { state, listener, router, events_rx, lock })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -222,15 +243,29 @@ impl App {
     /// accepting, closes Socket.IO clients, finishes in-flight requests (bounded) and closes
     /// the database.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
-        let App { state, listener, router, events_rx } = self;
+        let App { state, listener, router, events_rx, lock } = self;
         let token = state.shutdown_token().clone();
         let emitter = tokio::spawn(crate::realtime::bus::run(state.clone(), events_rx));
+        let space = tokio::spawn(crate::store::health::monitor(
+            state.db().clone(),
+            state.config().data_dir.clone(),
+            Duration::from_secs(5),
+            token.clone(),
+        ));
+        // Damage found here is reported by /health and logged; the branch keeps serving
+        // what it can (check-config and doctor say what to do).
+        let db = state.db().clone();
+        tokio::spawn(async move {
+            if let Err(e) = db.quick_check().await {
+                tracing::warn!(error = %e, "cannot check the database at start");
+            }
+        });
         let maintenance = tokio::spawn(crate::admin::maintenance(state.clone()));
         tokio::spawn(crate::realtime::connect::disconnect_revoked(state.clone(), state.config().license_check));
         PrintQueue::start(&state).await?;
         let relay = (state.config().role == crate::config::Role::Branch).then(|| tokio::spawn(crate::sync::relay::run(state.clone())));
         let mdns = start_mdns(&state, listener.local_addr().map(|a| a.port()).unwrap_or(0)).await;
-        let ops = crate::ops::start(&state, listener.local_addr().ok());
+        let ops = crate::ops::start(&state, lock, listener.local_addr().ok());
         tokio::spawn({
             let token = token.clone();
             async move {
@@ -268,6 +303,7 @@ impl App {
             let _ = tokio::task::spawn_blocking(move || m.withdraw()).await;
         }
         maintenance.abort();
+        space.abort();
         if let Some(r) = relay {
             let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
         }

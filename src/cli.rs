@@ -91,6 +91,9 @@ pub enum Command {
     /// JWTs signed with the configured secret
     #[command(subcommand)]
     Token(TokenCmd),
+    /// The JWT secret kept in the data directory
+    #[command(subcommand)]
+    Secret(SecretCmd),
     /// Printers, through the running server
     #[command(subcommand)]
     Printer(PrinterCmd),
@@ -134,6 +137,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCmd {
+    /// Replace the JWT secret with a new one (every token in use stops working after a restart)
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::auth::{Role, jwt, license, password};
-use crate::cli::{BranchCmd, Command, CompanyCmd, LicenseCmd, PrinterCmd, SyncCmd, TokenCmd, UplinkCmd, UserCmd};
+use crate::cli::{BranchCmd, Command, CompanyCmd, LicenseCmd, PrinterCmd, SecretCmd, SyncCmd, TokenCmd, UplinkCmd, UserCmd};
 use crate::config::Config;
 use crate::store::{StoreError, db, directory, migrate};
 
@@ -18,6 +18,19 @@ pub enum CommandError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Server(String),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+impl CommandError {
+    /// The process exit code: 2 for bad usage or configuration (SPEC §1), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CommandError::Usage(_) => 2,
+            CommandError::Secret(e) if e.is_config() => 2,
+            _ => 1,
+        }
+    }
 }
 
 fn usage<T>(msg: impl Into<String>) -> Result<T, CommandError> {
@@ -33,6 +46,7 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
     match cmd {
         // `main` runs the server itself; nothing to do here.
         Command::Serve(_) => {}
+        Command::Secret(SecretCmd::Rotate) => secret_rotate(config)?,
         Command::Company(CompanyCmd::Add { id, name }) => {
             crate::validate::id(&id, "company id").map_err(|e| CommandError::Usage(e.0))?;
             directory::add_company(&open(config)?, &id, &name)?;
@@ -214,6 +228,22 @@ fn issue_token(
     let secret = crate::secrets::jwt_secret(config)?;
     let claims = jwt::Claims { sub, role, company_id: company, branch_id: branch, email: None, exp: chrono::Utc::now().timestamp() + secs };
     Ok(jwt::Keys::new(secret.as_bytes()).issue(&claims))
+}
+
+fn secret_rotate(config: &Config) -> Result<(), CommandError> {
+    if config.jwt_secret.is_some() {
+        return usage("JWT_SECRET is set in the environment or config file: change it where it is set (on every process that shares it)");
+    }
+    let path = crate::secrets::rotate(config)?;
+    println!("a new JWT secret is in {}", path.display());
+    if crate::ops::lock::running(&config.data_dir).is_some() {
+        println!(
+            "the running server still uses the old one: restart it (systemctl restart branchd); every token in use then stops working and users log in again"
+        );
+    } else {
+        println!("every token signed with the old secret stops working: users log in again");
+    }
+    Ok(())
 }
 
 /// Printer commands talk to the running server on 127.0.0.1 with a short-lived admin token.

@@ -68,6 +68,18 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             StoreError::Invalid(m) => ApiError::bad(m),
             StoreError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN", "the server is shutting down"),
+            // Storage failures are logged once per change of state by `store::health`,
+            // not once per refused request.
+            StoreError::Full => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "STORAGE_FULL",
+                "the appliance's disk is full: nothing was stored; free space (see `branchd doctor`) and try again",
+            ),
+            e if e.is_storage_failure() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "STORAGE_UNAVAILABLE",
+                "the appliance cannot use its database right now; try again shortly",
+            ),
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::internal()

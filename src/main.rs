@@ -65,7 +65,12 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("branchd: {e:#}");
-            std::process::ExitCode::FAILURE
+            let code = e
+                .downcast_ref::<branchd::app::AppError>()
+                .map(|e| e.exit_code())
+                .or_else(|| e.downcast_ref::<branchd::commands::CommandError>().map(|e| e.exit_code()))
+                .unwrap_or(1);
+            std::process::ExitCode::from(code)
         }
     }
 }

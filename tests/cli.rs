@@ -239,3 +239,66 @@ async fn acknowledged_writes_survive_kill_9() {
         http.get(format!("{}/api/availability/br-k", server.base)).bearer_auth(token).send().await.unwrap().json().await.unwrap();
     assert_eq!(avail["items"][0]["available"], false);
 }
+
+#[test]
+fn a_lost_jwt_secret_is_refused_not_made_anew_and_rotate_makes_one_on_purpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN).args(args).arg("--data-dir").arg(dir.path()).env_remove("JWT_SECRET").env("BRANCHD_CONFIG", "").output().unwrap()
+    };
+    // Admin commands before the first start may make the secret; the server then marks the
+    // database as served with it.
+    ok(&run(&["migrate"]));
+    ok(&run(&["token", "issue", "--sub", "u", "--role", "super_admin"]));
+    let mut server = ServerProcess::start_logging(dir.path(), &[("JWT_SECRET", "")], None);
+    assert_eq!(server.stop().code(), Some(0));
+    let secret_file = dir.path().join("jwt_secret");
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&secret_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("branchd.db")).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "the database is private too"
+    );
+
+    // Gone while the database exists: neither serve nor an admin command makes a new one.
+    std::fs::remove_file(&secret_file).unwrap();
+    for args in [&["serve", "--no-demo", "--port", "0", "--mdns", "off"][..], &["token", "issue", "--sub", "u", "--role", "super_admin"]] {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("jwt_secret") && err.contains("secret rotate"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(!secret_file.exists(), "no secret was made silently");
+    }
+
+    // On purpose: a new one, different from the old.
+    let out = ok(&run(&["secret", "rotate"]));
+    assert!(out.contains("jwt_secret"), "{out}");
+    let new = std::fs::read_to_string(&secret_file).unwrap();
+    assert_ne!(new.trim(), secret.trim());
+    assert_eq!(std::fs::metadata(&secret_file).unwrap().permissions().mode() & 0o777, 0o600);
+    ok(&run(&["token", "issue", "--sub", "u", "--role", "super_admin"]));
+}
+
+#[tokio::test]
+async fn a_second_serve_on_a_data_directory_in_use_exits_2_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = ServerProcess::start(dir.path(), &[]);
+    let out = Command::new(BIN)
+        .args(["serve", "--no-demo", "--port", "0", "--bind", "127.0.0.1", "--mdns", "off", "--data-dir"])
+        .arg(dir.path())
+        .env("JWT_SECRET", common::SECRET)
+        .env("BRANCHD_CONFIG", "")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("pid {}", first.pid())), "names the process holding it: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // The first one is untouched.
+    let health = reqwest::get(format!("{}/health", first.base)).await.unwrap();
+    assert!(health.status().is_success());
+    assert_eq!(first.stop().code(), Some(0));
+}

@@ -73,6 +73,26 @@ async fn db_ok(st: &AppState) -> bool {
     st.db().read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.is_ok()
 }
 
+/// What needs a person (SPEC §3 `degraded`): the storage's problems and an uplink failing
+/// for over an hour.
+fn problems(st: &AppState, sync: &crate::sync::relay::Status) -> Vec<crate::store::health::Problem> {
+    let mut out = st.db().health().problems();
+    if sync.enabled && !sync.online {
+        let last = sync.last_success_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let failing_for = match last {
+            Some(t) => (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0) as u64,
+            None => st.uptime().as_secs(),
+        };
+        if failing_for >= 3600 {
+            out.push(crate::store::health::Problem {
+                code: "UPLINK_FAILING",
+                message: format!("HQ has not been reached for {} minutes; events wait here and nothing is lost", failing_for / 60),
+            });
+        }
+    }
+    out
+}
+
 pub async fn health(State(st): State<AppState>) -> Response {
     let db = db_ok(&st).await;
     let connections: serde_json::Map<String, Value> =
@@ -83,8 +103,14 @@ pub async fn health(State(st): State<AppState>) -> Response {
         (true, true) => "online",
         (true, false) => "offline",
     };
-    let body = json!({
-        "status": if db { "ok" } else { "degraded" },
+    let problems = problems(&st, &sync);
+    let status = match (db, problems.is_empty()) {
+        (false, _) => "unavailable",
+        (true, true) => "ok",
+        (true, false) => "degraded",
+    };
+    let mut body = json!({
+        "status": status,
         "version": crate::VERSION,
         "role": st.config().role.as_str(),
         "uptimeSeconds": st.uptime().as_secs(),
@@ -94,6 +120,9 @@ pub async fn health(State(st): State<AppState>) -> Response {
         "connections": connections,
         "desktopApps": st.desktops().connected().len(),
     });
+    if !problems.is_empty() {
+        body["problems"] = json!(problems);
+    }
     let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }

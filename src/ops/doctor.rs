@@ -1,7 +1,7 @@
 //! `branchd healthcheck` (exit code only, for scripts) and `branchd doctor`, the installer's
 //! troubleshooting page: one line per check, ✔ or ✘, and for each ✘ what to do.
 
-use std::path::Path;
+use crate::store::health::{disk_space as disk, disk_tight};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,7 +14,12 @@ fn http(timeout: Duration) -> Result<reqwest::Client, CommandError> {
     reqwest::Client::builder().timeout(timeout).build().map_err(|e| CommandError::Server(format!("cannot make an HTTP client: {e}")))
 }
 
-/// `branchd healthcheck`: exit 0 when the local server answers `/health` with `status: ok`.
+/// SPEC §3: `ok` and `degraded` (serving, but something needs a person) both count as up.
+pub fn is_up(status: reqwest::StatusCode, body: &Value) -> bool {
+    status.is_success() && (body["status"] == "ok" || body["status"] == "degraded")
+}
+
+/// `branchd healthcheck`: exit 0 when the local server answers `/health` as up.
 pub async fn healthcheck(config: &Config) -> Result<(), CommandError> {
     let base = super::local_base(config);
     let res = http(Duration::from_secs(5))?
@@ -24,8 +29,13 @@ pub async fn healthcheck(config: &Config) -> Result<(), CommandError> {
         .map_err(|e| CommandError::Server(format!("unhealthy: nothing answers at {base} ({e})")))?;
     let status = res.status();
     let body: Value = res.json().await.unwrap_or_default();
-    if status.is_success() && body["status"] == "ok" {
-        println!("healthy: branchd {} at {base}, up {} s", body["version"].as_str().unwrap_or("?"), body["uptimeSeconds"]);
+    if is_up(status, &body) {
+        println!(
+            "healthy: branchd {} at {base}, up {} s, {}",
+            body["version"].as_str().unwrap_or("?"),
+            body["uptimeSeconds"],
+            body["status"].as_str().unwrap_or("?")
+        );
         Ok(())
     } else {
         fail(format!("unhealthy: {base}/health answered {status}, status {}, db {}", body["status"], body["db"]))
@@ -40,27 +50,15 @@ impl Report {
     fn ok(&mut self, what: &str, detail: impl AsRef<str>) {
         println!("✔ {what:<10} {}", detail.as_ref());
     }
+    /// Shown, but not counted as a failure (SPEC §3: `degraded` problems are warnings).
+    fn warn(&mut self, what: &str, detail: impl AsRef<str>) {
+        println!("! {what:<10} {}", detail.as_ref());
+    }
     fn bad(&mut self, what: &str, detail: impl AsRef<str>, todo: impl AsRef<str>) {
         self.failed += 1;
         println!("✘ {what:<10} {}", detail.as_ref());
         println!("  {:<10} → {}", "", todo.as_ref());
     }
-}
-
-/// Free bytes and total bytes of the filesystem holding `dir` (from `df`).
-/// Tight in absolute terms, or nearly full and not roomy: 11 GB free on a 270 GB disk is
-/// plenty for branchd, 1 GB free on a 32 GB SD card is not.
-fn disk_tight(free: u64, total: u64) -> bool {
-    free < 200 << 20 || (free * 20 < total && free < 2 << 30)
-}
-
-fn disk(dir: &Path) -> Option<(u64, u64)> {
-    let out = std::process::Command::new("df").arg("-Pk").arg(dir).output().ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let cols: Vec<&str> = text.lines().nth(1)?.split_whitespace().collect();
-    let total: u64 = cols.get(1)?.parse().ok()?;
-    let avail: u64 = cols.get(3)?.parse().ok()?;
-    Some((avail * 1024, total * 1024))
 }
 
 fn mb(b: u64) -> String {
@@ -79,7 +77,10 @@ pub async fn run(config: &Config) -> Result<(), CommandError> {
         Ok(res) => {
             let code = res.status();
             let body: Value = res.json().await.unwrap_or_default();
-            if code.is_success() && body["status"] == "ok" {
+            if is_up(code, &body) {
+                for p in body["problems"].as_array().into_iter().flatten() {
+                    r.warn("server", format!("{}: {}", p["code"].as_str().unwrap_or("?"), p["message"].as_str().unwrap_or("")));
+                }
                 r.ok(
                     "server",
                     format!(

@@ -26,35 +26,52 @@ pub struct RunInfo {
     pub addr: Option<SocketAddr>,
 }
 
-/// Takes the lock for a server listening on `addr`. `None` (logged) when another process
-/// holds it or the file cannot be written: the server still runs, but `restore` then relies
-/// on the port check alone.
-pub fn hold(data_dir: &Path, addr: SocketAddr) -> Option<ServerLock> {
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// SPEC §6: one server per data directory.
+    #[error("another branchd ({}) serves the data directory {dir}: stop it first (systemctl stop branchd), or give this one its own --data-dir", who(.pid))]
+    InUse { dir: String, pid: Option<u32> },
+    #[error("cannot lock {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+fn who(pid: &Option<u32>) -> String {
+    pid.map(|p| format!("pid {p}")).unwrap_or_else(|| "a process".into())
+}
+
+/// Takes the lock before the server touches the database; refused while another server
+/// holds it. The pid is written at once, the address once the listener is bound
+/// ([`ServerLock::record_addr`]).
+pub fn acquire(data_dir: &Path) -> Result<ServerLock, LockError> {
     let p = path(data_dir);
-    let mut file = match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&p) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!(path = %p.display(), error = %e, "cannot open the server lock file; `branchd restore` will not see this server by it");
-            return None;
-        }
-    };
+    let io = |source| LockError::Io { path: p.display().to_string(), source };
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&p).map_err(io)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
-            tracing::warn!(path = %p.display(), "another branchd process serves this data directory");
-            return None;
+            let pid = running(data_dir).and_then(|i| i.pid);
+            return Err(LockError::InUse { dir: data_dir.display().to_string(), pid });
         }
-        Err(TryLockError::Error(e)) => {
-            tracing::warn!(path = %p.display(), error = %e, "cannot lock the server lock file");
-            return None;
+        Err(TryLockError::Error(e)) => return Err(io(e)),
+    }
+    write_info(&mut file, None).map_err(io)?;
+    Ok(ServerLock { _file: file })
+}
+
+fn write_info(file: &mut File, addr: Option<SocketAddr>) -> std::io::Result<()> {
+    let body = serde_json::json!({"pid": std::process::id(), "addr": addr.map(|a| a.to_string())}).to_string();
+    file.set_len(0)?;
+    file.rewind()?;
+    file.write_all(body.as_bytes())
+}
+
+impl ServerLock {
+    /// Records the bound address for the CLI (`healthcheck`, `doctor`, `printer`).
+    pub fn record_addr(&mut self, addr: SocketAddr) {
+        if let Err(e) = write_info(&mut self._file, Some(addr)) {
+            tracing::warn!(error = %e, "cannot write the server address into the lock file");
         }
     }
-    let body = serde_json::json!({"pid": std::process::id(), "addr": addr.to_string()}).to_string();
-    let written = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(body.as_bytes()));
-    if let Err(e) = written {
-        tracing::warn!(path = %p.display(), error = %e, "cannot write the server lock file");
-    }
-    Some(ServerLock { _file: file })
 }
 
 /// `Some` when a server holds the lock of `data_dir`.
@@ -98,7 +115,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(running(dir.path()).is_none());
         let addr: SocketAddr = "127.0.0.1:4567".parse().unwrap();
-        let held = hold(dir.path(), addr).unwrap();
+        let mut held = acquire(dir.path()).unwrap();
+        assert!(matches!(acquire(dir.path()), Err(LockError::InUse { pid: Some(p), .. }) if p == std::process::id()));
+        held.record_addr(addr);
         let info = running(dir.path()).unwrap();
         assert_eq!(info.addr, Some(addr));
         assert_eq!(info.pid, Some(std::process::id()));

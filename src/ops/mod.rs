@@ -36,11 +36,14 @@ impl Drop for Running {
     }
 }
 
-/// Takes the server lock (recording the address for the CLI), starts scheduled backups and
+/// Keeps the server lock (recording the address for the CLI), starts scheduled backups and
 /// the periodic update check, and tells systemd the service is ready (with watchdog pings
 /// when the unit asks for them).
-pub fn start(state: &AppState, addr: Option<SocketAddr>) -> Running {
-    let lock = addr.and_then(|a| lock::hold(&state.config().data_dir, a));
+pub fn start(state: &AppState, mut lock: lock::ServerLock, addr: Option<SocketAddr>) -> Running {
+    if let Some(a) = addr {
+        lock.record_addr(a);
+    }
+    let lock = Some(lock);
     let mut tasks = vec![tokio::spawn(backup::scheduled(state.clone())), tokio::spawn(update::periodic_check(state.clone()))];
     systemd::notify("READY=1");
     if let Some(t) = systemd::watchdog(state.clone()) {

@@ -582,7 +582,7 @@ async fn healthy_since(config: &Config, since_ms: i64, timeout: Duration) -> Res
                 let body: Value = res.json().await.unwrap_or_default();
                 let age_ms = chrono::Utc::now().timestamp_millis() - since_ms;
                 let fresh = body["uptimeSeconds"].as_i64().is_some_and(|up| up * 1000 <= age_ms + 1000);
-                if status.is_success() && body["status"] == "ok" && fresh {
+                if super::doctor::is_up(status, &body) && fresh {
                     return Ok(body);
                 }
                 last = if fresh {

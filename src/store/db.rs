@@ -29,7 +29,36 @@ impl Tx<'_> {
     }
 }
 
-type Completion = Box<dyn FnOnce(Option<String>) + Send>;
+/// Why a group's transaction did not commit; every write of the group gets it.
+#[derive(Debug, Clone)]
+enum CommitFailure {
+    Full,
+    Unavailable(String),
+    Corrupt(String),
+}
+
+impl CommitFailure {
+    fn of(e: &rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(C::DiskFull) => CommitFailure::Full,
+            Some(C::DatabaseCorrupt | C::NotADatabase) => CommitFailure::Corrupt(e.to_string()),
+            _ => CommitFailure::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<CommitFailure> for StoreError {
+    fn from(f: CommitFailure) -> Self {
+        match f {
+            CommitFailure::Full => StoreError::Full,
+            CommitFailure::Unavailable(m) => StoreError::Unavailable(format!("commit failed: {m}")),
+            CommitFailure::Corrupt(m) => StoreError::Corrupt(m),
+        }
+    }
+}
+
+type Completion = Box<dyn FnOnce(Option<CommitFailure>) + Send>;
 /// A queued write: run with `Some(tx)`, or with `None` when no transaction could be opened.
 type Job = Box<dyn FnOnce(Option<&mut Tx<'_>>) -> (bool, Completion) + Send>;
 /// Receives the events of every committed group, in commit order.
@@ -49,6 +78,7 @@ struct Inner {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     readers: Mutex<Vec<Connection>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    health: Arc<super::health::StorageHealth>,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -61,6 +91,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// Opens the database read-write, in WAL mode, with migrations applied.
 pub fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     let open = |e| StoreError::Open { path: path.display().to_string(), source: e };
+    create_private(path);
     let conn = Connection::open(path).map_err(open)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
     configure(&conn).map_err(open)?;
@@ -68,28 +99,73 @@ pub fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Creates the database file readable by its owner only (SQLite gives its `-wal` and
+/// `-shm` files the same mode); an existing file keeps its mode.
+fn create_private(path: &Path) {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    // AlreadyExists is the normal case; any other failure shows when SQLite opens it.
+    let _ = opts.open(path);
+}
+
 impl Db {
     /// Opens `path`, applies migrations and starts the writer thread. `sink` gets every
     /// committed group's events (in commit order) before the writers are told "done".
     pub fn open(path: &Path, sink: EventSink) -> Result<Db, StoreError> {
         let conn = open_rw(path)?;
+        let health = Arc::new(super::health::StorageHealth::default());
         let (tx, rx) = mpsc::channel::<Job>();
+        let writer_health = health.clone();
         let handle = std::thread::Builder::new()
             .name("branchd-db-writer".into())
-            .spawn(move || writer_loop(conn, rx, sink))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
+            .spawn(move || writer_loop(conn, rx, sink, &writer_health))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(Db {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(Some(tx)),
                 readers: Mutex::new(Vec::new()),
                 writer_thread: Mutex::new(Some(handle)),
+                health,
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Full disk, damage: what `/health` reports about the storage.
+    pub fn health(&self) -> &super::health::StorageHealth {
+        &self.inner.health
+    }
+
+    /// `PRAGMA quick_check` on a read connection; damage is recorded in [`Db::health`].
+    /// Returns what it found (empty: none).
+    pub async fn quick_check(&self) -> Result<Vec<String>, StoreError> {
+        let found = self
+            .read(|c| {
+                let mut stmt = c.prepare("PRAGMA quick_check(20)")?;
+                let rows: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
+                Ok(rows.into_iter().filter(|r| r != "ok").collect::<Vec<_>>())
+            })
+            .await;
+        match found {
+            Ok(problems) if !problems.is_empty() => {
+                self.health().damaged(&problems.join("; "));
+                Ok(problems)
+            }
+            Err(StoreError::Corrupt(m)) => {
+                self.health().damaged(&m);
+                Ok(vec![m])
+            }
+            other => other,
+        }
     }
 
     /// Runs `f` in a write transaction; returns after the group it joined is durable.
@@ -104,12 +180,12 @@ impl Db {
         let job: Job = Box::new(move |tx| {
             let result = match tx {
                 Some(tx) => f(tx),
-                None => Err(E::from(StoreError::Corrupt("cannot begin a write transaction".into()))),
+                None => Err(E::from(StoreError::Unavailable("cannot begin a write transaction".into()))),
             };
             let ok = result.is_ok();
             let completion: Completion = Box::new(move |commit_error| {
                 let out = match commit_error {
-                    Some(msg) => Err(E::from(StoreError::Corrupt(format!("commit failed: {msg}")))),
+                    Some(failure) => Err(E::from(StoreError::from(failure))),
                     None => result,
                 };
                 let _ = done_tx.send(out);
@@ -130,7 +206,7 @@ impl Db {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.read_blocking(f))
             .await
-            .map_err(|e| StoreError::Corrupt(format!("reader task failed: {e}")))?
+            .map_err(|e| StoreError::Unavailable(format!("reader task failed: {e}")))?
     }
 
     /// Same as [`Db::read`] for code already on a blocking thread.
@@ -147,6 +223,9 @@ impl Db {
             }
         };
         let out = f(&conn);
+        if let Err(StoreError::Corrupt(m)) = &out {
+            self.inner.health.damaged(m);
+        }
         if let Ok(mut pool) = self.inner.readers.lock()
             && pool.len() < READ_POOL
         {
@@ -170,7 +249,7 @@ impl Db {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, sink: EventSink) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, sink: EventSink, health: &super::health::StorageHealth) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -179,23 +258,34 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, sink: EventSink) {
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group, &sink);
+        match commit_group(&mut conn, group, &sink) {
+            // Only a group that stored something proves the disk takes writes again.
+            Ok(true) => health.write_succeeded(),
+            Ok(false) => {}
+            Err(CommitFailure::Full) => health.write_failed_full(),
+            Err(CommitFailure::Corrupt(m)) => health.damaged(&m),
+            Err(CommitFailure::Unavailable(m)) => health.write_unavailable(&m),
+        }
     }
     // Checkpoint on a clean shutdown so the WAL does not grow across restarts.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: &EventSink) {
+/// Runs and commits one group: `Ok(whether any write of it stored something)`, or why it
+/// did not commit (the health tracker logs changes of state, so a full disk is not logged
+/// per write).
+fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: &EventSink) -> Result<bool, CommitFailure> {
     let mut completions = Vec::with_capacity(group.len());
     let mut events = Vec::new();
+    let mut wrote = false;
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let msg = e.to_string();
-        tracing::error!(error = %msg, "cannot begin write transaction");
+        let failure = CommitFailure::of(&e);
+        tracing::debug!(error = %e, "cannot begin write transaction");
         for job in group {
             let (_, done) = job(None);
-            done(Some(msg.clone()));
+            done(Some(failure.clone()));
         }
-        return;
+        return Err(failure);
     }
     for job in group {
         if let Err(e) = conn.execute_batch("SAVEPOINT w") {
@@ -212,6 +302,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: &EventSink) {
             continue;
         };
         if ok {
+            wrote = true;
             let _ = conn.execute_batch("RELEASE w");
             events.extend(job_events);
         } else {
@@ -220,9 +311,9 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: &EventSink) {
         completions.push(done);
     }
     let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
-        tracing::error!(error = %e, "commit failed");
+        tracing::debug!(error = %e, "commit failed");
         let _ = conn.execute_batch("ROLLBACK");
-        e.to_string()
+        CommitFailure::of(&e)
     });
     if commit_error.is_none() && !events.is_empty() {
         sink(events);
@@ -230,4 +321,5 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: &EventSink) {
     for done in completions {
         done(commit_error.clone());
     }
+    commit_error.map_or(Ok(wrote), Err)
 }

@@ -14,6 +14,8 @@ pub mod backup;
 pub mod db;
 pub mod directory;
 pub mod events;
+pub mod health;
+pub mod meta;
 pub mod migrate;
 pub mod orders;
 pub mod print_jobs;
@@ -28,7 +30,15 @@ pub use events::Event;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// The disk is full: nothing of the write was stored (SPEC §3 `STORAGE_FULL`).
+    #[error("the data disk is full")]
+    Full,
+    /// I/O errors, a read-only or vanished file, a locked database, a stopped thread
+    /// (SPEC §3 `STORAGE_UNAVAILABLE`).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// SQLite found damage in the file (or stored JSON no longer parses).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -45,7 +55,32 @@ pub enum StoreError {
     Migration { name: String, source: rusqlite::Error },
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(C::DiskFull) => StoreError::Full,
+            Some(C::DatabaseCorrupt | C::NotADatabase) => StoreError::Corrupt(e.to_string()),
+            Some(
+                C::SystemIoFailure
+                | C::ReadOnly
+                | C::CannotOpen
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::OutOfMemory
+                | C::FileLockingProtocolFailed,
+            ) => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
 impl StoreError {
+    /// A failure of the storage itself (not of the request): full, unavailable, damaged.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(self, StoreError::Full | StoreError::Unavailable(_) | StoreError::Corrupt(_) | StoreError::Open { .. })
+    }
+
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         StoreError::Conflict { code, message: message.into() }
     }

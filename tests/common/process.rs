@@ -39,6 +39,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// `branchd serve` on 127.0.0.1, port chosen by the OS, with extra environment.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+        Self::start_logging(dir, env, None)
+    }
+
+    /// As [`ServerProcess::start`], with the server's log (stderr) written to `log`.
+    pub fn start_logging(dir: &Path, env: &[(&str, &str)], log: Option<&Path>) -> ServerProcess {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--no-demo", "--port", "0", "--bind", "127.0.0.1", "--mdns", "off", "--data-dir"])
             .arg(dir)
@@ -46,7 +51,10 @@ impl ServerProcess {
             .env("BRANCHD_CONFIG", "")
             .env("BRANCHD_BACKUP_INTERVAL_HOURS", "0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(match log {
+                Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
+                None => Stdio::null(),
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -67,6 +75,10 @@ impl ServerProcess {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         self.child.wait().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -1,0 +1,37 @@
+//! Small facts about the database itself, kept in its `meta` table: whether the data
+//! directory's JWT secret has been used with it (so that a lost secret file is noticed
+//! instead of silently replaced, SPEC §1).
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::StoreError;
+
+const SECRET_KEPT: &str = "jwt_secret_kept";
+
+fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+/// Whether the database at `path` was served with a secret kept in the data directory.
+/// `false` for a database that does not exist or predates the record.
+pub fn secret_was_kept(path: &Path) -> Result<bool, StoreError> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let has_meta: bool =
+        conn.query_row("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |r| r.get(0))?;
+    Ok(has_meta && get(&conn, SECRET_KEPT)?.is_some())
+}
+
+/// Records that this database is served with the data directory's secret file.
+pub async fn note_secret_kept(db: &super::Db) -> Result<(), StoreError> {
+    db.write(|tx| {
+        tx.conn.execute("INSERT INTO meta (key, value) VALUES (?1, '1') ON CONFLICT(key) DO NOTHING", [SECRET_KEPT])?;
+        Ok::<_, StoreError>(())
+    })
+    .await
+}
