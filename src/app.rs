@@ -25,8 +25,10 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
-/// Password checks (argon2, deliberately slow) allowed at once; more wait their turn.
+/// Password checks (argon2, deliberately slow) running at once, each on its own thread.
 const PASSWORD_CHECKS: usize = 2;
+/// Password checks waiting their turn; more are refused (429) at once.
+const PASSWORD_QUEUE: usize = 32;
 
 struct Inner {
     config: Config,
@@ -38,8 +40,8 @@ struct Inner {
     sync: Sync,
     metrics: Metrics,
     login_throttle: crate::auth::throttle::LoginThrottle,
-    /// Password checks running at once (each is deliberately slow).
-    password_checks: tokio::sync::Semaphore,
+    source_throttle: crate::auth::throttle::SourceThrottle,
+    password_checker: crate::auth::password::Checker,
     /// Branch → company. A branch never moves or disappears, so a known mapping never goes
     /// stale; unknown branches are looked up again each time (the CLI may add them).
     branch_cache: std::sync::RwLock<std::collections::HashMap<String, String>>,
@@ -78,8 +80,11 @@ impl AppState {
     pub fn login_throttle(&self) -> &crate::auth::throttle::LoginThrottle {
         &self.inner.login_throttle
     }
-    pub fn password_checks(&self) -> &tokio::sync::Semaphore {
-        &self.inner.password_checks
+    pub fn source_throttle(&self) -> &crate::auth::throttle::SourceThrottle {
+        &self.inner.source_throttle
+    }
+    pub fn password_checker(&self) -> &crate::auth::password::Checker {
+        &self.inner.password_checker
     }
     pub fn uptime(&self) -> Duration {
         self.inner.started.elapsed()
@@ -215,7 +220,8 @@ impl App {
                 sync: Sync::default(),
                 metrics: Metrics::default(),
                 login_throttle: Default::default(),
-                password_checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS),
+                source_throttle: Default::default(),
+                password_checker: crate::auth::password::Checker::start(PASSWORD_CHECKS, PASSWORD_QUEUE),
                 branch_cache: Default::default(),
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),

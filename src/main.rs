@@ -39,8 +39,30 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// Large allocations (argon2's 19 MiB per password check, big request bodies) go straight
+/// to mmap and back to the system when freed. glibc otherwise raises its mmap threshold
+/// after the first such free and keeps later ones in per-thread arenas for good: a login
+/// flood then left a Pi hundreds of MB poorer (issue #8).
+fn return_big_allocations_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator tunable; called once before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    return_big_allocations_to_the_system();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("branchd: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     let config = match cli.resolve() {
         Ok(c) => c,

@@ -29,8 +29,38 @@ impl Histogram {
     }
 }
 
+/// Protective limits (SPEC §6: every limit hit is counted in `/metrics`).
+#[derive(Debug, Clone, Copy)]
+pub enum Limit {
+    /// A login from a source address that failed too often (refused without a check).
+    LoginSourceLocked,
+    /// A login for an email that failed too often.
+    LoginEmailLocked,
+    /// More logins at once from one source address than allowed.
+    LoginSourceBusy,
+    /// The password-check queue was full.
+    LoginQueueFull,
+    /// A request body refused before it was read (no valid credential for that route).
+    BodyUnauthenticated,
+}
+
+impl Limit {
+    const ALL: [Limit; 5] =
+        [Limit::LoginSourceLocked, Limit::LoginEmailLocked, Limit::LoginSourceBusy, Limit::LoginQueueFull, Limit::BodyUnauthenticated];
+    fn label(self) -> &'static str {
+        match self {
+            Limit::LoginSourceLocked => "login_source_locked",
+            Limit::LoginEmailLocked => "login_email_locked",
+            Limit::LoginSourceBusy => "login_source_busy",
+            Limit::LoginQueueFull => "login_queue_full",
+            Limit::BodyUnauthenticated => "body_unauthenticated",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
+    limits: [AtomicU64; 5],
     connections: [AtomicI64; 3],
     connects_refused: AtomicU64,
     events_emitted: [AtomicU64; 3],
@@ -73,6 +103,12 @@ impl Metrics {
         let class = (status / 100).clamp(1, 5) as usize - 1;
         self.http_by_class[class].fetch_add(1, Relaxed);
         self.http_latency.observe(took);
+    }
+    pub fn limit_hit(&self, limit: Limit) {
+        self.limits[limit as usize].fetch_add(1, Relaxed);
+    }
+    pub fn limit_hits(&self, limit: Limit) -> u64 {
+        self.limits[limit as usize].load(Relaxed)
     }
     pub fn db_write_error(&self) {
         self.db_write_errors.fetch_add(1, Relaxed);
@@ -138,6 +174,13 @@ impl Metrics {
             "# HELP branchd_db_write_errors_total Failed database writes.\n# TYPE branchd_db_write_errors_total counter\nbranchd_db_write_errors_total {}",
             self.db_write_errors.load(Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP branchd_limit_hits_total Requests refused by a protective limit.\n# TYPE branchd_limit_hits_total counter"
+        );
+        for l in Limit::ALL {
+            let _ = writeln!(out, "branchd_limit_hits_total{{limit=\"{}\"}} {}", l.label(), self.limit_hits(l));
+        }
         let _ = writeln!(
             out,
             "# HELP branchd_uptime_seconds Seconds since start.\n# TYPE branchd_uptime_seconds gauge\nbranchd_uptime_seconds {}",

@@ -77,3 +77,34 @@ pub fn branch_id_payload(v: &Value) -> Result<String> {
     let b = string(m, "branchId", 128)?;
     id(&b, "branchId")
 }
+
+/// A client-supplied string made safe for the log: control characters (newlines, ANSI
+/// escapes) escaped so that nobody can forge log lines, and cut to 120 characters.
+pub fn loggable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(130));
+    for (i, c) in s.chars().enumerate() {
+        if i == 120 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202e}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod loggable_tests {
+    #[test]
+    fn control_characters_are_escaped_and_long_strings_cut() {
+        let forged = "a@b.c\n2026-12-04T20:00:00Z  INFO login ok\u{1b}[31m";
+        let shown = super::loggable(forged);
+        assert!(!shown.contains('\n') && !shown.contains('\u{1b}'), "{shown}");
+        assert!(shown.contains("\\n") && shown.contains("\\u{1b}"), "{shown}");
+        assert_eq!(super::loggable("Zoë 東京"), "Zoë 東京");
+        assert_eq!(super::loggable(&"x".repeat(500)).chars().count(), 121);
+    }
+}

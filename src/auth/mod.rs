@@ -71,6 +71,11 @@ impl Role {
     }
 
     /// Roles that see their own branch only.
+    /// SPEC §2 "configuring": printers, printer discovery, users — managers and above.
+    pub fn configures(self) -> bool {
+        matches!(self, Role::SuperAdmin | Role::CompanyOwner | Role::BranchManager)
+    }
+
     pub fn branch_scoped(self) -> bool {
         matches!(self, Role::BranchManager | Role::Cashier | Role::Kitchen | Role::DesktopApp)
     }

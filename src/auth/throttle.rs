@@ -1,9 +1,12 @@
-//! Login throttling: repeated wrong passwords for one email are slowed down (429 with a
-//! wait), and password hashing, which is deliberately slow, runs at most a few at a time so
-//! that a flood of logins cannot take a Raspberry Pi's CPU from the kitchen. Pure logic plus
-//! a mutex; the clock is passed in.
+//! Login throttling: repeated wrong passwords for one email, and from one source address,
+//! are slowed down (429 with a wait). A source address that keeps failing is refused before
+//! any password check (cheap), so a flood from one guest phone costs the appliance almost
+//! nothing while staff on other devices log in. The tables are bounded, and bounding them
+//! never forgets a lockout: when an email table is full of lockouts, emails it does not
+//! know are refused until some expire. Pure logic plus a mutex; the clock is passed in.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,7 +16,8 @@ pub const WINDOW: Duration = Duration::from_secs(600);
 /// The first lockout; it doubles with each further failure, up to [`MAX_LOCK`].
 pub const FIRST_LOCK: Duration = Duration::from_secs(30);
 pub const MAX_LOCK: Duration = Duration::from_secs(900);
-/// Emails tracked at most (oldest entries are dropped first).
+/// Emails tracked at most: entries past their window go first, then the oldest unlocked;
+/// lockouts are never dropped.
 const MAX_TRACKED: usize = 10_000;
 
 struct Entry {
@@ -28,36 +32,17 @@ pub struct LoginThrottle {
 }
 
 impl LoginThrottle {
-    /// `Err(wait)` when `email` is locked out at `now`.
+    /// `Err(wait)` when `email` is locked out at `now`, or when the table is full of
+    /// lockouts and does not know `email` (it could not keep count of its failures).
     pub fn check(&self, email: &str, now: Instant) -> Result<(), Duration> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(&key(email)).and_then(|e| e.locked_until) {
-            Some(until) if until > now => Err(until - now),
-            _ => Ok(()),
-        }
+        check_in(&entries, &key(email), now, MAX_TRACKED)
     }
 
     /// Records a wrong password; returns the lockout it started, if any.
     pub fn failed(&self, email: &str, now: Instant) -> Option<Duration> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_TRACKED {
-            entries.retain(|_, e| now.duration_since(e.first_at) < WINDOW || e.locked_until.is_some_and(|u| u > now));
-            if entries.len() >= MAX_TRACKED {
-                entries.clear();
-            }
-        }
-        let e = entries.entry(key(email)).or_insert(Entry { failures: 0, first_at: now, locked_until: None });
-        if now.duration_since(e.first_at) >= WINDOW && e.locked_until.is_none_or(|u| u <= now) {
-            *e = Entry { failures: 0, first_at: now, locked_until: None };
-        }
-        e.failures += 1;
-        if e.failures <= FREE_FAILURES {
-            return None;
-        }
-        let doublings = (e.failures - FREE_FAILURES - 1).min(10);
-        let lock = FIRST_LOCK.saturating_mul(1 << doublings).min(MAX_LOCK);
-        e.locked_until = Some(now + lock);
-        Some(lock)
+        fail_in(&mut entries, key(email), now, MAX_TRACKED, FREE_FAILURES)
     }
 
     /// A successful login clears the email's record.
@@ -66,8 +51,146 @@ impl LoginThrottle {
     }
 }
 
+fn check_in<K: std::hash::Hash + Eq>(entries: &HashMap<K, Entry>, key: &K, now: Instant, max: usize) -> Result<(), Duration> {
+    match entries.get(key) {
+        Some(Entry { locked_until: Some(until), .. }) if *until > now => Err(*until - now),
+        Some(_) => Ok(()),
+        None if entries.len() >= max && entries.values().all(|e| e.locked_until.is_some_and(|u| u > now)) => {
+            let soonest = entries.values().filter_map(|e| e.locked_until).min().unwrap_or(now + FIRST_LOCK);
+            Err(soonest.saturating_duration_since(now).max(Duration::from_secs(1)))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Makes room for one more entry without forgetting a lockout: `false` when every entry
+/// is a lockout still running.
+fn make_room<K: Clone + std::hash::Hash + Eq>(entries: &mut HashMap<K, Entry>, now: Instant, max: usize) -> bool {
+    if entries.len() < max {
+        return true;
+    }
+    let locked = |e: &Entry| e.locked_until.is_some_and(|u| u > now);
+    entries.retain(|_, e| now.duration_since(e.first_at) < WINDOW || locked(e));
+    if entries.len() < max {
+        return true;
+    }
+    let oldest_unlocked = entries.iter().filter(|(_, e)| !locked(e)).min_by_key(|(_, e)| e.first_at).map(|(k, _)| k.clone());
+    match oldest_unlocked {
+        Some(k) => {
+            entries.remove(&k);
+            true
+        }
+        None => false,
+    }
+}
+
+fn fail_in<K: Clone + std::hash::Hash + Eq>(
+    entries: &mut HashMap<K, Entry>,
+    key: K,
+    now: Instant,
+    max: usize,
+    free: u32,
+) -> Option<Duration> {
+    if !entries.contains_key(&key) && !make_room(entries, now, max) {
+        return None; // `check_in` refuses such keys while the table is full of lockouts.
+    }
+    let e = entries.entry(key).or_insert(Entry { failures: 0, first_at: now, locked_until: None });
+    if now.duration_since(e.first_at) >= WINDOW && e.locked_until.is_none_or(|u| u <= now) {
+        *e = Entry { failures: 0, first_at: now, locked_until: None };
+    }
+    e.failures += 1;
+    if e.failures <= free {
+        return None;
+    }
+    let doublings = (e.failures - free - 1).min(10);
+    let lock = FIRST_LOCK.saturating_mul(1 << doublings).min(MAX_LOCK);
+    e.locked_until = Some(now + lock);
+    Some(lock)
+}
+
 fn key(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// Wrong passwords allowed from one source address within [`WINDOW`]: enough for a shift's
+/// worth of staff typos on a shared tablet, far too few to guess a password.
+pub const SOURCE_FREE_FAILURES: u32 = 20;
+/// Password checks one source address may have running or queued at once.
+pub const SOURCE_CONCURRENT: u32 = 4;
+const MAX_SOURCES: usize = 65_536;
+
+/// The source of a login: an IPv4 address, or an IPv6 /64 (one device can pick any
+/// address in its /64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Source(u128);
+
+impl From<IpAddr> for Source {
+    fn from(ip: IpAddr) -> Source {
+        match ip {
+            IpAddr::V4(v4) => Source(u32::from(v4) as u128),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Source(u32::from(v4) as u128),
+                None => Source((u128::from(v6) & !((1u128 << 64) - 1)) | (1 << 32)),
+            },
+        }
+    }
+}
+
+#[derive(Default)]
+struct Sources {
+    entries: HashMap<Source, Entry>,
+    busy: HashMap<Source, u32>,
+}
+
+/// Per-source-address login throttle (see the module docs).
+#[derive(Default)]
+pub struct SourceThrottle {
+    inner: Mutex<Sources>,
+}
+
+/// A login in progress from one source; dropping it frees the slot.
+pub struct SourceSlot<'a> {
+    throttle: &'a SourceThrottle,
+    source: Source,
+}
+
+impl Drop for SourceSlot<'_> {
+    fn drop(&mut self) {
+        let mut s = self.throttle.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = s.busy.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                s.busy.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// Why a source may not log in now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SourceRefusal {
+    Locked(Duration),
+    Busy,
+}
+
+impl SourceThrottle {
+    /// A slot for one login from `source`, or why not.
+    pub fn enter(&self, source: Source, now: Instant) -> Result<SourceSlot<'_>, SourceRefusal> {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        check_in(&s.entries, &source, now, MAX_SOURCES).map_err(SourceRefusal::Locked)?;
+        let n = s.busy.entry(source).or_insert(0);
+        if *n >= SOURCE_CONCURRENT {
+            return Err(SourceRefusal::Busy);
+        }
+        *n += 1;
+        Ok(SourceSlot { throttle: self, source })
+    }
+
+    /// Records a wrong password from `source`; returns the lockout it started, if any.
+    pub fn failed(&self, source: Source, now: Instant) -> Option<Duration> {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        fail_in(&mut s.entries, source, now, MAX_SOURCES, SOURCE_FREE_FAILURES)
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +214,51 @@ mod tests {
         t.succeeded("cook@example.com");
         assert!(t.check("cook@example.com", later).is_ok());
         assert_eq!(t.failed("cook@example.com", later), None, "a success starts afresh");
+    }
+
+    #[test]
+    fn a_flood_of_other_emails_never_wipes_a_lockout() {
+        let t = LoginThrottle::default();
+        let now = Instant::now();
+        for _ in 0..=FREE_FAILURES {
+            t.failed("owner@example.com", now);
+        }
+        assert!(t.check("owner@example.com", now).is_err());
+        for i in 0..(MAX_TRACKED * 2) {
+            t.failed(&format!("x{i}@example.com"), now);
+        }
+        assert!(t.check("owner@example.com", now + Duration::from_secs(1)).is_err(), "still locked");
+        // A table full of lockouts refuses emails it cannot count.
+        let t = LoginThrottle::default();
+        for i in 0..MAX_TRACKED {
+            for _ in 0..=FREE_FAILURES {
+                t.failed(&format!("l{i}@example.com"), now);
+            }
+        }
+        assert!(t.check("new@example.com", now).is_err());
+        assert!(t.check("new@example.com", now + MAX_LOCK).is_ok(), "until the lockouts end");
+    }
+
+    #[test]
+    fn a_source_is_locked_after_its_free_failures_and_limited_in_concurrency() {
+        let t = SourceThrottle::default();
+        let now = Instant::now();
+        let a = Source::from("192.0.2.7".parse::<IpAddr>().unwrap());
+        let b = Source::from("192.0.2.8".parse::<IpAddr>().unwrap());
+        for _ in 0..SOURCE_FREE_FAILURES {
+            assert_eq!(t.failed(a, now), None);
+        }
+        assert_eq!(t.failed(a, now), Some(FIRST_LOCK));
+        assert!(matches!(t.enter(a, now), Err(SourceRefusal::Locked(_))));
+        let slots: Vec<_> = (0..SOURCE_CONCURRENT).map(|_| t.enter(b, now).unwrap()).collect();
+        assert_eq!(t.enter(b, now).err(), Some(SourceRefusal::Busy));
+        drop(slots);
+        assert!(t.enter(b, now).is_ok());
+        // Every address of an IPv6 /64 is one source.
+        let v6a = Source::from("2001:db8::1".parse::<IpAddr>().unwrap());
+        let v6b = Source::from("2001:db8::ffff:1234".parse::<IpAddr>().unwrap());
+        assert_eq!(v6a, v6b);
+        assert_eq!(Source::from("::ffff:192.0.2.7".parse::<IpAddr>().unwrap()), a);
     }
 
     #[test]

@@ -123,6 +123,29 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The address a request came from: the TCP peer, or for a peer on loopback (a reverse
+/// proxy on the same machine, such as nginx in front of a hub cluster) the last address of
+/// `X-Forwarded-For`.
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        if peer.is_loopback()
+            && let Some(fwd) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+            && let Some(Ok(ip)) = fwd.rsplit(',').next().map(|s| s.trim().parse::<std::net::IpAddr>())
+        {
+            return Ok(ClientAddr(ip));
+        }
+        Ok(ClientAddr(peer))
+    }
+}
+
 /// A JSON body as raw `Value`, with SPEC errors: 413 too large, 400 malformed.
 pub struct JsonBody(pub Value);
 

@@ -33,10 +33,21 @@ pub async fn list(
     Ok(Json(st.db().read(move |c| store::list(c, branches.as_deref(), after, limit)).await?))
 }
 
+/// SPEC §2: creating, changing and deleting printers needs a manager; staff may list,
+/// see status, test and reprint.
+fn may_configure(p: &crate::auth::Principal) -> Result<(), ApiError> {
+    if p.role.configures() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("a {} may not add, change or remove printers; ask a branch manager", p.role.as_str())))
+    }
+}
+
 pub async fn create(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Printer>), ApiError> {
     let m = validate::object(&body, "body")?;
     let branch = validate::id(&validate::string(m, "branchId", 128)?, "branchId")?;
     let company = st.authorize_branch(&p, &branch).await?;
+    may_configure(&p)?;
     let fields = model::parse_fields(&body)?;
     if fields.name.is_none() || fields.connection.is_none() {
         return Err(ApiError::bad("name and connection are required"));
@@ -56,6 +67,7 @@ pub async fn update(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Printer>, ApiError> {
     let printer = load(&st, &p, &id).await?;
+    may_configure(&p)?;
     if body.get("branchId").is_some_and(|b| b.as_str() != Some(&printer.branch_id)) {
         return Err(ApiError::bad("a printer cannot move to another branch; remove it and add it there"));
     }
@@ -75,6 +87,7 @@ pub async fn update(
 
 pub async fn remove(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let printer = load(&st, &p, &id).await?;
+    may_configure(&p)?;
     st.db().write(move |tx| store::remove(tx, &printer)).await.map_err(ApiError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -103,9 +116,8 @@ pub async fn test(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<Stri
 /// `POST /api/printers/discover` `{mdns?, mdnsSeconds?, serial?, scan?: {cidr?|hosts?, port?}}`
 /// → `{candidates: [{source, name, connection, detail, alreadyAdded}]}`.
 pub async fn discover(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
-    use crate::auth::Role;
     use crate::printing::discovery;
-    if !matches!(p.role, Role::SuperAdmin | Role::CompanyOwner | Role::BranchManager) {
+    if !p.role.configures() {
         return Err(ApiError::forbidden("only managers may search the network for printers"));
     }
     let empty = serde_json::Map::new();

@@ -21,6 +21,22 @@ async fn uplink(st: &AppState, headers: &HeaderMap) -> Result<hub::Uplink, ApiEr
     hub::authenticate(st, bearer).await
 }
 
+/// The branch calling, authenticated from its headers alone: as an extractor it runs
+/// before the body is read, so a caller without a valid credential is refused (401)
+/// before it can make the hub buffer a batch of up to 16 MiB.
+pub struct Uplink(hub::Uplink);
+
+impl axum::extract::FromRequestParts<AppState> for Uplink {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, st: &AppState) -> Result<Self, ApiError> {
+        uplink(st, &parts.headers).await.map(Uplink).inspect_err(|e| {
+            if e.status == axum::http::StatusCode::UNAUTHORIZED {
+                st.metrics().limit_hit(crate::metrics::Limit::BodyUnauthenticated);
+            }
+        })
+    }
+}
+
 pub async fn hello(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<crate::sync::Hello>, ApiError> {
     let up = uplink(&st, &headers).await?;
     Ok(Json(hub::hello(&st, &up).await?))
@@ -28,10 +44,9 @@ pub async fn hello(State(st): State<AppState>, headers: HeaderMap) -> Result<Jso
 
 pub async fn events(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Uplink(up): Uplink,
     JsonBody(body): JsonBody,
 ) -> Result<Json<crate::sync::PushResponse>, ApiError> {
-    let up = uplink(&st, &headers).await?;
     Ok(Json(hub::push(&st, &up, &body).await?))
 }
 

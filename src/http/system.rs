@@ -6,11 +6,12 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::JsonBody;
+use super::{ClientAddr, JsonBody};
 use crate::app::AppState;
 use crate::auth::jwt::Claims;
-use crate::auth::password;
+use crate::auth::throttle::{Source, SourceRefusal};
 use crate::error::ApiError;
+use crate::metrics::Limit;
 use crate::realtime::NAMESPACES;
 use crate::store::directory;
 use crate::validate;
@@ -18,38 +19,48 @@ use crate::validate;
 /// Lifetime of tokens issued by `/auth/login`.
 const LOGIN_TTL_SECS: i64 = 12 * 3600;
 
-pub async fn login(State(st): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+/// `POST /auth/login`. Cheap refusals come first (a locked source address, a locked email,
+/// too many logins at once from one address, a full check queue), so a flood is answered
+/// with 429s without an argon2 check each; then the password is checked on the dedicated
+/// checker threads.
+pub async fn login(State(st): State<AppState>, ClientAddr(ip): ClientAddr, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
     let m = validate::object(&body, "body")?;
     let (email, pw) = match (m.get("email").and_then(Value::as_str), m.get("password").and_then(Value::as_str)) {
         (Some(e), Some(p)) if e.len() <= 320 && p.len() <= 1024 => (e.to_string(), p.to_string()),
         _ => return Err(ApiError::bad("email and password are required strings")),
     };
     let now = std::time::Instant::now();
+    let source = Source::from(ip);
+    let _slot = match st.source_throttle().enter(source, now) {
+        Ok(slot) => slot,
+        Err(SourceRefusal::Locked(wait)) => {
+            st.metrics().limit_hit(Limit::LoginSourceLocked);
+            return Err(too_many_attempts("from this device", wait));
+        }
+        Err(SourceRefusal::Busy) => {
+            st.metrics().limit_hit(Limit::LoginSourceBusy);
+            return Err(busy());
+        }
+    };
     if let Err(wait) = st.login_throttle().check(&email, now) {
-        return Err(too_many_attempts(wait));
+        st.metrics().limit_hit(Limit::LoginEmailLocked);
+        return Err(too_many_attempts("for this email", wait));
     }
     let lookup = email.clone();
     let user = st.db().read(move |c| directory::user_by_email(c, &lookup)).await?;
-    // Queue for a slot rather than hash many passwords at once; a long queue is refused.
-    let slot = tokio::time::timeout(std::time::Duration::from_secs(10), st.password_checks().acquire())
-        .await
-        .map_err(|_| ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many logins at once; try again shortly"))?
-        .map_err(|_| ApiError::internal())?;
-    let verified = tokio::task::spawn_blocking(move || match user {
-        Some(u) if password::verify(&pw, &u.password_hash) => Some(u),
-        Some(_) => None,
-        None => {
-            password::burn(&pw);
-            None
-        }
-    })
-    .await
-    .map_err(|_| ApiError::internal())?;
-    drop(slot);
-    let Some(u) = verified else {
-        tracing::info!(email = %email, "login refused");
+    let pending = st.password_checker().verify(pw, user.as_ref().map(|u| u.password_hash.clone())).map_err(|_| {
+        st.metrics().limit_hit(Limit::LoginQueueFull);
+        busy()
+    })?;
+    let verified = pending.await.map_err(|_| ApiError::internal())?;
+    let Some(u) = user.filter(|_| verified) else {
+        let shown = crate::validate::loggable(&email);
+        tracing::info!(email = %shown, source = %ip, "login refused");
         if let Some(lock) = st.login_throttle().failed(&email, now) {
-            tracing::warn!(email = %email, lock_s = lock.as_secs(), "repeated wrong passwords: logins for this email paused");
+            tracing::warn!(email = %shown, lock_s = lock.as_secs(), "repeated wrong passwords: logins for this email paused");
+        }
+        if let Some(lock) = st.source_throttle().failed(source, now) {
+            tracing::warn!(source = %ip, lock_s = lock.as_secs(), "repeated wrong passwords from one address: its logins paused");
         }
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong email or password"));
     };
@@ -67,6 +78,10 @@ pub async fn login(State(st): State<AppState>, JsonBody(body): JsonBody) -> Resu
         "accessToken": token,
         "user": {"id": u.id, "email": u.email, "role": u.role, "companyId": u.company_id, "branchId": u.branch_id},
     })))
+}
+
+fn busy() -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many logins at once; try again shortly")
 }
 
 async fn db_ok(st: &AppState) -> bool {
@@ -179,11 +194,7 @@ fn sync_metrics(s: &crate::sync::relay::Status) -> String {
     rows.iter().map(|(n, k, h, v)| format!("# HELP {n} {h}\n# TYPE {n} {k}\n{n} {v}\n")).collect()
 }
 
-fn too_many_attempts(wait: std::time::Duration) -> ApiError {
+fn too_many_attempts(whose: &str, wait: std::time::Duration) -> ApiError {
     let secs = wait.as_secs().max(1);
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "TOO_MANY_ATTEMPTS",
-        format!("too many wrong passwords for this email: try again in {secs} s"),
-    )
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS", format!("too many wrong passwords {whose}: try again in {secs} s"))
 }

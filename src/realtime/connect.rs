@@ -75,7 +75,11 @@ async fn desktop(ns: &str, state: &AppState, auth: &Value) -> Result<(Principal,
     if hint_mismatch("branchId", &lic.branch_id) || hint_mismatch("companyId", &lic.company_id) {
         return Err("LICENSE_INVALID");
     }
-    let device = str_field(auth, "deviceId").filter(|d| d.len() <= 128).ok_or("LICENSE_INVALID")?;
+    // Printable only: the id goes to the log, the dashboard and other clients' events.
+    let printable = |d: &&str| {
+        !d.is_empty() && d.len() <= 128 && !d.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202e}'))
+    };
+    let device = str_field(auth, "deviceId").filter(printable).ok_or("LICENSE_INVALID")?;
     let principal = Principal {
         sub: device.to_string(),
         role: Role::DesktopApp,
@@ -83,7 +87,7 @@ async fn desktop(ns: &str, state: &AppState, auth: &Value) -> Result<(Principal,
         branch_id: Some(lic.branch_id),
         email: None,
         device_id: Some(device.to_string()),
-        app_version: str_field(auth, "appVersion").map(|v| v.chars().take(64).collect()),
+        app_version: str_field(auth, "appVersion").map(|v| crate::validate::loggable(&v.chars().take(64).collect::<String>())),
     };
     Ok((principal, hash))
 }
