@@ -142,3 +142,165 @@ async fn a_hub_refuses_unauthenticated_sync_bodies_before_reading_them() {
     let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await.expect("answered before the body").unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 401"));
 }
+
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn log_lines(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+/// A small tmpfs as the data directory; `None` (the test says why it is skipped) unless root.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size_mb: u32) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mb}m,mode=0700"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+/// Fills the filesystem of `dir` with `file` until a write fails.
+fn fill(file: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(file).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    while f.write_all(&chunk).is_ok() {}
+    let small = [0u8; 512];
+    while f.write_all(&small).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_with_507_stays_quiet_and_idle_and_recovers_by_itself() {
+    use common::process::ServerProcess;
+    let Some(fs) = Tmpfs::mount(24) else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root; the disk-full test did not run");
+        return;
+    };
+    let data = fs.0.path().join("data");
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("server.log");
+    let mut server = ServerProcess::start_logging(&data, &[("RUST_LOG", "info")], Some(&log));
+    let base = server.base.clone();
+    let admin = common::token_for_secret("super_admin", None, None);
+    let client = reqwest::Client::new();
+    let call = |method: Method, path: &str, body: Option<Value>| {
+        let mut req = client.request(method, format!("{base}{path}")).bearer_auth(&admin);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let code = res.status().as_u16();
+            (code, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    common::process::cli(&data, &["company", "add", "co-1", "--name", "Co"]);
+    common::process::cli(&data, &["branch", "add", "br-1", "--company", "co-1", "--name", "Br"]);
+    let printer = json!({"name": "Pass", "branchId": "br-1", "role": "kitchen", "connection": {"type": "virtual"}});
+    assert_eq!(call(Method::POST, "/api/printers", Some(printer)).await.0, 201);
+    assert_eq!(call(Method::POST, "/api/orders", Some(common::order_body("br-1"))).await.0, 201);
+
+    fill(&fs.0.path().join("filler"));
+    // SQLite may still have room in its WAL: keep going until the disk says no.
+    let mut stored = Vec::new();
+    let mut refused = None;
+    for _ in 0..400 {
+        let (code, body) = call(Method::POST, "/api/orders", Some(common::order_body("br-1"))).await;
+        match code {
+            201 => stored.push(body["id"].as_str().unwrap().to_string()),
+            _ => {
+                refused = Some((code, body));
+                break;
+            }
+        }
+    }
+    let (code, body) = refused.expect("a full disk refuses writes");
+    assert_eq!((code, body["error"]["code"].as_str()), (507, Some("STORAGE_FULL")), "{body}");
+    let (code, health) = call(Method::GET, "/health", None).await;
+    assert_eq!(code, 200, "reads go on");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(health["problems"].as_array().unwrap().iter().any(|p| p["code"] == "STORAGE_FULL"), "{health}");
+    assert_eq!(call(Method::GET, "/api/orders?branchId=br-1&status=all", None).await.0, 200, "reads are served");
+
+    // A minute of a full disk, compressed: requests keep coming, the server stays quiet
+    // and idle (no busy retry loop) while refusing them.
+    let lines_before = log_lines(&log);
+    let cpu_before = cpu_seconds(server.pid());
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        let (code, _) = call(Method::POST, "/api/orders", Some(common::order_body("br-1"))).await;
+        assert!(code == 507 || code == 201, "{code}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cpu = cpu_seconds(server.pid()) - cpu_before;
+    let lines = log_lines(&log) - lines_before;
+    assert!(lines <= 16, "at most 100 log lines a minute: {lines} in 10 s\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(cpu < 2.5, "no busy loop: {cpu:.2} CPU seconds in 10 s");
+
+    // Space returns: everything resumes by itself, nothing acknowledged was lost.
+    std::fs::remove_file(fs.0.path().join("filler")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, body) = call(Method::POST, "/api/orders", Some(common::order_body("br-1"))).await;
+        if code == 201 {
+            stored.push(body["id"].as_str().unwrap().to_string());
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes resume once space is back: {code} {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, health) = call(Method::GET, "/health", None).await;
+    assert!(!health["problems"].as_array().into_iter().flatten().any(|p| p["code"] == "STORAGE_FULL"), "{health}");
+    for id in &stored {
+        assert_eq!(call(Method::GET, &format!("/api/orders/{id}"), None).await.0, 200, "acknowledged order {id} kept");
+    }
+    assert_eq!(server.stop().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_strings_cannot_forge_log_lines() {
+    use common::process::ServerProcess;
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("server.log");
+    let server = ServerProcess::start_logging(dir.path(), &[("RUST_LOG", "info")], Some(&log));
+    let forged = "x@y.z\n2026-12-04T20:00:00.000000Z  INFO branchd: login ok email=admin@demo.local\u{1b}[2J";
+    let res = reqwest::Client::new()
+        .post(format!("{}/auth/login", server.base))
+        .json(&json!({"email": forged, "password": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("login refused") || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(text.contains("login refused"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("2026-12-04T20:00:00.000000Z")), "a forged line: {text}");
+    assert!(!text.contains('\u{1b}'), "no escape codes reach the log");
+    drop(server);
+}

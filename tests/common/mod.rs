@@ -137,6 +137,18 @@ pub fn token_with(state: &AppState, role: &str, company: Option<&str>, branch: O
     })
 }
 
+/// A token signed with [`SECRET`], for servers run as a child process.
+pub fn token_for_secret(role: &str, company: Option<&str>, branch: Option<&str>) -> String {
+    branchd::auth::jwt::Keys::new(SECRET.as_bytes()).issue(&Claims {
+        sub: format!("user-{role}"),
+        role: role.into(),
+        company_id: company.map(Into::into),
+        branch_id: branch.map(Into::into),
+        email: None,
+        exp: chrono::Utc::now().timestamp() + 3600,
+    })
+}
+
 async fn seed(state: &AppState) -> Fixtures {
     let l1 = license::generate();
     let l3 = license::generate();
