@@ -12,7 +12,7 @@ use common::process::{ServerProcess, cli};
 use serde_json::{Value, json};
 
 /// What the server acknowledged, so must be found after any crash.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Acked {
     orders: Vec<String>,
     /// Orders whose move to `confirmed` was acknowledged.
@@ -169,7 +169,8 @@ async fn kill_9_at_random_points_under_mixed_load_loses_nothing_acknowledged() {
     let started = Instant::now();
     for round in 0..rounds {
         let mut server = ServerProcess::start(d, &[]);
-        check(&server.base, &token, &acked.lock().unwrap()).await;
+        let snapshot = acked.lock().unwrap().clone();
+        check(&server.base, &token, &snapshot).await;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let load = tokio::spawn(load(server.base.clone(), token.clone(), printer.clone(), round, acked.clone(), stop.clone()));
         tokio::time::sleep(Duration::from_millis(50 + rng.next(700))).await;
@@ -179,7 +180,7 @@ async fn kill_9_at_random_points_under_mixed_load_loses_nothing_acknowledged() {
         let _ = load.await;
     }
     let mut server = ServerProcess::start(d, &[]);
-    let a = acked.lock().unwrap();
+    let a = acked.lock().unwrap().clone();
     check(&server.base, &token, &a).await;
     eprintln!(
         "crash matrix: {rounds} kills in {:?}; acknowledged and found: {} orders, {} status changes, stock {}, {} print jobs",
