@@ -273,7 +273,7 @@ impl App {
             }
         };
         // HTTP and HTTPS on the one port (the first byte of a connection tells them apart).
-        let server = tokio::spawn(crate::tls::accept::serve(listener, router, state.tls().acceptor(), graceful));
+        let server = tokio::spawn(crate::tls::accept::serve(listener, router, state.inner.tls.clone(), graceful));
         token.cancelled().await;
         match tokio::time::timeout(Duration::from_secs(10), server).await {
             Ok(Ok(Err(e))) => return Err(AppError::Serve(e)),

@@ -36,7 +36,7 @@ const TLS_HANDSHAKE: u8 = 0x16;
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: std::sync::Arc<super::Tls>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()>
 where
@@ -63,7 +63,7 @@ where
         };
         let _ = tcp.set_nodelay(true);
         let service = service.clone();
-        let tls = tls.clone();
+        let tls = tls.acceptor();
         let watcher = Watcher { signal: signal_rx.clone(), _open: open_rx.clone() };
         tokio::spawn(async move {
             if let Err(e) = connection(tcp, peer, service, tls, watcher).await {

@@ -77,7 +77,9 @@ pub struct Tls {
 struct Inner {
     host: String,
     resolver: Arc<Resolver>,
-    acceptor: tokio_rustls::TlsAcceptor,
+    /// Rebuilt with each new certificate, so no session made under the previous one is
+    /// resumed (resumption skips the certificate).
+    acceptor: RwLock<tokio_rustls::TlsAcceptor>,
     source: Mutex<Source>,
     /// Immutable facts for `/health`, `/ca.crt` and mDNS.
     ca_der: Option<CertificateDer<'static>>,
@@ -106,6 +108,17 @@ fn load_files(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     }
     let k = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, format!("no usable private key: {e}")))?;
     certified(chain, k).map_err(|e| pem_err(key, format!("does not fit {}: {e}", cert.display())))
+}
+
+/// A TLS acceptor with a fresh session cache that takes its certificate from `resolver`.
+fn acceptor(resolver: &Arc<Resolver>) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    let mut server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver.clone());
+    // HTTP/1.1 only: what the server speaks, and what WebSocket upgrades need.
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }
 
 /// The host name certificates are made for: `NAME.local`.
@@ -143,12 +156,7 @@ impl Tls {
             }
         };
         let resolver = Arc::new(Resolver { current: RwLock::new(current) });
-        let mut server = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_cert_resolver(resolver.clone());
-        // HTTP/1.1 only: what the server speaks, and what WebSocket upgrades need.
-        server.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = acceptor(&resolver)?;
         let (ca_der, ca_pem, ca_name, fingerprint) = match ca_facts {
             Some((d, p, n, f)) => (Some(d), Some(p), Some(n), Some(f)),
             None => (None, None, None, None),
@@ -157,7 +165,7 @@ impl Tls {
             inner: Some(Inner {
                 host,
                 resolver,
-                acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+                acceptor: RwLock::new(acceptor),
                 source: Mutex::new(source),
                 ca_der,
                 ca_pem,
@@ -174,7 +182,7 @@ impl Tls {
 
     /// The acceptor for TLS connections (`None`: TLS off).
     pub fn acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
-        self.inner.as_ref().map(|i| i.acceptor.clone())
+        self.inner.as_ref().and_then(|i| i.acceptor.read().ok().map(|a| a.clone()))
     }
 
     /// The own CA's certificate, DER (`None`: TLS off or a configured certificate).
@@ -247,6 +255,10 @@ impl Tls {
         };
         if let Ok(mut c) = i.resolver.current.write() {
             *c = next;
+        }
+        let fresh = acceptor(&i.resolver)?;
+        if let Ok(mut a) = i.acceptor.write() {
+            *a = fresh;
         }
         Ok(true)
     }
