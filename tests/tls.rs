@@ -296,10 +296,13 @@ async fn python_socketio_over_https_polling() {
 }
 
 /// Loads `url` in Chromium with `home` as HOME (its NSS store); the script's JSON verdict.
-async fn chromium_loads(dir: &Path, home: &Path, url: &str, host_rules: &str) -> serde_json::Value {
+async fn chromium_loads(dir: &Path, home: &Path, url: &str, host_rules: &str, probe: Option<(&str, &str)>) -> serde_json::Value {
+    let (probe_from, probe_url) = probe.unwrap_or(("", ""));
     let out = tokio::process::Command::new("node")
         .arg("tls_trust.mjs")
         .current_dir(dir)
+        .env("PROBE_FROM", probe_from)
+        .env("PROBE_URL", probe_url)
         .env("HOME", home)
         .env("PAGE_URL", url)
         .env("HOST_RULES", host_rules)
@@ -329,7 +332,11 @@ async fn chromium_trusts_the_dashboard_once_the_ca_is_imported() {
 
     // A fresh HOME: the CA is trusted nowhere, and Chromium says so.
     let untrusted = tempfile::tempdir().unwrap();
-    let v = chromium_loads(&dir, untrusted.path(), &by_ip, "").await;
+    let plain = format!("http://127.0.0.1:{port}/");
+    let health = format!("https://127.0.0.1:{port}/health");
+    let probe = Some((plain.as_str(), health.as_str()));
+    let v = chromium_loads(&dir, untrusted.path(), &by_ip, "", probe).await;
+    assert_eq!(v["probe"], false, "the dashboard's trust check fails: {v}");
     assert_eq!(v["ok"], false, "{v}");
     assert!(v["error"].as_str().unwrap_or("").contains("ERR_CERT_AUTHORITY_INVALID"), "{v}");
 
@@ -347,8 +354,11 @@ async fn chromium_trusts_the_dashboard_once_the_ca_is_imported() {
         .status()
         .expect("certutil runs");
     assert!(st.success());
-    for (url, rules) in [(&by_ip, ""), (&by_name, rules.as_str())] {
-        let v = chromium_loads(&dir, trusted.path(), url, rules).await;
+    for (url, rules, probe) in [(&by_ip, "", probe), (&by_name, rules.as_str(), None)] {
+        let v = chromium_loads(&dir, trusted.path(), url, rules, probe).await;
+        if probe.is_some() {
+            assert_eq!(v["probe"], true, "the dashboard's trust check passes from the http page: {v}");
+        }
         assert_eq!(v["ok"], true, "{url}: {v}");
         assert_eq!(v["status"], 200, "{url}: {v}");
         assert_eq!(v["secure"], true, "{url} is a secure context: {v}");

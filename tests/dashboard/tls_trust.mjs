@@ -1,7 +1,9 @@
 // One page load in Debian's Chromium for tests/tls.rs: does the browser trust the
 // appliance's HTTPS? The browser's certificate store is the NSS database under $HOME (the
 // Rust test makes a fresh HOME, with or without the appliance CA imported by certutil).
-// Prints one JSON line: {ok, status, title, error}.
+// With PROBE_FROM (a plain-http page of the appliance), first runs the dashboard's "Switch to
+// HTTPS" check from that page: a no-cors fetch of the https address, which fails unless the
+// certificate is trusted. Prints one JSON line: {probe, ok, status, title, secure, error}.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,8 +19,15 @@ const context = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args,
 });
 let result;
+let probe = null;
 try {
   const page = await context.newPage();
+  if (process.env.PROBE_FROM) {
+    await page.goto(process.env.PROBE_FROM, { waitUntil: 'load', timeout: 15000 });
+    probe = await page.evaluate(async (u) => {
+      try { await fetch(u, { mode: 'no-cors', cache: 'no-store' }); return true; } catch { return false; }
+    }, process.env.PROBE_URL);
+  }
   const res = await page.goto(url, { waitUntil: 'load', timeout: 15000 });
   result = { ok: true, status: res ? res.status() : 0, title: await page.title(), secure: await page.evaluate(() => window.isSecureContext) };
 } catch (e) {
@@ -27,4 +36,4 @@ try {
   await context.close().catch(() => {});
   fs.rmSync(profile, { recursive: true, force: true });
 }
-console.log(JSON.stringify(result));
+console.log(JSON.stringify({ probe, ...result }));
