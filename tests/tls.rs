@@ -364,3 +364,59 @@ async fn chromium_trusts_the_dashboard_once_the_ca_is_imported() {
         assert_eq!(v["secure"], true, "{url} is a secure context: {v}");
     }
 }
+
+/// A branch whose uplink goes to `hub` over HTTPS, trusting `upstream_ca` besides the roots.
+async fn branch_of(hub: &TestServer, upstream_ca: Option<PathBuf>) -> TestServer {
+    let credential = branchd::sync::hub::new_credential();
+    let hash = branchd::auth::license::hash(&credential);
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    let url = https_base(hub);
+    TestServer::start_with(move |c| {
+        c.upstream_url = Some(url);
+        c.upstream_token = Some(credential);
+        c.upstream_ca = upstream_ca;
+    })
+    .await
+}
+
+/// Waits (bounded) until the branch's sync status passes `pred`.
+async fn until_sync(s: &TestServer, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let h: serde_json::Value = reqwest::get(format!("{}/health", s.base)).await.unwrap().json().await.unwrap();
+        if pred(&h["sync"]) {
+            return h["sync"].clone();
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 30 s: {h}");
+        s.state.sync().wake();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_uplink_verifies_the_hubs_certificate_against_the_configured_ca() {
+    let hub = TestServer::start_with(|c| c.role = branchd::config::Role::Hub).await;
+    let hub_ca = ca_file(&hub).await;
+
+    // Without the hub's CA the uplink refuses the certificate: sync stays offline.
+    let untrusting = branch_of(&hub, None).await;
+    let sync = until_sync(&untrusting, "a certificate error", |s| s["lastError"].is_string()).await;
+    assert_eq!(sync["online"], false, "{sync}");
+    assert!(sync["lastError"].as_str().unwrap().contains("UnknownIssuer"), "the reason is given: {sync}");
+    untrusting.stop().await;
+
+    // With BRANCHD_UPSTREAM_CA the same hub is trusted, and orders reach it.
+    let branch = branch_of(&hub, Some(hub_ca)).await;
+    let (status, _) = branch.post("/api/orders", &branch.token("cashier", Some("co-1"), Some("br-1")), common::order_body("br-1")).await;
+    assert_eq!(status, 201);
+    let sync =
+        until_sync(&branch, "synced over https", |s| s["online"] == true && s["acked"].as_i64() > Some(0) && s["pending"] == 0).await;
+    assert!(sync["lastError"].is_null(), "{sync}");
+
+    // A CA file that is not PEM stops sync with the reason.
+    let bad = hub.data_dir().join("not-a-ca.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let broken = branch_of(&hub, Some(bad)).await;
+    let sync = until_sync(&broken, "stopped", |s| s["stopped"].is_string()).await;
+    assert!(sync["stopped"].as_str().unwrap().contains("BRANCHD_UPSTREAM_CA"), "{sync}");
+}

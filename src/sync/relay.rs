@@ -88,7 +88,14 @@ impl From<StoreError> for Fail {
 
 impl From<reqwest::Error> for Fail {
     fn from(e: reqwest::Error) -> Self {
-        Fail::Retry(format!("uplink: {e}"))
+        // reqwest's message leaves out the cause ("error sending request"); the innermost
+        // one says what went wrong (refused, timed out, an untrusted certificate).
+        let mut cause: &dyn std::error::Error = &e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let why = cause.to_string();
+        Fail::Retry(if why == e.to_string() { format!("uplink: {e}") } else { format!("uplink: {e}: {why}") })
     }
 }
 
