@@ -118,5 +118,6 @@ pub async fn advert(state: &AppState) -> Result<crate::discovery::Advert, StoreE
         company_id,
         branch_id,
         port: state.config().port,
+        tls: state.tls().txt(),
     })
 }

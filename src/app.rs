@@ -38,6 +38,7 @@ struct Inner {
     desktops: Arc<DesktopHub>,
     print_queue: PrintQueue,
     sync: Sync,
+    tls: Arc<crate::tls::Tls>,
     metrics: Metrics,
     login_throttle: crate::auth::throttle::LoginThrottle,
     source_throttle: crate::auth::throttle::SourceThrottle,
@@ -73,6 +74,9 @@ impl AppState {
     }
     pub fn sync(&self) -> &Sync {
         &self.inner.sync
+    }
+    pub fn tls(&self) -> &crate::tls::Tls {
+        &self.inner.tls
     }
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
@@ -155,6 +159,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
     #[error(transparent)]
@@ -207,6 +213,14 @@ impl App {
         {
             println!("{demo}");
         }
+        let interfaces = config.mdns_interfaces.clone();
+        let lan: crate::tls::AddressSource = Arc::new(move || crate::discovery::lan_addresses(&interfaces));
+        let tls = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || crate::tls::Tls::new(&config, lan))
+                .await
+                .map_err(|e| AppError::Serve(std::io::Error::other(e)))??
+        };
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
         let (layer, io) = crate::realtime::build_io(&config);
@@ -218,6 +232,7 @@ impl App {
                 desktops: Arc::new(DesktopHub::default()),
                 print_queue: PrintQueue::with_timeouts(config.printer_timeouts),
                 sync: Sync::default(),
+                tls: Arc::new(tls),
                 metrics: Metrics::default(),
                 login_throttle: Default::default(),
                 source_throttle: Default::default(),
@@ -272,6 +287,7 @@ impl App {
         let relay = (state.config().role == crate::config::Role::Branch).then(|| tokio::spawn(crate::sync::relay::run(state.clone())));
         let mdns = start_mdns(&state, listener.local_addr().map(|a| a.port()).unwrap_or(0)).await;
         let ops = crate::ops::start(&state, lock, listener.local_addr().ok());
+        tokio::spawn(state.inner.tls.clone().watch(state.config().tls_check, token.clone()));
         tokio::spawn({
             let token = token.clone();
             async move {
@@ -282,11 +298,12 @@ impl App {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, role = state.config().role.as_str(), version = crate::VERSION, "branchd serving");
             println!("branchd listening on http://{addr}");
+            if let Some(fp) = state.tls().ca_fingerprint() {
+                println!("branchd listening on https://{addr} (CA SHA-256 {fp}, GET /ca.crt)");
+            } else if state.tls().enabled() {
+                println!("branchd listening on https://{addr}");
+            }
         }
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         let graceful = {
             let token = token.clone();
             let io = state.io().clone();
@@ -296,8 +313,8 @@ impl App {
                 io.close().await;
             }
         };
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(graceful);
-        let server = tokio::spawn(async move { server.await });
+        // HTTP and HTTPS on the one port (the first byte of a connection tells them apart).
+        let server = tokio::spawn(crate::tls::accept::serve(listener, router, state.inner.tls.clone(), graceful));
         token.cancelled().await;
         match tokio::time::timeout(Duration::from_secs(10), server).await {
             Ok(Ok(Err(e))) => return Err(AppError::Serve(e)),

@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// on or off [env: BRANCHD_MDNS] [default: on]
     #[arg(long)]
     pub mdns: Option<String>,
+    /// HTTPS and WSS on the same port: on or off [env: BRANCHD_TLS] [default: on]
+    #[arg(long)]
+    pub tls: Option<String>,
     /// Do not create demo data on a first start
     #[arg(long)]
     pub no_demo: bool,
@@ -67,6 +70,7 @@ impl ServeArgs {
             role: self.role.or(before.role),
             upstream_url: self.upstream_url.or(before.upstream_url),
             mdns: self.mdns.or(before.mdns),
+            tls: self.tls.or(before.tls),
             no_demo: self.no_demo || before.no_demo,
         }
     }
@@ -280,6 +284,7 @@ impl ServeArgs {
             role: self.role.clone(),
             upstream_url: self.upstream_url.clone(),
             mdns: s(&self.mdns),
+            tls: s(&self.tls),
             ..Layer::default()
         }
     }

@@ -69,6 +69,16 @@ pub struct Config {
     pub zone: Zone,
     pub log_format: LogFormat,
     pub demo: bool,
+    /// HTTPS/WSS on the same port (SPEC §1 `BRANCHD_TLS`); `tls_cert`/`tls_key`: PEM files
+    /// served instead of the appliance's own CA (both or neither); `upstream_ca`: a PEM file of
+    /// CA certificates the uplink trusts besides the system's roots.
+    pub tls: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub upstream_ca: Option<PathBuf>,
+    /// How often the served certificate is checked (addresses, expiry, changed files); not a
+    /// user setting, tests shorten it.
+    pub tls_check: Duration,
     /// Scheduled backups (issue #6): directory (None: `DATA_DIR/backups`), interval in
     /// hours (0: off), how many to keep.
     pub backup_dir: Option<PathBuf>,
@@ -106,6 +116,10 @@ impl std::fmt::Debug for Config {
             .field("day_start", &self.day_start)
             .field("zone", &self.zone)
             .field("log_format", &self.log_format)
+            .field("tls", &self.tls)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("upstream_ca", &self.upstream_ca)
             .finish()
     }
 }
@@ -130,6 +144,11 @@ impl Default for Config {
             zone: Zone::System,
             log_format: LogFormat::Text,
             demo: true,
+            tls: true,
+            tls_cert: None,
+            tls_key: None,
+            upstream_ca: None,
+            tls_check: Duration::from_secs(5),
             backup_dir: None,
             backup_interval_hours: 24.0,
             backup_keep: 7,
@@ -167,6 +186,10 @@ pub struct Layer {
     pub backup_keep: Option<toml::Value>,
     pub update_url: Option<String>,
     pub update_public_key: Option<String>,
+    pub tls: Option<toml::Value>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub upstream_ca: Option<String>,
 }
 
 fn text(v: &toml::Value) -> String {
@@ -203,6 +226,10 @@ impl Layer {
             backup_keep: s("BRANCHD_BACKUP_KEEP"),
             update_url: get("BRANCHD_UPDATE_URL"),
             update_public_key: get("BRANCHD_UPDATE_PUBLIC_KEY"),
+            tls: s("BRANCHD_TLS"),
+            tls_cert: get("BRANCHD_TLS_CERT"),
+            tls_key: get("BRANCHD_TLS_KEY"),
+            upstream_ca: get("BRANCHD_UPSTREAM_CA"),
         }
     }
 
@@ -235,6 +262,10 @@ impl Layer {
             backup_keep: over.backup_keep.or(self.backup_keep),
             update_url: over.update_url.or(self.update_url),
             update_public_key: over.update_public_key.or(self.update_public_key),
+            tls: over.tls.or(self.tls),
+            tls_cert: over.tls_cert.or(self.tls_cert),
+            tls_key: over.tls_key.or(self.tls_key),
+            upstream_ca: over.upstream_ca.or(self.upstream_ca),
         }
     }
 
@@ -358,6 +389,23 @@ impl Layer {
             crate::ops::update::parse_public_key(&v).map_err(|e| bad("BRANCHD_UPDATE_PUBLIC_KEY", e))?;
             c.update_public_key = Some(v);
         }
+        if let Some(v) = &self.tls {
+            c.tls = match text(v).as_str() {
+                "on" | "true" => true,
+                "off" | "false" => false,
+                other => return Err(bad("BRANCHD_TLS", format!("{other} is not on or off"))),
+            };
+        }
+        match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => {
+                c.tls_cert = Some(PathBuf::from(cert));
+                c.tls_key = Some(PathBuf::from(key));
+            }
+            (Some(_), None) => return Err(bad("BRANCHD_TLS_KEY", "must be set with BRANCHD_TLS_CERT")),
+            (None, Some(_)) => return Err(bad("BRANCHD_TLS_CERT", "must be set with BRANCHD_TLS_KEY")),
+            (None, None) => {}
+        }
+        c.upstream_ca = self.upstream_ca.map(PathBuf::from);
         Ok(c)
     }
 }

@@ -29,6 +29,7 @@ pub mod realtime;
 pub mod secrets;
 pub mod store;
 pub mod sync;
+pub mod tls;
 pub mod validate;
 
 pub use app::{App, AppState};

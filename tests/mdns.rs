@@ -75,6 +75,9 @@ async fn advertisement_resolves_in_zeroconf_and_is_withdrawn_on_shutdown() {
     assert_eq!(txt["version"], branchd::VERSION);
     assert!(txt["id"].as_str().is_some_and(|id| id.len() >= 32), "a stable appliance id: {txt}");
     assert!(txt.get("companyId").is_some() && txt.get("branchId").is_some(), "{txt}");
+    // HTTPS on (the default): the hint that TLS is there and which CA to expect.
+    assert_eq!(txt["tls"], "1", "{txt}");
+    assert_eq!(txt["tlsfp"].as_str(), s.state.tls().ca_fingerprint(), "{txt}");
     assert_eq!(found["port"], s.addr.port());
     assert!(found["addresses"].as_array().unwrap().iter().any(|a| a.as_str().is_some_and(|a| a.starts_with("10.231."))), "{found}");
     assert!(found["http"].as_str().is_some_and(|n| n.ends_with("._http._tcp.local.")), "dashboard advertised: {found}");

@@ -43,6 +43,25 @@ fn daemon(interfaces: &[String]) -> Result<ServiceDaemon, MdnsError> {
     Ok(d)
 }
 
+/// The machine's LAN addresses as the advertisement lists them: every address of a
+/// non-loopback LAN interface (or of exactly the configured ones), sorted. IPv6 link-local
+/// addresses are left out (no browser takes them in a URL).
+pub fn lan_addresses(interfaces: &[String]) -> Vec<std::net::IpAddr> {
+    let mut out: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| if interfaces.is_empty() { !i.is_loopback() && !virtual_interface(&i.name) } else { interfaces.contains(&i.name) })
+        .map(|i| i.ip())
+        .filter(|ip| match ip {
+            std::net::IpAddr::V6(v6) => !v6.is_unicast_link_local() && !v6.is_loopback(),
+            std::net::IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_unspecified(),
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// What the appliance says about itself.
 pub struct Advert {
     pub appliance_id: String,
@@ -52,6 +71,9 @@ pub struct Advert {
     pub company_id: String,
     pub branch_id: String,
     pub port: u16,
+    /// With HTTPS on: the hex SHA-256 of the appliance CA's certificate (`tlsfp`), or empty
+    /// when a configured certificate is served (`tls=1` only).
+    pub tls: Option<String>,
 }
 
 /// Longest DNS label, in bytes (RFC 1035 §2.3.4); mdns-sd drops packets with a longer one.
@@ -78,7 +100,8 @@ pub struct Advertiser {
     fullnames: Vec<String>,
 }
 
-fn host_name() -> String {
+/// The machine's mDNS host name, `NAME.local.`.
+pub fn host_name() -> String {
     let h = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "branchd".into());
     let h: String = h.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
     format!("{}.local.", if h.is_empty() { "branchd" } else { &h })
@@ -96,6 +119,12 @@ impl Advertiser {
         txt.insert("companyId".into(), a.company_id.clone());
         txt.insert("branchId".into(), a.branch_id.clone());
         txt.insert("path".into(), "/socket.io/".into());
+        if let Some(fp) = &a.tls {
+            txt.insert("tls".into(), "1".into());
+            if !fp.is_empty() {
+                txt.insert("tlsfp".into(), fp.clone());
+            }
+        }
         let main =
             ServiceInfo::new(SERVICE, &a.instance, &host, "", a.port, txt.into_iter().collect::<Vec<_>>().as_slice())?.enable_addr_auto();
         let web_txt = [("path", "/"), ("id", a.appliance_id.as_str())];

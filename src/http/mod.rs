@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dashboard::static_routes())
         .route("/auth/login", post(system::login))
         .route("/health", get(system::health))
+        .route("/ca.crt", get(system::ca_cert))
         .route("/metrics", get(system::metrics))
         .route("/sync/v1/hello", get(sync::hello))
         // A batch carries up to `BATCH_MAX_BYTES` plus one event, and one event can be a whole

@@ -1,4 +1,4 @@
-//! Login, health, metrics and the embedded dashboard assets.
+//! Login, health, metrics, the appliance CA download and the embedded dashboard assets.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -134,12 +134,47 @@ pub async fn health(State(st): State<AppState>) -> Response {
         "sync": sync,
         "connections": connections,
         "desktopApps": st.desktops().connected().len(),
+        "tls": {"enabled": st.tls().enabled(), "caFingerprint": st.tls().ca_fingerprint()},
     });
     if !problems.is_empty() {
         body["problems"] = json!(problems);
     }
     let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+pub struct CaQuery {
+    format: Option<String>,
+}
+
+/// `GET /ca.crt` (no auth): the appliance's own CA, so devices can trust its HTTPS — PEM, or
+/// `?format=der`, or `?format=mobileconfig` (an iOS/macOS profile).
+pub async fn ca_cert(State(st): State<AppState>, axum::extract::Query(q): axum::extract::Query<CaQuery>) -> Response {
+    let tls = st.tls();
+    let (Some(der), Some(pem), Some(fp)) = (tls.ca_der(), tls.ca_pem(), tls.ca_fingerprint()) else {
+        let why = if tls.enabled() { "HTTPS uses a configured certificate; there is no appliance CA" } else { "HTTPS is off" };
+        return ApiError::not_found(why).into_response();
+    };
+    let (body, mime, file): (Vec<u8>, &str, &str) = match q.format.as_deref().unwrap_or("pem") {
+        "pem" => (pem.as_bytes().to_vec(), "application/x-pem-file", "branchd-ca.crt"),
+        "der" => (der.to_vec(), "application/x-x509-ca-cert", "branchd-ca.cer"),
+        "mobileconfig" => (
+            crate::tls::profile::mobileconfig(der, tls.ca_name().unwrap_or("branchd CA"), fp).into_bytes(),
+            "application/x-apple-aspen-config",
+            "branchd-ca.mobileconfig",
+        ),
+        other => return ApiError::bad(format!("format {other} is not pem, der or mobileconfig")).into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 pub async fn metrics(State(st): State<AppState>) -> Response {

@@ -73,6 +73,22 @@ const TEMPLATE: &str = r#"# branchd configuration (TOML).
 # (container, VPN and bridge interfaces excluded). env BRANCHD_MDNS_INTERFACES (comma-separated).
 # mdns_interfaces = []
 
+# --- HTTPS ------------------------------------------------------------------------------
+
+# HTTPS and WSS on the same port as HTTP (the first byte of a connection tells them apart),
+# with the appliance's own CA (made on first start in DATA_DIR/tls; devices trust it from
+# GET /ca.crt): "on" or "off". env BRANCHD_TLS, flag --tls.
+# tls = "on"
+
+# Serve this certificate (PEM, full chain) and key (PEM) instead of the appliance's own CA;
+# both or neither; reloaded when the files change. env BRANCHD_TLS_CERT, BRANCHD_TLS_KEY.
+# tls_cert = ""
+# tls_key = ""
+
+# CA certificates (PEM) the uplink to HQ trusts besides the system's roots, for an HQ with
+# a private CA. env BRANCHD_UPSTREAM_CA.
+# upstream_ca = ""
+
 # --- Limits and timing ------------------------------------------------------------------
 
 # Largest Socket.IO payload in bytes (polling and WebSocket), 1024 to 67108864.
@@ -276,6 +292,9 @@ mod tests {
         layer.timezone = None;
         layer.update_url = None;
         layer.update_public_key = None;
+        layer.tls_cert = None;
+        layer.tls_key = None;
+        layer.upstream_ca = None;
         let c = layer.resolve().unwrap();
         let d = Config::default();
         assert_eq!((c.port, c.bind, c.mdns, c.max_payload, c.max_body), (d.port, d.bind, d.mdns, d.max_payload, d.max_body));

@@ -88,7 +88,14 @@ impl From<StoreError> for Fail {
 
 impl From<reqwest::Error> for Fail {
     fn from(e: reqwest::Error) -> Self {
-        Fail::Retry(format!("uplink: {e}"))
+        // reqwest's message leaves out the cause ("error sending request"); the innermost
+        // one says what went wrong (refused, timed out, an untrusted certificate).
+        let mut cause: &dyn std::error::Error = &e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let why = cause.to_string();
+        Fail::Retry(if why == e.to_string() { format!("uplink: {e}") } else { format!("uplink: {e}: {why}") })
     }
 }
 
@@ -118,6 +125,25 @@ impl Uplink {
     }
 }
 
+/// The HTTP client for the hub: HQ's certificate is verified against the system's roots
+/// (and the bundled Mozilla roots), plus the CA certificates in `upstream_ca`
+/// (`BRANCHD_UPSTREAM_CA`, PEM) for an HQ with a private CA.
+pub fn uplink_client(upstream_ca: Option<&std::path::Path>) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(20));
+    if let Some(path) = upstream_ca {
+        let pem = std::fs::read(path).map_err(|e| format!("BRANCHD_UPSTREAM_CA: cannot read {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("BRANCHD_UPSTREAM_CA: {} is not PEM certificates: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("BRANCHD_UPSTREAM_CA: no certificate in {}", path.display()));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build().map_err(|e| format!("cannot make the uplink's HTTP client: {e}"))
+}
+
 pub async fn run(state: AppState) {
     let config = state.config();
     let (Some(base), Some(token)) = (config.upstream_url.clone(), config.upstream_token.clone()) else {
@@ -128,8 +154,14 @@ pub async fn run(state: AppState) {
         return;
     };
     state.sync().update(|s| s.enabled = true);
-    let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(20)).build();
-    let Ok(client) = client else { return };
+    let client = match uplink_client(config.upstream_ca.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot set up the uplink: sync is off");
+            state.sync().update(|s| s.stopped = Some(e));
+            return;
+        }
+    };
     let up = Uplink { client, base, token };
     let stop = state.shutdown_token().clone();
     let mut failures: u32 = 0;

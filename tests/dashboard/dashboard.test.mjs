@@ -54,13 +54,27 @@ describe('dashboard in headless Chromium', () => {
     const qr = page.locator('#qr-box svg[role="img"]');
     await qr.waitFor();
     const qrText = await qr.getAttribute('data-qr-text');
-    assert.match(qrText, /^http:\/\/[0-9.]+:\d+\/$/, 'the QR code encodes the dashboard URL');
-    assert.match(await qr.getAttribute('aria-label'), /QR code to open http:/);
-    assert.equal(await page.locator('#connect-url').textContent(), qrText);
+    // HTTPS is on (the default): the QR opens the https address and carries the CA fingerprint.
+    const health = await api(null, 'GET', '/health');
+    const fp = health.body.tls.caFingerprint;
+    assert.match(fp, /^[0-9a-f]{64}$/);
+    assert.match(qrText, new RegExp(`^https://[0-9.]+:\\d+/\\?tlsfp=${fp}$`), 'the QR code encodes the https URL and the CA fingerprint');
+    assert.match(await qr.getAttribute('aria-label'), /QR code to open https:/);
+    const shown = await page.locator('#connect-url').textContent();
+    assert.equal(`${shown}?tlsfp=${fp}`, qrText);
     const system = await ok(tokens.owner1, 'GET', '/api/system');
     const port = new URL(BASE).port;
-    const expected = system.lanAddresses.length ? system.lanAddresses.map((a) => `http://${a}:${port}/`) : [`${BASE}/`];
-    assert.ok(expected.includes(qrText), `QR ${qrText} is one of ${expected}`);
+    const expected = system.lanAddresses.length ? system.lanAddresses.map((a) => `https://${a}:${port}/`) : [`${BASE.replace('http:', 'https:')}/`];
+    assert.ok(expected.includes(shown), `URL ${shown} is one of ${expected}`);
+    // The CA in three formats, its fingerprint, and the switch to HTTPS, which this browser
+    // (the CA not imported) must refuse.
+    assert.equal((await page.locator('#tls-fingerprint').textContent()).replaceAll(' ', '').toLowerCase(), fp);
+    for (const [id, href] of [['#ca-pem', '/ca.crt'], ['#ca-der', '/ca.crt?format=der'], ['#ca-mobileconfig', '/ca.crt?format=mobileconfig']]) {
+      assert.equal(await page.locator(id).getAttribute('href'), href);
+    }
+    await page.getByRole('button', { name: 'Switch to HTTPS' }).click();
+    await page.getByText('This device does not trust the appliance yet').waitFor();
+    assert.equal(new URL(page.url()).protocol, 'http:', 'no switch to a page the browser would refuse');
     assert.deepEqual(await unnamedControls(page), []);
     await shot(page, 'dashboard-connect');
 

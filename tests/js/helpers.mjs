@@ -2,11 +2,37 @@
 // starts a real branchd and passes its URL and fixtures in the environment.
 import { io } from 'socket.io-client';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 
 export const URL = process.env.BRANCHD_URL;
 export const FX = JSON.parse(process.env.BRANCHD_FIXTURES || '{}');
 export const TRANSPORT = process.env.TRANSPORT || 'websocket';
+// Over HTTPS (tests/tls.rs): the appliance's CA, given to every client as `ca` (nothing else
+// trusts it: no NODE_EXTRA_CA_CERTS, no rejectUnauthorized: false).
+export const CA = process.env.BRANCHD_CA ? fs.readFileSync(process.env.BRANCHD_CA) : undefined;
 const TIMEOUT = 5000;
+
+/** fetch()-like over node:http(s), so an https URL is verified against `CA`. */
+export function request(url, { method = 'GET', headers = {}, body } = {}) {
+  const u = new globalThis.URL(url);
+  const mod = u.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(u, { method, headers, ...(CA ? { ca: CA } : {}) }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode, text: async () => text, json: async () => JSON.parse(text) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
 if (!URL) throw new Error('BRANCHD_URL is not set: run this suite through `cargo test --test js_client`');
 
 const open = new Set();
@@ -14,7 +40,8 @@ export function closeAll() { for (const s of open) s.close(); open.clear(); }
 
 /** Connects to `ns`; resolves with the socket once connected, rejects with connect_error's message. */
 export function connect(ns, auth, extra = {}) {
-  const s = io(URL + ns, { transports: [TRANSPORT], auth, forceNew: true, reconnection: false, timeout: TIMEOUT, ...extra });
+  const tls = CA ? { ca: CA } : {};
+  const s = io(URL + ns, { transports: [TRANSPORT], auth, forceNew: true, reconnection: false, timeout: TIMEOUT, ...tls, ...extra });
   open.add(s);
   s.received = [];
   s.onAny((event, ...args) => s.received.push({ event, data: args[0] }));
@@ -55,7 +82,7 @@ export function waitFor(s, event, pred = () => true) {
 export const count = (s, event, pred = () => true) => s.received.filter((r) => r.event === event && pred(r.data)).length;
 
 export async function api(method, path, token, body) {
-  const res = await fetch(URL + path, {
+  const res = await request(URL + path, {
     method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });

@@ -2,7 +2,7 @@
 // a clear error; the server keeps serving everyone else.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, web, FX, closeAll, ask, waitFor, URL, api } from './helpers.mjs';
+import { connect, web, FX, closeAll, ask, waitFor, URL, api, request } from './helpers.mjs';
 
 after(closeAll);
 const T = FX.tokens;
@@ -47,13 +47,13 @@ test('an oversized payload disconnects only its sender', async () => {
 });
 
 test('malformed Engine.IO/Socket.IO packets do not hurt the server', async () => {
-  const hs = await fetch(`${URL}/socket.io/?EIO=4&transport=polling`);
+  const hs = await request(`${URL}/socket.io/?EIO=4&transport=polling`);
   const text = await hs.text();
   const sid = JSON.parse(text.slice(1)).sid;
   for (const body of ['4garbage{', '40/orders,{"token":', '42/nope,["x"]', '\u0000\u0001\u0002', '9', '4' + '['.repeat(5000)]) {
-    await fetch(`${URL}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body }).catch(() => null);
+    await request(`${URL}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body }).catch(() => null);
   }
-  const fake = await fetch(`${URL}/socket.io/?EIO=4&transport=polling&sid=not-a-session`, { method: 'POST', body: '40' });
+  const fake = await request(`${URL}/socket.io/?EIO=4&transport=polling&sid=not-a-session`, { method: 'POST', body: '40' });
   assert.equal(fake.status, 400);
   const health = await api('GET', '/health');
   assert.equal(health.status, 200);

@@ -16,6 +16,18 @@ FX = json.loads(os.environ["BRANCHD_FIXTURES"])
 TRANSPORT = os.environ.get("TRANSPORT", "websocket")
 T = FX["tokens"]
 TIMEOUT = 5.0
+# Over HTTPS (tests/tls.rs): the appliance's CA file, the only CA these clients trust.
+VERIFY = os.environ.get("BRANCHD_CA") or True
+
+
+def session():
+    """The HTTP session python-socketio uses (polling, and the websocket's TLS settings)."""
+    s = requests.Session()
+    s.verify = VERIFY
+    if VERIFY is not True:
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify.
+        s.trust_env = False
+    return s
 results = []
 
 
@@ -56,7 +68,7 @@ class Inbox:
 
 
 def client(namespaces):
-    sio = socketio.Client(reconnection=False)
+    sio = socketio.Client(reconnection=False, http_session=session())
     inbox = Inbox()
     for ns in namespaces:
         sio.on("*", lambda event, data=None, ns=ns: inbox.add(ns, event, data), namespace=ns)
@@ -65,7 +77,7 @@ def client(namespaces):
 
 def post_order(token, branch):
     body = {"branchId": branch, "type": "takeaway", "items": [{"name": "Tea", "quantity": 2, "unitPrice": 150}]}
-    r = requests.post(f"{URL}/api/orders", json=body, headers={"authorization": f"Bearer {token}"}, timeout=TIMEOUT)
+    r = requests.post(f"{URL}/api/orders", json=body, headers={"authorization": f"Bearer {token}"}, timeout=TIMEOUT, verify=VERIFY)
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -91,7 +103,7 @@ def multiplexed():
 @check("refused handshakes carry the code as the message")
 def refused():
     for auth, code in [({"token": "nope"}, "TOKEN_INVALID"), ({}, "AUTH_REQUIRED"), ({"token": T["expired"]}, "TOKEN_EXPIRED")]:
-        sio = socketio.Client(reconnection=False)
+        sio = socketio.Client(reconnection=False, http_session=session())
         seen = []
         sio.on("connect_error", lambda data: seen.append(data), namespace="/orders")
         try:
@@ -134,7 +146,7 @@ def desktop():
         app_inbox.wait("/printing-ws", "desktop:connected")
         r = app.call("printer:discovered", {"printers": [{"localId": "PY-1", "name": "Py printer"}]}, namespace="/printing-ws", timeout=TIMEOUT)
         assert r["success"] and len(r["added"]) == 1, r
-        res = requests.post(f"{URL}/api/printers/{r['added'][0]}/test", headers={"authorization": f"Bearer {T['manager1']}"}, timeout=TIMEOUT)
+        res = requests.post(f"{URL}/api/printers/{r['added'][0]}/test", headers={"authorization": f"Bearer {T['manager1']}"}, timeout=TIMEOUT, verify=VERIFY)
         body = res.json()
         assert res.status_code == 200 and body["success"] is True and body["message"] == "py printed", body
     finally:
