@@ -304,3 +304,33 @@ async fn hostile_strings_cannot_forge_log_lines() {
     assert!(!text.contains('\u{1b}'), "no escape codes reach the log");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_request_is_closed_within_30_s() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    let started = Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    // A connection that never sends a byte, at the same time.
+    let mut silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    // Meanwhile others are served.
+    assert_eq!(reqwest::get(format!("{}/health", s.base)).await.unwrap().status(), 200);
+    let until_closed = |mut conn: tokio::net::TcpStream| async move {
+        let mut buf = [0u8; 512];
+        let closed = tokio::time::timeout(Duration::from_secs(40), async {
+            while let Ok(n) = conn.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+        closed.is_ok().then(|| started.elapsed())
+    };
+    let (slow, silent) = tokio::join!(until_closed(slow), until_closed(silent));
+    for (what, took) in [("half-sent request", slow), ("silent connection", silent)] {
+        let took = took.unwrap_or_else(|| panic!("{what} still open after 40 s"));
+        assert!(took <= Duration::from_secs(32), "{what} closed after {took:?}");
+    }
+}
