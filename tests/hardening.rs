@@ -313,7 +313,7 @@ async fn a_half_sent_request_is_closed_within_30_s() {
     let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
     // A connection that never sends a byte, at the same time.
-    let mut silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     // Meanwhile others are served.
     assert_eq!(reqwest::get(format!("{}/health", s.base)).await.unwrap().status(), 200);
     let until_closed = |mut conn: tokio::net::TcpStream| async move {
