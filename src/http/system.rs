@@ -83,8 +83,14 @@ pub async fn health(State(st): State<AppState>) -> Response {
         (true, true) => "online",
         (true, false) => "offline",
     };
-    let body = json!({
-        "status": if db { "ok" } else { "degraded" },
+    let problems = super::alerts::health_problems(&st).await;
+    let status = match (db, problems.is_empty()) {
+        (false, _) => "degraded",
+        (true, true) => "ok",
+        (true, false) => "degraded",
+    };
+    let mut body = json!({
+        "status": status,
         "version": crate::VERSION,
         "role": st.config().role.as_str(),
         "uptimeSeconds": st.uptime().as_secs(),
@@ -94,6 +100,9 @@ pub async fn health(State(st): State<AppState>) -> Response {
         "connections": connections,
         "desktopApps": st.desktops().connected().len(),
     });
+    if !problems.is_empty() {
+        body["problems"] = json!(problems);
+    }
     let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }

@@ -16,6 +16,7 @@ pub mod directory;
 pub mod events;
 pub mod migrate;
 pub mod orders;
+pub mod print_alerts;
 pub mod print_jobs;
 pub mod printers;
 pub mod sync;

@@ -36,13 +36,17 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
             cancel_reason: r.get(13)?,
             created_at: r.get(14)?,
             updated_at: r.get(15)?,
+            printing: None,
         },
     ))
 }
 
+/// An order with its `printing`.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<Order>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM orders WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], from_row).optional()?.map(|(_, o)| o))
+    let Some((_, mut o)) = stmt.query_row([id], from_row).optional()? else { return Ok(None) };
+    o.printing = Some(super::print_jobs::order_printing(conn, &o.id)?);
+    Ok(Some(o))
 }
 
 /// Whether `create` made a new order or returned the one an earlier identical call made.
@@ -94,6 +98,7 @@ pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &
         cancel_reason: None,
         created_at: now.clone(),
         updated_at: now,
+        printing: None,
     };
     tx.conn.execute(
         "INSERT INTO orders (id, company_id, branch_id, number, business_day, type, status, items, subtotal, total,
@@ -115,10 +120,13 @@ pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &
             order.created_at,
         ],
     )?;
-    tx.emit(NS, "newOrder", (&order.company_id, &order.branch_id), serde_json::to_value(&order)?)?;
+    // Its tickets are queued first, so that `newOrder` carries the order's `printing`.
     if print {
         super::print_jobs::route_order(tx, &order)?;
     }
+    let mut order = order;
+    order.printing = Some(super::print_jobs::order_printing(tx.conn, &order.id)?);
+    tx.emit(NS, "newOrder", (&order.company_id, &order.branch_id), serde_json::to_value(&order)?)?;
     Ok(Created::New(order))
 }
 
@@ -207,7 +215,11 @@ pub fn list(conn: &Connection, f: &Filter) -> Result<Page<Order>, StoreError> {
         args.push(Box::new(b.clone()));
     }
     let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())), from_row)?;
-    Ok(Page::from_rows(rows.collect::<Result<_, _>>()?, f.limit))
+    let mut page = Page::from_rows(rows.collect::<Result<_, _>>()?, f.limit);
+    for o in &mut page.items {
+        o.printing = Some(super::print_jobs::order_printing(conn, &o.id)?);
+    }
+    Ok(page)
 }
 
 /// Stores an order exactly as another instance reports it (the hub keeping a branch's
