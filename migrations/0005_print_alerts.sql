@@ -31,3 +31,7 @@ CREATE INDEX print_jobs_order ON print_jobs(order_id) WHERE order_id IS NOT NULL
 -- for fallback_after_seconds.
 ALTER TABLE printers ADD COLUMN fallback_printer_id TEXT;
 ALTER TABLE printers ADD COLUMN fallback_after_seconds INTEGER NOT NULL DEFAULT 60;
+
+-- The hub's copy of a branch order's print state (as the branch reported it through sync).
+-- NULL at a branch, which works it out from its print_jobs.
+ALTER TABLE orders ADD COLUMN printing TEXT;
