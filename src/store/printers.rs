@@ -196,6 +196,9 @@ pub fn remove(tx: &mut Tx<'_>, p: &Printer) -> Result<(), StoreError> {
         params![p.id, now_rfc3339()],
     )?;
     tx.conn.execute("DELETE FROM printers WHERE id = ?1", [&p.id])?;
+    // Its alerts close with it: nothing waits on a printer that is gone.
+    tx.conn
+        .execute("UPDATE print_alerts SET resolved_at = ?2 WHERE printer_id = ?1 AND resolved_at IS NULL", params![p.id, now_rfc3339()])?;
     tx.emit(NS, "printerRemoved", (&p.company_id, &p.branch_id), json!({"printerId": p.id, "branchId": p.branch_id}))?;
     Ok(())
 }
