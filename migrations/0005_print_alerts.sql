@@ -26,6 +26,8 @@ CREATE INDEX print_alerts_printer ON print_alerts(printer_id, type, resolved_at)
 ALTER TABLE print_jobs ADD COLUMN moved_from TEXT;
 -- An order's print state (`printing` on every returned order) is read by order.
 CREATE INDEX print_jobs_order ON print_jobs(order_id) WHERE order_id IS NOT NULL;
+-- ... and whether a failed or expired ticket was reprinted since.
+CREATE INDEX print_jobs_reprint ON print_jobs(reprint_of) WHERE reprint_of IS NOT NULL;
 
 -- A printer may name a fallback that takes its waiting tickets once it has been stalled
 -- for fallback_after_seconds.

@@ -243,13 +243,19 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<A
         match next {
             Some(job) if job.next_attempt_ms <= now && r.hold_left().is_none() => {
                 last_poll = Instant::now();
+                // The ticket has been waiting since it was queued: a spell it starts counts
+                // from then, so the stall alert comes within `stall` of the ticket, not of
+                // the attempt.
+                let waited = chrono::DateTime::parse_from_rfc3339(&job.created_at)
+                    .ok()
+                    .and_then(|c| (chrono::Utc::now() - c.with_timezone(&chrono::Utc)).to_std().ok());
                 match work_on(&state, &printer, &driver, job).await {
                     Outcome::Printed => r.back(&printer).await,
                     Outcome::Done => {}
-                    Outcome::NotReady { status, why } => r.trouble(&status, &why),
+                    Outcome::NotReady { status, why } => r.trouble_since(&status, &why, waited),
                     Outcome::Failed { why } => {
                         let status = if printer.status == "online" { "error".to_string() } else { printer.status.clone() };
-                        r.trouble(&status, &why)
+                        r.trouble_since(&status, &why, waited)
                     }
                 }
             }
@@ -285,6 +291,12 @@ impl Run {
     /// A failed or not-ready attempt: the wait grows, the log hears of it only when the
     /// spell starts or its cause changes.
     fn trouble(&mut self, status: &str, why: &str) {
+        self.trouble_since(status, why, None)
+    }
+
+    /// `waited`: how long the ticket at hand has already waited (a new spell starts then,
+    /// at most `stall` ago).
+    fn trouble_since(&mut self, status: &str, why: &str, waited: Option<Duration>) {
         let t = self.state.print_queue().timeouts;
         self.failures = self.failures.saturating_add(1);
         let wait = backoff(self.failures, t.backoff_min, t.backoff_max);
@@ -297,8 +309,9 @@ impl Run {
                     "printer cannot print: tickets wait and are retried with a growing delay (up to {} ms)",
                     t.backoff_max.as_millis()
                 );
+                let back = waited.unwrap_or_default().min(t.stall);
                 self.spell = Some(Spell {
-                    started: Instant::now(),
+                    started: Instant::now().checked_sub(back).unwrap_or_else(Instant::now),
                     status: status.to_string(),
                     why: why.to_string(),
                     next_reminder: Duration::from_secs(60),
@@ -629,5 +642,21 @@ async fn render_job(state: &AppState, printer: &Printer, job: &Job) -> Result<Re
             let items: Vec<_> = order.items.iter().filter(|i| job.station.is_none() || i.station == job.station).cloned().collect();
             Ok(render::kitchen_ticket(&order, job.station.as_deref(), &items, printer.paper_width, &profile, banner(job).as_deref(), &when))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_from_the_first_to_the_longest_and_stays_there() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(30));
+        let waits: Vec<Duration> = (1..=8).map(|n| backoff(n, min, max)).collect();
+        for (n, (w, base)) in waits.iter().zip([1u64, 2, 4, 8, 16, 30, 30, 30]).enumerate() {
+            let base = Duration::from_secs(base);
+            assert!(*w >= base && *w <= base + base / 4, "attempt {}: {w:?} (base {base:?})", n + 1);
+        }
+        assert!(backoff(u32::MAX, min, max) <= max + max / 4, "no overflow after very many failures");
     }
 }
