@@ -796,6 +796,10 @@ async fn hq_sees_a_branch_stuck_printer_its_ack_and_the_orders_print_state() {
     assert_eq!(alert["branchId"], "br-1");
     let (_, ho) = hub.get(&format!("/api/orders/{oid}"), &owner).await;
     assert_eq!(ho["printing"]["state"], "attention", "HQ's copy of the order: {ho}");
+    let (_, h) = branch.req(Method::GET, "/health", None, None).await;
+    assert_eq!(h["status"], "degraded", "the branch's own printer: {h}");
+    let (_, h) = hub.req(Method::GET, "/health", None, None).await;
+    assert_eq!(h["status"], "ok", "a branch's printer is not the hub's health: {h}");
 
     // Acked at the branch: HQ sees it acked.
     let id = alert["id"].as_str().unwrap();

@@ -98,8 +98,13 @@ pub async fn move_jobs(
     Ok(Json(json!({"moved": ids, "toPrinterId": to_id})))
 }
 
-/// `/health` problems of printing: one `PRINTER_STALLED` per open stall alert.
+/// `/health` problems of printing: one `PRINTER_STALLED` per open stall alert of this
+/// appliance's own printers (a hub's alerts are copies of its branches': their printers
+/// are not the hub's problem to report as its health).
 pub async fn health_problems(st: &AppState) -> Vec<Value> {
+    if st.config().role == crate::config::Role::Hub {
+        return vec![];
+    }
     let stalls = st.db().read(print_alerts::open_stalls).await.unwrap_or_default();
     stalls
         .into_iter()
