@@ -70,6 +70,8 @@ pub struct Metrics {
     http_by_class: [AtomicU64; 5],
     http_latency: Histogram,
     db_write_errors: AtomicU64,
+    print_retries: AtomicU64,
+    print_alerts: AtomicU64,
 }
 
 fn ns_index(ns: &str) -> usize {
@@ -112,6 +114,15 @@ impl Metrics {
     }
     pub fn db_write_error(&self) {
         self.db_write_errors.fetch_add(1, Relaxed);
+    }
+    /// A print attempt that will be retried later (printer not ready, delivery failed, or
+    /// the queue could not record its work): counted here instead of logged each time.
+    pub fn print_retry(&self) {
+        self.print_retries.fetch_add(1, Relaxed);
+    }
+    /// A `printer_stalled` alert raised.
+    pub fn print_stalled(&self) {
+        self.print_alerts.fetch_add(1, Relaxed);
     }
 
     /// Renders every metric; `db_ok` and `uptime` are read by the caller.
@@ -181,6 +192,16 @@ impl Metrics {
         for l in Limit::ALL {
             let _ = writeln!(out, "branchd_limit_hits_total{{limit=\"{}\"}} {}", l.label(), self.limit_hits(l));
         }
+        let _ = writeln!(
+            out,
+            "# HELP branchd_print_retries_total Print attempts put off to retry (not ready, failed, or not recorded).\n# TYPE branchd_print_retries_total counter\nbranchd_print_retries_total {}",
+            self.print_retries.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP branchd_printer_stalled_total printer_stalled alerts raised.\n# TYPE branchd_printer_stalled_total counter\nbranchd_printer_stalled_total {}",
+            self.print_alerts.load(Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP branchd_uptime_seconds Seconds since start.\n# TYPE branchd_uptime_seconds gauge\nbranchd_uptime_seconds {}",

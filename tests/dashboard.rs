@@ -185,6 +185,9 @@ async fn dashboard_in_headless_chromium() {
     let s = TestServer::start_with(|c| {
         c.printer_timeouts.poll = Duration::from_millis(300);
         c.printer_timeouts.connect = Duration::from_millis(500);
+        // A stalled printer's banner within seconds, not the real 30 s.
+        c.printer_timeouts.stall = Duration::from_secs(2);
+        c.printer_timeouts.backoff_max = Duration::from_secs(1);
     })
     .await;
     add_login_user(&s, "owner2@co2.test", "owner2-password", "company_owner", Some("co-2"), None).await;

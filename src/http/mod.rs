@@ -2,6 +2,7 @@
 //! shape, request metrics and CORS. Handlers live in one file per resource. The only module
 //! that knows axum routing.
 
+mod alerts;
 mod availability;
 mod dashboard;
 mod orders;
@@ -44,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/printers/{id}", get(printers::get_one).patch(printers::update).delete(printers::remove))
         .route("/printers/{id}/status", get(printers::status))
         .route("/printers/{id}/test", post(printers::test))
+        .route("/printers/{id}/retry", post(alerts::retry))
+        .route("/printers/{id}/move-jobs", post(alerts::move_jobs))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}/ack", post(alerts::ack))
         .route("/print-jobs", post(print_jobs::create).get(print_jobs::list))
         .route("/print-jobs/{id}", get(print_jobs::get_one))
         .route("/print-jobs/{id}/reprint", post(print_jobs::reprint))

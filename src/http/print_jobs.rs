@@ -127,7 +127,9 @@ pub async fn reprint(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<S
                 data: old.data.as_deref(),
                 reprint_of: Some(&old.id),
             };
-            store::enqueue(tx, new)
+            let job = store::enqueue(tx, new)?;
+            crate::store::print_alerts::resolve_for_job(tx.conn, &old.id)?;
+            Ok::<_, StoreError>(job)
         })
         .await
         .map_err(ApiError::from)?;

@@ -118,7 +118,8 @@ pub async fn health(State(st): State<AppState>) -> Response {
         (true, true) => "online",
         (true, false) => "offline",
     };
-    let problems = problems(&st, &sync);
+    let mut problems = serde_json::to_value(problems(&st, &sync)).unwrap_or_default().as_array().cloned().unwrap_or_default();
+    problems.extend(super::alerts::health_problems(&st).await);
     let status = match (db, problems.is_empty()) {
         (false, _) => "unavailable",
         (true, true) => "ok",

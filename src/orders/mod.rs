@@ -100,6 +100,9 @@ pub struct Order {
     pub cancel_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Its print state (SPEC §3 `printing`), filled in by the store when the order is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printing: Option<Value>,
 }
 
 /// A validated `POST /api/orders` body.

@@ -78,6 +78,18 @@ pub struct Printer {
     /// Has answered a status request at least once (internal; see the queue).
     #[serde(skip)]
     pub answers_status: bool,
+    /// Where its waiting tickets go once it has been stalled for `fallback_after_seconds`.
+    #[serde(default)]
+    pub fallback_printer_id: Option<String>,
+    #[serde(default = "default_fallback_after")]
+    pub fallback_after_seconds: i64,
+}
+
+/// SPEC §4: tickets move to the fallback printer after this long stalled, unless set.
+pub const DEFAULT_FALLBACK_AFTER_SECONDS: i64 = 60;
+
+fn default_fallback_after() -> i64 {
+    DEFAULT_FALLBACK_AFTER_SECONDS
 }
 
 impl Printer {
@@ -136,6 +148,8 @@ pub struct Fields {
     pub paper_width: Option<u8>,
     pub connection: Option<Connection>,
     pub profile: Option<Option<String>>,
+    pub fallback_printer_id: Option<Option<String>>,
+    pub fallback_after_seconds: Option<i64>,
 }
 
 pub fn parse_fields(v: &Value) -> validate::Result<Fields> {
@@ -174,6 +188,10 @@ pub fn parse_fields(v: &Value) -> validate::Result<Fields> {
     if m.contains_key("profile") {
         f.profile = Some(validate::opt_string(m, "profile", 64)?);
     }
+    if m.contains_key("fallbackPrinterId") {
+        f.fallback_printer_id = Some(validate::opt_string(m, "fallbackPrinterId", 128)?);
+    }
+    f.fallback_after_seconds = validate::opt_int(m, "fallbackAfterSeconds", 1, 24 * 3600)?;
     Ok(f)
 }
 
@@ -196,6 +214,12 @@ impl Fields {
         }
         if let Some(v) = self.profile {
             p.profile = v;
+        }
+        if let Some(v) = self.fallback_printer_id {
+            p.fallback_printer_id = v;
+        }
+        if let Some(v) = self.fallback_after_seconds {
+            p.fallback_after_seconds = v;
         }
         p.sync_desktop_ids();
     }

@@ -1,13 +1,23 @@
 //! The print queue: one worker task per printer, FIFO, durable (jobs live in SQLite, see
 //! `store::print_jobs`). A worker checks the printer is ready, marks the job `printing`,
-//! sends it, and marks it `printed` only once the printer confirmed it. Failures go back to
-//! the queue with exponential backoff; a delivery that may have printed partly is reprinted
-//! with a `POSSIBLE DUPLICATE` banner; kitchen tickets past their expiry raise an alert
-//! instead of printing late. Idle workers poll printer status and broadcast changes.
+//! sends it, and marks it `printed` only once the printer confirmed it. A delivery that may
+//! have printed partly is reprinted with a `POSSIBLE DUPLICATE` banner; kitchen tickets past
+//! their expiry raise an alert instead of printing late. Idle workers poll printer status
+//! and broadcast changes.
+//!
+//! Trouble is handled per printer, as a *spell*: every attempt that finds the printer not
+//! ready, fails, or cannot be recorded (a full disk) doubles the wait before the next one
+//! (`Timeouts::backoff_min` up to `backoff_max`); only a printer that is ready again (or a
+//! person's "retry now") resets it. The log gets one line per change of state (not ready,
+//! a different fault, still not ready after 1, 2, 4, ... minutes, back), never one per
+//! attempt; `/metrics` counts the attempts. A ticket waiting `Timeouts::stall` raises one
+//! `printer_stalled` alert per spell; printing again closes it with `printer_recovered`.
+//! A printer with a fallback hands its waiting tickets over once stalled that long.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::json;
@@ -19,10 +29,9 @@ use super::drivers::{Driver, DriverError, Timeouts};
 use super::model::Printer;
 use super::render::{self, Rendered};
 use crate::app::AppState;
+use crate::store::print_alerts;
 use crate::store::print_jobs::{self, Job};
 use crate::store::{StoreError, directory, orders, printers};
-
-const MAX_BACKOFF_MS: i64 = 30_000;
 
 /// A finished job, for callers waiting on one (test prints).
 #[derive(Debug, Clone)]
@@ -34,6 +43,8 @@ pub struct Finished {
 
 struct Worker {
     wake: Arc<Notify>,
+    /// Set by "retry now": the next attempt is not held back.
+    kick: Arc<AtomicBool>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -91,8 +102,17 @@ impl PrintQueue {
             return;
         }
         let (wake, stop) = (Arc::new(Notify::new()), state.shutdown_token().child_token());
-        let task = tokio::spawn(run(state.clone(), printer_id.to_string(), wake.clone(), stop.clone()));
-        workers.insert(printer_id.to_string(), Worker { wake, stop, task });
+        let kick = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(run(state.clone(), printer_id.to_string(), wake.clone(), kick.clone(), stop.clone()));
+        workers.insert(printer_id.to_string(), Worker { wake, kick, stop, task });
+    }
+
+    /// "Retry now": the printer's next attempt happens at once, whatever its backoff.
+    pub fn retry_now(&self, state: &AppState, printer_id: &str) {
+        if let Some(w) = self.workers.lock().ok().as_ref().and_then(|ws| ws.get(printer_id)) {
+            w.kick.store(true, Ordering::SeqCst);
+        }
+        self.wake(state, printer_id);
     }
 
     /// On shutdown: lets jobs being printed finish (up to `limit`), then stops every worker.
@@ -119,17 +139,80 @@ impl PrintQueue {
     }
 }
 
-fn backoff_ms(attempts: i64) -> i64 {
-    let base = 1000i64.saturating_mul(1 << attempts.clamp(1, 6).saturating_sub(1)).min(MAX_BACKOFF_MS);
-    base + rand::thread_rng().gen_range(0..=base / 4)
+/// The wait after `failures` consecutive failed attempts: `min` doubled each time up to
+/// `max`, plus up to a quarter of jitter (so printers that failed together do not retry in
+/// step).
+fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
+    let base = min.saturating_mul(1 << failures.clamp(1, 16).saturating_sub(1)).min(max);
+    let jitter = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 4);
+    base + Duration::from_millis(jitter)
 }
 
-async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, stop: CancellationToken) {
-    let poll = state.print_queue().timeouts.poll;
-    let mut last_poll = tokio::time::Instant::now() - poll;
+/// How one attempt went.
+enum Outcome {
+    /// Printed (and confirmed where the printer can).
+    Printed,
+    /// Nothing to do for this printer any more (moved, cancelled, expired, a test page done).
+    Done,
+    /// The printer cannot print now: `status` and why.
+    NotReady { status: String, why: String },
+    /// The attempt failed (delivery broke, or the queue could not record its work).
+    Failed { why: String },
+}
+
+/// A printer's current spell of trouble.
+struct Spell {
+    started: Instant,
+    /// The status that describes it (`offline`, `paper_out`, ...; `error` for failures).
+    status: String,
+    why: String,
+    next_reminder: Duration,
+    /// The open `printer_stalled` alert's id, once raised (or found open at start).
+    alert: Option<String>,
+}
+
+/// What a person is told a status means.
+pub fn describe(status: &str) -> &'static str {
+    match status {
+        "offline" => "offline",
+        "paper_out" => "out of paper",
+        "cover_open" => "cover open",
+        "error" => "in error",
+        "unknown" => "not answering",
+        _ => "not printing",
+    }
+}
+
+struct Run {
+    state: AppState,
+    printer_id: String,
+    failures: u32,
+    hold_until: Option<Instant>,
+    spell: Option<Spell>,
+}
+
+async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<AtomicBool>, stop: CancellationToken) {
+    let t = state.print_queue().timeouts;
+    let poll = t.poll;
+    let mut last_poll = Instant::now() - poll;
+    let mut r = Run { state: state.clone(), printer_id: printer_id.clone(), failures: 0, hold_until: None, spell: None };
+    // A stall alert left open by an earlier run of the server: this spell continues it.
+    let pid = printer_id.clone();
+    if let Ok(Some(open)) = state.db().read(move |c| print_alerts::open_stall(c, &pid)).await {
+        r.spell = Some(Spell {
+            started: Instant::now(),
+            status: "unknown".into(),
+            why: "stalled before the server restarted".into(),
+            next_reminder: Duration::from_secs(60),
+            alert: Some(open),
+        });
+    }
     loop {
         if stop.is_cancelled() {
             return;
+        }
+        if kick.swap(false, Ordering::SeqCst) {
+            r.hold_until = None;
         }
         let pid = printer_id.clone();
         let printer = match state.db().read(move |c| printers::get(c, &pid)).await {
@@ -139,8 +222,8 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, stop: Cance
                 return;
             }
             Err(e) => {
-                tracing::warn!(printer_id, error = %e, "cannot read printer");
-                sleep_or_wake(&wake, &stop, poll).await;
+                r.trouble("unknown", &format!("cannot read the printer from the database: {e}"));
+                sleep_or_wake(&wake, &stop, r.hold_left().unwrap_or(poll)).await;
                 continue;
             }
         };
@@ -153,24 +236,223 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, stop: Cance
         );
         let pid = printer_id.clone();
         let next = state.db().read(move |c| print_jobs::next_for_printer(c, &pid)).await.ok().flatten();
+        if next.is_some() {
+            r.stall_checks(&printer).await;
+        }
         let now = print_jobs::now_ms();
         match next {
-            Some(job) if job.next_attempt_ms <= now => {
-                last_poll = tokio::time::Instant::now();
-                work_on(&state, &printer, &driver, job).await;
+            Some(job) if job.next_attempt_ms <= now && r.hold_left().is_none() => {
+                last_poll = Instant::now();
+                // The ticket has been waiting since it was queued: a spell it starts counts
+                // from then, so the stall alert comes within `stall` of the ticket, not of
+                // the attempt.
+                let waited = chrono::DateTime::parse_from_rfc3339(&job.created_at)
+                    .ok()
+                    .and_then(|c| (chrono::Utc::now() - c.with_timezone(&chrono::Utc)).to_std().ok());
+                match work_on(&state, &printer, &driver, job).await {
+                    Outcome::Printed => r.back(&printer).await,
+                    Outcome::Done => {}
+                    Outcome::NotReady { status, why } => r.trouble_since(&status, &why, waited),
+                    Outcome::Failed { why } => {
+                        let status = if printer.status == "online" { "error".to_string() } else { printer.status.clone() };
+                        r.trouble_since(&status, &why, waited)
+                    }
+                }
             }
             Some(job) => {
-                let wait = Duration::from_millis((job.next_attempt_ms - now) as u64);
-                sleep_or_wake(&wake, &stop, wait.min(poll)).await;
+                let due = Duration::from_millis(job.next_attempt_ms.saturating_sub(now).max(0) as u64);
+                let mut wait = due.max(r.hold_left().unwrap_or_default()).min(poll);
+                if let Some(d) = r.next_deadline(&printer) {
+                    wait = wait.min(d);
+                }
+                sleep_or_wake(&wake, &stop, wait.max(Duration::from_millis(10))).await;
             }
             None => {
                 if last_poll.elapsed() >= poll {
-                    last_poll = tokio::time::Instant::now();
+                    last_poll = Instant::now();
                     if let Some(report) = driver.status().await {
                         record_status(&state, &printer, &report).await;
+                        if report.printable() && (report.answered || !printer.answers_status) {
+                            r.back(&printer).await;
+                        }
                     }
                 }
                 sleep_or_wake(&wake, &stop, poll).await;
+            }
+        }
+    }
+}
+
+impl Run {
+    fn hold_left(&self) -> Option<Duration> {
+        self.hold_until.and_then(|h| h.checked_duration_since(Instant::now())).filter(|d| !d.is_zero())
+    }
+
+    /// A failed or not-ready attempt: the wait grows, the log hears of it only when the
+    /// spell starts or its cause changes.
+    fn trouble(&mut self, status: &str, why: &str) {
+        self.trouble_since(status, why, None)
+    }
+
+    /// `waited`: how long the ticket at hand has already waited (a new spell starts then,
+    /// at most `stall` ago).
+    fn trouble_since(&mut self, status: &str, why: &str, waited: Option<Duration>) {
+        let t = self.state.print_queue().timeouts;
+        self.failures = self.failures.saturating_add(1);
+        let wait = backoff(self.failures, t.backoff_min, t.backoff_max);
+        self.hold_until = Some(Instant::now() + wait);
+        self.state.metrics().print_retry();
+        match &mut self.spell {
+            None => {
+                tracing::warn!(
+                    printer_id = %self.printer_id, status, reason = why,
+                    "printer cannot print: tickets wait and are retried with a growing delay (up to {} ms)",
+                    t.backoff_max.as_millis()
+                );
+                let back = waited.unwrap_or_default().min(t.stall);
+                self.spell = Some(Spell {
+                    started: Instant::now().checked_sub(back).unwrap_or_else(Instant::now),
+                    status: status.to_string(),
+                    why: why.to_string(),
+                    next_reminder: Duration::from_secs(60),
+                    alert: None,
+                });
+            }
+            Some(s) if s.status != status => {
+                tracing::warn!(printer_id = %self.printer_id, status, was = %s.status, reason = why, "printer still cannot print, now for another reason");
+                s.status = status.to_string();
+                s.why = why.to_string();
+            }
+            Some(s) => {
+                s.why = why.to_string();
+                tracing::debug!(printer_id = %self.printer_id, status, reason = why, retry_in_ms = wait.as_millis() as u64, "print attempt put off");
+            }
+        }
+    }
+
+    /// The printer printed (or is ready with nothing to print): the spell ends.
+    async fn back(&mut self, printer: &Printer) {
+        self.failures = 0;
+        self.hold_until = None;
+        let Some(spell) = self.spell.take() else { return };
+        tracing::info!(printer_id = %self.printer_id, after_s = spell.started.elapsed().as_secs(), "printer is back and prints again");
+        let p = printer.clone();
+        let res = self
+            .state
+            .db()
+            .write(move |tx| {
+                let orders = print_jobs::orders_waiting_on(tx.conn, &p.id)?;
+                print_jobs::with_order_updates(tx, &orders, |tx| print_alerts::recover(tx, &p.company_id, &p.branch_id, &p.id, &p.name))
+            })
+            .await;
+        if let Err(e) = res {
+            tracing::warn!(printer_id = %self.printer_id, error = %e, "cannot record that the printer recovered; will try again");
+            // Keep the spell so that recovery is recorded on the next success.
+            self.spell = Some(spell);
+        }
+    }
+
+    /// How long until the next thing a spell must do on time (stall alert, fallback move).
+    fn next_deadline(&self, printer: &Printer) -> Option<Duration> {
+        let s = self.spell.as_ref()?;
+        let t = self.state.print_queue().timeouts;
+        let mut at: Vec<Instant> = vec![];
+        if s.alert.is_none() {
+            at.push(s.started + t.stall);
+        }
+        if printer.fallback_printer_id.is_some() {
+            at.push(s.started + Duration::from_secs(printer.fallback_after_seconds.max(1) as u64));
+        }
+        at.push(s.started + s.next_reminder);
+        at.into_iter().min().map(|i| i.saturating_duration_since(Instant::now()))
+    }
+
+    /// With tickets waiting in a spell: the reminder line, the stall alert, the fallback.
+    async fn stall_checks(&mut self, printer: &Printer) {
+        let t = self.state.print_queue().timeouts;
+        let Some(s) = &mut self.spell else { return };
+        let age = s.started.elapsed();
+        if age >= s.next_reminder {
+            tracing::warn!(
+                printer_id = %self.printer_id, status = %s.status, reason = %s.why,
+                "printer still {} after {} minutes", describe(&s.status), age.as_secs() / 60
+            );
+            s.next_reminder = s.next_reminder.saturating_mul(2);
+        }
+        if s.alert.is_none() && age >= t.stall {
+            let (p, status, why) = (printer.clone(), s.status.clone(), s.why.clone());
+            let res = self
+                .state
+                .db()
+                .write(move |tx| {
+                    if let Some(open) = print_alerts::open_stall(tx.conn, &p.id)? {
+                        return Ok(open);
+                    }
+                    let (waiting, oldest) = print_jobs::waiting(tx.conn, &p.id)?;
+                    let oldest_s = oldest
+                        .and_then(|o| chrono::DateTime::parse_from_rfc3339(&o).ok())
+                        .map(|o| (chrono::Utc::now() - o.with_timezone(&chrono::Utc)).num_seconds().max(0))
+                        .unwrap_or(0);
+                    let message = format!(
+                        "printer {} is {}: {waiting} ticket{} waiting",
+                        p.name,
+                        describe(&status),
+                        if waiting == 1 { "" } else { "s" }
+                    );
+                    let orders = print_jobs::orders_waiting_on(tx.conn, &p.id)?;
+                    print_jobs::with_order_updates(tx, &orders, |tx| {
+                        let v = print_alerts::raise(
+                            tx,
+                            print_alerts::NewAlert {
+                                company_id: &p.company_id,
+                                branch_id: &p.branch_id,
+                                kind: "printer_stalled",
+                                severity: "critical",
+                                printer_id: Some(&p.id),
+                                order_id: None,
+                                job_id: None,
+                                message: &message,
+                                extra: json!({
+                                    "status": status, "detail": why, "printerName": p.name,
+                                    "waitingJobs": waiting, "oldestWaitingSeconds": oldest_s,
+                                }),
+                                resolved: false,
+                            },
+                        )?;
+                        Ok(v["id"].as_str().unwrap_or_default().to_string())
+                    })
+                })
+                .await;
+            match res {
+                Ok(id) => {
+                    tracing::warn!(printer_id = %self.printer_id, alert_id = %id, "printer_stalled alert raised");
+                    self.state.metrics().print_stalled();
+                    s.alert = Some(id);
+                }
+                Err(e) => tracing::debug!(printer_id = %self.printer_id, error = %e, "cannot raise the stall alert yet"),
+            }
+        }
+        if let Some(fallback) = printer.fallback_printer_id.clone()
+            && age >= Duration::from_secs(printer.fallback_after_seconds.max(1) as u64)
+        {
+            let from = printer.clone();
+            let res = self
+                .state
+                .db()
+                .write(move |tx| {
+                    let Some(to) = printers::get(tx.conn, &fallback)? else { return Ok((0, String::new())) };
+                    if to.branch_id != from.branch_id || print_alerts::open_stall(tx.conn, &to.id)?.is_some() {
+                        return Ok((0, to.name));
+                    }
+                    Ok::<_, StoreError>((print_jobs::move_jobs(tx, &from, &to)?.len(), to.name))
+                })
+                .await;
+            match res {
+                Ok((n, to)) if n > 0 => {
+                    tracing::warn!(printer_id = %self.printer_id, moved = n, to = %to, "waiting tickets moved to the fallback printer")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(printer_id = %self.printer_id, error = %e, "cannot move tickets to the fallback yet"),
             }
         }
     }
@@ -192,15 +474,18 @@ async fn record_status(state: &AppState, printer: &Printer, report: &Report) {
             tracing::info!(printer_id = %printer.id, status = report.status.as_str(), detail = ?report.detail, "printer status changed")
         }
         Ok(None) => {}
-        Err(e) => tracing::warn!(printer_id = %printer.id, error = %e, "cannot record printer status"),
+        // The spell (if any) says the store is failing; this is one of its attempts.
+        Err(e) => tracing::debug!(printer_id = %printer.id, error = %e, "cannot record printer status"),
     }
 }
 
 /// Prints one job, or decides it must wait, expire or fail.
-async fn work_on(state: &AppState, printer: &Printer, driver: &Driver, job: Job) {
+async fn work_on(state: &AppState, printer: &Printer, driver: &Driver, job: Job) -> Outcome {
     if job.kind == "kitchen" && job.reprint_of.is_none() && job.expires_at_ms.is_some_and(|e| e < print_jobs::now_ms()) {
-        expire(state, &job).await;
-        return;
+        return match expire(state, &job).await {
+            Ok(()) => Outcome::Done,
+            Err(why) => Outcome::Failed { why },
+        };
     }
     // Never send into a printer that says it cannot print: it could buffer the job and print
     // it much later, after we gave up on it.
@@ -209,8 +494,7 @@ async fn work_on(state: &AppState, printer: &Printer, driver: &Driver, job: Job)
         record_status(state, printer, &report).await;
         if !report.printable() {
             let why = report.detail.clone().unwrap_or_else(|| report.status.as_str().to_string());
-            retry(state, &job, false, &format!("printer not ready: {why}")).await;
-            return;
+            return retry(state, &job, false, &format!("printer not ready: {why}"), report.status.as_str()).await;
         }
         if !report.answered && printer.answers_status {
             // It answered before: silence now means busy, jammed or hung, not a status-less
@@ -218,8 +502,7 @@ async fn work_on(state: &AppState, printer: &Printer, driver: &Driver, job: Job)
             let why = "printer stopped answering status requests (it answered before): check it is on and not jammed; \
                        if it was replaced by a model without status, edit the printer";
             record_status(state, printer, &Report::new(Status::Unknown, why)).await;
-            retry(state, &job, false, why).await;
-            return;
+            return retry(state, &job, false, why, "unknown").await;
         }
         answers_status = report.answered;
     }
@@ -229,64 +512,76 @@ async fn work_on(state: &AppState, printer: &Printer, driver: &Driver, job: Job)
     let rendered = match render_job(state, printer, &job).await {
         Ok(r) => r,
         Err(why) => {
-            finish(state, &job, "failed", &why).await;
-            return;
+            return match finish(state, &job, "failed", &why).await {
+                Ok(()) => Outcome::Done,
+                Err(why) => Outcome::Failed { why },
+            };
         }
     };
-    let id = job.id.clone();
-    if let Err(e) = state.db().write(move |tx| print_jobs::mark_printing(tx, &id)).await {
-        tracing::error!(job_id = %job.id, error = %e, "cannot mark job printing; not sending it");
-        return;
+    let (id, pid) = (job.id.clone(), printer.id.clone());
+    match state.db().write(move |tx| print_jobs::mark_printing(tx, &id, &pid)).await {
+        Ok(_) => {}
+        // Moved to another printer or cancelled meanwhile: not ours to print any more.
+        Err(StoreError::NotFound(_)) => return Outcome::Done,
+        Err(e) => return Outcome::Failed { why: format!("cannot record that the job is printing (not sending it): {e}") },
     }
-    tracing::info!(job_id = %job.id, printer_id = %printer.id, kind = %job.kind, attempt = job.attempts + 1, "printing");
+    tracing::debug!(job_id = %job.id, printer_id = %printer.id, kind = %job.kind, attempt = job.attempts + 1, "printing");
     match driver.print(&job.id, &rendered, confirm).await {
         Ok(report) if report.status == Status::PaperOut => {
             record_status(state, printer, &report).await;
-            retry(state, &job, true, "paper ran out during the job").await;
+            retry(state, &job, true, "paper ran out during the job", "paper_out").await
         }
         Ok(report) => {
             let (id, note) = (job.id.clone(), (!confirm).then_some("sent in full; this printer cannot confirm jobs"));
-            match state.db().write(move |tx| print_jobs::mark_printed(tx, &id, note)).await {
+            let recorded = state.db().write(move |tx| print_jobs::mark_printed(tx, &id, note)).await;
+            match &recorded {
                 Ok(_) => tracing::info!(job_id = %job.id, printer_id = %printer.id, confirmed = confirm, "printed"),
                 Err(e) => tracing::error!(job_id = %job.id, error = %e, "printed, but cannot record it"),
             }
             record_status(state, printer, &report).await;
             state.print_queue().finished(Finished { job_id: job.id.clone(), status: "printed".into(), error: None });
+            match recorded {
+                Ok(_) => Outcome::Printed,
+                // On paper but not in the database: it prints again (marked uncertain by the
+                // restart recovery) unless the store comes back; back off meanwhile.
+                Err(e) => Outcome::Failed { why: format!("printed, but cannot record it: {e}") },
+            }
         }
         Err(DriverError::Unreachable(why)) => {
             record_status(state, printer, &Report::new(Status::Offline, why.clone())).await;
-            retry(state, &job, false, &why).await;
+            retry(state, &job, false, &why, "offline").await
         }
-        Err(DriverError::Broken(why) | DriverError::Unconfirmed(why)) => retry(state, &job, true, &why).await,
-        Err(DriverError::Refused(why)) => retry(state, &job, false, &why).await,
+        Err(DriverError::Broken(why) | DriverError::Unconfirmed(why)) => retry(state, &job, true, &why, "error").await,
+        Err(DriverError::Refused(why)) => retry(state, &job, false, &why, "error").await,
     }
 }
 
-async fn retry(state: &AppState, job: &Job, uncertain: bool, why: &str) {
+/// Puts the job back in the queue; the worker decides when the printer is tried again.
+/// `status`: what the printer's trouble is, for the spell.
+async fn retry(state: &AppState, job: &Job, uncertain: bool, why: &str, status: &str) -> Outcome {
     // A test print is answered once: no retries, so it never prints long after it was asked for.
     if job.kind == "test" {
-        finish(state, job, "failed", why).await;
-        return;
+        let _ = finish(state, job, "failed", why).await;
+        return Outcome::NotReady { status: status.to_string(), why: why.to_string() };
     }
-    let next = print_jobs::now_ms() + backoff_ms(job.attempts + 1);
     let (id, why_s) = (job.id.clone(), why.to_string());
-    if let Err(e) = state.db().write(move |tx| print_jobs::mark_retry(tx, &id, uncertain, &why_s, next)).await {
-        tracing::error!(job_id = %job.id, error = %e, "cannot record retry");
+    // Due at once as far as the row is concerned: the worker's own backoff spaces attempts.
+    if let Err(e) = state.db().write(move |tx| print_jobs::mark_retry(tx, &id, uncertain, &why_s, 0)).await {
+        return Outcome::Failed { why: format!("{why}; and cannot record the retry: {e}") };
     }
-    tracing::warn!(job_id = %job.id, uncertain, reason = why, "print job will be retried");
+    Outcome::NotReady { status: status.to_string(), why: why.to_string() }
 }
 
-async fn finish(state: &AppState, job: &Job, status: &'static str, why: &str) {
+async fn finish(state: &AppState, job: &Job, status: &'static str, why: &str) -> Result<(), String> {
     let (id, why_s) = (job.id.clone(), why.to_string());
-    if let Err(e) = state.db().write(move |tx| print_jobs::mark_final(tx, &id, status, &why_s)).await {
-        tracing::error!(job_id = %job.id, error = %e, "cannot record job outcome");
-    }
+    let res = state.db().write(move |tx| print_jobs::mark_final(tx, &id, status, &why_s)).await;
     state.print_queue().finished(Finished { job_id: job.id.clone(), status: status.into(), error: Some(why.into()) });
+    res.map(|_| ()).map_err(|e| format!("cannot record the job as {status}: {e}"))
 }
 
-async fn expire(state: &AppState, job: &Job) {
+async fn expire(state: &AppState, job: &Job) -> Result<(), String> {
     let j = job.clone();
-    let res = state
+    state
         .db()
         .write(move |tx| {
             print_jobs::mark_final(tx, &j.id, "expired", "kitchen ticket expired before it could print")?;
@@ -294,20 +589,27 @@ async fn expire(state: &AppState, job: &Job) {
             let extra = json!({"jobId": j.id, "printerId": j.printer_id, "orderId": j.order_id, "station": j.station});
             print_jobs::alert(tx, &j.company_id, &j.branch_id, "job_expired", msg, extra)
         })
-        .await;
-    if let Err(e) = res {
-        tracing::error!(job_id = %job.id, error = %e, "cannot expire job");
-    }
+        .await
+        .map_err(|e| format!("cannot expire the job: {e}"))?;
     tracing::warn!(job_id = %job.id, "kitchen ticket expired; alert raised");
+    Ok(())
 }
 
-fn banner(job: &Job) -> Option<&'static str> {
-    if job.reprint_of.is_some() {
+/// The line(s) a copy carries above the ticket: `REPRINT` / `POSSIBLE DUPLICATE`, and
+/// `MOVED FROM <printer>` for a ticket moved off another printer.
+fn banner(job: &Job) -> Option<String> {
+    let copy = if job.reprint_of.is_some() {
         Some("REPRINT")
     } else if job.uncertain {
         Some("POSSIBLE DUPLICATE")
     } else {
         None
+    };
+    let moved = job.moved_from.as_ref().map(|p| format!("MOVED FROM {p}"));
+    match (copy, moved) {
+        (Some(c), Some(m)) => Some(format!("{c} - {m}")),
+        (Some(c), None) => Some(c.to_string()),
+        (None, m) => m,
     }
 }
 
@@ -315,7 +617,9 @@ async fn render_job(state: &AppState, printer: &Printer, job: &Job) -> Result<Re
     let profile = render::profile_for(printer.profile.as_deref());
     let now = state.config().local_time(chrono::Utc::now());
     match job.kind.as_str() {
-        "raw" => Ok(render::raw_with_banner(job.data.as_deref().unwrap_or_default(), banner(job), printer.paper_width, &profile)),
+        "raw" => {
+            Ok(render::raw_with_banner(job.data.as_deref().unwrap_or_default(), banner(job).as_deref(), printer.paper_width, &profile))
+        }
         "test" => Ok(render::test_page(&printer.name, printer.paper_width, &profile, &job.id, &now)),
         kind => {
             let (oid, bid) = (job.order_id.clone().ok_or_else(|| "the job names no order".to_string())?, job.branch_id.clone());
@@ -332,11 +636,27 @@ async fn render_job(state: &AppState, printer: &Printer, job: &Job) -> Result<Re
             if kind == "receipt" {
                 let (company, branch) = names.unwrap_or_else(|| (order.company_id.clone(), order.branch_id.clone()));
                 let shop = render::Shop { company: &company, branch: &branch };
-                return Ok(render::receipt(&order, &shop, printer.paper_width, &profile, banner(job), &when));
+                return Ok(render::receipt(&order, &shop, printer.paper_width, &profile, banner(job).as_deref(), &when));
             }
             // A station ticket has that station's items; a catch-all ticket has them all.
             let items: Vec<_> = order.items.iter().filter(|i| job.station.is_none() || i.station == job.station).cloned().collect();
-            Ok(render::kitchen_ticket(&order, job.station.as_deref(), &items, printer.paper_width, &profile, banner(job), &when))
+            Ok(render::kitchen_ticket(&order, job.station.as_deref(), &items, printer.paper_width, &profile, banner(job).as_deref(), &when))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_from_the_first_to_the_longest_and_stays_there() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(30));
+        let waits: Vec<Duration> = (1..=8).map(|n| backoff(n, min, max)).collect();
+        for (n, (w, base)) in waits.iter().zip([1u64, 2, 4, 8, 16, 30, 30, 30]).enumerate() {
+            let base = Duration::from_secs(base);
+            assert!(*w >= base && *w <= base + base / 4, "attempt {}: {w:?} (base {base:?})", n + 1);
+        }
+        assert!(backoff(u32::MAX, min, max) <= max + max / 4, "no overflow after very many failures");
     }
 }

@@ -74,6 +74,8 @@ mod tests {
             device_id: None,
             local_id: None,
             answers_status: false,
+            fallback_printer_id: None,
+            fallback_after_seconds: 60,
         }
     }
 
@@ -97,6 +99,7 @@ mod tests {
             cancel_reason: None,
             created_at: String::new(),
             updated_at: String::new(),
+            printing: None,
         }
     }
 

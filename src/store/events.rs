@@ -64,6 +64,9 @@ pub fn syncable(name: &str) -> bool {
             | "printerUpdate"
             | "printerRemoved"
             | "printerStatusUpdate"
+            | "printAlert"
+            | "printAlertAck"
+            | "orderPrintingUpdate"
     )
 }
 
@@ -90,7 +93,9 @@ pub(crate) fn append(
     origin: Origin,
 ) -> Result<Event, StoreError> {
     let mut data = data;
-    let (stream_seq, uuid) = if origin == Origin::Local && syncable(name) {
+    // A print alert (and its ack) goes to /printing-ws and /orders; the hub gets it once.
+    let copy = ns == crate::store::orders::NS && matches!(name, "printAlert" | "printAlertAck");
+    let (stream_seq, uuid) = if origin == Origin::Local && syncable(name) && !copy {
         (Some(next_stream_seq(conn, branch)?), Some(uuid::Uuid::new_v4().to_string()))
     } else {
         (None, None)

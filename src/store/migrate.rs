@@ -26,6 +26,9 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0004_printer_status_capability.sql"),
         additive: true,
     },
+    // A table, an index and columns with defaults: older binaries ignore them (they neither
+    // move jobs nor raise stall alerts).
+    Migration { name: "0005_print_alerts", sql: include_str!("../../migrations/0005_print_alerts.sql"), additive: true },
 ];
 
 /// The oldest schema a binary must know to use a database at schema `version`.

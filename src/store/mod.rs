@@ -18,6 +18,7 @@ pub mod health;
 pub mod meta;
 pub mod migrate;
 pub mod orders;
+pub mod print_alerts;
 pub mod print_jobs;
 pub mod printers;
 pub mod sync;

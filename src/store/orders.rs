@@ -8,7 +8,7 @@ use crate::orders::{NewOrder, Order, Status};
 
 pub const NS: &str = "/orders";
 
-const COLUMNS: &str = "seq, id, company_id, branch_id, number, type, status, items, subtotal, total, customer, notes, driver, cancel_reason, created_at, updated_at";
+const COLUMNS: &str = "seq, id, company_id, branch_id, number, type, status, items, subtotal, total, customer, notes, driver, cancel_reason, created_at, updated_at, printing";
 
 fn json_col(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Value>> {
     let s: Option<String> = r.get(i)?;
@@ -36,13 +36,26 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
             cancel_reason: r.get(13)?,
             created_at: r.get(14)?,
             updated_at: r.get(15)?,
+            printing: json_col(r, 16)?,
         },
     ))
 }
 
+/// An order with its `printing`.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<Order>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM orders WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], from_row).optional()?.map(|(_, o)| o))
+    let Some((_, mut o)) = stmt.query_row([id], from_row).optional()? else { return Ok(None) };
+    fill_printing(conn, &mut o)?;
+    Ok(Some(o))
+}
+
+/// An order's `printing`: worked out from its print jobs, or (at the hub) as its branch
+/// last reported it.
+fn fill_printing(conn: &Connection, o: &mut Order) -> Result<(), StoreError> {
+    if o.printing.is_none() {
+        o.printing = Some(super::print_jobs::order_printing(conn, &o.id)?);
+    }
+    Ok(())
 }
 
 /// Whether `create` made a new order or returned the one an earlier identical call made.
@@ -94,6 +107,7 @@ pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &
         cancel_reason: None,
         created_at: now.clone(),
         updated_at: now,
+        printing: None,
     };
     tx.conn.execute(
         "INSERT INTO orders (id, company_id, branch_id, number, business_day, type, status, items, subtotal, total,
@@ -115,10 +129,13 @@ pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &
             order.created_at,
         ],
     )?;
-    tx.emit(NS, "newOrder", (&order.company_id, &order.branch_id), serde_json::to_value(&order)?)?;
+    // Its tickets are queued first, so that `newOrder` carries the order's `printing`.
     if print {
         super::print_jobs::route_order(tx, &order)?;
     }
+    let mut order = order;
+    order.printing = Some(super::print_jobs::order_printing(tx.conn, &order.id)?);
+    tx.emit(NS, "newOrder", (&order.company_id, &order.branch_id), serde_json::to_value(&order)?)?;
     Ok(Created::New(order))
 }
 
@@ -207,7 +224,11 @@ pub fn list(conn: &Connection, f: &Filter) -> Result<Page<Order>, StoreError> {
         args.push(Box::new(b.clone()));
     }
     let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())), from_row)?;
-    Ok(Page::from_rows(rows.collect::<Result<_, _>>()?, f.limit))
+    let mut page = Page::from_rows(rows.collect::<Result<_, _>>()?, f.limit);
+    for o in &mut page.items {
+        fill_printing(conn, o)?;
+    }
+    Ok(page)
 }
 
 /// Stores an order exactly as another instance reports it (the hub keeping a branch's
@@ -217,11 +238,12 @@ pub fn upsert_replica(conn: &Connection, o: &Order) -> Result<bool, StoreError> 
     let day = o.created_at.get(..10).unwrap_or_default().to_string();
     conn.execute(
         "INSERT INTO orders (id, company_id, branch_id, number, business_day, type, status, items, subtotal, total,
-                             customer, notes, driver, cancel_reason, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                             customer, notes, driver, cancel_reason, created_at, updated_at, printing)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT(id) DO UPDATE SET number = excluded.number, status = excluded.status, items = excluded.items,
              subtotal = excluded.subtotal, total = excluded.total, customer = excluded.customer, notes = excluded.notes,
-             driver = excluded.driver, cancel_reason = excluded.cancel_reason, updated_at = excluded.updated_at",
+             driver = excluded.driver, cancel_reason = excluded.cancel_reason, updated_at = excluded.updated_at,
+             printing = COALESCE(excluded.printing, printing)",
         params![
             o.id,
             o.company_id,
@@ -239,6 +261,7 @@ pub fn upsert_replica(conn: &Connection, o: &Order) -> Result<bool, StoreError> 
             o.cancel_reason,
             o.created_at,
             o.updated_at,
+            o.printing.as_ref().map(Value::to_string),
         ],
     )?;
     Ok(!exists)
@@ -250,6 +273,12 @@ pub fn replicate_status(conn: &Connection, id: &str, status: Status, reason: Opt
         "UPDATE orders SET status = ?2, cancel_reason = COALESCE(?3, cancel_reason), updated_at = ?4 WHERE id = ?1",
         params![id, status.as_str(), reason, updated_at],
     )?;
+    Ok(n == 1)
+}
+
+/// Stores an order's `printing` as its branch reported it (the hub's copy).
+pub fn replicate_printing(conn: &Connection, id: &str, printing: &Value) -> Result<bool, StoreError> {
+    let n = conn.execute("UPDATE orders SET printing = ?2 WHERE id = ?1", params![id, printing.to_string()])?;
     Ok(n == 1)
 }
 

@@ -29,6 +29,9 @@ pub struct Job {
     pub created_at: String,
     pub updated_at: String,
     pub printed_at: Option<String>,
+    /// The printer's name this ticket was moved from (printed as `MOVED FROM <printer>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
     #[serde(skip)]
     pub data: Option<Vec<u8>>,
     #[serde(skip)]
@@ -38,7 +41,7 @@ pub struct Job {
 }
 
 const COLUMNS: &str = "seq, id, company_id, branch_id, printer_id, kind, order_id, station, status, attempts, uncertain, reprint_of, \
-                       last_error, created_at, updated_at, printed_at, data, next_attempt_ms, expires_at_ms";
+                       last_error, created_at, updated_at, printed_at, data, next_attempt_ms, expires_at_ms, moved_from";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Job)> {
     Ok((
@@ -62,6 +65,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Job)> {
             data: r.get(16)?,
             next_attempt_ms: r.get(17)?,
             expires_at_ms: r.get(18)?,
+            moved_from: r.get(19)?,
         },
     ))
 }
@@ -93,7 +97,102 @@ fn announce(tx: &mut Tx<'_>, j: &Job) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The `printing` of an order (SPEC §3): `{state, jobs: [{id, printerId, kind, status}]}`.
+/// `attention`: a job failed or expired (and was not reprinted or moved since), or waits on
+/// a printer with an open stall alert.
+pub fn order_printing(conn: &Connection, order_id: &str) -> Result<Value, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT j.id, j.printer_id, j.kind, j.status,
+                EXISTS (SELECT 1 FROM print_jobs r WHERE r.reprint_of = j.id AND r.status NOT IN ('failed', 'expired', 'cancelled')),
+                EXISTS (SELECT 1 FROM print_alerts a WHERE a.printer_id = j.printer_id AND a.type = 'printer_stalled'
+                                                        AND a.resolved_at IS NULL)
+         FROM print_jobs j WHERE j.order_id = ?1 AND j.kind != 'test' ORDER BY j.seq",
+    )?;
+    let mut rows = stmt.query([order_id])?;
+    let (mut jobs, mut attention, mut pending, mut printed) = (Vec::new(), false, false, false);
+    while let Some(r) = rows.next()? {
+        let (id, printer, kind, status): (String, String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        let (reprinted, stalled): (bool, bool) = (r.get(4)?, r.get(5)?);
+        match status.as_str() {
+            "failed" | "expired" if !reprinted => attention = true,
+            "queued" | "printing" if stalled => attention = true,
+            "queued" | "printing" => pending = true,
+            "printed" => printed = true,
+            _ => {}
+        }
+        jobs.push(json!({"id": id, "printerId": printer, "kind": kind, "status": status}));
+    }
+    let state = if attention {
+        "attention"
+    } else if pending {
+        "pending"
+    } else if printed {
+        "printed"
+    } else {
+        "none"
+    };
+    Ok(json!({"state": state, "jobs": jobs}))
+}
+
+/// Broadcasts `orderPrintingUpdate` `{orderId, printing}` on `/orders` when an order's
+/// `printing` differs from `before`.
+pub fn announce_order(tx: &mut Tx<'_>, order_id: &str, before: Option<&Value>) -> Result<(), StoreError> {
+    let now = order_printing(tx.conn, order_id)?;
+    if before == Some(&now) {
+        return Ok(());
+    }
+    let Some(o) = super::orders::get(tx.conn, order_id)? else { return Ok(()) };
+    let payload = json!({"orderId": order_id, "printing": now, "branchId": o.branch_id});
+    tx.emit(super::orders::NS, "orderPrintingUpdate", (&o.company_id, &o.branch_id), payload)?;
+    Ok(())
+}
+
+/// The orders with tickets waiting on a printer.
+pub fn orders_waiting_on(conn: &Connection, printer_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT order_id FROM print_jobs WHERE printer_id = ?1 AND status IN ('queued', 'printing') AND order_id IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([printer_id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Runs `f` and re-announces the `printing` of each of `orders` that it changed.
+pub fn with_order_updates<T>(
+    tx: &mut Tx<'_>,
+    orders: &[String],
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let before: Vec<Value> = orders.iter().map(|o| order_printing(tx.conn, o)).collect::<Result<_, _>>()?;
+    let out = f(tx)?;
+    for (o, b) in orders.iter().zip(&before) {
+        announce_order(tx, o, Some(b))?;
+    }
+    Ok(out)
+}
+
+/// How many tickets wait on a printer, and when the oldest was queued (ms since the epoch).
+pub fn waiting(conn: &Connection, printer_id: &str) -> Result<(i64, Option<String>), StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*), MIN(created_at) FROM print_jobs WHERE printer_id = ?1 AND status IN ('queued', 'printing') AND kind != 'test'",
+        [printer_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
 pub fn enqueue(tx: &mut Tx<'_>, new: NewJob<'_>) -> Result<Job, StoreError> {
+    let before = match new.order_id {
+        Some(o) if new.kind != "test" => Some(order_printing(tx.conn, o)?),
+        _ => None,
+    };
+    let job = insert(tx, new)?;
+    if let (Some(o), Some(b)) = (&job.order_id, &before) {
+        announce_order(tx, o, Some(b))?;
+    }
+    Ok(job)
+}
+
+/// Inserts and announces a job (no `orderPrintingUpdate`: a new order carries its `printing`).
+fn insert(tx: &mut Tx<'_>, new: NewJob<'_>) -> Result<Job, StoreError> {
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_rfc3339();
     let expires = (new.kind == "kitchen").then(|| now_ms() + KITCHEN_EXPIRY_MS);
@@ -141,6 +240,8 @@ pub fn printers_with_work(conn: &Connection) -> Result<Vec<String>, StoreError> 
 }
 
 fn set(tx: &mut Tx<'_>, id: &str, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Job, StoreError> {
+    let order = get(tx.conn, id)?.and_then(|j| j.order_id.filter(|_| j.kind != "test"));
+    let before = order.as_deref().map(|o| order_printing(tx.conn, o)).transpose()?;
     let mut all: Vec<&dyn rusqlite::ToSql> = vec![&id];
     all.extend_from_slice(args);
     let n = tx.conn.execute(sql, all.as_slice())?;
@@ -149,13 +250,60 @@ fn set(tx: &mut Tx<'_>, id: &str, sql: &str, args: &[&dyn rusqlite::ToSql]) -> R
     }
     let job = get(tx.conn, id)?.ok_or_else(|| StoreError::NotFound(format!("print job {id} not found")))?;
     announce(tx, &job)?;
+    if let Some(o) = &order {
+        announce_order(tx, o, before.as_ref())?;
+    }
     Ok(job)
 }
 
 /// Recorded before the first byte is sent: a crash from here on makes delivery uncertain.
-pub fn mark_printing(tx: &mut Tx<'_>, id: &str) -> Result<Job, StoreError> {
+/// Only while the job is still this printer's and not finished: a job moved to another
+/// printer (or cancelled) meanwhile is `NotFound`, and the worker leaves it alone.
+pub fn mark_printing(tx: &mut Tx<'_>, id: &str, printer_id: &str) -> Result<Job, StoreError> {
     let now = now_rfc3339();
-    set(tx, id, "UPDATE print_jobs SET status = 'printing', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1", &[&now])
+    set(
+        tx,
+        id,
+        "UPDATE print_jobs SET status = 'printing', attempts = attempts + 1, updated_at = ?2
+         WHERE id = ?1 AND printer_id = ?3 AND status IN ('queued', 'printing')",
+        &[&now, &printer_id],
+    )
+}
+
+/// Moves the tickets waiting on `from` to `to` (not the one being printed, not test pages):
+/// they keep their ids, print next on `to` with a `MOVED FROM <from>` line, and their
+/// `job_expired` alerts are resolved. Returns the moved jobs.
+pub fn move_jobs(
+    tx: &mut Tx<'_>,
+    from: &crate::printing::model::Printer,
+    to: &crate::printing::model::Printer,
+) -> Result<Vec<Job>, StoreError> {
+    let ids: Vec<String> = {
+        let mut stmt = tx
+            .conn
+            .prepare_cached("SELECT id FROM print_jobs WHERE printer_id = ?1 AND status = 'queued' AND kind != 'test' ORDER BY seq")?;
+        let rows = stmt.query_map([&from.id], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut moved = Vec::with_capacity(ids.len());
+    let now = now_rfc3339();
+    for id in ids {
+        let j = set(
+            tx,
+            &id,
+            "UPDATE print_jobs SET printer_id = ?2, moved_from = COALESCE(moved_from, ?3), next_attempt_ms = 0, updated_at = ?4
+             WHERE id = ?1 AND status = 'queued'",
+            &[&to.id, &from.name, &now],
+        )?;
+        super::print_alerts::resolve_for_job(tx.conn, &id)?;
+        moved.push(j);
+    }
+    Ok(moved)
+}
+
+/// Makes every ticket waiting on a printer due now (`POST /api/printers/{id}/retry`).
+pub fn retry_now(tx: &mut Tx<'_>, printer_id: &str) -> Result<usize, StoreError> {
+    Ok(tx.conn.execute("UPDATE print_jobs SET next_attempt_ms = 0 WHERE printer_id = ?1 AND status = 'queued'", [printer_id])?)
 }
 
 /// `note`: set when the printer could not confirm the job (it was sent in full).
@@ -196,13 +344,26 @@ pub fn cancel_if_queued(tx: &mut Tx<'_>, id: &str, why: &str) -> Result<bool, St
     Ok(n == 1)
 }
 
-/// `printAlert` `{type, message, ...}` for staff (e.g. `job_expired`, `no_printer_for_station`).
+/// `printAlert` `{id, type, message, ...}` for staff (e.g. `job_expired`,
+/// `no_printer_for_station`), stored with the change that raises it (see `print_alerts`).
 pub fn alert(tx: &mut Tx<'_>, company: &str, branch: &str, kind: &str, message: &str, extra: Value) -> Result<(), StoreError> {
-    let mut v = json!({"type": kind, "severity": "warning", "message": message, "branchId": branch, "raisedAt": now_rfc3339()});
-    if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
-        m.extend(e);
-    }
-    tx.emit(NS, "printAlert", (company, branch), v)?;
+    let field = |k: &str| extra.get(k).and_then(Value::as_str).map(str::to_string);
+    let (printer, order, job) = (field("printerId"), field("orderId"), field("jobId"));
+    super::print_alerts::raise(
+        tx,
+        super::print_alerts::NewAlert {
+            company_id: company,
+            branch_id: branch,
+            kind,
+            severity: "warning",
+            printer_id: printer.as_deref(),
+            order_id: order.as_deref(),
+            job_id: job.as_deref(),
+            message,
+            extra,
+            resolved: false,
+        },
+    )?;
     Ok(())
 }
 
@@ -266,7 +427,7 @@ pub fn route_order(tx: &mut Tx<'_>, order: &crate::orders::Order) -> Result<usiz
             data: None,
             reprint_of: None,
         };
-        enqueue(tx, new)?;
+        insert(tx, new)?;
         queued += 1;
     }
     if let Some(printer) = &plan.receipt {
@@ -280,7 +441,7 @@ pub fn route_order(tx: &mut Tx<'_>, order: &crate::orders::Order) -> Result<usiz
             data: None,
             reprint_of: None,
         };
-        enqueue(tx, new)?;
+        insert(tx, new)?;
         queued += 1;
     }
     for station in &plan.unserved {

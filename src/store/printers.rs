@@ -8,7 +8,7 @@ use crate::printing::model::{Connection as Link, Fields, Printer, initial_status
 
 pub const NS: &str = "/printing-ws";
 
-const COLUMNS: &str = "seq, id, company_id, branch_id, name, role, stations, paper_width, connection, profile, status, checked_at, created_at, answers_status";
+const COLUMNS: &str = "seq, id, company_id, branch_id, name, role, stations, paper_width, connection, profile, status, checked_at, created_at, answers_status, fallback_printer_id, fallback_after_seconds";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Printer)> {
     let stations: String = r.get(6)?;
@@ -30,6 +30,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Printer)> {
         device_id: None,
         local_id: None,
         answers_status: r.get(13)?,
+        fallback_printer_id: r.get(14)?,
+        fallback_after_seconds: r.get(15)?,
     };
     p.sync_desktop_ids();
     Ok((r.get(0)?, p))
@@ -84,7 +86,8 @@ pub fn list(conn: &Connection, branches: Option<&[String]>, after_seq: i64, limi
 fn write_row(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE printers SET name = ?2, role = ?3, stations = ?4, paper_width = ?5, connection = ?6, profile = ?7,
-                             device_id = ?8, local_id = ?9, status = ?10, checked_at = ?11, answers_status = ?12
+                             device_id = ?8, local_id = ?9, status = ?10, checked_at = ?11, answers_status = ?12,
+                             fallback_printer_id = ?13, fallback_after_seconds = ?14
          WHERE id = ?1",
         params![
             p.id,
@@ -99,9 +102,23 @@ fn write_row(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
             p.status,
             p.checked_at,
             p.answers_status,
+            p.fallback_printer_id,
+            p.fallback_after_seconds,
         ],
     )?;
     Ok(())
+}
+
+/// A fallback must be another printer of the same branch.
+fn check_fallback(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
+    let Some(f) = &p.fallback_printer_id else { return Ok(()) };
+    if *f == p.id {
+        return Err(StoreError::Invalid("fallbackPrinterId must name another printer".into()));
+    }
+    match get(conn, f)? {
+        Some(other) if other.branch_id == p.branch_id => Ok(()),
+        _ => Err(StoreError::Invalid(format!("fallbackPrinterId {f} is not a printer of this branch"))),
+    }
 }
 
 fn desktop_taken(conn: &Connection, p: &Printer) -> Result<bool, StoreError> {
@@ -129,11 +146,14 @@ pub fn add(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, fields: Fields) -
         device_id: None,
         local_id: None,
         answers_status: false,
+        fallback_printer_id: None,
+        fallback_after_seconds: crate::printing::model::DEFAULT_FALLBACK_AFTER_SECONDS,
     };
     fields.apply(&mut p);
     if p.name.is_empty() {
         return Err(StoreError::Invalid("name is required".into()));
     }
+    check_fallback(tx.conn, &p)?;
     if desktop_taken(tx.conn, &p)? {
         return Err(StoreError::conflict("CONFLICT", "that desktop printer already exists"));
     }
@@ -162,6 +182,7 @@ pub fn update(tx: &mut Tx<'_>, mut p: Printer, fields: Fields) -> Result<Printer
     if desktop_taken(tx.conn, &p)? {
         return Err(StoreError::conflict("CONFLICT", "that desktop printer already exists"));
     }
+    check_fallback(tx.conn, &p)?;
     write_row(tx.conn, &p)?;
     tx.emit(NS, "printerUpdate", (&p.company_id, &p.branch_id), serde_json::to_value(&p)?)?;
     Ok(p)
@@ -175,6 +196,9 @@ pub fn remove(tx: &mut Tx<'_>, p: &Printer) -> Result<(), StoreError> {
         params![p.id, now_rfc3339()],
     )?;
     tx.conn.execute("DELETE FROM printers WHERE id = ?1", [&p.id])?;
+    // Its alerts close with it: nothing waits on a printer that is gone.
+    tx.conn
+        .execute("UPDATE print_alerts SET resolved_at = ?2 WHERE printer_id = ?1 AND resolved_at IS NULL", params![p.id, now_rfc3339()])?;
     tx.emit(NS, "printerRemoved", (&p.company_id, &p.branch_id), json!({"printerId": p.id, "branchId": p.branch_id}))?;
     Ok(())
 }
@@ -183,12 +207,14 @@ pub fn remove(tx: &mut Tx<'_>, p: &Printer) -> Result<(), StoreError> {
 /// requests); broadcasts `printerStatusUpdate` only when the status changed.
 pub fn set_status(tx: &mut Tx<'_>, p: &Printer, status: &str, detail: Option<&str>, answered: bool) -> Result<Option<Value>, StoreError> {
     let now = now_rfc3339();
+    // Compared with the stored status, not the caller's copy (which may be older).
+    let current: Option<String> = tx.conn.query_row("SELECT status FROM printers WHERE id = ?1", [&p.id], |r| r.get(0)).optional()?;
     tx.conn.execute(
         "UPDATE printers SET status = ?2, status_detail = ?3, checked_at = ?4, answers_status = MAX(answers_status, ?5)
          WHERE id = ?1",
         params![p.id, status, detail, now, answered],
     )?;
-    if p.status == status {
+    if current.as_deref().unwrap_or(p.status.as_str()) == status {
         return Ok(None);
     }
     let mut payload = json!({"printerId": p.id, "status": status, "checkedAt": now, "branchId": p.branch_id});

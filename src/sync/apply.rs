@@ -10,7 +10,9 @@ use crate::availability::{self, ItemState};
 use crate::orders::{self, Order, Status};
 use crate::printing::model::Printer;
 use crate::store::events::Origin;
-use crate::store::{StoreError, Tx, availability as avail_store, orders as order_store, printers as printer_store};
+use crate::store::{
+    StoreError, Tx, availability as avail_store, orders as order_store, print_alerts as print_alert_store, printers as printer_store,
+};
 
 /// Why an event was refused: it is parked (kept, reported, never retried).
 #[derive(Debug, Clone)]
@@ -140,6 +142,33 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
             }
             let at = d.get("checkedAt").and_then(Value::as_str).unwrap_or_default().to_string();
             printer_store::replicate_status(tx.conn, id, str_of(&d, "status")?, &at)?;
+        }
+        // Print alerts, acks and order print state: HQ sees every branch's stuck printers.
+        // A branch sends each alert and ack once; HQ's screens get it on both namespaces.
+        "printAlert" | "printAlertAck" => {
+            if name == "printAlert" {
+                str_of(&d, "id")?;
+                print_alert_store::upsert_replica(tx.conn, company, branch, &d)?;
+            } else {
+                let id = str_of(&d, "alertId").or_else(|_| str_of(&d, "id"))?;
+                let at = d.get("ackedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
+                print_alert_store::replicate_ack(tx.conn, branch, id, &at, d.get("ackedBy").and_then(Value::as_str))?;
+            }
+            for ns in print_alert_store::NAMESPACES {
+                tx.emit(ns, name, scope, d.clone())?;
+            }
+            return Ok(());
+        }
+        "orderPrintingUpdate" => {
+            let id = str_of(&d, "orderId")?;
+            if !own_order(tx, id, branch)? {
+                return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
+            }
+            let printing = d
+                .get("printing")
+                .filter(|p| p.is_object())
+                .ok_or_else(|| Reject { code: "INVALID_EVENT", message: "printing must be an object".into() })?;
+            order_store::replicate_printing(tx.conn, id, printing)?;
         }
         other => return reject("UNKNOWN_EVENT", format!("unknown event {other}")),
     }

@@ -256,6 +256,78 @@ describe('dashboard in headless Chromium', () => {
     }
   });
 
+  test('a stalled printer: banner on every page, card print state, ack, move tickets, chime toggle', async () => {
+    // The chime is opt-in per device and remembered.
+    const chime = page.locator('#chime-btn');
+    assert.equal(await chime.getAttribute('aria-pressed'), 'false');
+    await chime.click();
+    assert.equal(await chime.getAttribute('aria-pressed'), 'true');
+    assert.equal(await page.evaluate(() => localStorage.getItem('branchd.chime')), 'on');
+    await page.reload();
+    await page.locator('#live-pill[data-state="live"]').waitFor();
+    assert.equal(await page.locator('#chime-btn').getAttribute('aria-pressed'), 'true', 'remembered after a reload');
+
+    const spareEmu = await startEmulator();
+    const barEmu = await startEmulator();
+    await barEmu.stop(); // the Bar printer is off from the start
+    try {
+      const bar = await ok(tokens.owner1, 'POST', '/api/printers', {
+        branchId: 'br-1', name: 'Bar', role: 'kitchen', stations: ['bar'],
+        connection: { type: 'network', host: '127.0.0.1', port: barEmu.port },
+      });
+      const spare = await ok(tokens.owner1, 'POST', '/api/printers', {
+        branchId: 'br-1', name: 'Spare', role: 'label',
+        connection: { type: 'network', host: '127.0.0.1', port: spareEmu.port },
+      });
+      await page.goto(`${BASE}/#/orders`);
+      await until('orders loaded', () => page.locator('#page-orders').getAttribute('data-loaded'));
+      const chimesBefore = Number(await page.locator('#chime-btn').getAttribute('data-chimes') || 0);
+      const order = await ok(tokens.owner1, 'POST', '/api/orders', {
+        branchId: 'br-1', type: 'dine_in', items: [{ name: 'Mint lemonade', quantity: 2, unitPrice: 450, station: 'bar' }],
+      });
+      const card = page.locator(`.order-card[data-order-id="${order.id}"]`);
+      await card.waitFor();
+      const banner = page.locator(`#print-banner .print-banner-row[data-printer-id="${bar.id}"]`);
+      await banner.waitFor({ timeout: 20000 });
+      assert.match(await banner.textContent(), /Bar is offline/);
+      assert.match(await banner.textContent(), /1 ticket waits/);
+      await page.locator(`.order-card[data-order-id="${order.id}"][data-print="attention"]`).waitFor();
+      assert.match(await card.locator('.print-state').textContent(), /Needs attention/);
+      assert.ok(Number(await page.locator('#chime-btn').getAttribute('data-chimes')) >= chimesBefore + 2,
+        'chimed for the new order and for the print alert');
+      assert.deepEqual(await unnamedControls(page), []);
+      await shot(page, 'dashboard-print-banner');
+      // The banner is on every page.
+      await page.goto(`${BASE}/#/availability`);
+      await banner.waitFor();
+      await page.goto(`${BASE}/#/orders`);
+
+      // Ack: seen, not resolved.
+      await banner.getByRole('button', { name: 'Ack' }).click();
+      await banner.getByRole('button', { name: 'Seen' }).waitFor();
+      const open = await ok(tokens.owner1, 'GET', '/api/alerts?branchId=br-1&open=true');
+      const alert = open.items.find((a) => a.type === 'printer_stalled' && a.printerId === bar.id);
+      assert.ok(alert && alert.ackedAt, 'acked and still open');
+
+      // Send its tickets to the spare printer: printed there with where they came from.
+      await banner.getByLabel("Printer to send Bar's tickets to").selectOption(spare.id);
+      await banner.getByRole('button', { name: 'Send to another printer' }).click();
+      await page.locator(`.order-card[data-order-id="${order.id}"][data-print="printed"]`).waitFor({ timeout: 20000 });
+      assert.match(await card.locator('.print-state').textContent(), /Printed ✓/);
+      await banner.waitFor({ state: 'detached' });
+      await until('moved ticket printed', () => Buffer.concat(spareEmu.received).toString('latin1').includes('MOVED FROM Bar'));
+      assert.ok(Buffer.concat(spareEmu.received).toString('latin1').includes('Mint lemonade'));
+      await card.getByRole('button', { name: `Reprint the tickets of order #${order.number}` }).waitFor();
+      await shot(page, 'dashboard-orders-print-state');
+      await ok(tokens.owner1, 'DELETE', `/api/printers/${bar.id}`);
+      await ok(tokens.owner1, 'DELETE', `/api/printers/${spare.id}`);
+      await page.locator('#chime-btn').click();
+      assert.equal(await page.evaluate(() => localStorage.getItem('branchd.chime')), 'off');
+    } finally {
+      await spareEmu.stop().catch(() => {});
+    }
+  });
+
   test('connections, sync and system pages', async () => {
     await page.goto(`${BASE}/#/connections`);
     await page.getByRole('heading', { name: 'Connections' }).waitFor();

@@ -5,6 +5,7 @@
 import { createApi, login, claims } from './lib/api.js';
 import { Live, NAMESPACES } from './lib/live.js';
 import { initAlerts } from './lib/alerts.js';
+import { initPrintBanner, initChime } from './lib/printbanner.js';
 import { $, h, setText, toast, words } from './lib/dom.js';
 import { ordersPage } from './pages/orders.js';
 import { availabilityPage } from './pages/availability.js';
@@ -140,6 +141,8 @@ async function startApp(session, { fresh = false } = {}) {
     : branches.length ? `${branches.length} branches` : 'No branch');
   $('#logout').addEventListener('click', () => logout());
   initAlerts();
+  initChime(live);
+  initPrintBanner(ctx);
   if (!ctx.mayUseSystem) $('#nav-list a[data-page="system"]').parentElement.hidden = true;
 
   const main = $('#main');

@@ -47,6 +47,13 @@ pub struct Timeouts {
     pub confirm: Duration,
     /// How often an idle printer is asked for its status.
     pub poll: Duration,
+    /// The first and the longest wait between attempts on a printer that is not ready or
+    /// failed (each failed attempt doubles it; a ready printer resets it).
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// How long a ticket waits on a printer that cannot print before `printer_stalled`
+    /// (SPEC §4: 30 s).
+    pub stall: Duration,
 }
 
 impl Default for Timeouts {
@@ -57,6 +64,9 @@ impl Default for Timeouts {
             read: Duration::from_millis(1500),
             confirm: Duration::from_secs(20),
             poll: Duration::from_secs(10),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            stall: Duration::from_secs(30),
         }
     }
 }

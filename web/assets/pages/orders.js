@@ -26,6 +26,9 @@ export function nextStep(order) {
   }
 }
 
+const PRINT_LABEL = { none: 'No tickets', pending: 'Printing…', printed: 'Printed ✓', attention: 'Needs attention' };
+const REPRINTABLE = new Set(['printed', 'failed', 'expired']);
+
 export function ordersPage(ctx, section) {
   const { api, live } = ctx;
   /** id → {order, el, refs, touched} */
@@ -101,14 +104,18 @@ export function ordersPage(ctx, section) {
       notes: h('p', { class: 'order-notes' }),
       driver: h('p', { class: 'order-driver' }),
       total: h('span', { class: 'order-total' }),
+      printState: h('span', { class: 'print-state' }),
+      reprint: h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'data-action': 'reprint' }, 'Reprint'),
       next: h('button', { type: 'button', class: 'btn btn-primary btn-small', 'data-action': 'next' }),
       cancel: h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'data-action': 'cancel' }, 'Cancel'),
     };
     const el = h('li', { class: 'order-card', dataset: { orderId: order.id }, 'aria-labelledby': titleId },
       h('div', { class: 'order-top' }, refs.number, refs.type, refs.age),
       refs.branch, refs.customer, refs.items, refs.notes, refs.driver,
+      h('p', { class: 'order-print' }, refs.printState, refs.reprint),
       h('div', { class: 'order-actions' }, refs.total, h('span', { class: 'spacer' }), refs.cancel, refs.next));
     refs.next.addEventListener('click', () => advance(order.id));
+    refs.reprint.addEventListener('click', () => reprint(order.id));
     refs.cancel.addEventListener('click', () => {
       const entry = cards.get(order.id);
       cancelTarget = order.id;
@@ -154,6 +161,12 @@ export function ordersPage(ctx, section) {
       r.next.dataset.next = step.status;
     }
     r.cancel.setAttribute('aria-label', `Cancel order #${o.number}`);
+    const pr = o.printing && typeof o.printing === 'object' ? o.printing : { state: 'none', jobs: [] };
+    setText(r.printState, PRINT_LABEL[pr.state] || words(pr.state));
+    r.printState.dataset.state = pr.state;
+    entry.el.dataset.print = pr.state;
+    r.reprint.hidden = !(pr.jobs || []).some((j) => REPRINTABLE.has(j.status));
+    r.reprint.setAttribute('aria-label', `Reprint the tickets of order #${o.number}`);
     entry.el.dataset.status = o.status;
     entry.el.dataset.branchId = o.branchId;
   }
@@ -246,6 +259,21 @@ export function ordersPage(ctx, section) {
     }
   }
 
+  /** Reprints the order's tickets that printed or failed (never one still waiting). */
+  async function reprint(id) {
+    const entry = cards.get(id);
+    if (!entry || !busy(entry.refs.reprint, true)) return;
+    const jobs = ((entry.order.printing || {}).jobs || []).filter((j) => REPRINTABLE.has(j.status));
+    try {
+      for (const j of jobs) await api.post(path('/api/print-jobs', j.id, 'reprint'), {});
+      announce(`Order #${entry.order.number}: ${jobs.length} ${jobs.length === 1 ? 'ticket' : 'tickets'} sent again`);
+    } catch (e) {
+      toast(`Could not reprint order #${entry.order.number}: ${e.message}`, { kind: 'error' });
+    } finally {
+      busy(entry.refs.reprint, false);
+    }
+  }
+
   async function fetchOne(id) {
     try {
       upsert(await api.get(path('/api/orders', id)));
@@ -284,6 +312,11 @@ export function ordersPage(ctx, section) {
     const e = cards.get(ev && ev.orderId);
     if (e) announce(`Order #${e.order.number} was cancelled`);
     remove(ev && ev.orderId);
+  });
+  live.on(NS, 'orderPrintingUpdate', (ev) => {
+    const e = cards.get(ev && ev.orderId);
+    if (!e || !ev.printing) return;
+    upsert({ ...e.order, printing: ev.printing });
   });
   live.on(NS, 'driverUpdate', (ev) => {
     const e = cards.get(ev && ev.orderId);

@@ -34,6 +34,7 @@ fn order(items: Vec<Item>) -> Order {
         cancel_reason: None,
         created_at: "2026-01-01T12:00:00Z".into(),
         updated_at: "2026-01-01T12:00:00Z".into(),
+        printing: None,
     }
 }
 
