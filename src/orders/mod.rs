@@ -157,6 +157,11 @@ pub fn parse_new(body: &Value) -> validate::Result<NewOrder> {
             notes: validate::opt_string(o, "notes", 1000).map_err(field)?,
         });
     }
+    // Each line fits an i64 (quantity and price are bounded), but 500 of them may not:
+    // refuse an order whose total cannot be represented instead of overflowing.
+    if items.iter().try_fold(0i64, |sum, i| sum.checked_add(i.quantity.checked_mul(i.unit_price)?)).is_none() {
+        return invalid("the order total is too large");
+    }
     let customer = match m.get("customer") {
         None | Some(Value::Null) => None,
         Some(c @ Value::Object(_)) if c.to_string().len() <= 8192 => Some(c.clone()),
