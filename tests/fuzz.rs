@@ -145,6 +145,9 @@ impl Mutator {
                 },
                 _ => self.raw(data, corpus),
             };
+            if data.len() > 64 * 1024 {
+                break; // big enough: more rounds would only make it slower to build
+            }
         }
         data.truncate(256 * 1024);
         data
@@ -755,7 +758,35 @@ async fn fuzz_rest_bodies() {
         async move {
             // The corpus' "$PRINTER" stands for the fixture printer (print-job bodies).
             let input = String::from_utf8_lossy(&input).replace("$PRINTER", &printer_id).into_bytes();
-            let (method, path) = &routes[pick as usize % routes.len()];
+            // Mostly the route the body looks made for (so mutations go deep), sometimes any.
+            let natural = as_json(&input).and_then(|v| {
+                let has = |k: &str| v.get(k).is_some();
+                let i = if has("items") && has("type") {
+                    0
+                } else if has("status") {
+                    1
+                } else if has("reason") {
+                    2
+                } else if has("driverId") {
+                    3
+                } else if has("available") {
+                    4
+                } else if has("items") {
+                    5
+                } else if has("connection") {
+                    6 + (pick as usize >> 24) % 2
+                } else if has("printerId") {
+                    8
+                } else {
+                    return None;
+                };
+                Some(i)
+            });
+            let i = match natural {
+                Some(i) if (pick >> 32) % 4 != 0 => i,
+                _ => pick as usize % routes.len(),
+            };
+            let (method, path) = &routes[i];
             let res = http
                 .request(method.clone(), format!("{base}{path}"))
                 .bearer_auth(&manager)
