@@ -215,6 +215,16 @@ mod tests {
     }
 
     #[test]
+    fn a_total_beyond_i64_is_refused_not_overflowed() {
+        // Found by tests/fuzz.rs: 93 lines at the maximum quantity and price overflow i64.
+        let line = json!({"name": "x", "quantity": MAX_QUANTITY, "unitPrice": MAX_UNIT_PRICE});
+        let body = json!({"branchId": "b", "type": "dine_in", "items": vec![line.clone(); 100]});
+        assert_eq!(parse_new(&body).unwrap_err().0, "the order total is too large");
+        let fits = json!({"branchId": "b", "type": "dine_in", "items": vec![line; 92]});
+        assert_eq!(parse_new(&fits).unwrap().subtotal(), 92 * MAX_QUANTITY * MAX_UNIT_PRICE);
+    }
+
+    #[test]
     fn rejects_bad_orders_with_field_names() {
         let ok = json!({"branchId": "b", "type": "dine_in", "items": [{"name": "x", "quantity": 1, "unitPrice": 100}]});
         assert!(parse_new(&ok).is_ok());
