@@ -235,7 +235,12 @@ impl Layer {
 
     pub fn from_file(path: &std::path::Path) -> Result<Layer, ConfigError> {
         let src = std::fs::read_to_string(path).map_err(|e| bad("--config", format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&src).map_err(|e| bad("--config", format!("{}: {}", path.display(), e.message())))
+        Layer::from_toml(&src).map_err(|e| bad("--config", format!("{}: {e}", path.display())))
+    }
+
+    /// Parses a config file's text; the error is the TOML parser's message.
+    pub fn from_toml(src: &str) -> Result<Layer, String> {
+        toml::from_str(src).map_err(|e: toml::de::Error| e.message().to_string())
     }
 
     /// Values of `over` win over those of `self`.

@@ -160,6 +160,11 @@ pub fn parse_new(body: &Value) -> validate::Result<NewOrder> {
             notes: validate::opt_string(o, "notes", 1000).map_err(field)?,
         });
     }
+    // Each line fits an i64 (quantity and price are bounded), but 500 of them may not:
+    // refuse an order whose total cannot be represented instead of overflowing.
+    if items.iter().try_fold(0i64, |sum, i| sum.checked_add(i.quantity.checked_mul(i.unit_price)?)).is_none() {
+        return invalid("the order total is too large");
+    }
     let customer = match m.get("customer") {
         None | Some(Value::Null) => None,
         Some(c @ Value::Object(_)) if c.to_string().len() <= 8192 => Some(c.clone()),
@@ -210,6 +215,16 @@ mod tests {
         let after = Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap();
         assert_eq!(business_day(before, &Utc, start), "2026-03-01");
         assert_eq!(business_day(after, &Utc, start), "2026-03-02");
+    }
+
+    #[test]
+    fn a_total_beyond_i64_is_refused_not_overflowed() {
+        // Found by tests/fuzz.rs: 93 lines at the maximum quantity and price overflow i64.
+        let line = json!({"name": "x", "quantity": MAX_QUANTITY, "unitPrice": MAX_UNIT_PRICE});
+        let body = json!({"branchId": "b", "type": "dine_in", "items": vec![line.clone(); 100]});
+        assert_eq!(parse_new(&body).unwrap_err().0, "the order total is too large");
+        let fits = json!({"branchId": "b", "type": "dine_in", "items": vec![line; 92]});
+        assert_eq!(parse_new(&fits).unwrap().subtotal(), 92 * MAX_QUANTITY * MAX_UNIT_PRICE);
     }
 
     #[test]
