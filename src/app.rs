@@ -42,6 +42,7 @@ struct Inner {
     metrics: Metrics,
     login_throttle: crate::auth::throttle::LoginThrottle,
     source_throttle: crate::auth::throttle::SourceThrottle,
+    session_limiter: crate::auth::throttle::RateLimiter,
     password_checker: crate::auth::password::Checker,
     /// Branch → company. A branch never moves or disappears, so a known mapping never goes
     /// stale; unknown branches are looked up again each time (the CLI may add them).
@@ -86,6 +87,9 @@ impl AppState {
     }
     pub fn source_throttle(&self) -> &crate::auth::throttle::SourceThrottle {
         &self.inner.source_throttle
+    }
+    pub fn session_limiter(&self) -> &crate::auth::throttle::RateLimiter {
+        &self.inner.session_limiter
     }
     pub fn password_checker(&self) -> &crate::auth::password::Checker {
         &self.inner.password_checker
@@ -236,6 +240,10 @@ impl App {
                 metrics: Metrics::default(),
                 login_throttle: Default::default(),
                 source_throttle: Default::default(),
+                session_limiter: crate::auth::throttle::RateLimiter::new(
+                    crate::realtime::admission::SESSION_BURST,
+                    crate::realtime::admission::SESSIONS_PER_SECOND,
+                ),
                 password_checker: crate::auth::password::Checker::start(PASSWORD_CHECKS, PASSWORD_QUEUE),
                 branch_cache: Default::default(),
                 started: Instant::now(),
@@ -244,8 +252,10 @@ impl App {
             }),
         };
         crate::realtime::attach(&state);
-        let mut router =
-            crate::http::router(state.clone()).layer(layer).layer(axum::middleware::from_fn(crate::realtime::own_request_parts));
+        let mut router = crate::http::router(state.clone())
+            .layer(layer)
+            .layer(axum::middleware::from_fn(crate::realtime::own_request_parts))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), crate::realtime::admission::limit_new_sessions));
         if let Some(cors) = crate::http::cors(&state.config().cors_origins) {
             router = router.layer(cors);
         }

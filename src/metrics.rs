@@ -42,11 +42,19 @@ pub enum Limit {
     LoginQueueFull,
     /// A request body refused before it was read (no valid credential for that route).
     BodyUnauthenticated,
+    /// A new Socket.IO session refused: too many from one source address.
+    SessionRate,
 }
 
 impl Limit {
-    const ALL: [Limit; 5] =
-        [Limit::LoginSourceLocked, Limit::LoginEmailLocked, Limit::LoginSourceBusy, Limit::LoginQueueFull, Limit::BodyUnauthenticated];
+    const ALL: [Limit; 6] = [
+        Limit::LoginSourceLocked,
+        Limit::LoginEmailLocked,
+        Limit::LoginSourceBusy,
+        Limit::LoginQueueFull,
+        Limit::BodyUnauthenticated,
+        Limit::SessionRate,
+    ];
     fn label(self) -> &'static str {
         match self {
             Limit::LoginSourceLocked => "login_source_locked",
@@ -54,13 +62,14 @@ impl Limit {
             Limit::LoginSourceBusy => "login_source_busy",
             Limit::LoginQueueFull => "login_queue_full",
             Limit::BodyUnauthenticated => "body_unauthenticated",
+            Limit::SessionRate => "socketio_session_rate",
         }
     }
 }
 
 #[derive(Default)]
 pub struct Metrics {
-    limits: [AtomicU64; 5],
+    limits: [AtomicU64; 6],
     connections: [AtomicI64; 3],
     connects_refused: AtomicU64,
     events_emitted: [AtomicU64; 3],

@@ -334,3 +334,24 @@ async fn a_half_sent_request_is_closed_within_30_s() {
         assert!(took <= Duration::from_secs(32), "{what} closed after {took:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_socketio_sessions_are_rate_limited_per_address() {
+    let s = TestServer::start().await;
+    let client = reqwest::Client::new();
+    let handshake = |ip: &'static str| {
+        let req = client.get(format!("{}/socket.io/?EIO=4&transport=polling", s.base)).header("x-forwarded-for", ip);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let mut codes = Vec::new();
+    for _ in 0..260 {
+        codes.push(handshake("192.0.2.77").await);
+    }
+    let opened = codes.iter().filter(|c| **c == 200).count();
+    let refused = codes.iter().filter(|c| **c == 429).count();
+    assert_eq!(opened + refused, codes.len(), "{codes:?}");
+    assert!((200..230).contains(&opened), "a burst of 200 (plus the steady rate), then 429: {opened} opened");
+    assert_eq!(handshake("192.0.2.78").await, 200, "another device is not affected");
+    let metrics = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(&format!("branchd_limit_hits_total{{limit=\"socketio_session_rate\"}} {refused}")), "{metrics}");
+}

@@ -193,6 +193,43 @@ impl SourceThrottle {
     }
 }
 
+/// A token bucket per source address: `burst` at once, then `per_second`. Bounded: when the
+/// table is full, buckets that are full again (idle sources) are dropped first.
+pub struct RateLimiter {
+    burst: f64,
+    per_second: f64,
+    buckets: Mutex<HashMap<Source, (f64, Instant)>>,
+}
+
+const MAX_BUCKETS: usize = 65_536;
+
+impl RateLimiter {
+    pub fn new(burst: u32, per_second: u32) -> RateLimiter {
+        RateLimiter { burst: burst as f64, per_second: per_second as f64, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes one token for `source`; `false` when it has none left.
+    pub fn allow(&self, source: Source, now: Instant) -> bool {
+        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if b.len() >= MAX_BUCKETS && !b.contains_key(&source) {
+            let (burst, rate) = (self.burst, self.per_second);
+            b.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < burst);
+            if b.len() >= MAX_BUCKETS {
+                return false;
+            }
+        }
+        let (tokens, at) = b.entry(source).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +296,17 @@ mod tests {
         let v6b = Source::from("2001:db8::ffff:1234".parse::<IpAddr>().unwrap());
         assert_eq!(v6a, v6b);
         assert_eq!(Source::from("::ffff:192.0.2.7".parse::<IpAddr>().unwrap()), a);
+    }
+
+    #[test]
+    fn the_rate_limiter_allows_a_burst_then_the_rate() {
+        let r = RateLimiter::new(5, 2);
+        let a = Source::from("192.0.2.9".parse::<IpAddr>().unwrap());
+        let now = Instant::now();
+        assert_eq!((0..10).filter(|_| r.allow(a, now)).count(), 5);
+        assert!(r.allow(a, now + Duration::from_millis(500)), "one more after half a second at 2/s");
+        assert!(!r.allow(a, now + Duration::from_millis(500)));
+        assert!(r.allow(Source::from("192.0.2.10".parse::<IpAddr>().unwrap()), now), "others unaffected");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Every client→server event is taken as raw JSON and validated by us, so a wrong payload
 //! is answered with an error instead of being dropped; unknown events get `UNKNOWN_EVENT`.
 
+pub mod admission;
 pub mod availability;
 pub mod bus;
 pub mod connect;
