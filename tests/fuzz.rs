@@ -626,7 +626,7 @@ async fn fuzz_printer_and_discovery_replies() {
     let net = Arc::new(Network {
         host: "127.0.0.1".into(),
         port,
-        timeouts: Timeouts { connect: ms, write: ms, read: ms, confirm: ms, poll: Duration::from_secs(5) },
+        timeouts: Timeouts { connect: ms, write: ms, read: ms, confirm: ms, poll: Duration::from_secs(5), ..Timeouts::default() },
     });
     fuzz_async("printer_replies", move |input, _| {
         let (net, reply) = (net.clone(), reply.clone());
