@@ -142,27 +142,29 @@ fn prepare(ns: &'static str, s: &SocketRef, state: &AppState) {
         s.join(rooms.0);
     }
     state.metrics().connected(ns, 1);
-    let st = state.clone();
+    let inbox = Inbox::new();
+    let (st, queue) = (state.clone(), inbox.clone());
+    // A desktop app's goodbye takes its place after the events it sent before it: its last
+    // answer still resolves its request, its last status report does not undo "offline".
     s.on_disconnect(move |s: SocketRef| {
         st.metrics().connected(ns, -1);
-        if let (Some(p), true) = (s.extensions.get::<Principal>(), ns == "/printing-ws")
-            && let (Some(device), Some(branch)) = (&p.device_id, &p.branch_id)
-        {
-            let current = st.desktops().unregister(branch, device, &s.id.to_string());
-            tracing::info!(device_id = %device, "desktop app disconnected");
-            if current {
-                let (st, branch, device) = (st.clone(), branch.clone(), device.clone());
-                tokio::spawn(async move {
+        let st = st.clone();
+        queue.admit(async move {
+            if let (Some(p), true) = (s.extensions.get::<Principal>(), ns == "/printing-ws")
+                && let (Some(device), Some(branch)) = (&p.device_id, &p.branch_id)
+            {
+                let current = st.desktops().unregister(branch, device, &s.id.to_string());
+                tracing::info!(device_id = %device, "desktop app disconnected");
+                if current {
+                    let (branch, device) = (branch.clone(), device.clone());
                     let res = st.db().write(move |tx| crate::store::printers::desktop_gone(tx, &branch, &device)).await;
                     if let Err(e) = res {
                         tracing::warn!(error = %e, "cannot mark the desktop app's printers offline");
                     }
-                });
+                }
             }
-        }
-        async {}
+        })
     });
-    let inbox = Inbox::new();
     let r = Registrar { socket: s, state, ns, inbox: &inbox };
     r.on(&["joinBranch", "join:branch"], join_branch);
     r.on(&["leaveBranch", "leave:branch"], leave_branch);
