@@ -2,7 +2,9 @@
 # A small side-by-side load run (about a minute): 500 clients (2 % on long-polling), 20 orders/s
 # for 10 s, against branchd and then the reference Node server, with the same parameters.
 # Exits non-zero when branchd holds fewer clients than asked, delivers fewer (or more) newOrder
-# events than expected, fails a POST, or its fan-out p99 exceeds CHECK_P99_MS (default 1000 ms: "absurd";
+# events than expected, delivers a client's broadcasts out of event order or twice, answers a
+# client's burst of events out of order (every client runs the in-order probe of SPEC §6 on
+# connect: --order-probes), fails a POST, or its fan-out p99 exceeds CHECK_P99_MS (default 1000 ms: "absurd";
 # the shared 2-core machines see p99 spikes of a few hundred ms from fsync and other builds).
 # Extra arguments go to branchd-loadgen (e.g. --servers branchd). Output: target/loadgen-small/.
 set -euo pipefail
@@ -29,6 +31,6 @@ fi
 
 exec target/release/branchd-loadgen \
   --servers "$servers" --branchd target/release/branchd --reference-dir "$REF_DIR" \
-  --clients 500 --rate 20 --duration 10 --polling-fraction 0.02 --idle-secs 2 \
+  --clients 500 --rate 20 --duration 10 --polling-fraction 0.02 --idle-secs 2 --order-probes 1 \
   --out "$OUT" --check --check-p99-ms "${CHECK_P99_MS:-1000}" \
   --label "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$@"

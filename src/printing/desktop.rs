@@ -50,6 +50,14 @@ fn key(branch_id: &str, device_id: &str) -> String {
     format!("{branch_id}\u{0}{device_id}")
 }
 
+/// A request sent to a desktop app and registered for its answer ([`DesktopHub::send`]).
+#[derive(Debug)]
+pub struct Sent {
+    correlation_id: String,
+    device_id: String,
+    rx: oneshot::Receiver<Answer>,
+}
+
 #[derive(Default)]
 pub struct DesktopHub {
     desktops: Mutex<HashMap<String, Desktop>>,
@@ -128,24 +136,41 @@ impl DesktopHub {
         payload: Value,
         timeout: Duration,
     ) -> Answer {
+        match self.send(device_id, branch_id, correlation_id, event, &payload) {
+            Ok(sent) => self.wait(sent, timeout).await,
+            Err(answer) => answer,
+        }
+    }
+
+    /// The first half of [`request`](Self::request): registers `correlation_id` and sends
+    /// the request, without waiting. From here on an answer resolves it. `Err` is the final
+    /// answer when the app is not connected.
+    pub fn send(&self, device_id: &str, branch_id: &str, correlation_id: &str, event: &str, payload: &Value) -> Result<Sent, Answer> {
         let target = self.desktops.lock().ok().and_then(|d| d.get(&key(branch_id, device_id)).map(|x| (x.conn_id.clone(), x.link.clone())));
         let Some((conn_id, link)) = target else {
-            return Answer { success: false, message: "desktop app not connected".into(), code: Some(DESKTOP_OFFLINE), sent: false };
+            return Err(Answer { success: false, message: "desktop app not connected".into(), code: Some(DESKTOP_OFFLINE), sent: false });
         };
         let (tx, rx) = oneshot::channel();
         if let Ok(mut p) = self.pending.lock() {
             p.insert(correlation_id.into(), Pending { conn_id, tx });
         }
         tracing::info!(correlation_id, device_id, event, "request sent to desktop app");
-        if !link.send(event, &payload) {
+        if !link.send(event, payload) {
             self.pending.lock().ok().and_then(|mut p| p.remove(correlation_id));
-            return Answer { success: false, message: "desktop app not connected".into(), code: Some(DESKTOP_OFFLINE), sent: false };
+            return Err(Answer { success: false, message: "desktop app not connected".into(), code: Some(DESKTOP_OFFLINE), sent: false });
         }
+        Ok(Sent { correlation_id: correlation_id.into(), device_id: device_id.into(), rx })
+    }
+
+    /// The second half of [`request`](Self::request): the answer to a sent request, or a
+    /// timeout after `timeout`.
+    pub async fn wait(&self, sent: Sent, timeout: Duration) -> Answer {
+        let Sent { correlation_id, device_id, rx } = sent;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Answer { success: false, message: "desktop app disconnected".into(), code: Some(DESKTOP_OFFLINE), sent: true },
             Err(_) => {
-                self.pending.lock().ok().and_then(|mut p| p.remove(correlation_id));
+                self.pending.lock().ok().and_then(|mut p| p.remove(&correlation_id));
                 tracing::warn!(correlation_id, device_id, "desktop request timed out");
                 Answer { success: false, message: "timeout".into(), code: Some(PRINT_TIMEOUT), sent: true }
             }

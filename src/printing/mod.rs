@@ -63,8 +63,28 @@ impl TestOutcome {
 /// Desktop printers are asked through their app (`printer:test`); the others get a `test`
 /// job through their queue, so it never interleaves with a ticket being printed.
 pub async fn test_print(state: &AppState, printer: Printer) -> TestOutcome {
+    start_test(state, printer).await.outcome(state).await
+}
+
+/// A test print that has been asked for (the desktop app has the request, or the test job
+/// is queued) and not yet answered.
+pub struct StartedTest {
+    printer: Printer,
+    started: Instant,
+    how: Started,
+}
+
+enum Started {
+    Desktop { correlation_id: String, sent: Result<desktop::Sent, desktop::Answer> },
+    Local { job: Result<String, String>, finished: tokio::sync::broadcast::Receiver<queue::Finished> },
+}
+
+/// The first half of [`test_print`]: sends the request to the desktop app (or queues the
+/// test job) and returns without waiting for the outcome, so a caller can let its later
+/// requests go on while this one waits (SPEC §6).
+pub async fn start_test(state: &AppState, printer: Printer) -> StartedTest {
     let started = Instant::now();
-    let (correlation_id, success, message, code) = match &printer.connection {
+    let how = match &printer.connection {
         Connection::Desktop { device_id, local_id } => {
             let correlation_id = uuid::Uuid::new_v4().to_string();
             let payload = json!({
@@ -76,20 +96,38 @@ pub async fn test_print(state: &AppState, printer: Printer) -> TestOutcome {
                 "branchId": printer.branch_id,
                 "timestamp": crate::store::now_rfc3339(),
             });
-            let a = state
-                .desktops()
-                .request(device_id, &printer.branch_id, &correlation_id, "printer:test", payload, state.config().print_timeout)
-                .await;
-            (correlation_id, a.success, a.message, a.code)
+            let sent = state.desktops().send(device_id, &printer.branch_id, &correlation_id, "printer:test", &payload);
+            Started::Desktop { correlation_id, sent }
         }
-        _ => local_test(state, &printer).await,
+        _ => {
+            let finished = state.print_queue().subscribe();
+            Started::Local { job: queue_test_page(state, &printer).await, finished }
+        }
     };
-    TestOutcome { correlation_id, printer, success, message, code, duration_ms: started.elapsed().as_millis() as u64 }
+    StartedTest { printer, started, how }
 }
 
-/// Queues a test page; the job id is the correlation id.
-async fn local_test(state: &AppState, printer: &Printer) -> (String, bool, String, Option<&'static str>) {
-    let mut finished = state.print_queue().subscribe();
+impl StartedTest {
+    /// The second half of [`test_print`]: waits for the outcome (bounded by the print timeout).
+    pub async fn outcome(self, state: &AppState) -> TestOutcome {
+        let StartedTest { printer, started, how } = self;
+        let (correlation_id, success, message, code) = match how {
+            Started::Desktop { correlation_id, sent } => {
+                let a = match sent {
+                    Ok(sent) => state.desktops().wait(sent, state.config().print_timeout).await,
+                    Err(a) => a,
+                };
+                (correlation_id, a.success, a.message, a.code)
+            }
+            Started::Local { job: Ok(job), finished } => wait_test_page(state, &printer, job, finished).await,
+            Started::Local { job: Err(message), .. } => (uuid::Uuid::new_v4().to_string(), false, message, Some("PRINTER_ERROR")),
+        };
+        TestOutcome { correlation_id, printer, success, message, code, duration_ms: started.elapsed().as_millis() as u64 }
+    }
+}
+
+/// Queues a test page and wakes the printer's worker; the job id is the correlation id.
+async fn queue_test_page(state: &AppState, printer: &Printer) -> Result<String, String> {
     let (pid, bid, cid) = (printer.id.clone(), printer.branch_id.clone(), printer.company_id.clone());
     let job = state
         .db()
@@ -106,29 +144,37 @@ async fn local_test(state: &AppState, printer: &Printer) -> (String, bool, Strin
             };
             print_jobs::enqueue(tx, new)
         })
-        .await;
-    let job = match job {
-        Ok(j) => j,
-        Err(e) => return (uuid::Uuid::new_v4().to_string(), false, format!("cannot queue the test page: {e}"), Some("PRINTER_ERROR")),
-    };
+        .await
+        .map_err(|e| format!("cannot queue the test page: {e}"))?;
     state.print_queue().wake(state, &printer.id);
+    Ok(job.id)
+}
+
+/// Waits for the test job `job` to finish (bounded by the print timeout); a job still
+/// queued at the timeout is cancelled.
+async fn wait_test_page(
+    state: &AppState,
+    printer: &Printer,
+    job: String,
+    mut finished: tokio::sync::broadcast::Receiver<queue::Finished>,
+) -> (String, bool, String, Option<&'static str>) {
     let wait = async {
         loop {
             match finished.recv().await {
-                Ok(f) if f.job_id == job.id => return Some(f),
+                Ok(f) if f.job_id == job => return Some(f),
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(_) => return None,
             }
         }
     };
     match tokio::time::timeout(state.config().print_timeout, wait).await {
-        Ok(Some(f)) if f.status == "printed" => (job.id, true, format!("test page printed on {}", printer.name), None),
-        Ok(Some(f)) => (job.id, false, f.error.unwrap_or_else(|| "the printer failed".into()), Some("PRINTER_ERROR")),
-        Ok(None) => (job.id, false, "the print queue stopped".into(), Some("PRINTER_ERROR")),
+        Ok(Some(f)) if f.status == "printed" => (job, true, format!("test page printed on {}", printer.name), None),
+        Ok(Some(f)) => (job, false, f.error.unwrap_or_else(|| "the printer failed".into()), Some("PRINTER_ERROR")),
+        Ok(None) => (job, false, "the print queue stopped".into(), Some("PRINTER_ERROR")),
         Err(_) => {
-            let id = job.id.clone();
+            let id = job.clone();
             let _ = state.db().write(move |tx| print_jobs::cancel_if_queued(tx, &id, "test print timed out")).await;
-            (job.id, false, "timeout".into(), Some(desktop::PRINT_TIMEOUT))
+            (job, false, "timeout".into(), Some(desktop::PRINT_TIMEOUT))
         }
     }
 }

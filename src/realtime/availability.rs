@@ -2,16 +2,12 @@
 //! join/leave/catchUp). Broadcasts come from the store through the bus.
 
 use serde_json::{Value, json};
-use socketioxide::extract::SocketRef;
 
-use super::{Ctx, on};
-use crate::app::AppState;
+use super::{Ctx, Registrar};
 use crate::error::ApiError;
 
-const NS: &str = "/availability";
-
-pub fn register(s: &SocketRef, state: &AppState) {
-    on(s, state, NS, &["ping"], ping);
+pub fn register(r: &Registrar) {
+    r.on(&["ping"], ping);
 }
 
 async fn ping(ctx: Ctx, _data: Value) -> Result<Value, ApiError> {

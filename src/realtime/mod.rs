@@ -4,6 +4,11 @@
 //!
 //! Every client→server event is taken as raw JSON and validated by us, so a wrong payload
 //! is answered with an error instead of being dropped; unknown events get `UNKNOWN_EVENT`.
+//!
+//! Events of one client socket are applied in the order sent (SPEC §6): every handler,
+//! the fallback included, goes through the socket's [`Inbox`] here, and nowhere else.
+//! A handler that waits on another party registers with [`on_waiting`]: its registration
+//! takes its place in the order, its wait runs beside the queue.
 
 pub mod admission;
 pub mod availability;
@@ -12,9 +17,12 @@ pub mod connect;
 pub mod orders;
 pub mod printing;
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -135,41 +143,47 @@ fn prepare(ns: &'static str, s: &SocketRef, state: &AppState) {
         s.join(rooms.0);
     }
     state.metrics().connected(ns, 1);
-    let st = state.clone();
+    let inbox = Inbox::new();
+    let (st, queue) = (state.clone(), inbox.clone());
+    // A desktop app's goodbye takes its place after the events it sent before it: its last
+    // answer still resolves its request, its last status report does not undo "offline".
     s.on_disconnect(move |s: SocketRef| {
         st.metrics().connected(ns, -1);
-        if let (Some(p), true) = (s.extensions.get::<Principal>(), ns == "/printing-ws")
-            && let (Some(device), Some(branch)) = (&p.device_id, &p.branch_id)
-        {
-            let current = st.desktops().unregister(branch, device, &s.id.to_string());
-            tracing::info!(device_id = %device, "desktop app disconnected");
-            if current {
-                let (st, branch, device) = (st.clone(), branch.clone(), device.clone());
-                tokio::spawn(async move {
+        let st = st.clone();
+        queue.admit(async move {
+            if let (Some(p), true) = (s.extensions.get::<Principal>(), ns == "/printing-ws")
+                && let (Some(device), Some(branch)) = (&p.device_id, &p.branch_id)
+            {
+                let current = st.desktops().unregister(branch, device, &s.id.to_string());
+                tracing::info!(device_id = %device, "desktop app disconnected");
+                if current {
+                    let (branch, device) = (branch.clone(), device.clone());
                     let res = st.db().write(move |tx| crate::store::printers::desktop_gone(tx, &branch, &device)).await;
                     if let Err(e) = res {
                         tracing::warn!(error = %e, "cannot mark the desktop app's printers offline");
                     }
-                });
+                }
             }
-        }
-        async {}
+        })
     });
-    on(s, state, ns, &["joinBranch", "join:branch"], join_branch);
-    on(s, state, ns, &["leaveBranch", "leave:branch"], leave_branch);
-    on(s, state, ns, &["catchUp"], catch_up);
+    let r = Registrar { socket: s, state, ns, inbox: &inbox };
+    r.on(&["joinBranch", "join:branch"], join_branch);
+    r.on(&["leaveBranch", "leave:branch"], leave_branch);
+    r.on(&["catchUp"], catch_up);
     match ns {
-        "/orders" => orders::register(s, state),
-        "/availability" => availability::register(s, state),
-        _ => printing::register(s, state),
+        "/orders" => orders::register(&r),
+        "/availability" => availability::register(&r),
+        _ => printing::register(&r),
     }
     let st = state.clone();
     s.on_fallback(move |s: SocketRef, Event(event): Event, ack: AckSender, AckWanted(wanted): AckWanted| {
-        let shown: String = event.chars().take(64).collect();
-        st.metrics().message(ns, false);
-        let err = ApiError::new(axum::http::StatusCode::BAD_REQUEST, "UNKNOWN_EVENT", format!("unknown event {shown}"));
-        reply(&s, &shown, wanted, ack, Err(err));
-        async {}
+        let st = st.clone();
+        inbox.admit(async move {
+            let shown: String = event.chars().take(64).collect();
+            st.metrics().message(ns, false);
+            let err = ApiError::new(axum::http::StatusCode::BAD_REQUEST, "UNKNOWN_EVENT", format!("unknown event {shown}"));
+            reply(&s, &shown, wanted, ack, Err(err));
+        })
     });
     tracing::debug!(namespace = ns, role = p.role.as_str(), "client connected");
 }
@@ -222,31 +236,188 @@ fn reply(s: &SocketRef, event: &str, wanted: bool, ack: AckSender, result: Resul
     }
 }
 
-/// Registers `f` for each of `events` with the reply envelope.
-pub fn on<F, Fut>(s: &SocketRef, state: &AppState, ns: &'static str, events: &[&'static str], f: F)
-where
-    F: Fn(Ctx, Value) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<Value, ApiError>> + Send + 'static,
-{
-    for event in events {
-        let event: &'static str = event;
-        let st = state.clone();
-        let f = f.clone();
-        s.on(event, move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender, AckWanted(wanted): AckWanted| {
-            let st = st.clone();
-            let f = f.clone();
+/// What registers a socket's handlers: every one goes through the socket's [`Inbox`].
+pub struct Registrar<'a> {
+    socket: &'a SocketRef,
+    state: &'a AppState,
+    ns: &'static str,
+    inbox: &'a Arc<Inbox>,
+}
+
+/// A reply that comes later: what a handler registered with [`Registrar::on_waiting`]
+/// returns once its request is registered.
+pub type Later = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>>;
+
+/// What a handler's turn in the queue produced.
+enum Step {
+    Done(Result<Value, ApiError>),
+    Wait(Later),
+}
+
+impl Registrar<'_> {
+    /// Registers `f` for each of `events` with the reply envelope. `f` runs in the order
+    /// the client sent its events; the next event's handler starts when it has replied.
+    pub fn on<F, Fut>(&self, events: &[&'static str], f: F)
+    where
+        F: Fn(Ctx, Value) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ApiError>> + Send + 'static,
+    {
+        self.register(events, move |ctx, data| {
+            let fut = f(ctx, data);
+            async move { Step::Done(fut.await) }
+        });
+    }
+
+    /// Registers a request that waits on another party: `f` registers it (in the client's
+    /// order) and returns the wait, which runs beside the queue; its reply is sent when the
+    /// wait ends, while the client's later events go on.
+    pub fn on_waiting<F, Fut>(&self, events: &[&'static str], f: F)
+    where
+        F: Fn(Ctx, Value) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Later, ApiError>> + Send + 'static,
+    {
+        self.register(events, move |ctx, data| {
+            let fut = f(ctx, data);
             async move {
-                let Some(principal) = s.extensions.get::<Principal>() else { return };
-                let ctx = Ctx { socket: s.clone(), state: st.clone(), principal, ns };
-                let result = f(ctx, data.unwrap_or(Value::Null)).await;
-                st.metrics().message(ns, result.is_ok());
-                if let Err(e) = &result {
-                    tracing::debug!(namespace = ns, event, code = e.code, "event refused");
+                match fut.await {
+                    Ok(later) => Step::Wait(later),
+                    Err(e) => Step::Done(Err(e)),
                 }
-                reply(&s, event, wanted, ack, result);
             }
         });
     }
+
+    fn register<F, Fut>(&self, events: &[&'static str], f: F)
+    where
+        F: Fn(Ctx, Value) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Step> + Send + 'static,
+    {
+        let ns = self.ns;
+        for event in events {
+            let event: &'static str = event;
+            let st = self.state.clone();
+            let f = f.clone();
+            let inbox = self.inbox.clone();
+            // socketioxide calls this closure in packet order and spawns the future it
+            // returns; the inbox keeps the order from there.
+            self.socket.on(event, move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender, AckWanted(wanted): AckWanted| {
+                let st = st.clone();
+                let f = f.clone();
+                inbox.admit(async move {
+                    let Some(principal) = s.extensions.get::<Principal>() else { return };
+                    let ctx = Ctx { socket: s.clone(), state: st.clone(), principal, ns };
+                    match f(ctx, data.unwrap_or(Value::Null)).await {
+                        Step::Done(result) => answer(&s, &st, ns, event, wanted, ack, result),
+                        Step::Wait(later) => {
+                            tokio::spawn(async move {
+                                let result = later.await;
+                                answer(&s, &st, ns, event, wanted, ack, result);
+                            });
+                        }
+                    }
+                })
+            });
+        }
+    }
+}
+
+fn answer(
+    s: &SocketRef,
+    st: &AppState,
+    ns: &'static str,
+    event: &'static str,
+    wanted: bool,
+    ack: AckSender,
+    result: Result<Value, ApiError>,
+) {
+    st.metrics().message(ns, result.is_ok());
+    if let Err(e) = &result {
+        tracing::debug!(namespace = ns, event, code = e.code, "event refused");
+    }
+    reply(s, event, wanted, ack, result);
+}
+
+/// One client socket's events, in the order it sent them (SPEC §6).
+///
+/// socketioxide spawns each event's handler as its own task, so two events of one client
+/// race as soon as a handler awaits. The synchronous part of the handler closure runs in
+/// packet order; there each event is admitted here. When nothing of the socket is running,
+/// the event's future runs at once as the task socketioxide spawns (no extra task, no
+/// allocation) and, once done, drains what arrived meanwhile; otherwise it waits in the
+/// queue (boxed). An idle socket holds an empty queue and a flag: no task, no buffer.
+pub struct Inbox(Mutex<InboxState>);
+
+#[derive(Default)]
+struct InboxState {
+    queue: VecDeque<Job>,
+    /// A task is running this socket's events (and will drain the queue).
+    busy: bool,
+}
+
+type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Inbox {
+    pub fn new() -> Arc<Inbox> {
+        Arc::new(Inbox(Mutex::new(InboxState::default())))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, InboxState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes `job`'s place in the order; returns the future for socketioxide to spawn.
+    pub fn admit<F>(self: &Arc<Self>, job: F) -> impl Future<Output = ()> + Send + use<F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let first = {
+            let mut st = self.state();
+            if st.busy {
+                st.queue.push_back(Box::pin(job));
+                None
+            } else {
+                st.busy = true;
+                Some(job)
+            }
+        };
+        let inbox = self.clone();
+        async move {
+            if let Some(job) = first {
+                run_guarded(std::pin::pin!(job)).await;
+                inbox.drain().await;
+            }
+        }
+    }
+
+    /// Runs the queued jobs one after the other until the queue is empty.
+    async fn drain(&self) {
+        loop {
+            let mut next = {
+                let mut st = self.state();
+                match st.queue.pop_front() {
+                    Some(job) => job,
+                    None => {
+                        st.busy = false;
+                        return;
+                    }
+                }
+            };
+            run_guarded(next.as_mut()).await;
+        }
+    }
+}
+
+/// Runs one handler; a panic in it ends that handler only (it was a bug, and is logged),
+/// not the socket's later events.
+async fn run_guarded<F: Future<Output = ()> + ?Sized>(mut job: Pin<&mut F>) {
+    std::future::poll_fn(|cx| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.as_mut().poll(cx))) {
+        Ok(p) => p,
+        Err(_) => {
+            tracing::error!("a Socket.IO event handler panicked");
+            Poll::Ready(())
+        }
+    })
+    .await
 }
 
 async fn join_branch(ctx: Ctx, data: Value) -> Result<Value, ApiError> {

@@ -3,19 +3,16 @@
 //! through the bus.
 
 use serde_json::{Value, json};
-use socketioxide::extract::SocketRef;
 
-use super::{Ctx, on};
-use crate::app::AppState;
+use super::{Ctx, Registrar};
 use crate::error::ApiError;
 use crate::store::orders::{self, Filter};
 
-const NS: &str = "/orders";
 /// `requestLiveOrders` returns at most this many orders.
 const LIVE_MAX: usize = 1000;
 
-pub fn register(s: &SocketRef, state: &AppState) {
-    on(s, state, NS, &["requestLiveOrders"], request_live_orders);
+pub fn register(r: &Registrar) {
+    r.on(&["requestLiveOrders"], request_live_orders);
 }
 
 async fn request_live_orders(ctx: Ctx, data: Value) -> Result<Value, ApiError> {

@@ -2,13 +2,16 @@
 //! status and answer correlated requests. Desktop apps are registered with the
 //! [`DesktopHub`](crate::printing::desktop::DesktopHub) through a [`DesktopLink`] that wraps
 //! their socket.
+//!
+//! `printer:test` waits on another party (the desktop app or the printer): it is registered
+//! in the requester's order ([`Registrar::on_waiting`]) and waits beside it.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use socketioxide::extract::SocketRef;
 
-use super::{Ctx, on};
+use super::{Ctx, Later, Registrar};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -17,7 +20,6 @@ use crate::printing::model::{Connection, Fields, STATUSES};
 use crate::store::{StoreError, printers};
 use crate::validate;
 
-const NS: &str = "/printing-ws";
 const MAX_REPORTED: usize = 256;
 
 struct SocketLink(SocketRef);
@@ -31,11 +33,11 @@ impl DesktopLink for SocketLink {
     }
 }
 
-pub fn register(s: &SocketRef, state: &AppState) {
-    on(s, state, NS, &["printer:test"], printer_test);
-    on(s, state, NS, &["printer:test:result"], test_result);
-    on(s, state, NS, &["printer:discovered"], discovered);
-    on(s, state, NS, &["desktop:status"], desktop_status);
+pub fn register(r: &Registrar) {
+    r.on_waiting(&["printer:test"], printer_test);
+    r.on(&["printer:test:result"], test_result);
+    r.on(&["printer:discovered"], discovered);
+    r.on(&["desktop:status"], desktop_status);
 }
 
 /// A desktop app is connected: make it reachable and greet it with `desktop:connected`.
@@ -54,7 +56,9 @@ fn desktop_only(ctx: &Ctx, what: &str) -> Result<(String, String, String), ApiEr
     }
 }
 
-async fn printer_test(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
+/// In the requester's order: validates, looks the printer up and sends the request (or
+/// queues the test page). The outcome is waited for beside the queue.
+async fn printer_test(ctx: Ctx, data: Value) -> Result<Later, ApiError> {
     let m = validate::object(&data, "payload")?;
     let id = validate::string(m, "printerId", 128)?;
     let lookup = id.clone();
@@ -63,13 +67,16 @@ async fn printer_test(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
         Some(p) if ctx.principal.may_access(&p.branch_id, Some(&p.company_id)) => p,
         _ => return Err(ApiError::not_found(format!("printer {id} not found"))),
     };
-    let outcome = crate::printing::test_print(&ctx.state, printer).await;
-    let result = outcome.result_payload();
-    if ctx.socket.connected() {
-        let _ = ctx.socket.emit("printer:test:result", &result);
-    }
-    // The ack carries the outcome, with `success: false` and `error` when it failed.
-    Ok(result)
+    let started = crate::printing::start_test(&ctx.state, printer).await;
+    Ok(Box::pin(async move {
+        let outcome = started.outcome(&ctx.state).await;
+        let result = outcome.result_payload();
+        if ctx.socket.connected() {
+            let _ = ctx.socket.emit("printer:test:result", &result);
+        }
+        // The ack carries the outcome, with `success: false` and `error` when it failed.
+        Ok(result)
+    }))
 }
 
 async fn test_result(ctx: Ctx, data: Value) -> Result<Value, ApiError> {

@@ -173,7 +173,8 @@ async fn run_inner(a: RunArgs) -> Result<ExitCode, String> {
     std::fs::write(&svg_path, crate::report::svg(&cases)).map_err(|e| format!("{}: {e}", svg_path.display()))?;
     eprintln!("loadgen: wrote {} and {}", json_path.display(), svg_path.display());
     if a.check {
-        let problems = crate::report::check(&cases, a.check_p99_ms, a.rate.iter().any(|r| *r > 0.0) && a.duration > 0.0);
+        let problems =
+            crate::report::check(&cases, a.check_p99_ms, a.rate.iter().any(|r| *r > 0.0) && a.duration > 0.0, a.order_probes > 0.0);
         if !problems.is_empty() {
             for p in &problems {
                 eprintln!("loadgen check FAILED: {p}");
@@ -232,6 +233,7 @@ fn spawn_worker(
         .args(["--source-ips", &source_ips.to_string()])
         .args(["--connect-timeout-ms", &((a.connect_timeout * 1e3) as u64).to_string()])
         .args(["--threads", &a.worker_threads.to_string()])
+        .args(["--probe-every", &Layout::every(a.order_probes).to_string()])
         .env("LOADGEN_JWT_SECRET", &a.jwt_secret)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -297,6 +299,8 @@ async fn measure(
         case.held += u("connected");
         case.failed += u("failed");
         case.orders_joined += u("orders_joined");
+        case.order_probes += u("probes");
+        case.order_probes_ok += u("probes_ok");
         wall_ms = wall_ms.max(v["wall_ms"].as_f64().unwrap_or(0.0));
         connect.merge(&snap(&v["connect"]));
         for (k, dst) in [("per_branch", &mut joined.per_branch), ("per_company", &mut joined.per_company)] {

@@ -22,6 +22,41 @@ pub fn new_order(s: &str) -> Option<(u64, u64, u64)> {
     Some((phase, seq, t))
 }
 
+/// The number in a broadcast's `"eventId":"…"` (branchd: `"17"`; the reference:
+/// `"<boot>-17"`), which grows with every event the server sends.
+pub fn event_seq(s: &str) -> Option<u64> {
+    let at = s.rfind("\"eventId\":\"")?;
+    let tail = &s[at + 11..];
+    let id = &tail[..tail.find('"')?];
+    id.rsplit('-').next()?.parse().ok()
+}
+
+/// The ack id of `43/orders,<id>[...]` on namespace `ns`.
+pub fn ack_id(s: &str, ns: &str) -> Option<u64> {
+    let rest = s.strip_prefix("43")?.strip_prefix(ns)?.strip_prefix(',')?;
+    let end = rest.find('[')?;
+    rest[..end].parse().ok()
+}
+
+/// SPEC §6 probe: events whose handlers take different times, sent in one go on `/orders`
+/// with ack ids 1..=n. Ends joined to `branch` (where the client was), so a server that
+/// applied the last leave/join out of order also loses the client's deliveries.
+pub fn order_probe(branch: &str) -> Vec<String> {
+    let b = format!("{{\"branchId\":\"{branch}\"}}");
+    [
+        format!("[\"leaveBranch\",{b}]"),
+        "[\"catchUp\",{\"since\":\"0\"}]".to_string(),
+        format!("[\"joinBranch\",{b}]"),
+        "[\"requestLiveOrders\",{}]".to_string(),
+        format!("[\"leaveBranch\",{b}]"),
+        format!("[\"joinBranch\",{b}]"),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, body)| format!("42/orders,{}{body}", i + 1))
+    .collect()
+}
+
 pub fn notes_tag(phase: u64, seq: u64, t_ns: u64) -> String {
     format!("lg{phase}:{seq}:{t_ns}")
 }
@@ -97,6 +132,14 @@ impl Layout {
             }
         }
     }
+    /// The branch whose room client `i` leaves and joins again in the order probe: its
+    /// own, or for an owner a branch of its company (it gets that branch's orders anyway).
+    pub fn probe_branch(&self, i: usize) -> String {
+        match self.kind(i) {
+            Kind::Cashier { branch } => Layout::branch_id(branch),
+            Kind::Owner { company } => Layout::branch_id(company % self.branches.max(1)),
+        }
+    }
     pub fn every(fraction: f64) -> usize {
         if fraction <= 0.0 { 0 } else { (1.0 / fraction.min(1.0)).round().max(1.0) as usize }
     }
@@ -113,6 +156,19 @@ mod tests {
         assert_eq!(new_order(r#"42/orders,["orderStatusUpdate",{"notes":"lg1:2:3"}]"#), None);
         assert_eq!(new_order(r#"42/orders,["newOrder",{"notes":null}]"#), None);
         assert_eq!(new_order("2"), None);
+    }
+
+    #[test]
+    fn event_ids_and_acks() {
+        assert_eq!(event_seq(r#"42/orders,["newOrder",{"notes":"lg1:2:3","eventId":"17"}]"#), Some(17));
+        assert_eq!(event_seq(r#"42/orders,["newOrder",{"eventId":"1a2b3c4d-9"}]"#), Some(9));
+        assert_eq!(event_seq(r#"42/orders,["newOrder",{}]"#), None);
+        assert_eq!(ack_id(r#"43/orders,12[{"success":true}]"#, "/orders"), Some(12));
+        assert_eq!(ack_id(r#"43/availability,1[{}]"#, "/orders"), None);
+        let p = order_probe("lg-br-3");
+        assert_eq!(p.len(), 6);
+        assert_eq!(p[0], r#"42/orders,1["leaveBranch",{"branchId":"lg-br-3"}]"#);
+        assert_eq!(p[5], r#"42/orders,6["joinBranch",{"branchId":"lg-br-3"}]"#);
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct Case {
     pub held: u64,
     pub failed: u64,
     pub orders_joined: u64,
+    /// In-order probes run (--order-probes) and answered in order.
+    pub order_probes: u64,
+    pub order_probes_ok: u64,
     pub live_at_end: u64,
     pub connect_secs: f64,
     pub connect_total_secs: f64,
@@ -242,7 +245,7 @@ pub fn table(cases: &[Case]) -> String {
 }
 
 /// Problems that fail `--check` (branchd only).
-pub fn check(cases: &[Case], p99_bound_ms: f64, orders_expected: bool) -> Vec<String> {
+pub fn check(cases: &[Case], p99_bound_ms: f64, orders_expected: bool, probes_expected: bool) -> Vec<String> {
     let mut p = Vec::new();
     for c in cases.iter().filter(|c| c.server == "branchd") {
         if let Some(f) = &c.failure {
@@ -254,6 +257,23 @@ pub fn check(cases: &[Case], p99_bound_ms: f64, orders_expected: bool) -> Vec<St
         }
         if !c.server_alive {
             p.push("branchd died".into());
+        }
+        if c.order_probes_ok != c.order_probes {
+            p.push(format!("branchd answered {} of {} in-order probes out of order", c.order_probes - c.order_probes_ok, c.order_probes));
+        }
+        for bad in [
+            "order_probe_misordered",
+            "closed_during_probe",
+            "poll_probe_rounds",
+            "delivery_misordered_or_doubled",
+            "delivery_without_event_id",
+        ] {
+            if let Some(n) = c.errors.get(bad).filter(|n| **n > 0) {
+                p.push(format!("branchd at {} clients: {bad} × {n}", c.clients));
+            }
+        }
+        if probes_expected && c.order_probes == 0 {
+            p.push(format!("branchd at {} clients: no in-order probe ran", c.clients));
         }
         match (&c.orders, orders_expected) {
             (Some(o), _) => {

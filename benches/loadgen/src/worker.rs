@@ -56,6 +56,9 @@ pub struct WorkerArgs {
     pub threads: usize,
     #[arg(long, default_value_t = 3_600)]
     pub max_lifetime_secs: u64,
+    /// Every this-many-th client runs the in-order probe right after connecting (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub probe_every: usize,
 }
 
 struct Ctx {
@@ -72,6 +75,8 @@ struct Ctx {
     stale: AtomicU64,
     live: AtomicU64,
     orders_joined: AtomicU64,
+    probes: AtomicU64,
+    probes_ok: AtomicU64,
     per_branch: Vec<AtomicU64>,
     per_company: Vec<AtomicU64>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
@@ -130,6 +135,33 @@ impl Ctx {
         self.namespaces.iter().any(|n| n == ns)
     }
 
+    /// The in-order probe's packets for client `i`, if it runs one.
+    fn probe(&self, i: usize) -> Option<Vec<String>> {
+        let every = self.args.probe_every;
+        (every > 0 && i.is_multiple_of(every) && self.asked("/orders")).then(|| proto::order_probe(&self.layout.probe_branch(i)))
+    }
+
+    /// Checks the probe's acks (ids in arrival order); counts the outcome.
+    fn probe_done(&self, acks: &[u64]) -> Result<(), &'static str> {
+        self.probes.fetch_add(1, Relaxed);
+        if acks.iter().copied().eq(1..=acks.len() as u64) {
+            self.probes_ok.fetch_add(1, Relaxed);
+            Ok(())
+        } else {
+            Err("order_probe_misordered")
+        }
+    }
+
+    /// A client's broadcasts must come in the server's event order, each once: counts a
+    /// `newOrder` whose eventId is not above the previous one's.
+    fn in_order(&self, last: &mut u64, packet: &str) {
+        match proto::event_seq(packet) {
+            Some(seq) if seq > *last => *last = seq,
+            Some(_) => self.error("delivery_misordered_or_doubled"),
+            None => self.error("delivery_without_event_id"),
+        }
+    }
+
     fn connect_packets(&self, i: usize) -> Vec<String> {
         let token = self.layout.token(&self.secret, i);
         self.namespaces.iter().map(|ns| format!("40{ns},{{\"token\":\"{token}\"}}")).collect()
@@ -182,6 +214,8 @@ async fn run(args: WorkerArgs) -> std::process::ExitCode {
         stale: AtomicU64::new(0),
         live: AtomicU64::new(0),
         orders_joined: AtomicU64::new(0),
+        probes: AtomicU64::new(0),
+        probes_ok: AtomicU64::new(0),
         per_branch: (0..args.branches.max(1)).map(|_| AtomicU64::new(0)).collect(),
         per_company: (0..args.companies.max(1)).map(|_| AtomicU64::new(0)).collect(),
         errors: Mutex::new(BTreeMap::new()),
@@ -259,6 +293,8 @@ async fn connect_all(ctx: Arc<Ctx>) {
         "connected": ok,
         "failed": failed,
         "orders_joined": ctx.orders_joined.load(Relaxed),
+        "probes": ctx.probes.load(Relaxed),
+        "probes_ok": ctx.probes_ok.load(Relaxed),
         "wall_ms": wall.as_secs_f64() * 1e3,
         "connect": ctx.connect.snapshot(),
         "per_branch": load(&ctx.per_branch),
@@ -345,11 +381,30 @@ async fn ws_handshake(ctx: &Ctx, i: usize) -> Result<Ws, &'static str> {
             Some(Err(_)) => return Err("ws_error"),
         }
     }
+    if let Some(probe) = ctx.probe(i) {
+        let n = probe.len();
+        for p in probe {
+            ws.feed(Message::text(p)).await.map_err(|_| "ws_send")?;
+        }
+        ws.flush().await.map_err(|_| "ws_send")?;
+        let mut acks = Vec::with_capacity(n);
+        while acks.len() < n {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) if t.as_str() == "2" => ws.send(Message::text("3")).await.map_err(|_| "ws_send")?,
+                Some(Ok(Message::Text(t))) => acks.extend(proto::ack_id(&t, "/orders")),
+                Some(Ok(Message::Close(_))) | None => return Err("closed_during_probe"),
+                Some(Ok(_)) => {}
+                Some(Err(_)) => return Err("ws_error"),
+            }
+        }
+        ctx.probe_done(&acks)?;
+    }
     Ok(ws)
 }
 
 /// Reads until the connection ends; returns why it ended.
 async fn ws_loop(ctx: &Ctx, ws: &mut Ws) -> &'static str {
+    let mut last = 0;
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => {
@@ -360,6 +415,7 @@ async fn ws_loop(ctx: &Ctx, ws: &mut Ws) -> &'static str {
                     }
                 } else if let Some(d) = proto::new_order(s) {
                     ctx.deliver(d, false);
+                    ctx.in_order(&mut last, s);
                 } else if s.starts_with('1') {
                     return "server_closed";
                 }
@@ -443,10 +499,33 @@ async fn poll_handshake(ctx: &Ctx, i: usize, base: &str) -> Result<String, &'sta
             }
         }
     }
+    if let Some(probe) = ctx.probe(i) {
+        let n = probe.len();
+        // One POST with every packet, as socket.io-client batches them.
+        poll_post(ctx, &url, probe.join(&RS.to_string())).await?;
+        let mut acks = Vec::with_capacity(n);
+        let mut rounds = 0;
+        while acks.len() < n {
+            rounds += 1;
+            if rounds > 50 {
+                return Err("poll_probe_rounds");
+            }
+            let body = poll_get(ctx, &url).await?;
+            for p in body.split(RS) {
+                if p == "2" {
+                    poll_post(ctx, &url, "3".into()).await?;
+                } else {
+                    acks.extend(proto::ack_id(p, "/orders"));
+                }
+            }
+        }
+        ctx.probe_done(&acks)?;
+    }
     Ok(url)
 }
 
 async fn poll_loop(ctx: &Ctx, url: &str) -> &'static str {
+    let mut last = 0;
     loop {
         let body = match poll_get(ctx, url).await {
             Ok(b) => b,
@@ -459,6 +538,7 @@ async fn poll_loop(ctx: &Ctx, url: &str) -> &'static str {
                 }
             } else if let Some(d) = proto::new_order(p) {
                 ctx.deliver(d, true);
+                ctx.in_order(&mut last, p);
             } else if p.starts_with('1') {
                 return "server_closed";
             }
