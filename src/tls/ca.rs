@@ -26,8 +26,70 @@ const CA_LIFETIME: Duration = Duration::from_secs(20 * 365 * 24 * 3600);
 /// Address ranges the CA may vouch for besides the appliance's addresses at creation: the
 /// private, shared, link-local and loopback ranges a LAN address moves within (DHCP), so an
 /// address change never needs a new CA, and a stolen CA key cannot vouch for a public site.
-const PERMITTED_V4: [([u8; 4], u8); 6] =
-    [([10, 0, 0, 0], 8), ([172, 16, 0, 0], 12), ([192, 168, 0, 0], 16), ([169, 254, 0, 0], 16), ([100, 64, 0, 0], 10), ([127, 0, 0, 0], 8)];
+const PERMITTED: [&str; 9] =
+    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10"];
+
+/// An address range (`a.b.c.d/n`, `x::/n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Range {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl Range {
+    fn parse(s: &str) -> Option<Range> {
+        let (net, prefix) = s.split_once('/')?;
+        let (net, prefix): (IpAddr, u8) = (net.parse().ok()?, prefix.parse().ok()?);
+        (prefix <= if net.is_ipv4() { 32 } else { 128 }).then_some(Range { net, prefix })
+    }
+
+    fn contains(&self, a: &IpAddr) -> bool {
+        match (self.net, a) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(n) & mask == u32::from(*a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(n) & mask == u128::from(*a) & mask
+            }
+            _ => false,
+        }
+    }
+
+    fn subtree(&self) -> GeneralSubtree {
+        GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(self.net, self.prefix))
+    }
+}
+
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
+fn fixed_ranges() -> Vec<Range> {
+    PERMITTED.iter().filter_map(|r| Range::parse(r)).collect()
+}
+
+/// Ranges for the appliance's addresses outside the fixed ones (a LAN on public addresses,
+/// IPv6 global prefixes): the address itself, or its /64.
+fn extra_ranges(addresses: &[IpAddr]) -> Vec<Range> {
+    let fixed = fixed_ranges();
+    let mut out: Vec<Range> = addresses
+        .iter()
+        .filter(|a| !fixed.iter().any(|r| r.contains(a)))
+        .map(|a| match a {
+            IpAddr::V4(_) => Range { net: *a, prefix: 32 },
+            IpAddr::V6(v6) => {
+                let net = u128::from(*v6) & (u128::MAX << 64);
+                Range { net: IpAddr::V6(net.into()), prefix: 64 }
+            }
+        })
+        .collect();
+    out.dedup();
+    out
+}
 
 /// The CA: its certificate (as devices download it) and what it needs to issue.
 pub struct Ca {
@@ -36,6 +98,9 @@ pub struct Ca {
     /// Hex SHA-256 of `der`.
     pub fingerprint: String,
     pub common_name: String,
+    /// The address ranges its name constraints permit: server certificates name no other
+    /// address (one outside would make clients refuse the whole certificate).
+    ranges: Vec<Range>,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -51,6 +116,9 @@ impl std::fmt::Debug for Ca {
 struct Meta {
     common_name: String,
     host_name: String,
+    /// Address ranges permitted besides the fixed ones (`PERMITTED`).
+    #[serde(default)]
+    extra_ranges: Vec<String>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
@@ -82,39 +150,15 @@ fn distinguished_name(cn: &str) -> DistinguishedName {
 
 /// The CA's parameters. Issuing needs only its name, key usages and key-id method, so the
 /// same function rebuilds the issuer from the stored key.
-fn ca_params(cn: &str, host: &str, addresses: &[IpAddr]) -> CertificateParams {
+fn ca_params(cn: &str, host: &str, ranges: &[Range]) -> CertificateParams {
     let mut p = CertificateParams::default();
     p.distinguished_name = distinguished_name(cn);
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let mut permitted = vec![GeneralSubtree::DnsName(host.to_string()), GeneralSubtree::DnsName("localhost".into())];
-    permitted.extend(PERMITTED_V4.iter().map(|(a, n)| GeneralSubtree::IpAddress(CidrSubnet::from_v4_prefix(*a, *n))));
-    let mut v6 = |a: std::net::Ipv6Addr, n: u8| permitted.push(GeneralSubtree::IpAddress(CidrSubnet::from_v6_prefix(a.octets(), n)));
-    v6(std::net::Ipv6Addr::LOCALHOST, 128);
-    v6("fc00::".parse().unwrap_or(std::net::Ipv6Addr::UNSPECIFIED), 7);
-    v6("fe80::".parse().unwrap_or(std::net::Ipv6Addr::UNSPECIFIED), 10);
-    // A LAN on public addresses (and IPv6 global prefixes): those the appliance has now.
-    for a in addresses {
-        match a {
-            IpAddr::V4(v4) if !in_permitted_v4(v4) => {
-                permitted.push(GeneralSubtree::IpAddress(CidrSubnet::from_v4_prefix(v4.octets(), 32)))
-            }
-            IpAddr::V6(v6) if !(v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local()) => {
-                permitted.push(GeneralSubtree::IpAddress(CidrSubnet::from_v6_prefix(v6.octets(), 64)))
-            }
-            _ => {}
-        }
-    }
+    permitted.extend(ranges.iter().map(Range::subtree));
     p.name_constraints = Some(NameConstraints { permitted_subtrees: permitted, excluded_subtrees: vec![] });
     p
-}
-
-fn in_permitted_v4(a: &std::net::Ipv4Addr) -> bool {
-    let bits = u32::from(*a);
-    PERMITTED_V4.iter().any(|(net, n)| {
-        let mask = u32::MAX.checked_shl(32 - u32::from(*n)).unwrap_or(0);
-        bits & mask == u32::from_be_bytes(*net) & mask
-    })
 }
 
 fn random_serial() -> SerialNumber {
@@ -153,7 +197,9 @@ impl Ca {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let suffix: [u8; 3] = rand::random();
         let cn = format!("branchd {} CA {}", host.trim_end_matches(".local"), hex::encode(suffix));
-        let mut params = ca_params(&cn, host, addresses);
+        let extra = extra_ranges(addresses);
+        let ranges: Vec<Range> = fixed_ranges().into_iter().chain(extra.iter().copied()).collect();
+        let mut params = ca_params(&cn, host, &ranges);
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::hours(1);
         params.not_after = now + CA_LIFETIME;
@@ -161,7 +207,8 @@ impl Ca {
         let cert = params.self_signed(&key)?;
         write_file(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
         write_file(&cert_path, cert.pem().as_bytes(), 0o644)?;
-        let meta = Meta { common_name: cn.clone(), host_name: host.to_string() };
+        let meta =
+            Meta { common_name: cn.clone(), host_name: host.to_string(), extra_ranges: extra.iter().map(Range::to_string).collect() };
         write_file(&meta_path, &serde_json::to_vec_pretty(&meta).unwrap_or_default(), 0o644)?;
         tracing::info!(fingerprint = %fingerprint(cert.der()), "made the appliance CA in {}", dir.display());
         Ok(Ca {
@@ -169,6 +216,7 @@ impl Ca {
             pem: cert.pem(),
             fingerprint: fingerprint(cert.der()),
             common_name: cn,
+            ranges,
             issuer: Issuer::new(params, key),
         })
     }
@@ -179,12 +227,14 @@ impl Ca {
         let key = KeyPair::from_pem(&key_pem).map_err(|e| pem_err(key_path, e.to_string()))?;
         let cert_pem = std::fs::read(cert_path).map_err(io_err(cert_path))?;
         let der = CertificateDer::from_pem_slice(&cert_pem).map_err(|e| pem_err(cert_path, e.to_string()))?;
-        let params = ca_params(&meta.common_name, &meta.host_name, &[]);
+        let ranges: Vec<Range> = fixed_ranges().into_iter().chain(meta.extra_ranges.iter().filter_map(|r| Range::parse(r))).collect();
+        let params = ca_params(&meta.common_name, &meta.host_name, &ranges);
         Ok(Ca {
             pem: String::from_utf8_lossy(&cert_pem).into_owned(),
             fingerprint: fingerprint(&der),
             der,
             common_name: meta.common_name.clone(),
+            ranges,
             issuer: Issuer::new(params, key),
         })
     }
@@ -206,7 +256,13 @@ impl Ca {
             SanType::IpAddress(IpAddr::from([127, 0, 0, 1])),
             SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()),
         ];
-        sans.extend(addresses.iter().filter(|a| !a.is_loopback()).map(|a| SanType::IpAddress(*a)));
+        for a in addresses.iter().filter(|a| !a.is_loopback()) {
+            if self.ranges.iter().any(|r| r.contains(a)) {
+                sans.push(SanType::IpAddress(*a));
+            } else {
+                tracing::warn!(address = %a, "left out of the HTTPS certificate: outside the ranges the appliance CA may vouch for");
+            }
+        }
         p.subject_alt_names = sans;
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -263,11 +319,38 @@ mod tests {
 
     #[test]
     fn permitted_ranges() {
-        for a in ["10.1.2.3", "172.20.0.1", "192.168.0.9", "127.0.0.1", "169.254.3.3", "100.100.1.1"] {
-            assert!(in_permitted_v4(&a.parse().unwrap()), "{a}");
+        let fixed = fixed_ranges();
+        assert_eq!(fixed.len(), PERMITTED.len());
+        for a in ["10.1.2.3", "172.20.0.1", "192.168.0.9", "127.0.0.1", "169.254.3.3", "100.100.1.1", "::1", "fd00::2", "fe80::1"] {
+            let a: IpAddr = a.parse().unwrap();
+            assert!(fixed.iter().any(|r| r.contains(&a)), "{a}");
         }
-        for a in ["8.8.8.8", "172.32.0.1", "192.169.0.1"] {
-            assert!(!in_permitted_v4(&a.parse().unwrap()), "{a}");
+        for a in ["8.8.8.8", "172.32.0.1", "192.169.0.1", "2001:db8::1"] {
+            let a: IpAddr = a.parse().unwrap();
+            assert!(!fixed.iter().any(|r| r.contains(&a)), "{a}");
         }
+        let extra = extra_ranges(&["192.168.1.2".parse().unwrap(), "203.0.113.7".parse().unwrap(), "2001:db8:1:2::9".parse().unwrap()]);
+        assert_eq!(extra.iter().map(Range::to_string).collect::<Vec<_>>(), ["203.0.113.7/32", "2001:db8:1:2::/64"]);
+    }
+
+    #[test]
+    fn addresses_outside_the_constraints_are_left_out_and_extra_ranges_survive_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let public: IpAddr = "203.0.113.7".parse().unwrap();
+        Ca::load_or_create(dir.path(), "pi.local", &[public]).unwrap();
+        let ca = Ca::load_or_create(dir.path(), "pi.local", &[]).unwrap();
+        assert!(ca.ranges.iter().any(|r| r.contains(&public)), "the public address at creation stays permitted");
+        let other: IpAddr = "198.51.100.1".parse().unwrap();
+        let issued = ca.issue("pi.local", &[public, other, "10.0.0.5".parse().unwrap()]).unwrap();
+        let der = issued.chain[0].as_ref();
+        let has = |ip: IpAddr| {
+            let bytes = match ip {
+                IpAddr::V4(v4) => v4.octets().to_vec(),
+                IpAddr::V6(v6) => v6.octets().to_vec(),
+            };
+            der.windows(bytes.len() + 2).any(|w| w[0] == 0x87 && usize::from(w[1]) == bytes.len() && w[2..] == bytes[..])
+        };
+        assert!(has(public) && has("10.0.0.5".parse().unwrap()));
+        assert!(!has(other), "an address the CA may not vouch for is not named");
     }
 }

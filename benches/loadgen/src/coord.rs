@@ -3,7 +3,7 @@
 //! print the table and write result.json and plot.svg.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,6 +128,9 @@ async fn run_inner(a: RunArgs) -> Result<ExitCode, String> {
     if a.clients_per_worker == 0 || a.clients_per_worker > 19_000 {
         return Err("--clients-per-worker must be 1..=19000 (20,000 open files per process)".into());
     }
+    if a.tls && (kinds.contains(&Kind::Reference) || a.polling_fraction > 0.0) {
+        return Err("--tls: branchd only (--servers branchd) and WebSocket only (--polling-fraction 0)".into());
+    }
     if kinds.contains(&Kind::Branchd) && !a.branchd.is_file() {
         return Err(format!("{} not found: cargo build --release first", a.branchd.display()));
     }
@@ -196,7 +199,8 @@ async fn run_case(a: &RunArgs, kind: Kind, n: usize, rate: f64, layout: Layout, 
         scratch,
         log_dir: &a.out,
         tag: format!("{n}"),
-        serve_args: Vec::new(),
+        // The same binary either way: HTTPS on (the default) only when the clients use it.
+        serve_args: if a.tls { Vec::new() } else { vec!["--tls".into(), "off".into()] },
         env: Vec::new(),
         port: None,
         data_dir: None,
@@ -211,6 +215,21 @@ async fn run_case(a: &RunArgs, kind: Kind, n: usize, rate: f64, layout: Layout, 
     res
 }
 
+/// branchd's own CA (`GET /ca.crt` over plain HTTP on the same port), saved for the workers.
+async fn fetch_ca(a: &RunArgs, addr: std::net::SocketAddr) -> Result<PathBuf, String> {
+    let pem = reqwest::get(format!("http://{addr}/ca.crt"))
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("GET /ca.crt: {e}"))?
+        .bytes()
+        .await
+        .map_err(|e| format!("GET /ca.crt: {e}"))?;
+    let path = a.out.join(format!("ca-{}.pem", addr.port()));
+    std::fs::write(&path, &pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn spawn_worker(
     a: &RunArgs,
     addr: std::net::SocketAddr,
@@ -219,11 +238,16 @@ fn spawn_worker(
     layout: Layout,
     w: usize,
     source_ips: usize,
+    tls_ca: Option<&Path>,
 ) -> Result<Worker, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut c = Command::new(exe);
-    c.arg("__worker")
-        .args(["--addr", &addr.to_string()])
+    if let Some(ca) = tls_ca {
+        c.arg("__worker").arg("--tls-ca").arg(ca);
+    } else {
+        c.arg("__worker");
+    }
+    c.args(["--addr", &addr.to_string()])
         .args(["--first", &first.to_string(), "--count", &count.to_string()])
         .args(["--branches", &layout.branches.to_string(), "--companies", &layout.companies.to_string()])
         .args(["--owner-every", &layout.owner_every.to_string(), "--polling-every", &layout.polling_every.to_string()])
@@ -278,12 +302,13 @@ async fn measure(
     }
     let source_ips = if a.source_ips == 0 { n.div_ceil(25_000) } else { a.source_ips };
     case.workers = nw;
+    let tls_ca = if a.tls { Some(fetch_ca(a, srv.addr()).await?) } else { None };
     let cpu0 = server::cpu_ms(srv.pid);
     let t0 = Instant::now();
     let mut first = 0;
     for w in 0..nw {
         let count = n / nw + usize::from(w < n % nw);
-        workers.push(spawn_worker(a, srv.addr(), first, count, layout, nw, source_ips)?);
+        workers.push(spawn_worker(a, srv.addr(), first, count, layout, nw, source_ips, tls_ca.as_deref())?);
         first += count;
     }
     let ready_timeout = Duration::from_secs_f64(60.0 + a.connect_timeout + n as f64 / 100.0);

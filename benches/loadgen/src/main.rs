@@ -165,6 +165,11 @@ pub struct RunArgs {
     pub check: bool,
     #[arg(long, default_value_t = 1000.0)]
     pub check_p99_ms: f64,
+    /// WebSocket clients connect over TLS (wss://), trusting branchd's own CA (fetched from
+    /// its /ca.crt); branchd runs with HTTPS on. Without it branchd runs with `--tls off`.
+    /// branchd only, WebSocket only (--polling-fraction 0).
+    #[arg(long)]
+    pub tls: bool,
     /// Free-form label stored in result.json (e.g. the git commit).
     #[arg(long, default_value = "")]
     pub label: String,

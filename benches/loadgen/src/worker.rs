@@ -59,6 +59,9 @@ pub struct WorkerArgs {
     /// Every this-many-th client runs the in-order probe right after connecting (0: none).
     #[arg(long, default_value_t = 0)]
     pub probe_every: usize,
+    /// Connect over TLS, trusting only the CA certificate (PEM) in this file.
+    #[arg(long)]
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 struct Ctx {
@@ -82,6 +85,7 @@ struct Ctx {
     errors: Mutex<BTreeMap<&'static str, u64>>,
     first_refusal: Mutex<Option<String>>,
     http: reqwest::Client,
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Ctx {
@@ -201,7 +205,15 @@ async fn run(args: WorkerArgs) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let tls = match args.tls_ca.as_deref().map(tls_connector).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("loadgen worker: --tls-ca: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let ctx = Arc::new(Ctx {
+        tls,
         layout,
         secret: std::env::var("LOADGEN_JWT_SECRET").unwrap_or_default(),
         namespaces,
@@ -321,7 +333,25 @@ fn source_ip(ctx: &Ctx, i: usize) -> Option<Ipv4Addr> {
     (ctx.args.source_ips > 1).then(|| Ipv4Addr::new(127, 0, 0, 1 + (i % ctx.args.source_ips.min(250)) as u8))
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+/// A client connection: plain TCP or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+type Ws = tokio_tungstenite::WebSocketStream<Box<dyn Io>>;
+
+fn tls_connector(ca: &std::path::Path) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_file(ca).map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der).map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
 
 async fn ws_client(ctx: Arc<Ctx>, i: usize, permit: tokio::sync::OwnedSemaphorePermit, done: mpsc::UnboundedSender<bool>) {
     let t = Instant::now();
@@ -351,8 +381,15 @@ async fn ws_client(ctx: Arc<Ctx>, i: usize, permit: tokio::sync::OwnedSemaphoreP
 }
 
 async fn ws_handshake(ctx: &Ctx, i: usize) -> Result<Ws, &'static str> {
-    let stream = tcp_connect(ctx.args.addr, source_ip(ctx, i)).await.map_err(|_| "tcp_connect")?;
-    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", ctx.args.addr);
+    let tcp = tcp_connect(ctx.args.addr, source_ip(ctx, i)).await.map_err(|_| "tcp_connect")?;
+    let (stream, scheme): (Box<dyn Io>, &str) = match &ctx.tls {
+        Some(tls) => {
+            let name = rustls::pki_types::ServerName::IpAddress(ctx.args.addr.ip().into());
+            (Box::new(tls.connect(name, tcp).await.map_err(|_| "tls_handshake")?), "wss")
+        }
+        None => (Box::new(tcp), "ws"),
+    };
+    let url = format!("{scheme}://{}/socket.io/?EIO=4&transport=websocket", ctx.args.addr);
     let config = WebSocketConfig::default().read_buffer_size(8 * 1024).write_buffer_size(0);
     let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await.map_err(|_| "ws_handshake")?;
     match ws.next().await {
