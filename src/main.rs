@@ -22,21 +22,33 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Registers SIGTERM and SIGINT handlers now (before the server announces itself, so a
+/// signal sent right after "listening" is not lost to the default action) and returns the
+/// future that completes on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = int.recv() => {},
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async move {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Large allocations (argon2's 19 MiB per password check, big request bodies) go straight
@@ -75,8 +87,9 @@ async fn run() -> std::process::ExitCode {
     let result: anyhow::Result<()> = match cli.command.unwrap_or(Command::Serve(Default::default())) {
         Command::Serve(_) => {
             async {
+                let stop = shutdown_signal();
                 let app = branchd::App::build(config).await?;
-                app.run(shutdown_signal()).await?;
+                app.run(stop).await?;
                 Ok(())
             }
             .await
