@@ -101,7 +101,9 @@ async fn read_orders(p: &Polling, n: usize) -> Vec<(String, Value)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_gets_everything_late_a_dead_one_is_cut_off_and_catches_up() {
     let s = TestServer::start_with(|c| {
-        c.realtime = Tuning { ping_interval: Duration::from_millis(300), ping_timeout: Duration::from_secs(4), socket_buffer: 64 };
+        // Room for the rush and the pings of a slow rush on a busy machine (30 orders plus a ping
+        // every 300 ms while the slow client does not read); overflow is the other test's.
+        c.realtime = Tuning { ping_interval: Duration::from_millis(300), ping_timeout: Duration::from_secs(4), socket_buffer: 256 };
     })
     .await;
     let cashier = s.token("cashier", Some("co-1"), Some("br-1"));

@@ -11,7 +11,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Manager } from 'socket.io-client';
-import { URL, TRANSPORT, FX, closeAll, connect, web, desktop, waitFor, api, createOrder } from './helpers.mjs';
+import { URL, TRANSPORT, CA, FX, closeAll, connect, web, desktop, waitFor, api, createOrder } from './helpers.mjs';
 
 after(closeAll);
 const T = FX.tokens;
@@ -34,7 +34,7 @@ after(() => managers.forEach((m) => m.engine?.close()));
 
 /** One connection (Manager) with a socket per namespace, like a real web app. */
 function sockets(namespaces, auth) {
-  const m = new Manager(URL, { transports: [TRANSPORT], reconnection: false, timeout: ACK_TIMEOUT });
+  const m = new Manager(URL, { transports: [TRANSPORT], reconnection: false, timeout: ACK_TIMEOUT, ...(CA ? { ca: CA } : {}) });
   managers.push(m);
   return Promise.all(
     namespaces.map(
