@@ -124,7 +124,7 @@ async function loris() {
     sock.on('close', () => resolve((performance.now() - t0) / 1000));
     setTimeout(() => { sock.destroy(); resolve(Infinity); }, 45000);
   });
-  return { fig: { mode: 'loris', closedAfterSeconds: +closedAfter.toFixed(1) }, ok: closedAfter <= 30 };
+  return { fig: { mode: 'loris', closedAfterSeconds: +closedAfter.toFixed(2) }, ok: closedAfter <= 31 }; // a 30 s deadline, plus scheduling
 }
 
 const run = { login: loginFlood, bodies: hubBodies, loris }[mode];
