@@ -32,8 +32,9 @@ pub struct Problem {
 
 #[derive(Default)]
 struct State {
-    /// Writes fail with "disk full".
+    /// Writes fail with "disk full" (since when).
     full: bool,
+    full_since: Option<std::time::Instant>,
     /// Free and total bytes at the last look, when nearly full.
     tight: Option<(u64, u64)>,
     /// What SQLite reported as damage.
@@ -54,7 +55,11 @@ impl StorageHealth {
 
     /// A write failed because the disk is full.
     pub fn write_failed_full(&self) {
-        if self.with(|s| !std::mem::replace(&mut s.full, true)) {
+        let now = std::time::Instant::now();
+        if self.with(|s| {
+            s.full_since = Some(now);
+            !std::mem::replace(&mut s.full, true)
+        }) {
             tracing::error!("disk full: writes are refused with STORAGE_FULL until space is freed; reads and Socket.IO go on");
         }
     }
@@ -82,14 +87,15 @@ impl StorageHealth {
         }
     }
 
-    /// The space monitor's look at the data directory's filesystem.
-    pub fn observed_space(&self, free: u64, total: u64) {
+    /// The space monitor's look at the data directory's filesystem, taken at `taken`: a look
+    /// taken before the last failed write cannot clear "full".
+    pub fn observed_space(&self, free: u64, total: u64, taken: std::time::Instant) {
         let tight = disk_tight(free, total);
         let (was_tight, cleared_full) = self.with(|s| {
             let was = s.tight.is_some();
             s.tight = tight.then_some((free, total));
             // Room for a few pages again: let writes try (the next COMMIT tells for sure).
-            let cleared = s.full && free >= 1 << 20;
+            let cleared = s.full && free >= 1 << 20 && s.full_since.is_none_or(|f| taken > f);
             if cleared {
                 s.full = false;
             }
@@ -146,8 +152,9 @@ impl StorageHealth {
 pub async fn monitor(db: super::Db, dir: std::path::PathBuf, every: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
     loop {
         let d = dir.clone();
-        if let Ok(Some((free, total))) = tokio::task::spawn_blocking(move || disk_space(&d)).await {
-            db.health().observed_space(free, total);
+        let look = tokio::task::spawn_blocking(move || (std::time::Instant::now(), disk_space(&d))).await;
+        if let Ok((taken, Some((free, total)))) = look {
+            db.health().observed_space(free, total, taken);
         }
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -168,12 +175,16 @@ mod tests {
         h.write_failed_full();
         assert_eq!(h.problems().len(), 1);
         assert_eq!(h.problems()[0].code, "STORAGE_FULL");
-        h.observed_space(10 << 10, 1 << 30);
+        let now = std::time::Instant::now;
+        h.observed_space(10 << 10, 1 << 30, now());
         assert!(h.is_full(), "10 KB free: still full");
-        h.observed_space(50 << 20, 1 << 30);
+        let stale = now() - std::time::Duration::from_secs(1);
+        h.observed_space(50 << 20, 1 << 30, stale);
+        assert!(h.is_full(), "a look from before the failure clears nothing");
+        h.observed_space(50 << 20, 1 << 30, now());
         assert!(!h.is_full());
         assert_eq!(h.problems()[0].code, "STORAGE_NEARLY_FULL");
-        h.observed_space(5 << 30, 10 << 30);
+        h.observed_space(5 << 30, 10 << 30, now());
         assert!(h.problems().is_empty());
         h.damaged("page 7: btree");
         assert_eq!(h.problems()[0].code, "DB_DAMAGED");
