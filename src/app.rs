@@ -43,6 +43,7 @@ struct Inner {
     login_throttle: crate::auth::throttle::LoginThrottle,
     source_throttle: crate::auth::throttle::SourceThrottle,
     password_checker: crate::auth::password::Checker,
+    user_gate: crate::auth::gate::UserGate,
     /// Branch → company. A branch never moves or disappears, so a known mapping never goes
     /// stale; unknown branches are looked up again each time (the CLI may add them).
     branch_cache: std::sync::RwLock<std::collections::HashMap<String, String>>,
@@ -89,6 +90,10 @@ impl AppState {
     }
     pub fn password_checker(&self) -> &crate::auth::password::Checker {
         &self.inner.password_checker
+    }
+    /// Refuses tokens of disabled users and tokens older than their user's password.
+    pub fn user_gate(&self) -> &crate::auth::gate::UserGate {
+        &self.inner.user_gate
     }
     pub fn uptime(&self) -> Duration {
         self.inner.started.elapsed()
@@ -237,6 +242,7 @@ impl App {
                 login_throttle: Default::default(),
                 source_throttle: Default::default(),
                 password_checker: crate::auth::password::Checker::start(PASSWORD_CHECKS, PASSWORD_QUEUE),
+                user_gate: crate::auth::gate::UserGate::default(),
                 branch_cache: Default::default(),
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),

@@ -226,7 +226,15 @@ fn issue_token(
     let secs = jwt::parse_ttl(ttl).ok_or_else(|| CommandError::Usage(format!("--ttl {ttl} is not like 90s, 15m, 1h or 7d")))?;
     std::fs::create_dir_all(&config.data_dir)?;
     let secret = crate::secrets::jwt_secret(config)?;
-    let claims = jwt::Claims { sub, role, company_id: company, branch_id: branch, email: None, exp: chrono::Utc::now().timestamp() + secs };
+    let claims = jwt::Claims {
+        sub,
+        role,
+        company_id: company,
+        branch_id: branch,
+        email: None,
+        exp: chrono::Utc::now().timestamp() + secs,
+        iat: Some(crate::auth::jwt::now_iat()),
+    };
     Ok(jwt::Keys::new(secret.as_bytes()).issue(&claims))
 }
 

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0004_printer_status_capability.sql"),
         additive: true,
     },
+    Migration { name: "0005_users", sql: include_str!("../../migrations/0005_users.sql"), additive: true },
 ];
 
 /// The oldest schema a binary must know to use a database at schema `version`.
