@@ -8,3 +8,8 @@ ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN password_changed_at INTEGER; -- Unix milliseconds
 ALTER TABLE users ADD COLUMN origin TEXT NOT NULL DEFAULT 'local';
 -- (Users replicated from HQ before this migration are marked 'hq' when the feed next sends them.)
+-- Removed users' ids: their tokens stay refused (an unknown `sub` would pass as HQ's).
+CREATE TABLE users_removed (
+    id          TEXT PRIMARY KEY,
+    removed_at  TEXT NOT NULL
+) WITHOUT ROWID;

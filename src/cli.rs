@@ -169,19 +169,73 @@ pub enum BranchCmd {
     },
 }
 
+/// The roles a user may have (SPEC §2), for `--role`.
+pub const ROLES: [&str; 6] = ["super_admin", "company_owner", "branch_manager", "cashier", "call_center", "kitchen"];
+
 #[derive(Debug, Subcommand)]
 pub enum UserCmd {
-    Add {
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        password: String,
-        #[arg(long)]
-        role: String,
+    /// List users: email, name, role, company, branch, state, where managed
+    List {
+        /// Only users of this company
         #[arg(long)]
         company: Option<String>,
+        /// Only users of this branch
         #[arg(long)]
         branch: Option<String>,
+        /// One JSON array instead of a table (no password hashes)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a user (password from a prompt or standard input)
+    ///
+    /// The password is asked at a prompt, or read from the first line of standard input when
+    /// it is not a terminal (`printf '%s\n' "$PW" | branchd user add ...`).
+    ///
+    /// The first super_admin (sees and manages every company): `branchd user add --email
+    /// you@example.com --role super_admin`.
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// Login email (unique, any case)
+        #[arg(long)]
+        email: String,
+        /// super_admin: everything; company_owner and call_center: one company (--company);
+        /// branch_manager, cashier and kitchen: one branch (--company and --branch)
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(ROLES))]
+        role: String,
+        /// Company id (every role but super_admin)
+        #[arg(long)]
+        company: Option<String>,
+        /// Branch id (branch_manager, cashier, kitchen; optional for call_center)
+        #[arg(long)]
+        branch: Option<String>,
+        /// Display name
+        #[arg(long)]
+        name: Option<String>,
+        /// The password on the command line, for scripts (it shows in `ps` and the shell
+        /// history: prefer the prompt or standard input)
+        #[arg(long, value_name = "PASSWORD")]
+        password: Option<String>,
+    },
+    /// Set a user's password (prompt or standard input); its older tokens stop working and
+    /// its sockets close
+    Passwd {
+        /// The user's email
+        email: String,
+    },
+    /// Disable a user: it cannot log in, its tokens are refused, its sockets close within 10 s
+    Disable {
+        /// The user's email
+        email: String,
+    },
+    /// Enable a disabled user again
+    Enable {
+        /// The user's email
+        email: String,
+    },
+    /// Remove a user for good (its tokens are refused from then on)
+    Remove {
+        /// The user's email
+        email: String,
     },
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::auth::{Role, jwt, license, password};
+use crate::auth::{Role, jwt, license, manage, password};
 use crate::cli::{BranchCmd, Command, CompanyCmd, LicenseCmd, PrinterCmd, SecretCmd, SyncCmd, TokenCmd, UplinkCmd, UserCmd};
 use crate::config::Config;
 use crate::store::{StoreError, db, directory, migrate};
@@ -57,7 +57,7 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             directory::add_branch(&open(config)?, &id, &company, &name)?;
             println!("branch {id} added to company {company}");
         }
-        Command::User(UserCmd::Add { email, password: pw, role, company, branch }) => add_user(config, email, pw, role, company, branch)?,
+        Command::User(cmd) => user(config, cmd)?,
         Command::License(LicenseCmd::Create { company, branch }) => {
             let key = license::generate();
             let conn = open(config)?;
@@ -167,6 +167,134 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
     Ok(())
 }
 
+fn user(config: &Config, cmd: UserCmd) -> Result<(), CommandError> {
+    match cmd {
+        UserCmd::List { company, branch, json: as_json } => user_list(config, company, branch, as_json),
+        UserCmd::Add { email, role, company, branch, name, password: pw } => {
+            let pw = match pw {
+                Some(pw) => {
+                    eprintln!(
+                        "warning: --password shows in `ps` and the shell history; leave it out to be asked, or pipe the password on standard input"
+                    );
+                    pw
+                }
+                None => read_new_password(&format!("password for {email}"))?,
+            };
+            add_user(config, email, pw, role, company, branch, name)
+        }
+        UserCmd::Passwd { email } => {
+            let conn = open(config)?;
+            let u = local_user(&conn, &email)?;
+            let pw = read_new_password(&format!("new password for {}", u.email))?;
+            manage::check_password(&pw, &u.email).map_err(CommandError::Usage)?;
+            let change = directory::UserChange { password_hash: Some(password::hash(&pw)), ..Default::default() };
+            let u = directory::update_user(&conn, &u.id, &change)?;
+            publish_if_hub(config, &conn, &u)?;
+            println!("password of {} changed; its older tokens stop working and its sockets close within 10 s", u.email);
+            Ok(())
+        }
+        UserCmd::Disable { email } => set_disabled(config, &email, true),
+        UserCmd::Enable { email } => set_disabled(config, &email, false),
+        UserCmd::Remove { email } => {
+            let conn = open(config)?;
+            let mut u = local_user(&conn, &email)?;
+            // Branches keep HQ's users: tell them it is gone for good (disabled) first.
+            u.disabled = true;
+            publish_if_hub(config, &conn, &u)?;
+            directory::remove_user(&conn, &u.id)?;
+            println!("user {} removed", u.email);
+            Ok(())
+        }
+    }
+}
+
+/// A user managed here (not one HQ's feed brought: those are changed at HQ).
+fn local_user(conn: &rusqlite::Connection, email: &str) -> Result<directory::User, CommandError> {
+    let u = directory::user_by_email(conn, email)?.ok_or_else(|| CommandError::Usage(format!("no user has the email {email}")))?;
+    if u.from_hq() {
+        return usage(format!("user {} was created at HQ and is managed there; change it on the HQ hub", u.email));
+    }
+    Ok(u)
+}
+
+fn publish_if_hub(config: &Config, conn: &rusqlite::Connection, u: &directory::User) -> Result<(), CommandError> {
+    if config.role == crate::config::Role::Hub {
+        directory::publish_user(conn, u)?;
+    }
+    Ok(())
+}
+
+fn set_disabled(config: &Config, email: &str, disabled: bool) -> Result<(), CommandError> {
+    let conn = open(config)?;
+    let u = local_user(&conn, email)?;
+    let u = directory::update_user(&conn, &u.id, &directory::UserChange { disabled: Some(disabled), ..Default::default() })?;
+    publish_if_hub(config, &conn, &u)?;
+    if disabled {
+        println!("user {} disabled: it cannot log in, its tokens are refused and its sockets close within 10 s", u.email);
+    } else {
+        println!("user {} enabled", u.email);
+    }
+    Ok(())
+}
+
+/// A new password: asked twice at a prompt when standard input is a terminal, else the
+/// first line of standard input.
+fn read_new_password(what: &str) -> Result<String, CommandError> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = rpassword::prompt_password(format!("{what}: "))?;
+        let again = rpassword::prompt_password("repeat it: ")?;
+        if first != again {
+            return usage("the two passwords differ; nothing was changed");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        return usage(format!("no {what} on standard input (give it on the first line, or run in a terminal to be asked)"));
+    }
+    Ok(pw)
+}
+
+fn user_list(config: &Config, company: Option<String>, branch: Option<String>, as_json: bool) -> Result<(), CommandError> {
+    let users = directory::users(&open(config)?, company.as_deref(), branch.as_deref())?;
+    let origin = |u: &directory::User| if u.from_hq() { "hq" } else { "local" };
+    if as_json {
+        let items: Vec<Value> = users
+            .iter()
+            .map(|u| {
+                json!({"id": u.id, "email": u.email, "name": u.name, "role": u.role, "companyId": u.company_id,
+                       "branchId": u.branch_id, "disabled": u.disabled, "origin": origin(u), "createdAt": u.created_at})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        return Ok(());
+    }
+    if users.is_empty() {
+        println!("no users{}", if company.is_some() || branch.is_some() { " match" } else { " yet: branchd user add --help" });
+        return Ok(());
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING).set_header(["EMAIL", "NAME", "ROLE", "COMPANY", "BRANCH", "STATE", "MANAGED", "ID"]);
+    for u in &users {
+        table.add_row([
+            u.email.as_str(),
+            u.name.as_deref().unwrap_or("-"),
+            u.role.as_str(),
+            u.company_id.as_deref().unwrap_or("-"),
+            u.branch_id.as_deref().unwrap_or("-"),
+            if u.disabled { "disabled" } else { "active" },
+            if u.from_hq() { "at HQ" } else { "here" },
+            u.id.as_str(),
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}
+
 fn add_user(
     config: &Config,
     email: String,
@@ -174,20 +302,22 @@ fn add_user(
     role: String,
     company: Option<String>,
     branch: Option<String>,
+    name: Option<String>,
 ) -> Result<(), CommandError> {
     let Some(r) = Role::parse_user(&role) else {
-        let all: Vec<&str> = Role::USER_ROLES.iter().map(|r| r.as_str()).collect();
-        return usage(format!("--role must be one of {}", all.join(", ")));
+        return usage(format!("--role must be one of {}", manage::role_names()));
     };
+    if r == Role::SuperAdmin && (company.is_some() || branch.is_some()) {
+        return usage("a super_admin belongs to no company or branch: leave --company and --branch out");
+    }
     if r != Role::SuperAdmin && company.is_none() {
         return usage(format!("--company is required for {role}"));
     }
     if r.branch_scoped() && branch.is_none() {
         return usage(format!("--branch is required for {role}"));
     }
-    if pw.len() < 8 {
-        return usage("--password must be at least 8 characters");
-    }
+    manage::check_email(&email).map_err(CommandError::Usage)?;
+    manage::check_password(&pw, &email).map_err(CommandError::Usage)?;
     let row = directory::UserRow {
         id: uuid::Uuid::new_v4().to_string(),
         email: email.clone(),
@@ -198,12 +328,9 @@ fn add_user(
     };
     let conn = open(config)?;
     directory::add_user(&conn, &row)?;
-    if let (crate::config::Role::Hub, Some(company)) = (config.role, &row.company_id) {
-        // HQ users reach the branches through the feed, so they can log in offline there.
-        let data = json!({"id": row.id, "email": row.email, "passwordHash": row.password_hash, "role": row.role,
-                          "companyId": company, "branchId": row.branch_id});
-        crate::store::events::append_internal(&conn, "directory:user", company, row.branch_id.as_deref().unwrap_or(""), data)?;
-    }
+    let u = directory::update_user(&conn, &row.id, &directory::UserChange { name: Some(name), ..Default::default() })?;
+    // HQ users reach the branches through the feed, so they can log in offline there.
+    publish_if_hub(config, &conn, &u)?;
     println!("user {email} added (id {})", row.id);
     Ok(())
 }

@@ -161,14 +161,19 @@ pub fn users(conn: &Connection, company: Option<&str>, branch: Option<&str>) -> 
 
 /// What the token gate needs of a user: (disabled, password changed at, Unix ms).
 pub fn user_gate_state(conn: &Connection, id: &str) -> Result<Option<(bool, Option<i64>)>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT disabled, password_changed_at FROM users WHERE id = ?1")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT disabled, password_changed_at FROM users WHERE id = ?1
+         UNION ALL SELECT 1, NULL FROM users_removed WHERE id = ?1 LIMIT 1",
+    )?;
     Ok(stmt.query_row([id], |r| Ok((r.get::<_, i64>(0)? != 0, r.get(1)?))).optional()?)
 }
 
 /// Every user whose tokens may be refused: disabled, or with a password change recorded.
 pub fn users_with_restrictions(conn: &Connection) -> Result<std::collections::HashMap<String, (bool, Option<i64>)>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, disabled, password_changed_at FROM users WHERE disabled != 0 OR password_changed_at IS NOT NULL")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, disabled, password_changed_at FROM users WHERE disabled != 0 OR password_changed_at IS NOT NULL
+                             UNION ALL SELECT id, 1, NULL FROM users_removed",
+    )?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)? != 0, r.get(2)?))))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -222,8 +227,9 @@ pub fn update_user(conn: &Connection, id: &str, change: &UserChange) -> Result<U
     Ok(u)
 }
 
-/// Deletes a user; `false` when there was none.
+/// Deletes a user and remembers its id, so its tokens stay refused; `false` when there was none.
 pub fn remove_user(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    conn.execute("INSERT OR IGNORE INTO users_removed (id, removed_at) VALUES (?1, ?2)", params![id, now_rfc3339()])?;
     Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
 }
 
