@@ -325,3 +325,72 @@ async fn users_from_hq_are_read_only_at_a_branch() {
     }
     assert_eq!(code(&login(&s, "hq@co1.test", "hq-password").await.1), "USER_DISABLED");
 }
+
+/// A hub and a branch syncing directly (no proxy).
+async fn hub_and_branch() -> (TestServer, TestServer) {
+    let hub = TestServer::start_with(|c| c.role = branchd::config::Role::Hub).await;
+    let credential = branchd::sync::hub::new_credential();
+    let hash = branchd::auth::license::hash(&credential);
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    let url = hub.base.clone();
+    let branch = TestServer::start_with(move |c| {
+        c.upstream_url = Some(url);
+        c.upstream_token = Some(credential);
+    })
+    .await;
+    (hub, branch)
+}
+
+/// Logs in at `s` until the answer has `want` status (the feed brings changes in its own time).
+async fn login_until(s: &TestServer, email: &str, password: &str, want: u16) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (st, v) = login(s, email, password).await;
+        if st == want {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "login at the branch still answers {st}: {v}");
+        s.state.sync().wake();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_made_at_hq_reach_the_branch_read_only_with_their_disabled_flag() {
+    let (hub, branch) = hub_and_branch().await;
+    let hq_owner = hub.token("company_owner", Some("co-1"), None);
+    let (st, u) = hub
+        .post(
+            "/api/users",
+            &hq_owner,
+            json!({"email": "feed@co1.test", "password": "feed-password", "role": "cashier", "branchId": "br-1"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{u}");
+    let id = u["id"].as_str().unwrap();
+    assert_eq!(u["readOnly"], false, "managed where it was made: {u}");
+
+    let v = login_until(&branch, "feed@co1.test", "feed-password", 200).await;
+    let token = v["accessToken"].as_str().unwrap().to_string();
+    let owner = branch.token("company_owner", Some("co-1"), None);
+    let (st, at_branch) = branch.get(&format!("/api/users/{id}"), &owner).await;
+    assert_eq!((st, at_branch["origin"].as_str(), at_branch["readOnly"].as_bool()), (200, Some("hq"), Some(true)), "{at_branch}");
+    let (st, v) = patch(&branch, &format!("/api/users/{id}"), &owner, json!({"name": "renamed here"})).await;
+    assert_eq!((st, code(&v)), (409, "MANAGED_AT_HQ"), "{v}");
+
+    // Disabled at HQ: refused at the branch too.
+    let (st, v) = patch(&hub, &format!("/api/users/{id}"), &hq_owner, json!({"disabled": true})).await;
+    assert_eq!(st, 200, "{v}");
+    let v = login_until(&branch, "feed@co1.test", "feed-password", 403).await;
+    assert_eq!(code(&v), "USER_DISABLED");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while branch.get("/api/orders?branchId=br-1", &token).await.0 != 401 {
+        assert!(Instant::now() < deadline, "the branch still accepts the token of a user disabled at HQ");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A new password at HQ reaches the branch as well.
+    assert_eq!(patch(&hub, &format!("/api/users/{id}"), &hq_owner, json!({"disabled": false})).await.0, 200);
+    let (st, v) = hub.post(&format!("/api/users/{id}/password"), &hq_owner, json!({"password": "new-feed-password"})).await;
+    assert_eq!(st, 200, "{v}");
+    login_until(&branch, "feed@co1.test", "new-feed-password", 200).await;
+}
