@@ -149,7 +149,16 @@ async fn who_manages_whom_and_validation() {
     assert!(v["passwordChangedAt"].is_string(), "{v}");
     assert_no_secret(&v);
     assert_eq!(login(&s, "m1@co1.test", pw).await.0, 401);
-    assert_eq!(login(&s, "m1@co1.test", "another-good-one").await.0, 200);
+    let (st, v) = login(&s, "m1@co1.test", "another-good-one").await;
+    assert_eq!(st, 200, "{v}");
+    // Oneself: the name may change, not one's role, branch or disabled flag.
+    let me = v["accessToken"].as_str().unwrap().to_string();
+    let (st, v) = patch(&s, &format!("/api/users/{m1_id}"), &me, json!({"name": "Mona L."})).await;
+    assert_eq!((st, v["name"].as_str()), (200, Some("Mona L.")), "{v}");
+    let (st, v) = patch(&s, &format!("/api/users/{m1_id}"), &me, json!({"disabled": true})).await;
+    assert_eq!((st, code(&v)), (403, "FORBIDDEN"), "{v}");
+    let (st, v) = s.post(&format!("/api/users/{m1_id}/password"), &me, json!({"password": "yet-another-one"})).await;
+    assert_eq!((st, code(&v)), (403, "FORBIDDEN"), "{v}");
 }
 
 /// One Engine.IO long-polling session on `/orders`.

@@ -72,7 +72,7 @@ pub async fn login(State(st): State<AppState>, ClientAddr(ip): ClientAddr, JsonB
     let token = issue_for(&st, &u);
     Ok(Json(json!({
         "accessToken": token,
-        "user": {"id": u.id, "email": u.email, "role": u.role, "companyId": u.company_id, "branchId": u.branch_id},
+        "user": {"id": u.id, "email": u.email, "name": u.name, "role": u.role, "companyId": u.company_id, "branchId": u.branch_id},
     })))
 }
 

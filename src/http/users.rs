@@ -236,7 +236,8 @@ pub async fn update(
         return Err(ApiError::forbidden("you cannot change your own role, branch or disabled flag; ask another manager"));
     }
     let current_role = role_of(&target.role)?;
-    if target.id != p.sub || role_changes {
+    // Oneself: only the name (checked above), within what `load` lets one see.
+    if target.id != p.sub {
         manage::may_manage(&p, current_role, target.company_id.as_deref(), target.branch_id.as_deref()).map_err(|r| refusal(r, &id))?;
     }
     let role = match m.get("role") {
@@ -271,7 +272,9 @@ pub async fn update(
     {
         return Err(ApiError::not_found(format!("unknown branch {b}")));
     }
-    manage::may_manage(&p, role, company.as_deref(), branch.as_deref()).map_err(|r| refusal(r, &id))?;
+    if target.id != p.sub {
+        manage::may_manage(&p, role, company.as_deref(), branch.as_deref()).map_err(|r| refusal(r, &id))?;
+    }
     if m.contains_key("disabled") {
         change.disabled = Some(validate::bool(m, "disabled")?);
     }
