@@ -384,7 +384,8 @@ fn secret_rotate(config: &Config) -> Result<(), CommandError> {
 /// Printer commands talk to the running server on 127.0.0.1 with a short-lived admin token.
 async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
     let token = issue_token(config, "branchd-cli".into(), "super_admin".into(), None, None, "5m")?;
-    let base = format!("http://127.0.0.1:{}", config.port);
+    // The address the running server recorded in its lock file (it may not be the configured port).
+    let base = crate::ops::local_base(config);
     let client = reqwest::Client::new();
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
         let mut req = client.request(method, format!("{base}{path}")).bearer_auth(&token);
@@ -393,7 +394,7 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
         }
         async move {
             let res = req.send().await.map_err(|e| {
-                CommandError::Server(format!("cannot reach branchd at {base}: {e}; is `branchd serve` running on port {}?", config.port))
+                CommandError::Server(format!("cannot reach branchd at {base} ({}); is `branchd serve` running?", root_cause(&e)))
             })?;
             let status = res.status();
             let body: Value = res.json().await.unwrap_or(Value::Null);
@@ -405,26 +406,56 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
         }
     };
     match cmd {
-        PrinterCmd::List { branch } => {
+        PrinterCmd::List { branch, json: as_json } => {
             let q = branch.map(|b| format!("?branchId={b}")).unwrap_or_default();
             let list = call(reqwest::Method::GET, format!("/api/printers{q}"), None).await?;
-            for p in list["items"].as_array().into_iter().flatten() {
-                println!(
-                    "{}  {:<24} {:<8} {:<8} {}",
-                    p["id"].as_str().unwrap_or(""),
-                    p["name"].as_str().unwrap_or(""),
-                    p["role"].as_str().unwrap_or(""),
-                    p["connection"]["type"].as_str().unwrap_or(""),
-                    p["status"].as_str().unwrap_or("")
-                );
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+                return Ok(());
             }
+            if items.is_empty() {
+                println!("no printers yet: branchd printer discover, then branchd printer add --help");
+                return Ok(());
+            }
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::NOTHING).set_header(["ID", "NAME", "BRANCH", "ROLE", "CONNECTION", "STATUS"]);
+            let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+            for p in &items {
+                table.add_row([
+                    s(&p["id"]),
+                    s(&p["name"]),
+                    s(&p["branchId"]),
+                    s(&p["role"]),
+                    connection_text(&p["connection"]),
+                    s(&p["status"]),
+                ]);
+            }
+            println!("{table}");
         }
-        PrinterCmd::Add { branch, name, role, connection, stations } => {
-            let connection: Value =
-                serde_json::from_str(&connection).map_err(|e| CommandError::Usage(format!("--connection is not JSON: {e}")))?;
+        PrinterCmd::Add { branch, name, role, host, port, serial, baud, usb, virtual_printer, connection, stations } => {
+            let connection = match (host, serial, usb, connection) {
+                (Some(host), ..) => json!({"type": "network", "host": host, "port": port}),
+                (_, Some(path), ..) => json!({"type": "serial", "path": path, "baudRate": baud}),
+                (_, _, Some(ids), _) => {
+                    let (vid, pid) = ids
+                        .split_once(':')
+                        .ok_or_else(|| CommandError::Usage(format!("--usb {ids} is not VID:PID in hex, e.g. 04b8:0202")))?;
+                    json!({"type": "usb", "vendorId": vid, "productId": pid})
+                }
+                (_, _, _, Some(text)) => {
+                    serde_json::from_str(&text).map_err(|e| CommandError::Usage(format!("--connection is not JSON: {e}")))?
+                }
+                _ if virtual_printer => json!({"type": "virtual"}),
+                _ => {
+                    return usage(
+                        "say how to reach the printer: --host ADDR [--port N], --serial PATH [--baud N], --usb VID:PID or --virtual",
+                    );
+                }
+            };
             let body = json!({"branchId": branch, "name": name, "role": role, "connection": connection, "stations": stations});
             let p = call(reqwest::Method::POST, "/api/printers".into(), Some(body)).await?;
-            println!("printer added: {}", p["id"].as_str().unwrap_or(""));
+            println!("printer {} added: {}", p["name"].as_str().unwrap_or(""), p["id"].as_str().unwrap_or(""));
         }
         PrinterCmd::Remove { id } => {
             call(reqwest::Method::DELETE, format!("/api/printers/{id}"), None).await?;
@@ -445,17 +476,41 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
                 let added = if c["alreadyAdded"] == json!(true) { " (already added)" } else { "" };
                 println!("{:<7} {:<28} {}{added}", c["source"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""), c["connection"]);
             }
-            println!("add one with: branchd printer add --branch BRANCH --name NAME --connection 'CONNECTION'");
+            println!("add one with: branchd printer add --branch BRANCH --name NAME (--host ADDR | --serial PATH | --usb VID:PID)");
         }
         PrinterCmd::Test { id } => {
             let r = call(reqwest::Method::POST, format!("/api/printers/{id}/test"), None).await?;
-            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             if r["success"] != json!(true) {
-                return Err(CommandError::Server(format!("test print failed: {}", r["message"].as_str().unwrap_or(""))));
+                let why = r["error"]["message"].as_str().or(r["message"].as_str()).unwrap_or("no reason given");
+                let code = r["error"]["code"].as_str().unwrap_or("FAILED");
+                return Err(CommandError::Server(format!("test print on {id} failed ({code}): {why}")));
             }
+            println!("test page printed on {id} in {} ms", r["durationMs"].as_u64().unwrap_or(0));
         }
     }
     Ok(())
+}
+
+/// The innermost cause of an error, for one-line messages.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// A printer connection in a few words: `network 10.0.0.5:9100`, `usb 04b8:0202`, …
+fn connection_text(c: &Value) -> String {
+    let s = |k: &str| c[k].as_str().map(str::to_string).or_else(|| c[k].as_u64().map(|n| n.to_string())).unwrap_or_default();
+    let hex = |k: &str| c[k].as_u64().map(|n| format!("{n:04x}")).unwrap_or_else(|| s(k));
+    match c["type"].as_str().unwrap_or("") {
+        "network" => format!("network {}:{}", s("host"), s("port")),
+        "serial" => format!("serial {} @{}", s("path"), s("baudRate")),
+        "usb" => format!("usb {}:{}", hex("vendorId"), hex("productId")),
+        "desktop" => format!("desktop {}/{}", s("deviceId"), s("localId")),
+        other => other.to_string(),
+    }
 }
 
 fn sync_status(config: &Config) -> Result<(), CommandError> {
