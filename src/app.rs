@@ -202,6 +202,9 @@ impl App {
         let data_err = |source| AppError::DataDir { path: dir.display().to_string(), source };
         std::fs::create_dir_all(&dir).map_err(data_err)?;
         let lock = crate::ops::lock::acquire(&dir)?;
+        // The port first: a taken port fails before anything (demo data included) is created.
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
         let secret = crate::secrets::jwt_secret(&config)?;
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let db = Db::open(
@@ -226,8 +229,6 @@ impl App {
                 .await
                 .map_err(|e| AppError::Serve(std::io::Error::other(e)))??
         };
-        let addr = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
         let (layer, io) = crate::realtime::build_io(&config);
         let state = AppState {
             inner: Arc::new(Inner {

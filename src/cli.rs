@@ -112,6 +112,9 @@ pub enum Command {
         /// Seconds to listen
         #[arg(long, default_value_t = 3)]
         seconds: u64,
+        /// One JSON array instead of lines
+        #[arg(long)]
+        json: bool,
     },
     /// Apply database migrations and exit
     Migrate,
@@ -383,6 +386,9 @@ pub enum PrinterCmd {
         /// Probe serial ports with a status request
         #[arg(long)]
         serial: bool,
+        /// One JSON array of candidates instead of lines
+        #[arg(long)]
+        json: bool,
     },
 }
 

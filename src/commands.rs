@@ -102,7 +102,7 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             println!("uplink credential of branch {branch} revoked; that appliance can no longer sync");
         }
         Command::Sync(SyncCmd::Status) => sync_status(config)?,
-        Command::Discover { seconds } => {
+        Command::Discover { seconds, json: as_json } => {
             let ifs = config.mdns_interfaces.clone();
             eprintln!("listening for branchd appliances for {seconds} s…");
             let found = tokio::task::spawn_blocking(move || {
@@ -111,6 +111,14 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             .await
             .map_err(|e| CommandError::Server(e.to_string()))?
             .map_err(|e| CommandError::Server(e.to_string()))?;
+            if as_json {
+                let items: Vec<Value> = found
+                    .iter()
+                    .map(|f| json!({"instance": f.instance, "host": f.host, "addresses": f.addresses, "port": f.port, "txt": f.txt}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+                return Ok(());
+            }
             if found.is_empty() {
                 println!("no branchd appliance answered (is mDNS allowed on this network?)");
             }
@@ -461,7 +469,7 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
             call(reqwest::Method::DELETE, format!("/api/printers/{id}"), None).await?;
             println!("printer {id} removed");
         }
-        PrinterCmd::Discover { scan, serial } => {
+        PrinterCmd::Discover { scan, serial, json: as_json } => {
             eprintln!("searching USB, serial and mDNS{}…", if scan.is_some() { " and scanning port 9100" } else { "" });
             let mut body = json!({"serial": serial});
             if let Some(cidr) = scan {
@@ -469,6 +477,10 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
             }
             let r = call(reqwest::Method::POST, "/api/printers/discover".into(), Some(body)).await?;
             let list = r["candidates"].as_array().cloned().unwrap_or_default();
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                return Ok(());
+            }
             if list.is_empty() {
                 println!("no printers found");
             }

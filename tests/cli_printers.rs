@@ -108,3 +108,31 @@ fn every_command_has_help() {
     }
     assert!(help(&["token", "issue"]).contains("[possible values: super_admin, company_owner"));
 }
+
+#[test]
+fn update_check_without_a_source_and_serve_on_a_taken_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Nowhere to check is an answer, not an error.
+    let out = run(d, &["update", "--check"]);
+    assert!(out.status.success(), "{:?}", said(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not configured"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // A taken port fails the start before any demo data is made.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--port", &port, "--bind", "127.0.0.1", "--mdns", "off", "--data-dir"])
+        .arg(d)
+        .env("JWT_SECRET", common::SECRET)
+        .env("BRANCHD_CONFIG", "")
+        .env("BRANCHD_BACKUP_INTERVAL_HOURS", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = said(&out).join("\n");
+    assert!(err.contains(&port), "names the port: {err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("demo"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!d.join("demo-credentials.txt").exists(), "no demo data on a failed start");
+    assert!(cli(d, &["user", "list"]).contains("no users yet"));
+}
