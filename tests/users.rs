@@ -64,6 +64,9 @@ async fn who_manages_whom_and_validation() {
     assert_eq!(st, 201, "{v}");
     let (st, v) = s.post("/api/users", &admin, json!({"email": "root@x.test", "password": pw, "role": "super_admin"})).await;
     assert_eq!((st, v["companyId"].clone()), (201, Value::Null), "{v}");
+    let (st, v) =
+        s.post("/api/users", &admin, json!({"email": "n@x.test", "password": pw, "role": "cashier", "branchId": "nowhere"})).await;
+    assert_eq!((st, code(&v)), (404, "NOT_FOUND"), "{v}");
     // Another company's branch reads as unknown.
     let (st, v) = s.post("/api/users", &owner, json!({"email": "c@co1.test", "password": pw, "role": "cashier", "branchId": "br-3"})).await;
     assert_eq!((st, code(&v)), (404, "NOT_FOUND"), "{v}");

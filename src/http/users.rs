@@ -164,7 +164,7 @@ pub async fn create(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): J
         }
         if company.is_none() {
             company = match &branch {
-                Some(b) => st.branch_company(b).await?,
+                Some(b) => Some(st.branch_company(b).await?.ok_or_else(|| ApiError::not_found(format!("unknown branch {b}")))?),
                 None => p.company_id.clone(),
             };
         }
