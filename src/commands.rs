@@ -299,7 +299,7 @@ fn user_list(config: &Config, company: Option<String>, branch: Option<String>, a
             u.id.as_str(),
         ]);
     }
-    println!("{table}");
+    print_table(&table);
     Ok(())
 }
 
@@ -439,7 +439,7 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
                     s(&p["status"]),
                 ]);
             }
-            println!("{table}");
+            print_table(&table);
         }
         PrinterCmd::Add { branch, name, role, host, port, serial, baud, usb, virtual_printer, connection, stations } => {
             let connection = match (host, serial, usb, connection) {
@@ -501,6 +501,13 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+/// A table without the padding after each line's last column.
+fn print_table(table: &comfy_table::Table) {
+    for line in table.to_string().lines() {
+        println!("{}", line.trim_end());
+    }
 }
 
 /// The innermost cause of an error, for one-line messages.
