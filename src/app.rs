@@ -44,6 +44,7 @@ struct Inner {
     source_throttle: crate::auth::throttle::SourceThrottle,
     session_limiter: crate::auth::throttle::RateLimiter,
     password_checker: crate::auth::password::Checker,
+    user_gate: crate::auth::gate::UserGate,
     /// Branch → company. A branch never moves or disappears, so a known mapping never goes
     /// stale; unknown branches are looked up again each time (the CLI may add them).
     branch_cache: std::sync::RwLock<std::collections::HashMap<String, String>>,
@@ -93,6 +94,10 @@ impl AppState {
     }
     pub fn password_checker(&self) -> &crate::auth::password::Checker {
         &self.inner.password_checker
+    }
+    /// Refuses tokens of disabled users and tokens older than their user's password.
+    pub fn user_gate(&self) -> &crate::auth::gate::UserGate {
+        &self.inner.user_gate
     }
     pub fn uptime(&self) -> Duration {
         self.inner.started.elapsed()
@@ -201,6 +206,9 @@ impl App {
         let data_err = |source| AppError::DataDir { path: dir.display().to_string(), source };
         std::fs::create_dir_all(&dir).map_err(data_err)?;
         let lock = crate::ops::lock::acquire(&dir)?;
+        // The port first: a taken port fails before anything (demo data included) is created.
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
         let secret = crate::secrets::jwt_secret(&config)?;
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let db = Db::open(
@@ -225,8 +233,6 @@ impl App {
                 .await
                 .map_err(|e| AppError::Serve(std::io::Error::other(e)))??
         };
-        let addr = SocketAddr::new(config.bind, config.port);
-        let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
         let (layer, io) = crate::realtime::build_io(&config);
         let state = AppState {
             inner: Arc::new(Inner {
@@ -245,6 +251,7 @@ impl App {
                     crate::realtime::admission::SESSIONS_PER_SECOND,
                 ),
                 password_checker: crate::auth::password::Checker::start(PASSWORD_CHECKS, PASSWORD_QUEUE),
+                user_gate: crate::auth::gate::UserGate::default(),
                 branch_cache: Default::default(),
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),

@@ -112,13 +112,22 @@ pub enum Command {
         /// Seconds to listen
         #[arg(long, default_value_t = 3)]
         seconds: u64,
+        /// One JSON array instead of lines
+        #[arg(long)]
+        json: bool,
     },
     /// Apply database migrations and exit
     Migrate,
     /// Write a consistent copy of the database to FILE (works while the server runs)
-    Backup { file: PathBuf },
+    Backup {
+        /// The new file (must not exist yet)
+        file: PathBuf,
+    },
     /// Replace the database with a backup (the server must be stopped; the old one is kept)
-    Restore { file: PathBuf },
+    Restore {
+        /// A file written by `branchd backup` (or the scheduled backups)
+        file: PathBuf,
+    },
     /// Check the configuration and that the data directory is writable (exit 2 if not)
     CheckConfig,
     /// Print the configuration file with every setting documented
@@ -138,6 +147,7 @@ pub enum Command {
     Release(crate::ops::release::ReleaseCmd),
     /// Print the version
     Version {
+        /// One JSON object (version, commit, target, build date)
         #[arg(long)]
         json: bool,
     },
@@ -151,8 +161,11 @@ pub enum SecretCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum CompanyCmd {
+    /// Add a company
     Add {
+        /// Company id (letters, digits, '-', '_'; a UUID in production)
         id: String,
+        /// Display name
         #[arg(long)]
         name: String,
     },
@@ -160,28 +173,86 @@ pub enum CompanyCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum BranchCmd {
+    /// Add a branch to a company
     Add {
+        /// Branch id (letters, digits, '-', '_'; a UUID in production)
         id: String,
+        /// The company it belongs to
         #[arg(long)]
         company: String,
+        /// Display name
         #[arg(long)]
         name: String,
     },
 }
 
+/// The roles a user may have (SPEC §2), for `--role`.
+pub const ROLES: [&str; 6] = ["super_admin", "company_owner", "branch_manager", "cashier", "call_center", "kitchen"];
+
 #[derive(Debug, Subcommand)]
 pub enum UserCmd {
-    Add {
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        password: String,
-        #[arg(long)]
-        role: String,
+    /// List users: email, name, role, company, branch, state, where managed
+    List {
+        /// Only users of this company
         #[arg(long)]
         company: Option<String>,
+        /// Only users of this branch
         #[arg(long)]
         branch: Option<String>,
+        /// One JSON array instead of a table (no password hashes)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a user (password from a prompt or standard input)
+    ///
+    /// The password is asked at a prompt, or read from the first line of standard input when
+    /// it is not a terminal (`printf '%s\n' "$PW" | branchd user add ...`).
+    ///
+    /// The first super_admin (sees and manages every company): `branchd user add --email
+    /// you@example.com --role super_admin`.
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// Login email (unique, any case)
+        #[arg(long)]
+        email: String,
+        /// super_admin: everything; company_owner and call_center: one company (--company);
+        /// branch_manager, cashier and kitchen: one branch (--company and --branch)
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(ROLES))]
+        role: String,
+        /// Company id (every role but super_admin)
+        #[arg(long)]
+        company: Option<String>,
+        /// Branch id (branch_manager, cashier, kitchen; optional for call_center)
+        #[arg(long)]
+        branch: Option<String>,
+        /// Display name
+        #[arg(long)]
+        name: Option<String>,
+        /// The password on the command line, for scripts (it shows in `ps` and the shell
+        /// history: prefer the prompt or standard input)
+        #[arg(long, value_name = "PASSWORD")]
+        password: Option<String>,
+    },
+    /// Set a user's password (prompt or standard input); its older tokens stop working and
+    /// its sockets close
+    Passwd {
+        /// The user's email
+        email: String,
+    },
+    /// Disable a user: it cannot log in, its tokens are refused, its sockets close within 10 s
+    Disable {
+        /// The user's email
+        email: String,
+    },
+    /// Enable a disabled user again
+    Enable {
+        /// The user's email
+        email: String,
+    },
+    /// Remove a user for good (its tokens are refused from then on)
+    Remove {
+        /// The user's email
+        email: String,
     },
 }
 
@@ -189,12 +260,16 @@ pub enum UserCmd {
 pub enum LicenseCmd {
     /// Create a key; it is printed once, alone on the last line
     Create {
+        /// Company id
         #[arg(long)]
         company: String,
+        /// Branch id (the desktop app prints for this branch)
         #[arg(long)]
         branch: String,
     },
+    /// Revoke a key: apps using it are disconnected within 10 s
     Revoke {
+        /// The license key
         key: String,
     },
 }
@@ -203,13 +278,16 @@ pub enum LicenseCmd {
 pub enum UplinkCmd {
     /// Make the credential a branch appliance puts in BRANCHD_UPSTREAM_TOKEN (printed once, last line)
     Create {
+        /// Company id
         #[arg(long)]
         company: String,
+        /// Branch id
         #[arg(long)]
         branch: String,
     },
     /// Revoke a branch's credential
     Revoke {
+        /// Branch id
         #[arg(long)]
         branch: String,
     },
@@ -223,13 +301,18 @@ pub enum SyncCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCmd {
+    /// Print a JWT for the given identity (for HQ systems and tests)
     Issue {
+        /// Subject: the user id the token speaks for
         #[arg(long)]
         sub: String,
-        #[arg(long)]
+        /// The token's role
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(ROLES))]
         role: String,
+        /// Company id (every role but super_admin)
         #[arg(long)]
         company: Option<String>,
+        /// Branch id (branch_manager, cashier, kitchen)
         #[arg(long)]
         branch: Option<String>,
         /// Lifetime: 90s, 15m, 1h, 7d
@@ -240,27 +323,59 @@ pub enum TokenCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum PrinterCmd {
+    /// List printers: id, name, branch, role, connection, status
     List {
+        /// Only this branch's printers
         #[arg(long)]
         branch: Option<String>,
+        /// One JSON array instead of a table
+        #[arg(long)]
+        json: bool,
     },
-    /// Add a printer: CONNECTION is JSON, e.g. '{"type":"network","host":"10.0.0.5"}'
+    /// Add a printer: give one of --host, --serial, --usb, --virtual (or --connection JSON)
     Add {
+        /// Branch id
         #[arg(long)]
         branch: String,
+        /// Display name
         #[arg(long)]
         name: String,
-        #[arg(long, default_value = "receipt")]
+        /// What it prints
+        #[arg(long, default_value = "receipt", value_parser = clap::builder::PossibleValuesParser::new(["receipt", "kitchen", "label"]))]
         role: String,
-        #[arg(long)]
-        connection: String,
+        /// Network printer: host name or IP address
+        #[arg(long, group = "conn")]
+        host: Option<String>,
+        /// Network printer: TCP port
+        #[arg(long, default_value_t = 9100, requires = "host")]
+        port: u16,
+        /// Serial printer: device path, e.g. /dev/ttyUSB0
+        #[arg(long, value_name = "PATH", group = "conn")]
+        serial: Option<String>,
+        /// Serial printer: baud rate
+        #[arg(long, value_name = "N", default_value_t = 9600, requires = "serial")]
+        baud: u32,
+        /// USB printer: vendor and product id in hex, e.g. 04b8:0202
+        #[arg(long, value_name = "VID:PID", group = "conn")]
+        usb: Option<String>,
+        /// A virtual printer (renders to the dashboard and the data directory)
+        #[arg(long = "virtual", group = "conn")]
+        virtual_printer: bool,
+        /// Any connection as JSON, e.g. '{"type":"desktop","deviceId":"d1","localId":"EPSON"}'
+        #[arg(long, value_name = "JSON", group = "conn")]
+        connection: Option<String>,
+        /// Kitchen stations it serves, comma-separated
         #[arg(long, value_delimiter = ',')]
         stations: Vec<String>,
     },
+    /// Remove a printer
     Remove {
+        /// Printer id (see `printer list`)
         id: String,
     },
+    /// Print a test page and say how it went
     Test {
+        /// Printer id (see `printer list`)
         id: String,
     },
     /// Find printers on USB, serial, mDNS and (with --scan CIDR) port 9100
@@ -271,6 +386,9 @@ pub enum PrinterCmd {
         /// Probe serial ports with a status request
         #[arg(long)]
         serial: bool,
+        /// One JSON array of candidates instead of lines
+        #[arg(long)]
+        json: bool,
     },
 }
 

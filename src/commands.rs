@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::auth::{Role, jwt, license, password};
+use crate::auth::{Role, jwt, license, manage, password};
 use crate::cli::{BranchCmd, Command, CompanyCmd, LicenseCmd, PrinterCmd, SecretCmd, SyncCmd, TokenCmd, UplinkCmd, UserCmd};
 use crate::config::Config;
 use crate::store::{StoreError, db, directory, migrate};
@@ -57,7 +57,7 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             directory::add_branch(&open(config)?, &id, &company, &name)?;
             println!("branch {id} added to company {company}");
         }
-        Command::User(UserCmd::Add { email, password: pw, role, company, branch }) => add_user(config, email, pw, role, company, branch)?,
+        Command::User(cmd) => user(config, cmd)?,
         Command::License(LicenseCmd::Create { company, branch }) => {
             let key = license::generate();
             let conn = open(config)?;
@@ -102,7 +102,7 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             println!("uplink credential of branch {branch} revoked; that appliance can no longer sync");
         }
         Command::Sync(SyncCmd::Status) => sync_status(config)?,
-        Command::Discover { seconds } => {
+        Command::Discover { seconds, json: as_json } => {
             let ifs = config.mdns_interfaces.clone();
             eprintln!("listening for branchd appliances for {seconds} s…");
             let found = tokio::task::spawn_blocking(move || {
@@ -111,6 +111,14 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             .await
             .map_err(|e| CommandError::Server(e.to_string()))?
             .map_err(|e| CommandError::Server(e.to_string()))?;
+            if as_json {
+                let items: Vec<Value> = found
+                    .iter()
+                    .map(|f| json!({"instance": f.instance, "host": f.host, "addresses": f.addresses, "port": f.port, "txt": f.txt}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+                return Ok(());
+            }
             if found.is_empty() {
                 println!("no branchd appliance answered (is mDNS allowed on this network?)");
             }
@@ -167,6 +175,134 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
     Ok(())
 }
 
+fn user(config: &Config, cmd: UserCmd) -> Result<(), CommandError> {
+    match cmd {
+        UserCmd::List { company, branch, json: as_json } => user_list(config, company, branch, as_json),
+        UserCmd::Add { email, role, company, branch, name, password: pw } => {
+            let pw = match pw {
+                Some(pw) => {
+                    eprintln!(
+                        "warning: --password shows in `ps` and the shell history; leave it out to be asked, or pipe the password on standard input"
+                    );
+                    pw
+                }
+                None => read_new_password(&format!("password for {email}"))?,
+            };
+            add_user(config, email, pw, role, company, branch, name)
+        }
+        UserCmd::Passwd { email } => {
+            let conn = open(config)?;
+            let u = local_user(&conn, &email)?;
+            let pw = read_new_password(&format!("new password for {}", u.email))?;
+            manage::check_password(&pw, &u.email).map_err(CommandError::Usage)?;
+            let change = directory::UserChange { password_hash: Some(password::hash(&pw)), ..Default::default() };
+            let u = directory::update_user(&conn, &u.id, &change)?;
+            publish_if_hub(config, &conn, &u)?;
+            println!("password of {} changed; its older tokens stop working and its sockets close within 10 s", u.email);
+            Ok(())
+        }
+        UserCmd::Disable { email } => set_disabled(config, &email, true),
+        UserCmd::Enable { email } => set_disabled(config, &email, false),
+        UserCmd::Remove { email } => {
+            let conn = open(config)?;
+            let mut u = local_user(&conn, &email)?;
+            // Branches keep HQ's users: tell them it is gone for good (disabled) first.
+            u.disabled = true;
+            publish_if_hub(config, &conn, &u)?;
+            directory::remove_user(&conn, &u.id)?;
+            println!("user {} removed", u.email);
+            Ok(())
+        }
+    }
+}
+
+/// A user managed here (not one HQ's feed brought: those are changed at HQ).
+fn local_user(conn: &rusqlite::Connection, email: &str) -> Result<directory::User, CommandError> {
+    let u = directory::user_by_email(conn, email)?.ok_or_else(|| CommandError::Usage(format!("no user has the email {email}")))?;
+    if u.from_hq() {
+        return usage(format!("user {} was created at HQ and is managed there; change it on the HQ hub", u.email));
+    }
+    Ok(u)
+}
+
+fn publish_if_hub(config: &Config, conn: &rusqlite::Connection, u: &directory::User) -> Result<(), CommandError> {
+    if config.role == crate::config::Role::Hub {
+        directory::publish_user(conn, u)?;
+    }
+    Ok(())
+}
+
+fn set_disabled(config: &Config, email: &str, disabled: bool) -> Result<(), CommandError> {
+    let conn = open(config)?;
+    let u = local_user(&conn, email)?;
+    let u = directory::update_user(&conn, &u.id, &directory::UserChange { disabled: Some(disabled), ..Default::default() })?;
+    publish_if_hub(config, &conn, &u)?;
+    if disabled {
+        println!("user {} disabled: it cannot log in, its tokens are refused and its sockets close within 10 s", u.email);
+    } else {
+        println!("user {} enabled", u.email);
+    }
+    Ok(())
+}
+
+/// A new password: asked twice at a prompt when standard input is a terminal, else the
+/// first line of standard input.
+fn read_new_password(what: &str) -> Result<String, CommandError> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = rpassword::prompt_password(format!("{what}: "))?;
+        let again = rpassword::prompt_password("repeat it: ")?;
+        if first != again {
+            return usage("the two passwords differ; nothing was changed");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        return usage(format!("no {what} on standard input (give it on the first line, or run in a terminal to be asked)"));
+    }
+    Ok(pw)
+}
+
+fn user_list(config: &Config, company: Option<String>, branch: Option<String>, as_json: bool) -> Result<(), CommandError> {
+    let users = directory::users(&open(config)?, company.as_deref(), branch.as_deref())?;
+    let origin = |u: &directory::User| if u.from_hq() { "hq" } else { "local" };
+    if as_json {
+        let items: Vec<Value> = users
+            .iter()
+            .map(|u| {
+                json!({"id": u.id, "email": u.email, "name": u.name, "role": u.role, "companyId": u.company_id,
+                       "branchId": u.branch_id, "disabled": u.disabled, "origin": origin(u), "createdAt": u.created_at})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        return Ok(());
+    }
+    if users.is_empty() {
+        println!("no users{}", if company.is_some() || branch.is_some() { " match" } else { " yet: branchd user add --help" });
+        return Ok(());
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING).set_header(["EMAIL", "NAME", "ROLE", "COMPANY", "BRANCH", "STATE", "MANAGED", "ID"]);
+    for u in &users {
+        table.add_row([
+            u.email.as_str(),
+            u.name.as_deref().unwrap_or("-"),
+            u.role.as_str(),
+            u.company_id.as_deref().unwrap_or("-"),
+            u.branch_id.as_deref().unwrap_or("-"),
+            if u.disabled { "disabled" } else { "active" },
+            if u.from_hq() { "at HQ" } else { "here" },
+            u.id.as_str(),
+        ]);
+    }
+    print_table(&table);
+    Ok(())
+}
+
 fn add_user(
     config: &Config,
     email: String,
@@ -174,20 +310,22 @@ fn add_user(
     role: String,
     company: Option<String>,
     branch: Option<String>,
+    name: Option<String>,
 ) -> Result<(), CommandError> {
     let Some(r) = Role::parse_user(&role) else {
-        let all: Vec<&str> = Role::USER_ROLES.iter().map(|r| r.as_str()).collect();
-        return usage(format!("--role must be one of {}", all.join(", ")));
+        return usage(format!("--role must be one of {}", manage::role_names()));
     };
+    if r == Role::SuperAdmin && (company.is_some() || branch.is_some()) {
+        return usage("a super_admin belongs to no company or branch: leave --company and --branch out");
+    }
     if r != Role::SuperAdmin && company.is_none() {
         return usage(format!("--company is required for {role}"));
     }
     if r.branch_scoped() && branch.is_none() {
         return usage(format!("--branch is required for {role}"));
     }
-    if pw.len() < 8 {
-        return usage("--password must be at least 8 characters");
-    }
+    manage::check_email(&email).map_err(CommandError::Usage)?;
+    manage::check_password(&pw, &email).map_err(CommandError::Usage)?;
     let row = directory::UserRow {
         id: uuid::Uuid::new_v4().to_string(),
         email: email.clone(),
@@ -198,12 +336,9 @@ fn add_user(
     };
     let conn = open(config)?;
     directory::add_user(&conn, &row)?;
-    if let (crate::config::Role::Hub, Some(company)) = (config.role, &row.company_id) {
-        // HQ users reach the branches through the feed, so they can log in offline there.
-        let data = json!({"id": row.id, "email": row.email, "passwordHash": row.password_hash, "role": row.role,
-                          "companyId": company, "branchId": row.branch_id});
-        crate::store::events::append_internal(&conn, "directory:user", company, row.branch_id.as_deref().unwrap_or(""), data)?;
-    }
+    let u = directory::update_user(&conn, &row.id, &directory::UserChange { name: Some(name), ..Default::default() })?;
+    // HQ users reach the branches through the feed, so they can log in offline there.
+    publish_if_hub(config, &conn, &u)?;
     println!("user {email} added (id {})", row.id);
     Ok(())
 }
@@ -226,7 +361,15 @@ fn issue_token(
     let secs = jwt::parse_ttl(ttl).ok_or_else(|| CommandError::Usage(format!("--ttl {ttl} is not like 90s, 15m, 1h or 7d")))?;
     std::fs::create_dir_all(&config.data_dir)?;
     let secret = crate::secrets::jwt_secret(config)?;
-    let claims = jwt::Claims { sub, role, company_id: company, branch_id: branch, email: None, exp: chrono::Utc::now().timestamp() + secs };
+    let claims = jwt::Claims {
+        sub,
+        role,
+        company_id: company,
+        branch_id: branch,
+        email: None,
+        exp: chrono::Utc::now().timestamp() + secs,
+        iat: Some(crate::auth::jwt::now_iat()),
+    };
     Ok(jwt::Keys::new(secret.as_bytes()).issue(&claims))
 }
 
@@ -249,7 +392,8 @@ fn secret_rotate(config: &Config) -> Result<(), CommandError> {
 /// Printer commands talk to the running server on 127.0.0.1 with a short-lived admin token.
 async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
     let token = issue_token(config, "branchd-cli".into(), "super_admin".into(), None, None, "5m")?;
-    let base = format!("http://127.0.0.1:{}", config.port);
+    // The address the running server recorded in its lock file (it may not be the configured port).
+    let base = crate::ops::local_base(config);
     let client = reqwest::Client::new();
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
         let mut req = client.request(method, format!("{base}{path}")).bearer_auth(&token);
@@ -258,7 +402,7 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
         }
         async move {
             let res = req.send().await.map_err(|e| {
-                CommandError::Server(format!("cannot reach branchd at {base}: {e}; is `branchd serve` running on port {}?", config.port))
+                CommandError::Server(format!("cannot reach branchd at {base} ({}); is `branchd serve` running?", root_cause(&e)))
             })?;
             let status = res.status();
             let body: Value = res.json().await.unwrap_or(Value::Null);
@@ -270,32 +414,62 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
         }
     };
     match cmd {
-        PrinterCmd::List { branch } => {
+        PrinterCmd::List { branch, json: as_json } => {
             let q = branch.map(|b| format!("?branchId={b}")).unwrap_or_default();
             let list = call(reqwest::Method::GET, format!("/api/printers{q}"), None).await?;
-            for p in list["items"].as_array().into_iter().flatten() {
-                println!(
-                    "{}  {:<24} {:<8} {:<8} {}",
-                    p["id"].as_str().unwrap_or(""),
-                    p["name"].as_str().unwrap_or(""),
-                    p["role"].as_str().unwrap_or(""),
-                    p["connection"]["type"].as_str().unwrap_or(""),
-                    p["status"].as_str().unwrap_or("")
-                );
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+                return Ok(());
             }
+            if items.is_empty() {
+                println!("no printers yet: branchd printer discover, then branchd printer add --help");
+                return Ok(());
+            }
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::NOTHING).set_header(["ID", "NAME", "BRANCH", "ROLE", "CONNECTION", "STATUS"]);
+            let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+            for p in &items {
+                table.add_row([
+                    s(&p["id"]),
+                    s(&p["name"]),
+                    s(&p["branchId"]),
+                    s(&p["role"]),
+                    connection_text(&p["connection"]),
+                    s(&p["status"]),
+                ]);
+            }
+            print_table(&table);
         }
-        PrinterCmd::Add { branch, name, role, connection, stations } => {
-            let connection: Value =
-                serde_json::from_str(&connection).map_err(|e| CommandError::Usage(format!("--connection is not JSON: {e}")))?;
+        PrinterCmd::Add { branch, name, role, host, port, serial, baud, usb, virtual_printer, connection, stations } => {
+            let connection = match (host, serial, usb, connection) {
+                (Some(host), ..) => json!({"type": "network", "host": host, "port": port}),
+                (_, Some(path), ..) => json!({"type": "serial", "path": path, "baudRate": baud}),
+                (_, _, Some(ids), _) => {
+                    let (vid, pid) = ids
+                        .split_once(':')
+                        .ok_or_else(|| CommandError::Usage(format!("--usb {ids} is not VID:PID in hex, e.g. 04b8:0202")))?;
+                    json!({"type": "usb", "vendorId": vid, "productId": pid})
+                }
+                (_, _, _, Some(text)) => {
+                    serde_json::from_str(&text).map_err(|e| CommandError::Usage(format!("--connection is not JSON: {e}")))?
+                }
+                _ if virtual_printer => json!({"type": "virtual"}),
+                _ => {
+                    return usage(
+                        "say how to reach the printer: --host ADDR [--port N], --serial PATH [--baud N], --usb VID:PID or --virtual",
+                    );
+                }
+            };
             let body = json!({"branchId": branch, "name": name, "role": role, "connection": connection, "stations": stations});
             let p = call(reqwest::Method::POST, "/api/printers".into(), Some(body)).await?;
-            println!("printer added: {}", p["id"].as_str().unwrap_or(""));
+            println!("printer {} added: {}", p["name"].as_str().unwrap_or(""), p["id"].as_str().unwrap_or(""));
         }
         PrinterCmd::Remove { id } => {
             call(reqwest::Method::DELETE, format!("/api/printers/{id}"), None).await?;
             println!("printer {id} removed");
         }
-        PrinterCmd::Discover { scan, serial } => {
+        PrinterCmd::Discover { scan, serial, json: as_json } => {
             eprintln!("searching USB, serial and mDNS{}…", if scan.is_some() { " and scanning port 9100" } else { "" });
             let mut body = json!({"serial": serial});
             if let Some(cidr) = scan {
@@ -303,6 +477,10 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
             }
             let r = call(reqwest::Method::POST, "/api/printers/discover".into(), Some(body)).await?;
             let list = r["candidates"].as_array().cloned().unwrap_or_default();
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                return Ok(());
+            }
             if list.is_empty() {
                 println!("no printers found");
             }
@@ -310,17 +488,48 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
                 let added = if c["alreadyAdded"] == json!(true) { " (already added)" } else { "" };
                 println!("{:<7} {:<28} {}{added}", c["source"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""), c["connection"]);
             }
-            println!("add one with: branchd printer add --branch BRANCH --name NAME --connection 'CONNECTION'");
+            println!("add one with: branchd printer add --branch BRANCH --name NAME (--host ADDR | --serial PATH | --usb VID:PID)");
         }
         PrinterCmd::Test { id } => {
             let r = call(reqwest::Method::POST, format!("/api/printers/{id}/test"), None).await?;
-            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             if r["success"] != json!(true) {
-                return Err(CommandError::Server(format!("test print failed: {}", r["message"].as_str().unwrap_or(""))));
+                let why = r["error"]["message"].as_str().or(r["message"].as_str()).unwrap_or("no reason given");
+                let code = r["error"]["code"].as_str().unwrap_or("FAILED");
+                return Err(CommandError::Server(format!("test print on {id} failed ({code}): {why}")));
             }
+            println!("test page printed on {id} in {} ms", r["durationMs"].as_u64().unwrap_or(0));
         }
     }
     Ok(())
+}
+
+/// A table without the padding after each line's last column.
+fn print_table(table: &comfy_table::Table) {
+    for line in table.to_string().lines() {
+        println!("{}", line.trim_end());
+    }
+}
+
+/// The innermost cause of an error, for one-line messages.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// A printer connection in a few words: `network 10.0.0.5:9100`, `usb 04b8:0202`, …
+fn connection_text(c: &Value) -> String {
+    let s = |k: &str| c[k].as_str().map(str::to_string).or_else(|| c[k].as_u64().map(|n| n.to_string())).unwrap_or_default();
+    let hex = |k: &str| c[k].as_u64().map(|n| format!("{n:04x}")).unwrap_or_else(|| s(k));
+    match c["type"].as_str().unwrap_or("") {
+        "network" => format!("network {}:{}", s("host"), s("port")),
+        "serial" => format!("serial {} @{}", s("path"), s("baudRate")),
+        "usb" => format!("usb {}:{}", hex("vendorId"), hex("productId")),
+        "desktop" => format!("desktop {}/{}", s("deviceId"), s("localId")),
+        other => other.to_string(),
+    }
 }
 
 fn sync_status(config: &Config) -> Result<(), CommandError> {

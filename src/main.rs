@@ -99,7 +99,11 @@ async fn run() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("branchd: {e:#}");
+            // Admin commands' errors say everything in one line; a chain would repeat it.
+            match e.downcast_ref::<branchd::commands::CommandError>() {
+                Some(c) => eprintln!("branchd: {c}"),
+                None => eprintln!("branchd: {e:#}"),
+            }
             let code = e
                 .downcast_ref::<branchd::app::AppError>()
                 .map(|e| e.exit_code())

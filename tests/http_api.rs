@@ -71,6 +71,7 @@ async fn tokens_are_checked() {
         branch_id: None,
         email: None,
         exp: chrono::Utc::now().timestamp() + 600,
+        iat: None,
     });
     let (st, body) = s.get("/api/orders", &other).await;
     assert_eq!((st, code(&body)), (401, "TOKEN_INVALID"));

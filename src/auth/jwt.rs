@@ -18,6 +18,12 @@ pub struct Claims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub exp: i64,
+    /// Issued at (Unix seconds; branchd writes milliseconds as a fraction, which RFC 7519's
+    /// NumericDate allows, so a token issued just before a password change is told from one
+    /// issued just after it). Tokens branchd issues always carry it; a token of a local user
+    /// issued before that user's last password change is refused (SPEC §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<f64>,
 }
 
 /// Signs and verifies tokens with the configured secret.
@@ -44,6 +50,11 @@ impl Keys {
 
     /// Verifies a token and turns its claims into a principal.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_with_iat(token).map(|(p, _)| p)
+    }
+
+    /// As [`Keys::verify`], with the token's `iat` in Unix milliseconds (for the user gate).
+    pub fn verify_with_iat(&self, token: &str) -> Result<(Principal, Option<i64>), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
             ErrorKind::InvalidAlgorithm => AuthError::Invalid("only HS256 tokens are accepted".into()),
@@ -59,7 +70,7 @@ impl Keys {
         if role.branch_scoped() && c.branch_id.as_deref().is_none_or(str::is_empty) {
             return Err(AuthError::Forbidden(format!("{} needs a branchId", role.as_str())));
         }
-        Ok(Principal {
+        let principal = Principal {
             sub: c.sub,
             role,
             company_id: c.company_id.filter(|s| !s.is_empty()),
@@ -67,8 +78,14 @@ impl Keys {
             email: c.email,
             device_id: None,
             app_version: None,
-        })
+        };
+        Ok((principal, c.iat.filter(|t| t.is_finite()).map(|t| (t * 1000.0).round() as i64)))
     }
+}
+
+/// `iat` for a token issued now: Unix seconds with milliseconds.
+pub fn now_iat() -> f64 {
+    chrono::Utc::now().timestamp_millis() as f64 / 1000.0
 }
 
 /// Parses a TTL like `90s`, `15m`, `12h`, `7d` into seconds.
@@ -92,7 +109,15 @@ mod tests {
     use base64::Engine;
 
     fn claims(exp: i64) -> Claims {
-        Claims { sub: "u1".into(), role: "cashier".into(), company_id: Some("c".into()), branch_id: Some("b".into()), email: None, exp }
+        Claims {
+            sub: "u1".into(),
+            role: "cashier".into(),
+            company_id: Some("c".into()),
+            branch_id: Some("b".into()),
+            email: None,
+            exp,
+            iat: None,
+        }
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! it may see. Knows nothing about HTTP or Socket.IO; `http::auth` and `realtime::connect`
 //! adapt it.
 
+pub mod gate;
 pub mod jwt;
 pub mod license;
+pub mod manage;
 pub mod password;
 pub mod throttle;
 

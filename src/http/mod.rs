@@ -11,6 +11,7 @@ mod printers;
 mod sync;
 mod system;
 mod updates;
+mod users;
 
 use std::time::Instant;
 
@@ -52,6 +53,9 @@ pub fn router(state: AppState) -> Router {
         .route("/print-jobs", post(print_jobs::create).get(print_jobs::list))
         .route("/print-jobs/{id}", get(print_jobs::get_one))
         .route("/print-jobs/{id}/reprint", post(print_jobs::reprint))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", axum::routing::patch(users::update).get(users::get_one))
+        .route("/users/{id}/password", post(users::reset_password))
         .route("/branches", get(dashboard::branches))
         .route("/connections", get(dashboard::connections))
         .route("/system", get(dashboard::system))
@@ -59,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .merge(dashboard::static_routes())
         .route("/auth/login", post(system::login))
+        .route("/auth/password", post(users::change_own_password))
         .route("/health", get(system::health))
         .route("/ca.crt", get(system::ca_cert))
         .route("/metrics", get(system::metrics))
@@ -116,7 +121,8 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
     res
 }
 
-/// The caller, from `Authorization: Bearer JWT`.
+/// The caller, from `Authorization: Bearer JWT`, past the user gate (a disabled user's
+/// token, or one older than its user's password, is 401 `TOKEN_INVALID`).
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
@@ -125,7 +131,12 @@ impl FromRequestParts<AppState> for Auth {
         let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let token = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty());
         let token = token.ok_or(AuthError::Required)?;
-        Ok(Auth(state.keys().verify(token)?))
+        let (principal, iat) = state.keys().verify_with_iat(token)?;
+        state.user_gate().check(state.db(), &principal, iat).await.map_err(|e| match e {
+            crate::auth::gate::GateError::Refused(a) => ApiError::from(a),
+            crate::auth::gate::GateError::Store(s) => ApiError::from(s),
+        })?;
+        Ok(Auth(principal))
     }
 }
 

@@ -65,19 +65,29 @@ pub async fn login(State(st): State<AppState>, ClientAddr(ip): ClientAddr, JsonB
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong email or password"));
     };
     st.login_throttle().succeeded(&email);
-    let claims = Claims {
+    if u.disabled {
+        tracing::info!(email = %crate::validate::loggable(&email), "login refused: the user is disabled");
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "USER_DISABLED", "this user is disabled; ask a manager to enable it"));
+    }
+    let token = issue_for(&st, &u);
+    Ok(Json(json!({
+        "accessToken": token,
+        "user": {"id": u.id, "email": u.email, "name": u.name, "role": u.role, "companyId": u.company_id, "branchId": u.branch_id},
+    })))
+}
+
+/// A login token for a stored user (with `iat`, so a later password change refuses it).
+pub(super) fn issue_for(st: &AppState, u: &directory::User) -> String {
+    let now = chrono::Utc::now().timestamp();
+    st.keys().issue(&Claims {
         sub: u.id.clone(),
         role: u.role.clone(),
         company_id: u.company_id.clone(),
         branch_id: u.branch_id.clone(),
         email: Some(u.email.clone()),
-        exp: chrono::Utc::now().timestamp() + LOGIN_TTL_SECS,
-    };
-    let token = st.keys().issue(&claims);
-    Ok(Json(json!({
-        "accessToken": token,
-        "user": {"id": u.id, "email": u.email, "role": u.role, "companyId": u.company_id, "branchId": u.branch_id},
-    })))
+        exp: now + LOGIN_TTL_SECS,
+        iat: Some(crate::auth::jwt::now_iat()),
+    })
 }
 
 fn busy() -> ApiError {

@@ -75,6 +75,7 @@ pub fn admin_token(config: &Config) -> Result<String, CommandError> {
         branch_id: None,
         email: None,
         exp: chrono::Utc::now().timestamp() + 120,
+        iat: Some(crate::auth::jwt::now_iat()),
     };
     Ok(crate::auth::jwt::Keys::new(secret.as_bytes()).issue(&claims))
 }

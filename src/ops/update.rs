@@ -373,6 +373,14 @@ pub async fn run(config: &Config, args: UpdateArgs) -> Result<(), CommandError> 
     if args.confirm {
         return confirm_cmd(config, &args).await;
     }
+    if !args.apply && manifest_url(config, args.url.as_deref()).is_none() {
+        // Checking is the default: with nowhere to check, that is an answer, not a failure.
+        println!(
+            "updates: not configured (set update_url / BRANCHD_UPDATE_URL, or upstream_url, or pass --url); running {}",
+            crate::VERSION
+        );
+        return Ok(());
+    }
     let (src, m) = match fetch_manifest(config, args.url.as_deref()).await {
         Ok(x) => x,
         Err(e) => {

@@ -7,6 +7,7 @@ use socketioxide::extract::SocketRef;
 
 use super::{room_branch, room_company};
 use crate::app::AppState;
+use crate::auth::gate::GateError;
 use crate::auth::{AuthError, Principal, Role, license};
 use crate::store::directory;
 
@@ -31,13 +32,24 @@ fn str_field<'a>(auth: &'a Value, key: &str) -> Option<&'a str> {
 pub async fn authenticate(ns: &'static str, state: &AppState, s: &SocketRef, auth: Option<Value>) -> Result<(), Refusal> {
     let auth = auth.filter(Value::is_object).unwrap_or(Value::Null);
     let mut license_hash = None;
+    let mut token_iat = None;
     let result = match str_field(&auth, "userRole") {
         Some("desktop_app") => desktop(ns, state, &auth).await.map(|(p, hash)| {
             license_hash = Some(hash);
             p
         }),
         _ => match str_field(&auth, "token") {
-            Some(t) => state.keys().verify(t).map_err(|e| e.code()),
+            Some(t) => match state.keys().verify_with_iat(t) {
+                Ok((p, iat)) => match state.user_gate().check(state.db(), &p, iat).await {
+                    Ok(()) => {
+                        token_iat = iat;
+                        Ok(p)
+                    }
+                    Err(GateError::Refused(e)) => Err(e.code()),
+                    Err(GateError::Store(_)) => Err("INTERNAL_ERROR"),
+                },
+                Err(e) => Err(e.code()),
+            },
             None => Err(AuthError::Required.code()),
         },
     };
@@ -55,8 +67,14 @@ pub async fn authenticate(ns: &'static str, state: &AppState, s: &SocketRef, aut
     if let Some(hash) = license_hash {
         s.extensions.insert(LicenseHash(hash));
     }
+    s.extensions.insert(TokenIat(token_iat));
     Ok(())
 }
+
+/// The `iat` (Unix ms) of the token a user's socket connected with (to close it once the user's
+/// password changes).
+#[derive(Clone, Copy)]
+pub struct TokenIat(pub Option<i64>);
 
 /// The hash of the license a desktop app connected with (to disconnect it once revoked).
 #[derive(Clone)]
@@ -93,33 +111,73 @@ async fn desktop(ns: &str, state: &AppState, auth: &Value) -> Result<(Principal,
 }
 
 /// Disconnects desktop apps whose license was revoked (by `branchd license revoke`, from
-/// another process, or through the hub's feed) within `every`. Their reconnection is then
-/// refused with `LICENSE_INVALID`.
+/// another process, or through the hub's feed) and sockets of users who were disabled or
+/// whose password changed after their token was issued, within `every` (at most 5 s; at once when the
+/// change was made through this server's API). Their reconnection is then refused with
+/// `LICENSE_INVALID` / `TOKEN_INVALID`.
 pub async fn disconnect_revoked(state: AppState, every: std::time::Duration) {
     let stop = state.shutdown_token().clone();
+    // Half the period at most, so a change made elsewhere (the CLI, HQ's feed) closes
+    // sockets well within SPEC's 10 s.
+    let every = every.min(std::time::Duration::from_secs(5));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
+            _ = state.user_gate().changed() => {}
             _ = stop.cancelled() => return,
         }
-        let Some(ns) = state.io().of("/printing-ws") else { continue };
-        let desktops: Vec<_> = ns.sockets().into_iter().filter_map(|s| s.extensions.get::<LicenseHash>().map(|h| (s, h.0))).collect();
-        if desktops.is_empty() {
-            continue;
+        disconnect_revoked_desktops(&state).await;
+        disconnect_refused_users(&state).await;
+    }
+}
+
+async fn disconnect_revoked_desktops(state: &AppState) {
+    let Some(ns) = state.io().of("/printing-ws") else { return };
+    let desktops: Vec<_> = ns.sockets().into_iter().filter_map(|s| s.extensions.get::<LicenseHash>().map(|h| (s, h.0))).collect();
+    if desktops.is_empty() {
+        return;
+    }
+    let revoked = match state.db().read(directory::revoked_licenses).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read revoked licenses");
+            return;
         }
-        let revoked = match state.db().read(directory::revoked_licenses).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read revoked licenses");
-                continue;
-            }
-        };
-        for (s, hash) in desktops {
-            if revoked.contains(&hash) {
-                let device = s.extensions.get::<Principal>().and_then(|p| p.device_id).unwrap_or_default();
-                tracing::warn!(device_id = %device, "desktop app disconnected: its license was revoked");
-                let _ = s.disconnect();
-            }
+    };
+    for (s, hash) in desktops {
+        if revoked.contains(&hash) {
+            let device = s.extensions.get::<Principal>().and_then(|p| p.device_id).unwrap_or_default();
+            tracing::warn!(device_id = %device, "desktop app disconnected: its license was revoked");
+            let _ = s.disconnect();
+        }
+    }
+}
+
+async fn disconnect_refused_users(state: &AppState) {
+    let sockets: Vec<_> = super::NAMESPACES
+        .iter()
+        .filter_map(|ns| state.io().of(*ns))
+        .flat_map(|ns| ns.sockets())
+        .filter_map(|s| {
+            let p = s.extensions.get::<Principal>().filter(|p| !p.is_desktop())?;
+            let iat = s.extensions.get::<TokenIat>().and_then(|t| t.0);
+            Some((s, p.sub, iat))
+        })
+        .collect();
+    if sockets.is_empty() {
+        return;
+    }
+    let restricted = match state.db().read(directory::users_with_restrictions).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read disabled users");
+            return;
+        }
+    };
+    for (s, sub, iat) in sockets {
+        if let Err(why) = crate::auth::gate::verdict(restricted.get(&sub).copied(), iat) {
+            tracing::info!(user = %sub, reason = %why, "socket closed: its user was disabled or changed password");
+            let _ = s.disconnect();
         }
     }
 }

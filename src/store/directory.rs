@@ -96,20 +96,159 @@ pub fn add_user(conn: &Connection, u: &UserRow) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn user_by_email(conn: &Connection, email: &str) -> Result<Option<UserRow>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT id, email, password_hash, role, company_id, branch_id FROM users WHERE email = ?1")?;
-    Ok(stmt
-        .query_row([email], |r| {
-            Ok(UserRow {
-                id: r.get(0)?,
-                email: r.get(1)?,
-                password_hash: r.get(2)?,
-                role: r.get(3)?,
-                company_id: r.get(4)?,
-                branch_id: r.get(5)?,
-            })
-        })
-        .optional()?)
+/// A stored user as read back (the password hash stays inside the server).
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub company_id: Option<String>,
+    pub branch_id: Option<String>,
+    pub name: Option<String>,
+    pub disabled: bool,
+    /// Unix milliseconds of the last password change (tokens with an older `iat` are refused).
+    pub password_changed_at: Option<i64>,
+    /// `local` (managed here) or `hq` (came through the hub's feed; read-only here).
+    pub origin: String,
+    pub created_at: String,
+}
+
+impl User {
+    pub fn from_hq(&self) -> bool {
+        self.origin == ORIGIN_HQ
+    }
+}
+
+pub const ORIGIN_HQ: &str = "hq";
+
+const USER_COLS: &str = "id, email, password_hash, role, company_id, branch_id, name, disabled, password_changed_at, origin, created_at";
+
+fn user_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        password_hash: r.get(2)?,
+        role: r.get(3)?,
+        company_id: r.get(4)?,
+        branch_id: r.get(5)?,
+        name: r.get(6)?,
+        disabled: r.get::<_, i64>(7)? != 0,
+        password_changed_at: r.get(8)?,
+        origin: r.get(9)?,
+        created_at: r.get(10)?,
+    })
+}
+
+pub fn user_by_email(conn: &Connection, email: &str) -> Result<Option<User>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE email = ?1"))?;
+    Ok(stmt.query_row([email], user_from).optional()?)
+}
+
+pub fn user(conn: &Connection, id: &str) -> Result<Option<User>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], user_from).optional()?)
+}
+
+/// Users of one company (`None`: every user), optionally of one branch, by email.
+pub fn users(conn: &Connection, company: Option<&str>, branch: Option<&str>) -> Result<Vec<User>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {USER_COLS} FROM users WHERE (?1 IS NULL OR company_id = ?1) AND (?2 IS NULL OR branch_id = ?2) ORDER BY email"
+    ))?;
+    let rows = stmt.query_map(params![company, branch], user_from)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What the token gate needs of a user: (disabled, password changed at, Unix ms).
+pub fn user_gate_state(conn: &Connection, id: &str) -> Result<Option<(bool, Option<i64>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT disabled, password_changed_at FROM users WHERE id = ?1
+         UNION ALL SELECT 1, NULL FROM users_removed WHERE id = ?1 LIMIT 1",
+    )?;
+    Ok(stmt.query_row([id], |r| Ok((r.get::<_, i64>(0)? != 0, r.get(1)?))).optional()?)
+}
+
+/// Every user whose tokens may be refused: disabled, or with a password change recorded.
+pub fn users_with_restrictions(conn: &Connection) -> Result<std::collections::HashMap<String, (bool, Option<i64>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, disabled, password_changed_at FROM users WHERE disabled != 0 OR password_changed_at IS NOT NULL
+                             UNION ALL SELECT id, 1, NULL FROM users_removed",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)? != 0, r.get(2)?))))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A change to a local user (`None` fields stay as they are; `branch_id: Some(None)` clears it).
+#[derive(Debug, Default, Clone)]
+pub struct UserChange {
+    pub role: Option<String>,
+    pub company_id: Option<Option<String>>,
+    pub branch_id: Option<Option<String>>,
+    pub name: Option<Option<String>>,
+    pub disabled: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
+/// Applies `change` to user `id`; returns the stored result. The branch must belong to the
+/// user's company.
+pub fn update_user(conn: &Connection, id: &str, change: &UserChange) -> Result<User, StoreError> {
+    let Some(mut u) = user(conn, id)? else { return Err(StoreError::NotFound(format!("user {id} does not exist"))) };
+    if let Some(r) = &change.role {
+        u.role = r.clone();
+    }
+    if let Some(c) = &change.company_id {
+        u.company_id = c.clone();
+    }
+    if let Some(b) = &change.branch_id {
+        u.branch_id = b.clone();
+    }
+    if let Some(n) = &change.name {
+        u.name = n.clone();
+    }
+    if let Some(d) = change.disabled {
+        u.disabled = d;
+    }
+    if let Some(h) = &change.password_hash {
+        u.password_hash = h.clone();
+        u.password_changed_at = Some(chrono::Utc::now().timestamp_millis());
+    }
+    if let Some(b) = &u.branch_id {
+        match branch(conn, b)? {
+            Some(br) if Some(&br.company_id) == u.company_id.as_ref() => {}
+            Some(_) => return Err(StoreError::Invalid(format!("branch {b} belongs to another company"))),
+            None => return Err(StoreError::NotFound(format!("branch {b} does not exist"))),
+        }
+    }
+    conn.execute(
+        "UPDATE users SET role = ?2, company_id = ?3, branch_id = ?4, name = ?5, disabled = ?6, password_hash = ?7,
+                          password_changed_at = ?8 WHERE id = ?1",
+        params![id, u.role, u.company_id, u.branch_id, u.name, u.disabled as i64, u.password_hash, u.password_changed_at],
+    )?;
+    Ok(u)
+}
+
+/// Deletes a user and remembers its id, so its tokens stay refused; `false` when there was none.
+pub fn remove_user(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    conn.execute("INSERT OR IGNORE INTO users_removed (id, removed_at) VALUES (?1, ?2)", params![id, now_rfc3339()])?;
+    Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
+}
+
+/// The `directory:user` feed payload a hub publishes for a user (branches store it as an HQ user).
+pub fn user_feed_payload(u: &User) -> serde_json::Value {
+    serde_json::json!({
+        "id": u.id, "email": u.email, "passwordHash": u.password_hash, "role": u.role,
+        "companyId": u.company_id, "branchId": u.branch_id, "name": u.name, "disabled": u.disabled,
+        "passwordChangedAt": u.password_changed_at,
+    })
+}
+
+/// On a hub: puts the user on its company's feed, so branches get the change (users without
+/// a company, `super_admin`s, stay at the hub).
+pub fn publish_user(conn: &Connection, u: &User) -> Result<(), StoreError> {
+    if let Some(company) = &u.company_id {
+        super::events::append_internal(conn, "directory:user", company, u.branch_id.as_deref().unwrap_or(""), user_feed_payload(u))?;
+    }
+    Ok(())
 }
 
 pub fn count_users(conn: &Connection) -> Result<i64, StoreError> {
@@ -149,7 +288,8 @@ pub fn revoke_license(conn: &Connection, key_hash: &str) -> Result<bool, StoreEr
     Ok(n == 1)
 }
 
-/// A user as the hub reports it (`directory:user` feed event), stored or updated by id.
+/// A user as the hub reports it (`directory:user` feed event), stored or updated by id and
+/// marked as HQ's (read-only at this branch), with its `disabled` flag and password change time.
 pub fn replicate_user(conn: &Connection, d: &serde_json::Value) -> Result<(), StoreError> {
     let s = |k: &str| d.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
     let (Some(id), Some(email), Some(hash), Some(role)) = (s("id"), s("email"), s("passwordHash"), s("role")) else {
@@ -159,11 +299,16 @@ pub fn replicate_user(conn: &Connection, d: &serde_json::Value) -> Result<(), St
         let name = s("companyName").unwrap_or_else(|| c.clone());
         conn.execute("INSERT OR IGNORE INTO companies (id, name, created_at) VALUES (?1, ?2, ?3)", params![c, name, now_rfc3339()])?;
     }
+    let disabled = d.get("disabled").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let changed = d.get("passwordChangedAt").and_then(serde_json::Value::as_i64);
     conn.execute(
-        "INSERT INTO users (id, email, password_hash, role, company_id, branch_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO users (id, email, password_hash, role, company_id, branch_id, created_at, name, disabled, password_changed_at, origin)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'hq')
          ON CONFLICT(id) DO UPDATE SET email = excluded.email, password_hash = excluded.password_hash, role = excluded.role,
-                                       company_id = excluded.company_id, branch_id = excluded.branch_id",
-        params![id, email, hash, role, s("companyId"), s("branchId"), now_rfc3339()],
+                                       company_id = excluded.company_id, branch_id = excluded.branch_id, name = excluded.name,
+                                       disabled = excluded.disabled, password_changed_at = excluded.password_changed_at,
+                                       origin = 'hq'",
+        params![id, email, hash, role, s("companyId"), s("branchId"), now_rfc3339(), s("name"), disabled as i64, changed],
     )?;
     Ok(())
 }

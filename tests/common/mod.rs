@@ -134,6 +134,7 @@ pub fn token_with(state: &AppState, role: &str, company: Option<&str>, branch: O
         branch_id: branch.map(Into::into),
         email: None,
         exp: chrono::Utc::now().timestamp() + ttl,
+        iat: Some(branchd::auth::jwt::now_iat()),
     })
 }
 
@@ -146,6 +147,7 @@ pub fn token_for_secret(role: &str, company: Option<&str>, branch: Option<&str>)
         branch_id: branch.map(Into::into),
         email: None,
         exp: chrono::Utc::now().timestamp() + 3600,
+        iat: Some(branchd::auth::jwt::now_iat()),
     })
 }
 
@@ -235,6 +237,7 @@ pub fn client_fixtures(s: &TestServer, print_timeout_ms: u64, max_payload: u64) 
         branch_id: None,
         email: None,
         exp,
+        iat: None,
     });
     json!({
         "tokens": {
