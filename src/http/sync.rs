@@ -1,5 +1,5 @@
 //! `/sync/v1/*` (hub role only): `hello`, `events` (push) and `feed` (pull), authenticated
-//! with a branch's uplink credential. Shapes are documented in the README.
+//! with a branch's uplink credential. Shapes are documented in docs/API.md ("Sync").
 
 use std::collections::HashMap;
 
