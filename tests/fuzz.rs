@@ -623,11 +623,11 @@ async fn fake_printer() -> (u16, Arc<Mutex<Vec<u8>>>) {
 async fn fuzz_printer_and_discovery_replies() {
     let (port, reply) = fake_printer().await;
     let ms = Duration::from_millis(50);
-    let net = Arc::new(Network {
-        host: "127.0.0.1".into(),
+    let net = Arc::new(Network::one_shot(
+        "127.0.0.1",
         port,
-        timeouts: Timeouts { connect: ms, write: ms, read: ms, confirm: ms, poll: Duration::from_secs(5), ..Timeouts::default() },
-    });
+        Timeouts { connect: ms, write: ms, read: ms, confirm: ms, poll: Duration::from_secs(5), ..Timeouts::default() },
+    ));
     fuzz_async("printer_replies", move |input, _| {
         let (net, reply) = (net.clone(), reply.clone());
         async move {

@@ -153,10 +153,12 @@ impl Fault {
 
 /// One spell: the fault, a ticket waiting, the alert within the threshold (once), the
 /// repair, the ticket printed exactly once, the alert closed.
-async fn spell(fault: Fault) {
+/// `profile`: a generic clone (polled, a connection per check) or an Epson TM (held
+/// connection, status pushed).
+async fn spell(fault: Fault, profile: &str) {
     let s = server().await;
     let emu = Emulator::start();
-    let pid = add_printer(&s, json!({"name": "Bar", "role": "kitchen", "connection": net(&emu)})).await;
+    let pid = add_printer(&s, json!({"name": "Bar", "role": "kitchen", "profile": profile, "connection": net(&emu)})).await;
     fault.apply(&emu, true);
     let started = Instant::now();
     let o = order(&s, "Mint lemonade").await;
@@ -229,17 +231,20 @@ async fn retries(s: &TestServer) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paper_out_with_a_ticket_waiting_raises_printer_stalled_and_recovery_closes_it() {
-    spell(Fault::PaperOut).await;
+    spell(Fault::PaperOut, "generic").await;
+    spell(Fault::PaperOut, "epson-tm-t88").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_printer_with_a_ticket_waiting_raises_printer_stalled_and_recovery_closes_it() {
-    spell(Fault::Offline).await;
+    spell(Fault::Offline, "generic").await;
+    spell(Fault::Offline, "epson-tm-t88").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cover_open_with_a_ticket_waiting_raises_printer_stalled_and_recovery_closes_it() {
-    spell(Fault::CoverOpen).await;
+    spell(Fault::CoverOpen, "generic").await;
+    spell(Fault::CoverOpen, "epson-tm-t88").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,4 +441,93 @@ async fn an_outage_is_retried_with_backoff_and_logged_once_per_change() {
     assert!(outage.iter().any(|l| l.contains("cannot print")), "{outage:#?}");
     assert!(outage.iter().any(|l| l.contains("is back")), "{outage:#?}");
     assert_eq!(emu.wait_jobs(1, WAIT).len(), 1);
+}
+
+/// Switches the emulator between the states a printer pushes, in order, and returns how long
+/// each took to reach the printer's stored status (what `printerStatusUpdate` carries).
+type Step = (&'static str, fn(&Emulator));
+
+async fn spells_heard(s: &TestServer, emu: &Emulator, id: &str) -> Vec<(String, Duration)> {
+    let mut heard = vec![];
+    let steps: [Step; 4] = [
+        ("paper_out", |e| e.set_paper(Paper::Out)),
+        ("online", |e| e.set_paper(Paper::Ok)),
+        ("cover_open", |e| e.set_cover_open(true)),
+        ("online", |e| e.set_cover_open(false)),
+    ];
+    for (want, step) in steps {
+        let t = Instant::now();
+        step(emu);
+        until_status(s, id, want).await;
+        heard.push((want.to_string(), t.elapsed()));
+    }
+    heard
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printer_that_pushes_its_status_is_heard_within_two_seconds_and_prints_at_once_when_ready() {
+    // Idle polling every 60 s and retries backing off up to 60 s: only the printer's own
+    // push (Automatic Status Back over the held connection) can explain a quick answer.
+    let slow =
+        Timeouts { poll: Duration::from_secs(60), ..timeouts(Duration::from_secs(60), Duration::from_secs(60), Duration::from_secs(60)) };
+    let s = server_with(slow).await;
+    let emu = Emulator::start();
+    let id = add_printer(&s, json!({"name": "Pass", "role": "kitchen", "profile": "epson-tm-t20", "connection": net(&emu)})).await;
+    until("ASB turned on", WAIT, || async { emu.asb_on().then_some(()) }).await;
+    until_status(&s, &id, "online").await;
+    let asked = emu.status_requests();
+    for (status, took) in spells_heard(&s, &emu, &id).await {
+        assert!(took < Duration::from_secs(2), "{status} took {took:?} to be heard");
+    }
+    assert_eq!(emu.status_requests(), asked, "the changes were pushed, not asked for");
+    let updates = events(&s, "/printing-ws", "printerStatusUpdate").await;
+    let seen: Vec<&str> = updates.iter().filter(|u| u["printerId"] == id.as_str()).filter_map(|u| u["status"].as_str()).collect();
+    assert!(seen.ends_with(&["paper_out", "online", "cover_open", "online"]), "{seen:?}");
+
+    // A ticket waiting on a paper-out printer goes out as soon as the printer says the paper
+    // is back, not after the 60 s backoff, and prints once.
+    emu.set_paper(Paper::Out);
+    until_status(&s, &id, "paper_out").await;
+    let o = order(&s, "Shawarma").await;
+    until("the ticket waits", WAIT, || async {
+        let jobs = jobs_of(&s, &id).await;
+        jobs.iter().any(|j| j["orderId"] == o["id"] && j["lastError"].as_str().is_some_and(|e| e.contains("not ready"))).then_some(())
+    })
+    .await;
+    let t = Instant::now();
+    emu.set_paper(Paper::Ok);
+    let printed = emu.wait_jobs(1, Duration::from_secs(5));
+    assert!(t.elapsed() < Duration::from_secs(3), "printed {:?} after the paper came back", t.elapsed());
+    assert_eq!(printed.iter().filter(|j| contains(j, "Shawarma")).count(), 1);
+    // One connection held for all of it.
+    assert_eq!(emu.connections(), 1, "the held connection was reopened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_printer_and_a_clone_are_polled_not_held() {
+    let s = server_with(Timeouts { poll: Duration::from_secs(60), ..timeouts(STALL, Duration::from_millis(200), Duration::from_secs(1)) })
+        .await;
+    // Shared with another sender: no connection held, no ASB, status asked every 2 s.
+    let shared = Emulator::start();
+    let mut conn = net(&shared);
+    conn["shared"] = json!(true);
+    let id = add_printer(&s, json!({"name": "Shared", "role": "kitchen", "profile": "epson-tm-t20", "connection": conn})).await;
+    let (_, p) = s.get(&format!("/api/printers/{id}"), &manager(&s)).await;
+    assert_eq!(p["connection"]["shared"], true, "{p}");
+    until_status(&s, &id, "online").await;
+    for (status, took) in spells_heard(&s, &shared, &id).await {
+        assert!(took < Duration::from_secs(5), "{status} took {took:?} on a shared printer polled every 2 s");
+    }
+    assert!(!shared.asb_on(), "ASB turned on for a shared printer");
+    assert!(shared.connections() >= 4, "a shared printer gets a connection per check");
+    // A generic clone is not sent GS a and not held: polled at the configured interval.
+    let clone = Emulator::start();
+    let cid = add_printer(&s, json!({"name": "Clone", "role": "receipt", "connection": net(&clone)})).await;
+    until_status(&s, &cid, "online").await;
+    assert!(!clone.asb_on());
+    // A bad flag is refused and changes nothing.
+    let mut bad = net(&clone);
+    bad["shared"] = json!("yes");
+    let (st, e) = s.post("/api/printers", &manager(&s), json!({"branchId": "br-1", "name": "Bad", "connection": bad})).await;
+    assert_eq!(st, 400, "{e}");
 }

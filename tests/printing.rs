@@ -38,7 +38,13 @@ fn manager(s: &TestServer) -> String {
 }
 
 async fn add_printer(s: &TestServer, name: &str, role: &str, stations: &[&str], connection: Value) -> String {
-    let body = json!({"branchId": "br-1", "name": name, "role": role, "stations": stations, "connection": connection});
+    add_printer_of(s, name, role, stations, connection, "generic").await
+}
+
+/// `profile`: "generic" (polled, a connection per job) or an Epson TM (one connection held,
+/// status pushed).
+async fn add_printer_of(s: &TestServer, name: &str, role: &str, stations: &[&str], connection: Value, profile: &str) -> String {
+    let body = json!({"branchId": "br-1", "name": name, "role": role, "stations": stations, "connection": connection, "profile": profile});
     let (st, p) = s.post("/api/printers", &manager(s), body).await;
     assert_eq!(st, 201, "{p}");
     p["id"].as_str().unwrap().to_string()
@@ -188,10 +194,15 @@ async fn paper_out_holds_the_job_until_paper_is_loaded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_broken_mid_job_is_reprinted_with_a_banner() {
+    broken_mid_job("generic").await;
+    broken_mid_job("epson-tm-m30").await;
+}
+
+async fn broken_mid_job(profile: &str) {
     let s = server().await;
     let emu = Emulator::start();
     emu.cut_after(40);
-    add_printer(&s, "Kitchen", "kitchen", &[], net(&emu)).await;
+    add_printer_of(&s, "Kitchen", "kitchen", &[], net(&emu), profile).await;
     order(&s, json!([{"name": "Lentil soup", "quantity": 3, "unitPrice": 400}])).await;
     let js = until(&s, "", "printed", all_printed(1)).await;
     assert_eq!(js[0]["attempts"], 2);
@@ -203,10 +214,15 @@ async fn a_connection_broken_mid_job_is_reprinted_with_a_banner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unconfirmed_job_is_reprinted_with_a_banner_not_silently() {
+    unconfirmed("generic").await;
+    unconfirmed("epson-tm-m30").await;
+}
+
+async fn unconfirmed(profile: &str) {
     let s = server().await;
     let emu = Emulator::start();
     emu.set_mute(true);
-    add_printer(&s, "Kitchen", "kitchen", &[], net(&emu)).await;
+    add_printer_of(&s, "Kitchen", "kitchen", &[], net(&emu), profile).await;
     order(&s, json!([{"name": "Tabbouleh", "quantity": 1, "unitPrice": 450}])).await;
     until(&s, "", "an unconfirmed attempt", |js| js.len() == 1 && js[0]["uncertain"] == true).await;
     emu.set_mute(false);

@@ -11,6 +11,10 @@ pub enum Connection {
     Network {
         host: String,
         port: u16,
+        /// Other senders (a second POS, another server) print to it too: branchd then holds
+        /// no connection open to it and polls its status every 2 s instead.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        shared: bool,
     },
     Serial {
         path: String,
@@ -120,6 +124,11 @@ pub fn parse_connection(v: &Value) -> validate::Result<Connection> {
         Some("network") => Ok(Connection::Network {
             host: validate::string(m, "host", 253).map_err(prefixed)?,
             port: validate::opt_int(m, "port", 1, 65535).map_err(prefixed)?.unwrap_or(9100) as u16,
+            shared: match m.get("shared") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return invalid("connection.shared must be true or false"),
+            },
         }),
         Some("serial") => Ok(Connection::Serial {
             path: validate::string(m, "path", 255).map_err(prefixed)?,

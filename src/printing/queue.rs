@@ -3,7 +3,10 @@
 //! sends it, and marks it `printed` only once the printer confirmed it. A delivery that may
 //! have printed partly is reprinted with a `POSSIBLE DUPLICATE` banner; kitchen tickets past
 //! their expiry raise an alert instead of printing late. Idle workers poll printer status
-//! and broadcast changes.
+//! and broadcast changes; a printer that pushes its status (Automatic Status Back over the
+//! connection its worker holds, see `drivers::network`) is heard at once, and a waiting
+//! ticket goes out as soon as it says it is ready again. Shared network printers (no held
+//! connection) are polled every [`SHARED_POLL`].
 //!
 //! Trouble is handled per printer, as a *spell*: every attempt that finds the printer not
 //! ready, fails, or cannot be recorded (a full disk) doubles the wait before the next one
@@ -21,17 +24,41 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::json;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::drivers::network::{Held, Pushed};
 use super::drivers::status::{Report, Status};
 use super::drivers::{Driver, DriverError, Timeouts};
-use super::model::Printer;
+use super::model::{Connection, Printer};
 use super::render::{self, Rendered};
 use crate::app::AppState;
 use crate::store::print_alerts;
 use crate::store::print_jobs::{self, Job};
 use crate::store::{StoreError, directory, orders, printers};
+
+/// How often a network printer shared with other senders is asked for its status (SPEC §4:
+/// a change reaches `printerStatusUpdate` within 2 s where the printer reports it).
+pub const SHARED_POLL: Duration = Duration::from_secs(2);
+
+/// The connection a printer's worker holds open, and what it last heard on it.
+struct Hold {
+    /// What it was opened for (connection and profile): a change opens a new one.
+    key: String,
+    held: Arc<Held>,
+    pushed: watch::Receiver<Pushed>,
+}
+
+/// The key of the connection a printer's worker holds open, if it gets one: an unshared
+/// network printer whose profile pushes its status.
+fn hold_key(p: &Printer) -> Option<String> {
+    match &p.connection {
+        Connection::Network { host, port, shared: false } if render::profile_for(p.profile.as_deref()).pushes_status() => {
+            Some(format!("{host}:{port}"))
+        }
+        _ => None,
+    }
+}
 
 /// A finished job, for callers waiting on one (test prints).
 #[derive(Debug, Clone)]
@@ -193,8 +220,9 @@ struct Run {
 
 async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<AtomicBool>, stop: CancellationToken) {
     let t = state.print_queue().timeouts;
-    let poll = t.poll;
+    let mut poll = t.poll;
     let mut last_poll = Instant::now() - poll;
+    let mut hold: Option<Hold> = None;
     let mut r = Run { state: state.clone(), printer_id: printer_id.clone(), failures: 0, hold_until: None, spell: None };
     // A stall alert left open by an earlier run of the server: this spell continues it.
     let pid = printer_id.clone();
@@ -223,19 +251,49 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<A
             }
             Err(e) => {
                 r.trouble("unknown", &format!("cannot read the printer from the database: {e}"));
-                sleep_or_wake(&wake, &stop, r.hold_left().unwrap_or(poll)).await;
+                sleep_or_wake(&wake, &stop, r.hold_left().unwrap_or(poll), None).await;
                 continue;
             }
         };
+        let key = hold_key(&printer);
+        if key != hold.as_ref().map(|h| h.key.clone()) {
+            hold = key.map(|key| {
+                let held = Held::new();
+                Hold { key, pushed: held.subscribe(), held }
+            });
+        }
+        poll = if matches!(printer.connection, Connection::Network { shared: true, .. }) { SHARED_POLL.min(t.poll) } else { t.poll };
         let driver = Driver::for_printer(
             &printer,
             &state.config().data_dir,
             state.desktops_arc(),
             state.print_queue().timeouts,
             state.config().print_timeout,
+            hold.as_ref().map(|h| h.held.clone()),
         );
         let pid = printer_id.clone();
         let next = state.db().read(move |c| print_jobs::next_for_printer(c, &pid)).await.ok().flatten();
+        if let Some(h) = &mut hold
+            && h.pushed.has_changed().unwrap_or(false)
+        {
+            let pushed = h.pushed.borrow_and_update().clone();
+            match pushed {
+                Pushed::Status(report) => {
+                    record_status(&state, &printer, &report).await;
+                    if report.printable() {
+                        // A ticket waiting on it goes now; an idle printer's spell ends.
+                        r.hold_until = None;
+                        if next.is_none() {
+                            r.back(&printer).await;
+                        }
+                    }
+                }
+                // Ask afresh (which opens a new connection), at most once a second.
+                Pushed::Closed if last_poll.elapsed() >= Duration::from_secs(1) => last_poll = Instant::now() - poll,
+                Pushed::Closed | Pushed::Nothing => {}
+            }
+        }
+        let pushed = hold.as_ref().map(|h| h.pushed.clone());
         if next.is_some() {
             r.stall_checks(&printer).await;
         }
@@ -265,7 +323,7 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<A
                 if let Some(d) = r.next_deadline(&printer) {
                     wait = wait.min(d);
                 }
-                sleep_or_wake(&wake, &stop, wait.max(Duration::from_millis(10))).await;
+                sleep_or_wake(&wake, &stop, wait.max(Duration::from_millis(10)), pushed).await;
             }
             None => {
                 if last_poll.elapsed() >= poll {
@@ -277,7 +335,7 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<A
                         }
                     }
                 }
-                sleep_or_wake(&wake, &stop, poll).await;
+                sleep_or_wake(&wake, &stop, poll, pushed).await;
             }
         }
     }
@@ -458,11 +516,23 @@ impl Run {
     }
 }
 
-async fn sleep_or_wake(wake: &Notify, stop: &CancellationToken, d: Duration) {
+/// Waits `d`, or until woken (a new job, retry now), stopped, or the printer pushed
+/// something (`pushed` is a copy of the worker's receiver: waiting on it leaves the news
+/// unread for the worker).
+async fn sleep_or_wake(wake: &Notify, stop: &CancellationToken, d: Duration, pushed: Option<watch::Receiver<Pushed>>) {
+    let news = async {
+        if let Some(mut rx) = pushed
+            && rx.changed().await.is_ok()
+        {
+            return;
+        }
+        std::future::pending::<()>().await
+    };
     tokio::select! {
         _ = wake.notified() => {}
         _ = tokio::time::sleep(d) => {}
         _ = stop.cancelled() => {}
+        _ = news => {}
     }
 }
 

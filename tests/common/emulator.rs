@@ -2,7 +2,8 @@
 //! master side of a pseudo-terminal (like a serial printer). It answers DLE EOT real-time
 //! status requests and GS r paper status (the job confirmation) according to its current
 //! state, records every job it received, and can be switched off, run out of paper, or
-//! break a connection mid-job.
+//! break a connection mid-job. Over TCP it also does Automatic Status Back like an Epson TM:
+//! after `GS a n` (n ≠ 0) it pushes a four-byte status frame at once and on every change.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -33,7 +34,13 @@ pub struct State {
     /// Accept connections but read and answer nothing (busy, jammed or hung firmware). A
     /// connection accepted while hung is dropped when the printer recovers.
     hung: bool,
+    /// Automatic Status Back was turned on (`GS a n`, n ≠ 0).
+    asb: bool,
+    /// Ignore `GS a` (a clone without ASB).
+    no_asb: bool,
     connections: usize,
+    /// Status requests (DLE EOT) answered: a printer that pushes its status is asked less.
+    status_requests: usize,
 }
 
 pub struct Emulator {
@@ -133,6 +140,19 @@ impl Emulator {
     pub fn set_hung(&self, hung: bool) {
         self.state.0.lock().unwrap().hung = hung;
     }
+    pub fn set_no_asb(&self, no: bool) {
+        self.state.0.lock().unwrap().no_asb = no;
+    }
+    /// Whether a sender turned Automatic Status Back on.
+    pub fn asb_on(&self) -> bool {
+        self.state.0.lock().unwrap().asb
+    }
+    pub fn connections(&self) -> usize {
+        self.state.0.lock().unwrap().connections
+    }
+    pub fn status_requests(&self) -> usize {
+        self.state.0.lock().unwrap().status_requests
+    }
 
     pub fn jobs(&self) -> Vec<Vec<u8>> {
         self.state.0.lock().unwrap().jobs.clone()
@@ -184,6 +204,25 @@ fn rt_byte(st: &State, n: u8) -> u8 {
     b
 }
 
+/// The ASB frame of the current state: byte 1 offline (bit 3) and cover open (bit 5), byte 3
+/// paper near end (bits 0-1) and paper end (bits 2-3).
+fn asb_frame(st: &State) -> [u8; 4] {
+    let out = st.paper == Some(Paper::Out);
+    let mut b1 = 0x10u8;
+    if st.cover_open || out {
+        b1 |= 0x08;
+    }
+    if st.cover_open {
+        b1 |= 0x20;
+    }
+    let b3 = match st.paper {
+        Some(Paper::Out) => 0x0f,
+        Some(Paper::Low) => 0x03,
+        _ => 0x00,
+    };
+    [b1, 0x00, b3, 0x00]
+}
+
 /// Protocol handling shared by TCP and pty: reads bytes, answers status requests, records
 /// jobs. `write` sends a reply; returning false from `read` ends the session.
 pub fn session(
@@ -232,8 +271,17 @@ pub fn session(
                 i += len;
                 continue;
             }
+            if rest.len() >= 3 && rest[..2] == [0x1d, 0x61] {
+                let mut st = state.0.lock().unwrap();
+                if !st.no_asb && !st.dumb {
+                    st.asb = rest[2] != 0;
+                }
+                i += 3;
+                continue;
+            }
             if rest.len() >= 3 && rest[..2] == [0x10, 0x04] {
-                let st = state.0.lock().unwrap();
+                let mut st = state.0.lock().unwrap();
+                st.status_requests += 1;
                 if !st.dumb {
                     write(&[rt_byte(&st, rest[2])]);
                 }
@@ -286,8 +334,22 @@ fn handle(mut s: std::net::TcpStream, state: Arc<(Mutex<State>, Condvar)>, runni
         return;
     }
     let mut w = s.try_clone().unwrap();
+    let mut pusher = s.try_clone().unwrap();
+    // The last ASB frame pushed on this connection; a new one goes out (checked every read
+    // timeout, 100 ms) when the state changed.
+    let mut pushed: Option<[u8; 4]> = None;
+    let asb_state = state.clone();
     session(
         |buf| loop {
+            {
+                let st = asb_state.0.lock().unwrap();
+                let frame = asb_frame(&st);
+                if st.asb && pushed != Some(frame) {
+                    pushed = Some(frame);
+                    drop(st);
+                    let _ = pusher.write_all(&frame);
+                }
+            }
             match s.read(buf) {
                 Ok(0) => return None,
                 Ok(n) => return Some(n),

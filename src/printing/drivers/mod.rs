@@ -1,6 +1,8 @@
 //! Printer drivers: deliver rendered bytes and report status. They do no formatting
 //! (that is `render`) and keep no queue (that is `queue`). One driver value per printer;
-//! each call opens its own connection.
+//! each call opens its own connection, except a network printer's held connection
+//! ([`network::Held`], kept by the printer's worker), over which the printer pushes its
+//! status.
 
 pub mod network;
 pub mod serial;
@@ -86,9 +88,10 @@ impl Driver {
         hub: Arc<DesktopHub>,
         timeouts: Timeouts,
         desktop_timeout: Duration,
+        held: Option<Arc<network::Held>>,
     ) -> Driver {
         match &p.connection {
-            Connection::Network { host, port } => Driver::Network(network::Network { host: host.clone(), port: *port, timeouts }),
+            Connection::Network { host, port, .. } => Driver::Network(network::Network { host: host.clone(), port: *port, timeouts, held }),
             Connection::Serial { path, baud_rate } => {
                 Driver::Serial(serial::Serial { path: path.clone(), baud_rate: *baud_rate, timeouts })
             }

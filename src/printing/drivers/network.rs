@@ -1,24 +1,157 @@
-//! Network printers (raw TCP, usually port 9100): one connection per job or status check,
-//! with connect, write and read timeouts. Hostnames are resolved on every connect, so a
-//! printer that moved to another DHCP address is found again; connecting afresh each time
-//! also means a half-open socket never blocks the queue.
+//! Network printers (raw TCP, usually port 9100), in one of two ways:
+//!
+//! - **held** ([`Held`]): for models whose profile says they push their status (Epson TM)
+//!   and that branchd is the only sender to (the printer's `shared` flag is off): one
+//!   connection stays open with Automatic Status Back (`GS a`) on, so the printer itself says
+//!   when it runs out of paper or its cover opens; jobs and status requests use that same
+//!   connection. It is dropped on any error or silence and opened again on the next use.
+//! - **one-shot**: a connection per job or status check (other models, shared printers).
+//!   Hostnames are resolved on every connect, so a printer that moved to another DHCP address
+//!   is found again, and a half-open socket never blocks the queue.
+//!
+//! Either way every byte the printer sends goes through one reader that tells pushed status
+//! frames apart from answers to our requests ([`status::Splitter`]), so an ASB frame arriving
+//! while a job waits for its confirmation is never taken for the confirmation.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{Mutex, MutexGuard, mpsc, watch};
 use tokio::time::timeout;
 
-use super::status::{self, Report, Status};
+use super::status::{self, Piece, Report, Splitter, Status};
+
 use super::{DriverError, Timeouts};
 
 pub struct Network {
     pub host: String,
     pub port: u16,
     pub timeouts: Timeouts,
+    /// The held connection of a printer that pushes its status; `None`: one-shot.
+    pub held: Option<Arc<Held>>,
 }
 
+/// What a held connection tells its printer's worker between requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    Nothing,
+    /// The printer pushed its status (ASB).
+    Status(Report),
+    /// The held connection closed: ask the printer afresh.
+    Closed,
+}
+
+/// The one held connection of a printer, and the statuses it pushed. Kept by the printer's
+/// worker across jobs; dropping it closes the connection.
+pub struct Held {
+    conn: Mutex<Option<Conn>>,
+    pushed: watch::Sender<Pushed>,
+}
+
+impl Held {
+    pub fn new() -> Arc<Held> {
+        Arc::new(Held { conn: Mutex::new(None), pushed: watch::channel(Pushed::Nothing).0 })
+    }
+
+    /// Follows what the printer pushes.
+    pub fn subscribe(&self) -> watch::Receiver<Pushed> {
+        self.pushed.subscribe()
+    }
+}
+
+/// An open connection: the write half, the printer's answers to our requests (pushed frames
+/// already taken out), and the reader task (stopped with the connection).
+struct Conn {
+    w: OwnedWriteHalf,
+    replies: mpsc::Receiver<u8>,
+    closed: Arc<AtomicBool>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+#[derive(Debug)]
+enum AskError {
+    Io(std::io::Error),
+    Silent,
+}
+
+impl std::fmt::Display for AskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AskError::Io(e) => write!(f, "{e}"),
+            AskError::Silent => f.write_str("no answer"),
+        }
+    }
+}
+
+impl Conn {
+    async fn send(&mut self, bytes: &[u8], within: Duration) -> Result<(), String> {
+        match timeout(within, self.w.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("write failed: {e}")),
+            Err(_) => Err("write timed out".into()),
+        }
+    }
+
+    /// Sends a request and waits for its one-byte answer. Answers left over from an earlier
+    /// request that timed out are thrown away first.
+    async fn ask(&mut self, request: &[u8], within: Duration) -> Result<u8, AskError> {
+        while self.replies.try_recv().is_ok() {}
+        let exchange = async {
+            self.w.write_all(request).await.map_err(AskError::Io)?;
+            self.replies.recv().await.ok_or(AskError::Io(std::io::ErrorKind::UnexpectedEof.into()))
+        };
+        timeout(within, exchange).await.unwrap_or(Err(AskError::Silent))
+    }
+}
+
+/// A connection for one operation: the held one (under its lock) or a one-shot one.
+enum Lease<'a> {
+    Held(MutexGuard<'a, Option<Conn>>),
+    Own(Option<Conn>),
+}
+
+impl Lease<'_> {
+    fn conn(&mut self) -> Option<&mut Conn> {
+        match self {
+            Lease::Held(g) => g.as_mut(),
+            Lease::Own(c) => c.as_mut(),
+        }
+    }
+
+    /// After an error: the connection is not to be trusted again.
+    fn discard(&mut self) {
+        match self {
+            Lease::Held(g) => **g = None,
+            Lease::Own(c) => *c = None,
+        }
+    }
+
+    async fn finish(mut self) {
+        if let Lease::Own(Some(c)) = &mut self {
+            let _ = c.w.shutdown().await;
+        }
+    }
+}
+
+/// GS a n: Automatic Status Back for drawer, on/offline, error and paper sensor changes.
+const ASB_ON: [u8; 3] = [0x1d, 0x61, 0x0f];
+
 impl Network {
+    /// A printer spoken to with a connection per job or status check.
+    pub fn one_shot(host: impl Into<String>, port: u16, timeouts: Timeouts) -> Network {
+        Network { host: host.into(), port, timeouts, held: None }
+    }
+
     async fn connect(&self) -> Result<TcpStream, DriverError> {
         let addr = format!("{}:{}", self.host, self.port);
         let stream = timeout(self.timeouts.connect, TcpStream::connect(&addr))
@@ -37,44 +170,97 @@ impl Network {
         Ok(stream)
     }
 
+    /// Opens a connection and starts its reader; pushed statuses go to `pushed`.
+    async fn open(&self, pushed: Option<watch::Sender<Pushed>>) -> Result<Conn, DriverError> {
+        let (mut r, w) = self.connect().await?.into_split();
+        let (tx, replies) = mpsc::channel(64);
+        let closed = Arc::new(AtomicBool::new(false));
+        let flag = closed.clone();
+        let reader = tokio::spawn(async move {
+            let mut split = Splitter::new(pushed.is_some());
+            let mut buf = [0u8; 256];
+            while let Ok(n @ 1..) = r.read(&mut buf).await {
+                for &b in &buf[..n] {
+                    match split.feed(b) {
+                        Some(Piece::Reply(b)) => {
+                            let _ = tx.try_send(b);
+                        }
+                        Some(Piece::Pushed(frame)) => {
+                            if let Some(p) = &pushed {
+                                p.send_replace(Pushed::Status(status::from_asb(frame)));
+                            }
+                        }
+                        None => {}
+                    }
+                }
+            }
+            flag.store(true, Ordering::SeqCst);
+            if let Some(p) = &pushed {
+                p.send_replace(Pushed::Closed);
+            }
+        });
+        Ok(Conn { w, replies, closed, reader })
+    }
+
+    async fn lease(&self) -> Result<Lease<'_>, DriverError> {
+        let Some(held) = &self.held else { return Ok(Lease::Own(Some(self.open(None).await?))) };
+        let mut g = held.conn.lock().await;
+        if g.as_ref().is_some_and(|c| c.closed.load(Ordering::SeqCst)) {
+            *g = None;
+        }
+        if g.is_none() {
+            let mut c = self.open(Some(held.pushed.clone())).await?;
+            // The printer answers by pushing its current status at once.
+            c.send(&ASB_ON, self.timeouts.write).await.map_err(DriverError::Unreachable)?;
+            *g = Some(c);
+        }
+        Ok(Lease::Held(g))
+    }
+
     /// Sends `bytes`, then asks for the paper status (answered only after the job was
     /// processed) and the real-time status.
     pub async fn print(&self, bytes: &[u8], confirm: bool) -> Result<Report, DriverError> {
-        let mut s = self.connect().await?;
+        let mut lease = self.lease().await?;
+        let result = self.print_on(&mut lease, bytes, confirm).await;
+        if result.is_err() {
+            lease.discard();
+        }
+        lease.finish().await;
+        result
+    }
+
+    async fn print_on(&self, lease: &mut Lease<'_>, bytes: &[u8], confirm: bool) -> Result<Report, DriverError> {
+        let Some(c) = lease.conn() else { return Err(DriverError::Unreachable("no connection".into())) };
         let mut sent = 0;
         for chunk in bytes.chunks(4096) {
-            match timeout(self.timeouts.write, s.write_all(chunk)).await {
-                Ok(Ok(())) => sent += chunk.len(),
-                Ok(Err(e)) => return Err(broken(sent, format!("write failed: {e}"))),
-                Err(_) => return Err(broken(sent, "write timed out".into())),
-            }
+            c.send(chunk, self.timeouts.write).await.map_err(|why| broken(sent, why))?;
+            sent += chunk.len();
         }
         if !confirm {
-            let _ = s.shutdown().await;
             return Ok(Report::new(Status::Unknown, "sent; this printer cannot confirm jobs"));
         }
-        let confirm = async {
-            s.write_all(&status::GS_R_PAPER).await?;
-            let mut b = [0u8; 1];
-            s.read_exact(&mut b).await?;
-            Ok::<u8, std::io::Error>(b[0])
-        };
-        let paper = match timeout(self.timeouts.confirm, confirm).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => return Err(DriverError::Unconfirmed(format!("no confirmation after the job: {e}"))),
-            Err(_) => return Err(DriverError::Unconfirmed("the printer did not confirm the job in time".into())),
+        let paper = match c.ask(&status::GS_R_PAPER, self.timeouts.confirm).await {
+            Ok(b) => b,
+            Err(AskError::Silent) => return Err(DriverError::Unconfirmed("the printer did not confirm the job in time".into())),
+            Err(e) => return Err(DriverError::Unconfirmed(format!("no confirmation after the job: {e}"))),
         };
         let after = status::from_paper_reply(paper);
-        let rt = realtime(&mut s, self.timeouts.read).await;
-        let _ = s.shutdown().await;
+        let rt = realtime(c, self.timeouts.read).await;
         Ok(worst(after, rt))
     }
 
     pub async fn status(&self) -> Report {
-        match self.connect().await {
-            Ok(mut s) => {
-                let r = realtime(&mut s, self.timeouts.read).await;
-                let _ = s.shutdown().await;
+        match self.lease().await {
+            Ok(mut lease) => {
+                let r = match lease.conn() {
+                    Some(c) => realtime(c, self.timeouts.read).await,
+                    None => Report::new(Status::Offline, "no connection"),
+                };
+                // A held connection that stopped answering is opened afresh next time.
+                if !r.answered {
+                    lease.discard();
+                }
+                lease.finish().await;
                 r
             }
             Err(e) => Report::new(Status::Offline, e.to_string()),
@@ -87,18 +273,12 @@ fn broken(sent: usize, why: String) -> DriverError {
 }
 
 /// Asks DLE EOT 1, 2 and 4; `unknown` when the printer does not answer them.
-async fn realtime(s: &mut TcpStream, read: Duration) -> Report {
+async fn realtime(c: &mut Conn, read: Duration) -> Report {
     let mut replies = [0u8; 3];
     for (i, n) in [1u8, 2, 4].into_iter().enumerate() {
-        let ask = async {
-            s.write_all(&status::dle_eot(n)).await?;
-            let mut b = [0u8; 1];
-            s.read_exact(&mut b).await?;
-            Ok::<u8, std::io::Error>(b[0])
-        };
-        match timeout(read, ask).await {
-            Ok(Ok(b)) => replies[i] = b,
-            _ => return Report::new(Status::Unknown, "the printer does not answer status requests"),
+        match c.ask(&status::dle_eot(n), read).await {
+            Ok(b) => replies[i] = b,
+            Err(_) => return Report::new(Status::Unknown, "the printer does not answer status requests"),
         }
     }
     status::from_realtime(replies[0], replies[1], replies[2])

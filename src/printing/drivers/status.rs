@@ -1,5 +1,5 @@
-//! ESC/POS status bytes (DLE EOT real-time status, GS r transmit status) and their mapping
-//! to SPEC's printer statuses. Pure.
+//! ESC/POS status bytes (DLE EOT real-time status, GS r transmit status, Automatic Status
+//! Back frames) and their mapping to SPEC's printer statuses. Pure.
 
 use serde::Serialize;
 
@@ -111,6 +111,69 @@ pub fn from_paper_reply(byte: u8) -> Report {
     r.answered()
 }
 
+/// What the printer sent, byte by byte, on a connection with Automatic Status Back on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece {
+    /// An answer to one of our requests (DLE EOT or GS r).
+    Reply(u8),
+    /// A status frame the printer pushed by itself (`GS a`).
+    Pushed([u8; 4]),
+}
+
+/// Tells pushed ASB frames apart from answers: an ASB frame is four bytes whose first has
+/// bit 4 set and bits 0, 1 and 7 clear; a DLE EOT answer has bit 1 set, a GS r answer bit 4
+/// clear. Off (a connection that never turned ASB on), every byte is an answer.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    asb: bool,
+    frame: [u8; 4],
+    len: usize,
+}
+
+impl Splitter {
+    pub fn new(asb: bool) -> Splitter {
+        Splitter { asb, ..Splitter::default() }
+    }
+
+    pub fn feed(&mut self, b: u8) -> Option<Piece> {
+        if self.len > 0 {
+            self.frame[self.len] = b;
+            self.len += 1;
+            if self.len == 4 {
+                self.len = 0;
+                return Some(Piece::Pushed(self.frame));
+            }
+            return None;
+        }
+        if self.asb && b & 0x93 == 0x10 {
+            self.frame[0] = b;
+            self.len = 1;
+            return None;
+        }
+        Some(Piece::Reply(b))
+    }
+}
+
+/// Maps an ASB frame: byte 1 offline (bit 3) and cover open (bit 5); byte 2 mechanical,
+/// cutter, unrecoverable and recoverable errors (bits 2, 3, 5, 6); byte 3 paper near end
+/// (bits 0-1) and paper end (bits 2-3).
+pub fn from_asb(f: [u8; 4]) -> Report {
+    let r = if f[2] & 0x0c != 0 {
+        Report::new(Status::PaperOut, "out of paper: load a new roll")
+    } else if f[0] & 0x20 != 0 {
+        Report::new(Status::CoverOpen, "cover is open: close it")
+    } else if f[1] & 0x6c != 0 {
+        Report::new(Status::Error, "printer reports an error: turn it off and on")
+    } else if f[0] & 0x08 != 0 {
+        Report::new(Status::Offline, "printer is offline (paper feed button held?)")
+    } else if f[2] & 0x03 != 0 {
+        Report::new(Status::PaperLow, "paper is running low")
+    } else {
+        Report::online()
+    };
+    r.answered()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +188,29 @@ mod tests {
         assert_eq!(from_realtime(0xff, 0x12, 0x12).status, Status::Unknown);
         assert_eq!(from_paper_reply(0x0c).status, Status::PaperOut);
         assert_eq!(from_paper_reply(0x00).status, Status::Online);
+    }
+
+    #[test]
+    fn splits_pushed_frames_from_answers() {
+        let mut s = Splitter::new(true);
+        let bytes = [0x12, 0x10 | 0x08 | 0x20, 0x00, 0x0c, 0x00, 0x00, 0x12, 0x10, 0, 0, 0];
+        let pieces: Vec<Piece> = bytes.iter().filter_map(|&b| s.feed(b)).collect();
+        assert_eq!(
+            pieces,
+            vec![
+                Piece::Reply(0x12),
+                Piece::Pushed([0x38, 0x00, 0x0c, 0x00]),
+                Piece::Reply(0x00),
+                Piece::Reply(0x12),
+                Piece::Pushed([0x10, 0, 0, 0])
+            ]
+        );
+        // Off: a byte that looks like a frame's start is an answer.
+        assert_eq!(Splitter::new(false).feed(0x10), Some(Piece::Reply(0x10)));
+        assert_eq!(from_asb([0x38, 0x00, 0x0c, 0x00]).status, Status::PaperOut);
+        assert_eq!(from_asb([0x38, 0x00, 0x00, 0x00]).status, Status::CoverOpen);
+        assert_eq!(from_asb([0x10, 0x00, 0x03, 0x00]).status, Status::PaperLow);
+        assert_eq!(from_asb([0x10, 0x00, 0x00, 0x00]).status, Status::Online);
+        assert!(from_asb([0x10, 0x00, 0x00, 0x00]).answered);
     }
 }

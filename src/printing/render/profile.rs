@@ -45,6 +45,13 @@ impl Profile {
         matches!(self, Profile::EpsonTm | Profile::GenericEscPos)
     }
 
+    /// Whether the printer pushes its status changes by itself once asked to (ESC/POS
+    /// Automatic Status Back, `GS a`). Only models known to do it reliably: clones that
+    /// ignore `GS a` are polled instead.
+    pub fn pushes_status(self) -> bool {
+        self == Profile::EpsonTm
+    }
+
     /// Whether the printer prints text with its own fonts (false: everything is raster).
     pub fn prints_text(self) -> bool {
         self != Profile::StarRaster
