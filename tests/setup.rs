@@ -433,3 +433,30 @@ async fn setup_screen_in_headless_chromium() {
     assert_eq!(a.count("SELECT COUNT(*) FROM branches WHERE currency = 'EUR'").await, 1);
     assert!(!a.credentials_file().exists());
 }
+
+/// HQ sets each branch's currency with the CLI (a joining branch takes it from the hub's hello).
+#[test]
+fn the_cli_sets_a_branchs_currency() {
+    use common::process::{cli, run};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cli(d, &["company", "add", "co-x", "--name", "Sakura"]);
+    assert!(cli(d, &["branch", "add", "br-x", "--company", "co-x", "--name", "Shibuya", "--currency", "jpy"]).contains("JPY"));
+    cli(d, &["branch", "add", "br-y", "--company", "co-x", "--name", "Umeda"]);
+    let bad = run(d, &["branch", "currency", "br-x", "YEN"]);
+    assert_eq!(bad.status.code(), Some(2), "an unknown code is a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("ISO 4217"));
+    let bad = run(d, &["branch", "add", "br-z", "--company", "co-x", "--name", "Z", "--currency", "XXX"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(!run(d, &["branch", "currency", "br-nope", "EUR"]).status.success(), "an unknown branch");
+    cli(d, &["branch", "currency", "br-y", "KWD"]);
+    let db = rusqlite::Connection::open(d.join("branchd.db")).unwrap();
+    let rows: Vec<(String, String)> = db
+        .prepare("SELECT id, currency FROM branches ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, vec![("br-x".into(), "JPY".into()), ("br-y".into(), "KWD".into())]);
+}
