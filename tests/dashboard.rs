@@ -109,12 +109,12 @@ async fn dashboard_endpoints_follow_the_role_table() {
     }
     assert_eq!(
         body["branches"],
-        json!([{"id": "br-1", "name": "One North", "companyId": "co-1", "companyName": "Company One", "currency": "USD"}, {"id": "br-2", "name": "One South", "companyId": "co-1", "companyName": "Company One", "currency": "USD"}])
+        json!([{"id": "br-1", "name": "One North", "companyId": "co-1", "companyName": "Company One", "currency": "USD", "currencyDigits": 2}, {"id": "br-2", "name": "One South", "companyId": "co-1", "companyName": "Company One", "currency": "USD", "currencyDigits": 2}])
     );
     let (_, body) = s.get("/api/system", &manager).await;
     assert_eq!(
         body["branches"],
-        json!([{"id": "br-1", "name": "One North", "companyId": "co-1", "companyName": "Company One", "currency": "USD"}])
+        json!([{"id": "br-1", "name": "One North", "companyId": "co-1", "companyName": "Company One", "currency": "USD", "currencyDigits": 2}])
     );
     assert_eq!(body["mayBackup"], false);
     let (_, body) = s.get("/api/system", &admin).await;
@@ -128,12 +128,12 @@ async fn dashboard_endpoints_follow_the_role_table() {
     assert_eq!(st, 200);
     assert_eq!(
         body["items"],
-        json!([{"id": "br-3", "name": "Two Central", "companyId": "co-2", "companyName": "Company Two", "currency": "USD"}])
+        json!([{"id": "br-3", "name": "Two Central", "companyId": "co-2", "companyName": "Company Two", "currency": "USD", "currencyDigits": 2}])
     );
     let (_, body) = s.get("/api/branches", &cashier).await;
     assert_eq!(
         body["items"],
-        json!([{"id": "br-1", "name": "One North", "companyId": "co-1", "companyName": "Company One", "currency": "USD"}])
+        json!([{"id": "br-1", "name": "One North", "companyId": "co-1", "companyName": "Company One", "currency": "USD", "currencyDigits": 2}])
     );
 
     // /api/connections: counts per namespace, desktop apps of visible branches only

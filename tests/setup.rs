@@ -271,6 +271,7 @@ async fn standalone_setup_replaces_the_demo_and_prints_in_the_branchs_currency()
     assert_eq!(b["items"][0]["name"], "Shibuya");
     assert_eq!(b["items"][0]["companyName"], "Sakura Ramen");
     assert_eq!(b["items"][0]["currency"], "JPY");
+    assert_eq!(b["items"][0]["currencyDigits"], 0);
     let (_, printers) = a.req(Method::GET, "/api/printers", Some(&token), None).await;
     assert_eq!(printers["items"], json!([]), "the demo printer is gone");
     let (_, orders) = a.req(Method::GET, "/api/orders?status=all", Some(&token), None).await;
@@ -353,7 +354,7 @@ async fn joining_hq_takes_ids_and_names_from_the_hub_and_syncs() {
     let (_, b) = a.req(Method::GET, "/api/branches", Some(&token), None).await;
     assert_eq!(
         b["items"],
-        json!([{"id": "br-1", "companyId": "co-1", "name": "One North", "companyName": "Company One", "currency": "KWD"}])
+        json!([{"id": "br-1", "companyId": "co-1", "name": "One North", "companyName": "Company One", "currency": "KWD", "currencyDigits": 3}])
     );
     let (st, _) = a.req(Method::GET, "/api/setup", Some(&token), None).await;
     assert_eq!(st, 404);

@@ -636,8 +636,7 @@ async fn render_job(state: &AppState, printer: &Printer, job: &Job) -> Result<Re
             if kind == "receipt" {
                 let (company, branch_name) = names.unwrap_or_else(|| (order.company_id.clone(), order.branch_id.clone()));
                 // Amounts with the branch's currency digits (JPY 1500 → "1500", KWD → "1.500").
-                let currency = branch.map(|b| b.currency).unwrap_or_else(|| crate::currency::DEFAULT.to_string());
-                let digits = crate::currency::minor_digits(&currency).unwrap_or(2);
+                let digits = branch.map_or(2, |b| b.currency_digits);
                 let shop = render::Shop { company: &company, branch: &branch_name, digits };
                 return Ok(render::receipt(&order, &shop, printer.paper_width, &profile, banner(job).as_deref(), &when));
             }

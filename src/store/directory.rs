@@ -12,6 +12,8 @@ pub struct Branch {
     pub name: String,
     /// ISO 4217 code (`crate::currency`); receipts print amounts with its minor-unit digits.
     pub currency: String,
+    /// The currency's minor-unit digits (ISO 4217): amounts are integers in 10^-digits.
+    pub currency_digits: u8,
     pub company_name: String,
 }
 
@@ -19,7 +21,9 @@ const BRANCH_COLS: &str =
     "SELECT b.id, b.company_id, b.name, b.currency, COALESCE(c.name, '') FROM branches b LEFT JOIN companies c ON c.id = b.company_id";
 
 fn branch_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Branch> {
-    Ok(Branch { id: r.get(0)?, company_id: r.get(1)?, name: r.get(2)?, currency: r.get(3)?, company_name: r.get(4)? })
+    let currency: String = r.get(3)?;
+    let currency_digits = crate::currency::minor_digits(&currency).unwrap_or(2);
+    Ok(Branch { id: r.get(0)?, company_id: r.get(1)?, name: r.get(2)?, currency, currency_digits, company_name: r.get(4)? })
 }
 
 #[derive(Debug, Clone)]
