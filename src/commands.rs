@@ -542,7 +542,9 @@ fn connection_text(c: &Value) -> String {
 
 fn sync_status(config: &Config) -> Result<(), CommandError> {
     let conn = open(config)?;
-    let Some(url) = &config.upstream_url else {
+    // The settings' hub, else the one first-run setup joined.
+    let joined = crate::store::setup::persisted_uplink(&conn)?.map(|(url, _)| url);
+    let Some(url) = config.upstream_url.as_ref().or(joined.as_ref()) else {
         println!("sync is off: BRANCHD_UPSTREAM_URL is not set");
         return Ok(());
     };

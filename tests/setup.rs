@@ -395,6 +395,8 @@ async fn joining_hq_takes_ids_and_names_from_the_hub_and_syncs() {
     assert_eq!(st, 201, "{o}");
     reaches_hub(o["id"].as_str().unwrap().to_string()).await;
     assert_eq!(a.count("SELECT COUNT(*) FROM users WHERE email = 'admin@demo.local'").await, 0, "no new demo after the restart");
+    let status = common::process::cli(a.dir.path(), &["sync", "status"]);
+    assert!(status.contains(&hub.base) && status.contains("br-1"), "the CLI knows the joined hub: {status}");
 }
 
 /// The first-run screen in headless Chromium (tests/dashboard/setup_walk.mjs): demo login,
