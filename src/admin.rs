@@ -15,6 +15,8 @@ use crate::store::{Db, StoreError, directory, events, printers};
 pub const DEMO_COMPANY: &str = "demo-company";
 pub const DEMO_BRANCH: &str = "demo-branch";
 pub const DEMO_EMAIL: &str = "admin@demo.local";
+/// In the data directory: how to log in as the demo admin (first-run setup deletes it).
+pub const DEMO_CREDENTIALS_FILE: &str = "demo-credentials.txt";
 
 /// Creates the demo company, branch, admin user, license and virtual printer when the
 /// database has no users yet. Returns the text that tells a person how to log in.
@@ -56,7 +58,7 @@ pub async fn seed_demo_if_empty(db: &Db, config: &Config) -> Result<Option<Strin
          Desktop print agent license key (shown once): {key}",
         port = config.port
     );
-    let cred_file = config.data_dir.join("demo-credentials.txt");
+    let cred_file = config.data_dir.join(DEMO_CREDENTIALS_FILE);
     let _ = crate::secrets::write_private(&cred_file, &format!("{text}\n"));
     Ok(Some(text))
 }
@@ -66,7 +68,7 @@ pub async fn maintenance(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        let policy = match (state.config().role, state.config().upstream_url.is_some()) {
+        let policy = match (state.config().role, state.config().upstream_url.is_some() || state.sync().status().enabled) {
             (crate::config::Role::Hub, _) => events::Retention::Hub,
             (_, true) => events::Retention::KeepUnsynced,
             _ => events::Retention::Plain,

@@ -45,8 +45,9 @@ struct Inner {
     session_limiter: crate::auth::throttle::RateLimiter,
     password_checker: crate::auth::password::Checker,
     user_gate: crate::auth::gate::UserGate,
-    /// Branch → company. A branch never moves or disappears, so a known mapping never goes
-    /// stale; unknown branches are looked up again each time (the CLI may add them).
+    /// Branch → company. A branch never moves or disappears (but the demo's, replaced at
+    /// first-run setup: `forget_branch`), so a known mapping never goes stale; unknown
+    /// branches are looked up again each time (the CLI may add them).
     branch_cache: std::sync::RwLock<std::collections::HashMap<String, String>>,
     started: Instant,
     shutdown: CancellationToken,
@@ -117,6 +118,13 @@ impl AppState {
             m.insert(branch_id.to_string(), c.clone());
         }
         Ok(company)
+    }
+
+    /// Drops a branch that no longer exists (first-run setup replaced the demo's).
+    pub fn forget_branch(&self, branch_id: &str) {
+        if let Ok(mut m) = self.inner.branch_cache.write() {
+            m.remove(branch_id);
+        }
     }
 
     /// SPEC §2 for one branch: 404 for a branch nobody knows, 403 outside the role table.
@@ -201,7 +209,7 @@ pub struct App {
 
 impl App {
     /// Opens the data directory and database, and binds the listener (`port` 0 picks one).
-    pub async fn build(config: Config) -> Result<App, AppError> {
+    pub async fn build(mut config: Config) -> Result<App, AppError> {
         let dir = config.data_dir.clone();
         let data_err = |source| AppError::DataDir { path: dir.display().to_string(), source };
         std::fs::create_dir_all(&dir).map_err(data_err)?;
@@ -219,6 +227,12 @@ impl App {
         )?;
         if config.jwt_secret.is_none() {
             crate::store::meta::note_secret_kept(&db).await?;
+        }
+        // The HQ uplink first-run setup joined, unless the settings name one.
+        if config.upstream_url.is_none()
+            && let Some((url, token)) = db.read(crate::store::setup::persisted_uplink).await?
+        {
+            (config.upstream_url, config.upstream_token) = (Some(url), Some(token));
         }
         if config.demo
             && let Some(demo) = crate::admin::seed_demo_if_empty(&db, &config).await?

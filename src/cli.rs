@@ -183,6 +183,16 @@ pub enum BranchCmd {
         /// Display name
         #[arg(long)]
         name: String,
+        /// ISO 4217 currency code; receipts print amounts with its minor-unit digits
+        #[arg(long, default_value = crate::currency::DEFAULT)]
+        currency: String,
+    },
+    /// Change a branch's currency (ISO 4217 code, e.g. EUR, JPY, KWD)
+    Currency {
+        /// Branch id
+        id: String,
+        /// ISO 4217 currency code
+        currency: String,
     },
 }
 

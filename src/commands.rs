@@ -52,10 +52,18 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             directory::add_company(&open(config)?, &id, &name)?;
             println!("company {id} added");
         }
-        Command::Branch(BranchCmd::Add { id, company, name }) => {
+        Command::Branch(BranchCmd::Add { id, company, name, currency }) => {
             crate::validate::id(&id, "branch id").map_err(|e| CommandError::Usage(e.0))?;
-            directory::add_branch(&open(config)?, &id, &company, &name)?;
-            println!("branch {id} added to company {company}");
+            let currency = crate::currency::parse(&currency).map_err(CommandError::Usage)?;
+            let conn = open(config)?;
+            directory::add_branch(&conn, &id, &company, &name)?;
+            directory::set_branch_currency(&conn, &id, currency)?;
+            println!("branch {id} added to company {company} ({currency})");
+        }
+        Command::Branch(BranchCmd::Currency { id, currency }) => {
+            let currency = crate::currency::parse(&currency).map_err(CommandError::Usage)?;
+            directory::set_branch_currency(&open(config)?, &id, currency)?;
+            println!("branch {id} now uses {currency}");
         }
         Command::User(cmd) => user(config, cmd)?,
         Command::License(LicenseCmd::Create { company, branch }) => {
@@ -534,7 +542,9 @@ fn connection_text(c: &Value) -> String {
 
 fn sync_status(config: &Config) -> Result<(), CommandError> {
     let conn = open(config)?;
-    let Some(url) = &config.upstream_url else {
+    // The settings' hub, else the one first-run setup joined.
+    let joined = crate::store::setup::persisted_uplink(&conn)?.map(|(url, _)| url);
+    let Some(url) = config.upstream_url.as_ref().or(joined.as_ref()) else {
         println!("sync is off: BRANCHD_UPSTREAM_URL is not set");
         return Ok(());
     };

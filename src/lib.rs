@@ -18,6 +18,7 @@ pub mod availability;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod currency;
 pub mod discovery;
 pub mod error;
 pub mod http;

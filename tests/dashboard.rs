@@ -109,10 +109,13 @@ async fn dashboard_endpoints_follow_the_role_table() {
     }
     assert_eq!(
         body["branches"],
-        json!([{"id": "br-1", "name": "One North", "companyId": "co-1"}, {"id": "br-2", "name": "One South", "companyId": "co-1"}])
+        json!([{"id": "br-1", "name": "One North", "companyId": "co-1", "companyName": "Company One", "currency": "USD", "currencyDigits": 2}, {"id": "br-2", "name": "One South", "companyId": "co-1", "companyName": "Company One", "currency": "USD", "currencyDigits": 2}])
     );
     let (_, body) = s.get("/api/system", &manager).await;
-    assert_eq!(body["branches"], json!([{"id": "br-1", "name": "One North", "companyId": "co-1"}]));
+    assert_eq!(
+        body["branches"],
+        json!([{"id": "br-1", "name": "One North", "companyId": "co-1", "companyName": "Company One", "currency": "USD", "currencyDigits": 2}])
+    );
     assert_eq!(body["mayBackup"], false);
     let (_, body) = s.get("/api/system", &admin).await;
     assert_eq!(body["branches"].as_array().unwrap().len(), 3);
@@ -123,9 +126,15 @@ async fn dashboard_endpoints_follow_the_role_table() {
     // /api/branches: any role, own branches only
     let (st, body) = s.get("/api/branches", &owner2).await;
     assert_eq!(st, 200);
-    assert_eq!(body["items"], json!([{"id": "br-3", "name": "Two Central", "companyId": "co-2"}]));
+    assert_eq!(
+        body["items"],
+        json!([{"id": "br-3", "name": "Two Central", "companyId": "co-2", "companyName": "Company Two", "currency": "USD", "currencyDigits": 2}])
+    );
     let (_, body) = s.get("/api/branches", &cashier).await;
-    assert_eq!(body["items"], json!([{"id": "br-1", "name": "One North", "companyId": "co-1"}]));
+    assert_eq!(
+        body["items"],
+        json!([{"id": "br-1", "name": "One North", "companyId": "co-1", "companyName": "Company One", "currency": "USD", "currencyDigits": 2}])
+    );
 
     // /api/connections: counts per namespace, desktop apps of visible branches only
     let (st, body) = s.get("/api/connections", &cashier).await;

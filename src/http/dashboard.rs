@@ -92,7 +92,7 @@ fn require_role(p: &Principal, allowed: &[Role]) -> Result<(), ApiError> {
     if allowed.contains(&p.role) { Ok(()) } else { Err(ApiError::forbidden(format!("the {} role may not use this", p.role.as_str()))) }
 }
 
-/// The branches the caller may see, with names: `[{id, name, companyId}]`.
+/// The branches the caller may see, with names and currencies: `[{id, name, companyId, companyName, currency, currencyDigits}]`.
 async fn branches_of(st: &AppState, p: &Principal) -> Result<Vec<directory::Branch>, ApiError> {
     let visible = st.visible_branches(p).await?;
     Ok(st

@@ -8,6 +8,7 @@ mod dashboard;
 mod orders;
 mod print_jobs;
 mod printers;
+mod setup;
 mod sync;
 mod system;
 mod updates;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{id}", axum::routing::patch(users::update).get(users::get_one))
         .route("/users/{id}/password", post(users::reset_password))
         .route("/branches", get(dashboard::branches))
+        .route("/setup", get(setup::get).post(setup::post))
         .route("/connections", get(dashboard::connections))
         .route("/system", get(dashboard::system))
         .route("/system/backup", get(dashboard::backup));

@@ -123,7 +123,7 @@ pub async fn health(State(st): State<AppState>) -> Response {
     let connections: serde_json::Map<String, Value> =
         NAMESPACES.iter().map(|ns| (ns.to_string(), json!(st.metrics().connections(ns)))).collect();
     let sync = st.sync().status();
-    let upstream = match (st.config().upstream_url.is_some(), sync.online) {
+    let upstream = match (st.config().upstream_url.is_some() || sync.enabled, sync.online) {
         (false, _) => "disabled",
         (true, true) => "online",
         (true, false) => "offline",

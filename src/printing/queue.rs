@@ -693,9 +693,9 @@ async fn render_job(state: &AppState, printer: &Printer, job: &Job) -> Result<Re
         "test" => Ok(render::test_page(&printer.name, printer.paper_width, &profile, &job.id, &now)),
         kind => {
             let (oid, bid) = (job.order_id.clone().ok_or_else(|| "the job names no order".to_string())?, job.branch_id.clone());
-            let (order, names) = state
+            let (order, names, branch) = state
                 .db()
-                .read(move |c| Ok::<_, StoreError>((orders::get(c, &oid)?, directory::names(c, &bid)?)))
+                .read(move |c| Ok::<_, StoreError>((orders::get(c, &oid)?, directory::names(c, &bid)?, directory::branch(c, &bid)?)))
                 .await
                 .map_err(|e| e.to_string())?;
             let order = order.ok_or_else(|| "its order no longer exists".to_string())?;
@@ -704,8 +704,10 @@ async fn render_job(state: &AppState, printer: &Printer, job: &Job) -> Result<Re
                 .map(|t| state.config().local_time(t.with_timezone(&chrono::Utc)))
                 .unwrap_or(now);
             if kind == "receipt" {
-                let (company, branch) = names.unwrap_or_else(|| (order.company_id.clone(), order.branch_id.clone()));
-                let shop = render::Shop { company: &company, branch: &branch };
+                let (company, branch_name) = names.unwrap_or_else(|| (order.company_id.clone(), order.branch_id.clone()));
+                // Amounts with the branch's currency digits (JPY 1500 → "1500", KWD → "1.500").
+                let digits = branch.map_or(2, |b| b.currency_digits);
+                let shop = render::Shop { company: &company, branch: &branch_name, digits };
                 return Ok(render::receipt(&order, &shop, printer.paper_width, &profile, banner(job).as_deref(), &when));
             }
             // A station ticket has that station's items; a catch-all ticket has them all.

@@ -10,6 +10,20 @@ pub struct Branch {
     pub id: String,
     pub company_id: String,
     pub name: String,
+    /// ISO 4217 code (`crate::currency`); receipts print amounts with its minor-unit digits.
+    pub currency: String,
+    /// The currency's minor-unit digits (ISO 4217): amounts are integers in 10^-digits.
+    pub currency_digits: u8,
+    pub company_name: String,
+}
+
+const BRANCH_COLS: &str =
+    "SELECT b.id, b.company_id, b.name, b.currency, COALESCE(c.name, '') FROM branches b LEFT JOIN companies c ON c.id = b.company_id";
+
+fn branch_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Branch> {
+    let currency: String = r.get(3)?;
+    let currency_digits = crate::currency::minor_digits(&currency).unwrap_or(2);
+    Ok(Branch { id: r.get(0)?, company_id: r.get(1)?, name: r.get(2)?, currency, currency_digits, company_name: r.get(4)? })
 }
 
 #[derive(Debug, Clone)]
@@ -56,8 +70,8 @@ pub fn add_branch(conn: &Connection, id: &str, company_id: &str, name: &str) -> 
 }
 
 pub fn branch(conn: &Connection, id: &str) -> Result<Option<Branch>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT id, company_id, name FROM branches WHERE id = ?1")?;
-    Ok(stmt.query_row([id], |r| Ok(Branch { id: r.get(0)?, company_id: r.get(1)?, name: r.get(2)? })).optional()?)
+    let mut stmt = conn.prepare_cached(&format!("{BRANCH_COLS} WHERE b.id = ?1"))?;
+    Ok(stmt.query_row([id], branch_from).optional()?)
 }
 
 /// The company's and the branch's names, for receipt headers.
@@ -66,10 +80,23 @@ pub fn names(conn: &Connection, branch_id: &str) -> Result<Option<(String, Strin
     Ok(stmt.query_row([branch_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
 }
 
+/// A company's name.
+pub fn company_name(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn.query_row("SELECT name FROM companies WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+}
+
+/// Sets a branch's currency (an ISO 4217 code checked by `crate::currency::parse`).
+pub fn set_branch_currency(conn: &Connection, id: &str, currency: &str) -> Result<(), StoreError> {
+    if conn.execute("UPDATE branches SET currency = ?2 WHERE id = ?1", params![id, currency])? == 0 {
+        return Err(StoreError::NotFound(format!("branch {id} does not exist")));
+    }
+    Ok(())
+}
+
 /// Branches a principal may see: all (None), one company's, or one branch.
 pub fn branches(conn: &Connection, company: Option<&str>) -> Result<Vec<Branch>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT id, company_id, name FROM branches WHERE ?1 IS NULL OR company_id = ?1 ORDER BY id")?;
-    let rows = stmt.query_map([company], |r| Ok(Branch { id: r.get(0)?, company_id: r.get(1)?, name: r.get(2)? }))?;
+    let mut stmt = conn.prepare_cached(&format!("{BRANCH_COLS} WHERE ?1 IS NULL OR b.company_id = ?1 ORDER BY b.id"))?;
+    let rows = stmt.query_map([company], branch_from)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

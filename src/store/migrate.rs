@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     // move jobs nor raise stall alerts).
     Migration { name: "0005_print_alerts", sql: include_str!("../../migrations/0005_print_alerts.sql"), additive: true },
     Migration { name: "0006_users", sql: include_str!("../../migrations/0006_users.sql"), additive: true },
+    Migration { name: "0007_branch_currency", sql: include_str!("../../migrations/0007_branch_currency.sql"), additive: true },
 ];
 
 /// The oldest schema a binary must know to use a database at schema `version`.

@@ -21,6 +21,7 @@ pub mod orders;
 pub mod print_alerts;
 pub mod print_jobs;
 pub mod printers;
+pub mod setup;
 pub mod sync;
 
 pub use db::{Db, Tx};

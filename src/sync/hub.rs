@@ -39,7 +39,17 @@ pub async fn authenticate(state: &AppState, bearer: Option<&str>) -> Result<Upli
 
 pub async fn hello(state: &AppState, up: &Uplink) -> Result<Hello, ApiError> {
     let b = up.branch_id.clone();
-    let (high_water, feed_head) = state.db().read(move |c| Ok::<_, StoreError>((store::high_water(c, &b)?, store::feed_head(c)?))).await?;
+    let (high_water, feed_head, branch, company_name) = state
+        .db()
+        .read(move |c| {
+            let branch = crate::store::directory::branch(c, &b)?;
+            let company = match &branch {
+                Some(br) => crate::store::directory::company_name(c, &br.company_id)?,
+                None => None,
+            };
+            Ok::<_, StoreError>((store::high_water(c, &b)?, store::feed_head(c)?, branch, company))
+        })
+        .await?;
     Ok(Hello {
         protocol: PROTOCOL,
         supported: vec![PROTOCOL],
@@ -47,6 +57,9 @@ pub async fn hello(state: &AppState, up: &Uplink) -> Result<Hello, ApiError> {
         company_id: up.company_id.clone(),
         high_water,
         feed_head: Some(feed_head),
+        company_name,
+        currency: branch.as_ref().map(|b| b.currency.clone()),
+        branch_name: branch.map(|b| b.name),
     })
 }
 

@@ -37,6 +37,14 @@ pub struct Hello {
     /// it is idempotent). Absent from older hubs.
     #[serde(default)]
     pub feed_head: Option<i64>,
+    /// The names and currency the hub knows for this branch and its company, so that an
+    /// appliance joining HQ (first-run setup) takes them from the hub. Absent from older hubs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -153,7 +153,17 @@ pub async fn run(state: AppState) {
         }
         return;
     };
-    state.sync().update(|s| s.enabled = true);
+    run_uplink(state, base, token).await
+}
+
+/// The relay for one uplink: from the configuration at start ([`run`]), or the one first-run
+/// setup joined while serving (it also starts it; later starts find it in the configuration).
+pub async fn run_uplink(state: AppState, base: String, token: String) {
+    let config = state.config();
+    state.sync().update(|s| {
+        s.enabled = true;
+        s.stopped = None;
+    });
     let client = match uplink_client(config.upstream_ca.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -214,6 +224,43 @@ pub async fn run(state: AppState) {
             _ = stop.cancelled() => return,
         }
     }
+}
+
+/// Why asking a hub's hello failed (first-run setup's join check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelloError {
+    /// Nothing answered, or not as a hub does (network, TLS, timeouts, 5xx, not JSON).
+    Unreachable(String),
+    /// The hub refused the uplink credential.
+    Refused(String),
+    /// The address answers but serves no sync (not a hub), or speaks another protocol.
+    NotHub(String),
+}
+
+/// Asks a hub's hello once with an uplink credential: which branch and company it is for,
+/// and (hubs of this version) their names and currency. Nothing is stored.
+pub async fn ask_hello(base: &str, token: &str, upstream_ca: Option<&std::path::Path>) -> Result<Hello, HelloError> {
+    let client = uplink_client(upstream_ca).map_err(HelloError::Unreachable)?;
+    let base = base.trim_end_matches('/');
+    let res = client.get(format!("{base}/sync/v1/hello")).bearer_auth(token).send().await.map_err(|e| match Fail::from(e) {
+        Fail::Retry(why) | Fail::TooLarge(why) | Fail::Fatal(why) => HelloError::Unreachable(why),
+    })?;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let (code, msg) = (body["error"]["code"].as_str().unwrap_or_default(), body["error"]["message"].as_str().unwrap_or_default());
+    match status {
+        s if s.is_success() => {}
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            return Err(HelloError::Refused(format!("the hub at {base} refused the uplink credential ({code}: {msg})")));
+        }
+        StatusCode::NOT_FOUND => return Err(HelloError::NotHub(format!("{base} does not serve sync (is it the HQ hub?)"))),
+        s => return Err(HelloError::Unreachable(format!("{base} answered {s} {code} {msg}"))),
+    }
+    let hello: Hello = serde_json::from_value(body).map_err(|e| HelloError::NotHub(format!("{base} did not answer as a hub: {e}")))?;
+    if !hello.supported.contains(&PROTOCOL) {
+        return Err(HelloError::NotHub(format!("the hub speaks sync protocols {:?}, this appliance speaks {PROTOCOL}", hello.supported)));
+    }
+    Ok(hello)
 }
 
 /// Resolves once the hub answers its hello again (asked every 2 s), so a backoff does not

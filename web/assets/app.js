@@ -14,6 +14,7 @@ import { connectionsPage } from './pages/connections.js';
 import { syncPage } from './pages/sync.js';
 import { systemPage } from './pages/system.js';
 import { connectPage } from './pages/connect.js';
+import { firstRunSetup } from './pages/setup.js';
 
 const SESSION_KEY = 'branchd.session';
 const FIRST_RUN_KEY = 'branchd.firstRunDone';
@@ -98,6 +99,12 @@ async function startApp(session, { fresh = false } = {}) {
     const ms = c.exp * 1000 - Date.now();
     if (ms < 2 ** 31) window.setTimeout(() => logout('Your session expired. Please log in again.'), Math.max(0, ms));
   }
+  // The demo admin's first login: the first-run setup screen instead of the dashboard.
+  if (await firstRunSetup(api, user, (res) => {
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify({ token: res.accessToken, user: res.user }));
+    window.location.hash = '';
+    window.location.reload();
+  }, () => logout())) return;
 
   let branches = [];
   try {
@@ -137,7 +144,7 @@ async function startApp(session, { fresh = false } = {}) {
   };
 
   setText($('#who'), `${user.email || user.id} · ${words(user.role)}`);
-  setText($('#scope'), branches.length === 1 ? branches[0].name
+  setText($('#scope'), branches.length === 1 ? [branches[0].companyName, branches[0].name].filter(Boolean).join(' · ')
     : branches.length ? `${branches.length} branches` : 'No branch');
   $('#logout').addEventListener('click', () => logout());
   initAlerts();

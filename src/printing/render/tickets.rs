@@ -12,11 +12,10 @@ use super::profile::{Geometry, Profile};
 use super::text;
 use crate::orders::{Item, Order};
 
-/// `1250` → `12.50`; `-5` → `-0.05` (money is an integer in minor units).
-pub fn money(minor: i128) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+/// Money is an integer in the currency's minor units; `digits` is that currency's number of
+/// minor-unit digits: `1250` → `12.50` (USD, 2), `1500` → `1500` (JPY, 0), `1.500` (KWD, 3).
+pub fn money(minor: i128, digits: u8) -> String {
+    crate::currency::format_minor(minor, digits)
 }
 
 fn order_type(t: &str) -> String {
@@ -112,9 +111,9 @@ pub fn receipt(order: &Order, shop: &Shop<'_>, banner_text: Option<&str>, when_l
     doc.push(Block::Rule('-'));
     for item in &order.items {
         let total = i128::from(item.quantity) * i128::from(item.unit_price);
-        doc.line(item_line(item).end(&money(total)));
+        doc.line(item_line(item).end(&money(total, shop.digits)));
         if item.quantity != 1 {
-            doc.line(Line::new(&format!("@ {}", money(item.unit_price.into()))).indent(4));
+            doc.line(Line::new(&format!("@ {}", money(item.unit_price.into(), shop.digits))).indent(4));
         }
         notes(&mut doc, item.notes.as_deref(), 4, "> ");
     }
@@ -122,8 +121,8 @@ pub fn receipt(order: &Order, shop: &Shop<'_>, banner_text: Option<&str>, when_l
         doc.line(Line::new("(no items)"));
     }
     doc.push(Block::Rule('-'));
-    doc.line(Line::new("Subtotal").end(&money(order.subtotal.into())));
-    doc.line(Line::new("TOTAL").end(&money(order.total.into())).size(Size::Tall).bold());
+    doc.line(Line::new("Subtotal").end(&money(order.subtotal.into(), shop.digits)));
+    doc.line(Line::new("TOTAL").end(&money(order.total.into(), shop.digits)).size(Size::Tall).bold());
     doc.push(Block::Rule('-'));
     doc.push(Block::Feed(1));
     doc.push(Block::Qr(order.id.clone()));
@@ -137,11 +136,13 @@ pub fn receipt(order: &Order, shop: &Shop<'_>, banner_text: Option<&str>, when_l
     doc
 }
 
-/// The names a receipt is headed with.
+/// The names a receipt is headed with, and the minor-unit digits of the branch's currency
+/// (`crate::currency::minor_digits`).
 #[derive(Debug, Clone, Copy)]
 pub struct Shop<'a> {
     pub company: &'a str,
     pub branch: &'a str,
+    pub digits: u8,
 }
 
 /// Only a banner (for a raw job sent again: the banner, then the job's own bytes).

@@ -229,37 +229,33 @@ fn hostile_and_extreme_input_never_panics_nor_injects_commands() {
 }
 
 #[test]
-fn money_has_two_decimals() {
-    assert_eq!(tickets::money(1250), "12.50");
-    assert_eq!(tickets::money(5), "0.05");
-    assert_eq!(tickets::money(-5), "-0.05");
-    assert_eq!(tickets::money(0), "0.00");
+fn money_has_the_currencys_minor_digits() {
+    assert_eq!(tickets::money(1250, 2), "12.50");
+    assert_eq!(tickets::money(5, 2), "0.05");
+    assert_eq!(tickets::money(-5, 2), "-0.05");
+    assert_eq!(tickets::money(0, 2), "0.00");
+    assert_eq!(tickets::money(1500, 0), "1500");
+    assert_eq!(tickets::money(1500, 3), "1.500");
+    assert_eq!(tickets::money(-1, 3), "-0.001");
     assert_eq!(
-        tickets::money(i128::from(i64::MIN) * i128::from(i64::MAX)),
+        tickets::money(i128::from(i64::MIN) * i128::from(i64::MAX), 2),
         format!("-{}.{}", 85070591730234615856620279821087277056u128 / 100, "56")
     );
 }
 
 #[test]
-fn profile_names_map_to_profiles() {
-    for (name, p) in [
-        (Some("epson-tm-t20"), Profile::EpsonTm),
-        (Some("Epson TM-m30"), Profile::EpsonTm),
-        (Some("tm_t88v"), Profile::EpsonTm),
-        (Some("generic"), Profile::GenericEscPos),
-        (Some("xprinter-xp58"), Profile::GenericEscPos),
-        (Some(""), Profile::GenericEscPos),
-        (None, Profile::GenericEscPos),
-        (Some("star-tsp650"), Profile::StarLine),
-        (Some("Star TSP654II"), Profile::StarLine),
-        (Some("star-line"), Profile::StarLine),
-        (Some("star-tsp100"), Profile::StarRaster),
-        (Some("star-tsp143iii"), Profile::StarRaster),
-        (Some("tsp100"), Profile::StarRaster),
-        (Some("star-raster"), Profile::StarRaster),
-    ] {
-        assert_eq!(profile_for(name), p, "{name:?}");
-    }
+fn a_receipt_prints_amounts_in_the_branchs_currency() {
+    let o = order(vec![item("Ramen", 2, 750, None, None)]);
+    let yen = super::super::Shop { digits: 0, ..SHOP };
+    let r = receipt(&o, &yen, 80, &Profile::EpsonTm, None, NOW);
+    assert!(r.preview.contains("1500"), "{}", r.preview);
+    assert!(r.preview.contains("@ 750"), "{}", r.preview);
+    assert!(!r.preview.contains("15.00") && !r.preview.contains("7.50"), "no decimal point for JPY:\n{}", r.preview);
+    let dinar = super::super::Shop { digits: 3, ..SHOP };
+    let r = receipt(&o, &dinar, 80, &Profile::EpsonTm, None, NOW);
+    assert!(r.preview.contains("1.500") && r.preview.contains("@ 0.750"), "{}", r.preview);
+    let r = receipt(&o, &SHOP, 80, &Profile::EpsonTm, None, NOW);
+    assert!(r.preview.contains("15.00") && r.preview.contains("@ 7.50"), "{}", r.preview);
 }
 
 #[test]
@@ -294,7 +290,7 @@ fn many_items_all_print_in_order() {
         assert!(at > last);
         last = at;
     }
-    assert!(r.preview.contains(&format!("TOTAL{:>27}", tickets::money((1..=500i128).sum::<i128>() * 100))));
+    assert!(r.preview.contains(&format!("TOTAL{:>27}", tickets::money((1..=500i128).sum::<i128>() * 100, 2))));
     let k = kitchen_ticket(&o, Some("line"), &o.items, 80, &Profile::StarRaster, None, NOW);
     assert!(k.bytes.ends_with(b"\x1b\x0c\x04\x1b*rB"));
 }

@@ -55,7 +55,7 @@ fn count(hay: &[u8], needle: &[u8]) -> usize {
 }
 
 const NOW: &str = "2026-01-01 13:00";
-const SHOP: super::Shop<'static> = super::Shop { company: "Mezze House", branch: "Marina" };
+const SHOP: super::Shop<'static> = super::Shop { company: "Mezze House", branch: "Marina", digits: 2 };
 
 /// Parses every `GS v 0` band: (xL+xH*256, yL+yH*256) with a check that the data is there.
 fn gs_v0_bands(b: &[u8]) -> Vec<(usize, usize)> {
