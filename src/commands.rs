@@ -152,7 +152,7 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
         }
         Command::Restore { file } => crate::ops::backup::restore(config, &file).await?,
         Command::CheckConfig => crate::ops::settings::check_config(config),
-        Command::PrintDefaultConfig { packaged } => crate::ops::settings::print_default(packaged),
+        Command::PrintDefaultConfig { packaged, markdown } => crate::ops::settings::print_default(packaged, markdown),
         Command::Healthcheck => crate::ops::doctor::healthcheck(config).await?,
         Command::Doctor => crate::ops::doctor::run(config).await?,
         Command::Update(args) => crate::ops::update::run(config, args).await?,
