@@ -89,54 +89,9 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             println!("{token}");
         }
         Command::Printer(p) => printer(config, p).await?,
-        Command::Uplink(UplinkCmd::Create { company, branch }) => {
-            let credential = crate::sync::hub::new_credential();
-            crate::store::sync::uplink_create(&open(config)?, &branch, &company, &license::hash(&credential))?;
-            println!("uplink credential for branch {branch} of company {company} (shown only now; any earlier one is revoked):");
-            println!("{credential}");
-        }
-        Command::Uplink(UplinkCmd::Revoke { branch }) => {
-            if !crate::store::sync::uplink_revoke(&open(config)?, &branch)? {
-                return usage(format!("branch {branch} has no active uplink credential"));
-            }
-            println!("uplink credential of branch {branch} revoked; that appliance can no longer sync");
-        }
+        Command::Uplink(cmd) => uplink(config, cmd)?,
         Command::Sync(SyncCmd::Status) => sync_status(config)?,
-        Command::Discover { seconds, json: as_json } => {
-            let ifs = config.mdns_interfaces.clone();
-            eprintln!("listening for branchd appliances for {seconds} s…");
-            let found = tokio::task::spawn_blocking(move || {
-                crate::discovery::browse(&[crate::discovery::SERVICE], std::time::Duration::from_secs(seconds.clamp(1, 60)), &ifs)
-            })
-            .await
-            .map_err(|e| CommandError::Server(e.to_string()))?
-            .map_err(|e| CommandError::Server(e.to_string()))?;
-            if as_json {
-                let items: Vec<Value> = found
-                    .iter()
-                    .map(|f| json!({"instance": f.instance, "host": f.host, "addresses": f.addresses, "port": f.port, "txt": f.txt}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
-                return Ok(());
-            }
-            if found.is_empty() {
-                println!("no branchd appliance answered (is mDNS allowed on this network?)");
-            }
-            for f in found {
-                let addr = f.addresses.first().cloned().unwrap_or_else(|| f.host.clone());
-                let txt = |k: &str| f.txt.get(k).cloned().unwrap_or_default();
-                println!(
-                    "{}  http://{addr}:{}/  role={} version={} company={} branch={} id={}",
-                    f.instance,
-                    f.port,
-                    txt("role"),
-                    txt("version"),
-                    txt("companyId"),
-                    txt("branchId"),
-                    txt("id")
-                );
-            }
-        }
+        Command::Discover { seconds, json: as_json } => discover(config, seconds, as_json).await?,
         Command::Migrate => {
             let conn = open(config)?;
             let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(StoreError::from)?;
@@ -157,22 +112,80 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
         Command::Doctor => crate::ops::doctor::run(config).await?,
         Command::Update(args) => crate::ops::update::run(config, args).await?,
         Command::Release(cmd) => crate::ops::release::run(cmd)?,
-        Command::Version { json: as_json } => {
-            let v = crate::version_info();
-            if as_json {
-                println!("{v}");
-            } else {
-                println!(
-                    "branchd {} ({} {} {})",
-                    v["version"].as_str().unwrap_or(""),
-                    v["commit"].as_str().unwrap_or(""),
-                    v["target"].as_str().unwrap_or(""),
-                    v["buildDate"].as_str().unwrap_or("")
-                );
+        Command::Version { json: as_json } => print_version(as_json),
+    }
+    Ok(())
+}
+
+fn uplink(config: &Config, cmd: UplinkCmd) -> Result<(), CommandError> {
+    match cmd {
+        UplinkCmd::Create { company, branch } => {
+            let credential = crate::sync::hub::new_credential();
+            crate::store::sync::uplink_create(&open(config)?, &branch, &company, &license::hash(&credential))?;
+            println!("uplink credential for branch {branch} of company {company} (shown only now; any earlier one is revoked):");
+            println!("{credential}");
+        }
+        UplinkCmd::Revoke { branch } => {
+            if !crate::store::sync::uplink_revoke(&open(config)?, &branch)? {
+                return usage(format!("branch {branch} has no active uplink credential"));
             }
+            println!("uplink credential of branch {branch} revoked; that appliance can no longer sync");
         }
     }
     Ok(())
+}
+
+/// `branchd discover`: the branchd appliances that answer on the LAN (mDNS).
+async fn discover(config: &Config, seconds: u64, as_json: bool) -> Result<(), CommandError> {
+    let ifs = config.mdns_interfaces.clone();
+    eprintln!("listening for branchd appliances for {seconds} s…");
+    let found = tokio::task::spawn_blocking(move || {
+        crate::discovery::browse(&[crate::discovery::SERVICE], std::time::Duration::from_secs(seconds.clamp(1, 60)), &ifs)
+    })
+    .await
+    .map_err(|e| CommandError::Server(e.to_string()))?
+    .map_err(|e| CommandError::Server(e.to_string()))?;
+    if as_json {
+        let items: Vec<Value> = found
+            .iter()
+            .map(|f| json!({"instance": f.instance, "host": f.host, "addresses": f.addresses, "port": f.port, "txt": f.txt}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        return Ok(());
+    }
+    if found.is_empty() {
+        println!("no branchd appliance answered (is mDNS allowed on this network?)");
+    }
+    for f in found {
+        let addr = f.addresses.first().cloned().unwrap_or_else(|| f.host.clone());
+        let txt = |k: &str| f.txt.get(k).cloned().unwrap_or_default();
+        println!(
+            "{}  http://{addr}:{}/  role={} version={} company={} branch={} id={}",
+            f.instance,
+            f.port,
+            txt("role"),
+            txt("version"),
+            txt("companyId"),
+            txt("branchId"),
+            txt("id")
+        );
+    }
+    Ok(())
+}
+
+fn print_version(as_json: bool) {
+    let v = crate::version_info();
+    if as_json {
+        println!("{v}");
+    } else {
+        println!(
+            "branchd {} ({} {} {})",
+            v["version"].as_str().unwrap_or(""),
+            v["commit"].as_str().unwrap_or(""),
+            v["target"].as_str().unwrap_or(""),
+            v["buildDate"].as_str().unwrap_or("")
+        );
+    }
 }
 
 fn user(config: &Config, cmd: UserCmd) -> Result<(), CommandError> {
