@@ -52,7 +52,7 @@ fn setting_args(cmd: clap::Command, place: fn(Flag) -> Option<&'static str>, glo
         let value_name: &'static str = Box::leak(s.key.to_uppercase().into_boxed_str());
         cmd.arg(Arg::new(s.key).long(flag).value_name(value_name).global(global).action(ArgAction::Set).help(format!(
             "{} [env: {}] [default: {}]",
-            s.meaning().trim_end_matches('.'),
+            s.meaning().trim_end_matches('.').replace('`', ""),
             s.env,
             s.default_text().replace('`', "")
         )))

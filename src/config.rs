@@ -11,13 +11,15 @@
 //! (`branchd print-default-config`) and the settings table in `docs/OPERATING.md`
 //! (`branchd print-default-config --markdown`, kept equal by a test).
 //!
-//! **Adding a setting** is one entry in `settings!` (doc comment, `field: Type = default`,
-//! then `key`, `env`, `flag`, `group`, `toml` (the value the config file shows), optionally
-//! `shown` (the default in words) and `secret: true`, and `text:` or `value:` with the
-//! parser) plus its use through `config.field`; then regenerate the committed copies
-//! (`branchd print-default-config --packaged > packaging/debian/config.toml`, and the table
-//! in `docs/OPERATING.md` from `--markdown`). The tests say so when one is stale.
-//! Tuning knobs that are not user settings go in the `internal` part (field and default only).
+//! **Adding a setting** is one entry in `settings!` plus its use through `config.field`:
+//! doc comment (first paragraph: what it is, for `--help` and the docs table; the rest:
+//! detail for the config file), `field: Type = default`, then `key`, `env`, `flag`, `group`,
+//! `toml` (the value the config file shows), optionally `shown` (the default in words) and
+//! `secret: true`, and `parse text:` (the file must give a string) or `parse value:` with the
+//! parser, which returns the reason when a value is bad. Then regenerate the committed
+//! copies, which tests compare: `branchd print-default-config --packaged >
+//! packaging/debian/config.toml`, and the table in `docs/OPERATING.md` from `--markdown`.
+//! Tuning knobs that are not user settings go in the `[internal]` part (field and default).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -142,8 +144,8 @@ settings! {
         key: "bind", env: "BRANCHD_BIND", flag: Flag::Serve("bind"), group: "Network", toml: "\"0.0.0.0\"",
         parse text: |s| s.parse().map_err(|_| format!("{s} is not an IP address")),
     }
-    /// Browser origins allowed to call the API (CORS), e.g. ["https://pos.example.com"], or
-    /// ["*"] for any; comma-separated in the environment and on the command line.
+    /// Browser origins allowed to call the API (CORS), e.g. `["https://pos.example.com"]`,
+    /// or `["*"]` for any; comma-separated in the environment and on the command line.
     cors_origins: Vec<String> = vec![] => {
         key: "cors_origins", env: "CORS_ORIGINS", flag: Flag::Serve("cors-origins"), group: "Network", toml: "[]",
         shown: "same-origin only",
@@ -205,7 +207,7 @@ settings! {
     }
 
     // --- Sync with HQ
-    /// HQ (hub) base URL, e.g. "https://hq.example.com"; sync is off when unset.
+    /// HQ (hub) base URL, e.g. `https://hq.example.com`; sync is off when unset.
     upstream_url: Option<String> = None => {
         key: "upstream_url", env: "BRANCHD_UPSTREAM_URL", flag: Flag::Serve("upstream-url"), group: "Sync with HQ", toml: "\"\"",
         shown: "unset (sync off)",

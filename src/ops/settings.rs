@@ -1,5 +1,6 @@
 //! `branchd print-default-config` (the documented TOML: every setting, commented out at its
-//! default) and `branchd check-config` (the configuration resolves and the data directory is
+//! default; or `--markdown`, the docs table; both generated from [`crate::config::SETTINGS`])
+//! and `branchd check-config` (the configuration resolves and the data directory is
 //! writable; the unit's `ExecStartPre`).
 
 use std::path::Path;
