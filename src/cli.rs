@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, Layer};
+use crate::config::{Config, ConfigError, Flag, Layer, SETTINGS};
 
 #[derive(Debug, Parser)]
 #[command(name = "branchd", version = crate::VERSION, about = "Restaurant branch appliance: realtime hub, printers, offline store")]
@@ -20,59 +20,123 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// Settings accepted before or after the subcommand (SPEC §1).
-#[derive(Debug, Args, Clone, Default)]
+/// Settings accepted before or after the subcommand (SPEC §1): `--config` and the settings
+/// declared with `Flag::Global` in [`crate::config::SETTINGS`] (`--data-dir`).
+#[derive(Debug, Clone, Default)]
 pub struct Global {
     /// TOML config file (lowest precedence after defaults)
-    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Data directory (SQLite database, secrets) [env: BRANCHD_DATA_DIR] [default: ./data]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub data_dir: Option<String>,
+    pub flags: Layer,
 }
 
-/// Server settings: flags of `serve` (or before the subcommand).
-#[derive(Debug, Args, Clone, Default)]
+/// Server settings: flags of `serve` (or before the subcommand), the settings declared with
+/// `Flag::Serve` in [`crate::config::SETTINGS`], and `--no-demo`.
+#[derive(Debug, Clone, Default)]
 pub struct ServeArgs {
-    /// HTTP + Socket.IO port; 0 picks a free one [env: PORT] [default: 3001]
-    #[arg(long)]
-    pub port: Option<String>,
-    /// Bind address [env: BRANCHD_BIND] [default: 0.0.0.0]
-    #[arg(long)]
-    pub bind: Option<String>,
-    /// Allowed browser origins, comma-separated [env: CORS_ORIGINS] [default: same-origin only]
-    #[arg(long)]
-    pub cors_origins: Option<String>,
-    /// branch or hub [env: BRANCHD_ROLE] [default: branch]
-    #[arg(long)]
-    pub role: Option<String>,
-    /// HQ base URL; sync is off when unset [env: BRANCHD_UPSTREAM_URL]
-    #[arg(long)]
-    pub upstream_url: Option<String>,
-    /// on or off [env: BRANCHD_MDNS] [default: on]
-    #[arg(long)]
-    pub mdns: Option<String>,
-    /// HTTPS and WSS on the same port: on or off [env: BRANCHD_TLS] [default: on]
-    #[arg(long)]
-    pub tls: Option<String>,
+    pub flags: Layer,
     /// Do not create demo data on a first start
-    #[arg(long)]
     pub no_demo: bool,
 }
 
 impl ServeArgs {
     /// Values given after `serve` win over those given before it.
     pub fn or(self, before: ServeArgs) -> ServeArgs {
-        ServeArgs {
-            port: self.port.or(before.port),
-            bind: self.bind.or(before.bind),
-            cors_origins: self.cors_origins.or(before.cors_origins),
-            role: self.role.or(before.role),
-            upstream_url: self.upstream_url.or(before.upstream_url),
-            mdns: self.mdns.or(before.mdns),
-            tls: self.tls.or(before.tls),
-            no_demo: self.no_demo || before.no_demo,
+        ServeArgs { flags: before.flags.overlay(self.flags), no_demo: self.no_demo || before.no_demo }
+    }
+}
+
+/// One clap argument per setting whose flag is accepted at `place`.
+fn setting_args(cmd: clap::Command, place: fn(Flag) -> Option<&'static str>, global: bool) -> clap::Command {
+    SETTINGS.iter().filter_map(|s| place(s.flag).map(|f| (s, f))).fold(cmd, |cmd, (s, flag)| {
+        // The value name clap's derive would give (`--port <PORT>`); built once per parse.
+        let value_name: &'static str = Box::leak(s.key.to_uppercase().into_boxed_str());
+        cmd.arg(Arg::new(s.key).long(flag).value_name(value_name).global(global).action(ArgAction::Set).help(format!(
+            "{} [env: {}] [default: {}]",
+            s.meaning().trim_end_matches('.').replace('`', ""),
+            s.env,
+            s.default_text().replace('`', "")
+        )))
+    })
+}
+
+/// The values of the setting flags accepted at `place` into `layer`.
+fn read_settings(m: &ArgMatches, place: fn(Flag) -> Option<&'static str>, layer: &mut Layer) {
+    for s in SETTINGS.iter().filter(|s| place(s.flag).is_some()) {
+        if let Ok(Some(v)) = m.try_get_one::<String>(s.key) {
+            layer.set(s.key, v.clone());
         }
+    }
+}
+
+fn serve_flag(f: Flag) -> Option<&'static str> {
+    match f {
+        Flag::Serve(name) => Some(name),
+        _ => None,
+    }
+}
+
+fn global_flag(f: Flag) -> Option<&'static str> {
+    match f {
+        Flag::Global(name) => Some(name),
+        _ => None,
+    }
+}
+
+impl Args for ServeArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        setting_args(cmd, serve_flag, false)
+            .arg(Arg::new("no_demo").long("no-demo").action(ArgAction::SetTrue).help("Do not create demo data on a first start"))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for ServeArgs {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = ServeArgs::default();
+        args.update_from_arg_matches(m)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        read_settings(m, serve_flag, &mut self.flags);
+        self.no_demo |= m.try_get_one::<bool>("no_demo").ok().flatten().copied().unwrap_or(false);
+        Ok(())
+    }
+}
+
+impl Args for Global {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let config = Arg::new("config")
+            .long("config")
+            .value_name("FILE")
+            .global(true)
+            .action(ArgAction::Set)
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("TOML config file (lowest precedence after defaults)");
+        setting_args(cmd.arg(config), global_flag, true)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for Global {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = Global::default();
+        args.update_from_arg_matches(m)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        read_settings(m, global_flag, &mut self.flags);
+        if let Ok(Some(path)) = m.try_get_one::<PathBuf>("config") {
+            self.config = Some(path.clone());
+        }
+        Ok(())
     }
 }
 
@@ -135,6 +199,9 @@ pub enum Command {
         /// With the Debian package's data directory (/var/lib/branchd)
         #[arg(long)]
         packaged: bool,
+        /// The settings as a Markdown table (key, env, flag, default, meaning), as in docs/OPERATING.md
+        #[arg(long, conflicts_with = "packaged")]
+        markdown: bool,
     },
     /// Exit 0 when the local server reports healthy, 1 when not
     Healthcheck,
@@ -402,22 +469,6 @@ pub enum PrinterCmd {
     },
 }
 
-impl ServeArgs {
-    fn flag_layer(&self) -> Layer {
-        let s = |v: &Option<String>| v.clone().map(toml::Value::String);
-        Layer {
-            port: s(&self.port),
-            bind: self.bind.clone(),
-            cors_origins: s(&self.cors_origins),
-            role: self.role.clone(),
-            upstream_url: self.upstream_url.clone(),
-            mdns: s(&self.mdns),
-            tls: s(&self.tls),
-            ..Layer::default()
-        }
-    }
-}
-
 impl Cli {
     /// File < environment < flags.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
@@ -431,8 +482,7 @@ impl Cli {
             Some(Command::Serve(after)) => after.clone().or(self.serve.clone()),
             _ => self.serve.clone(),
         };
-        let mut flags = serve.flag_layer();
-        flags.data_dir = self.global.data_dir.clone();
+        let flags = serve.flags.overlay(self.global.flags.clone());
         let mut config = file.overlay(env).overlay(flags).resolve()?;
         config.demo = !serve.no_demo;
         Ok(config)

@@ -97,54 +97,9 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             println!("{token}");
         }
         Command::Printer(p) => printer(config, p).await?,
-        Command::Uplink(UplinkCmd::Create { company, branch }) => {
-            let credential = crate::sync::hub::new_credential();
-            crate::store::sync::uplink_create(&open(config)?, &branch, &company, &license::hash(&credential))?;
-            println!("uplink credential for branch {branch} of company {company} (shown only now; any earlier one is revoked):");
-            println!("{credential}");
-        }
-        Command::Uplink(UplinkCmd::Revoke { branch }) => {
-            if !crate::store::sync::uplink_revoke(&open(config)?, &branch)? {
-                return usage(format!("branch {branch} has no active uplink credential"));
-            }
-            println!("uplink credential of branch {branch} revoked; that appliance can no longer sync");
-        }
+        Command::Uplink(cmd) => uplink(config, cmd)?,
         Command::Sync(SyncCmd::Status) => sync_status(config)?,
-        Command::Discover { seconds, json: as_json } => {
-            let ifs = config.mdns_interfaces.clone();
-            eprintln!("listening for branchd appliances for {seconds} s…");
-            let found = tokio::task::spawn_blocking(move || {
-                crate::discovery::browse(&[crate::discovery::SERVICE], std::time::Duration::from_secs(seconds.clamp(1, 60)), &ifs)
-            })
-            .await
-            .map_err(|e| CommandError::Server(e.to_string()))?
-            .map_err(|e| CommandError::Server(e.to_string()))?;
-            if as_json {
-                let items: Vec<Value> = found
-                    .iter()
-                    .map(|f| json!({"instance": f.instance, "host": f.host, "addresses": f.addresses, "port": f.port, "txt": f.txt}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
-                return Ok(());
-            }
-            if found.is_empty() {
-                println!("no branchd appliance answered (is mDNS allowed on this network?)");
-            }
-            for f in found {
-                let addr = f.addresses.first().cloned().unwrap_or_else(|| f.host.clone());
-                let txt = |k: &str| f.txt.get(k).cloned().unwrap_or_default();
-                println!(
-                    "{}  http://{addr}:{}/  role={} version={} company={} branch={} id={}",
-                    f.instance,
-                    f.port,
-                    txt("role"),
-                    txt("version"),
-                    txt("companyId"),
-                    txt("branchId"),
-                    txt("id")
-                );
-            }
-        }
+        Command::Discover { seconds, json: as_json } => discover(config, seconds, as_json).await?,
         Command::Migrate => {
             let conn = open(config)?;
             let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(StoreError::from)?;
@@ -160,27 +115,85 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
         }
         Command::Restore { file } => crate::ops::backup::restore(config, &file).await?,
         Command::CheckConfig => crate::ops::settings::check_config(config),
-        Command::PrintDefaultConfig { packaged } => crate::ops::settings::print_default(packaged),
+        Command::PrintDefaultConfig { packaged, markdown } => crate::ops::settings::print_default(packaged, markdown),
         Command::Healthcheck => crate::ops::doctor::healthcheck(config).await?,
         Command::Doctor => crate::ops::doctor::run(config).await?,
         Command::Update(args) => crate::ops::update::run(config, args).await?,
         Command::Release(cmd) => crate::ops::release::run(cmd)?,
-        Command::Version { json: as_json } => {
-            let v = crate::version_info();
-            if as_json {
-                println!("{v}");
-            } else {
-                println!(
-                    "branchd {} ({} {} {})",
-                    v["version"].as_str().unwrap_or(""),
-                    v["commit"].as_str().unwrap_or(""),
-                    v["target"].as_str().unwrap_or(""),
-                    v["buildDate"].as_str().unwrap_or("")
-                );
+        Command::Version { json: as_json } => print_version(as_json),
+    }
+    Ok(())
+}
+
+fn uplink(config: &Config, cmd: UplinkCmd) -> Result<(), CommandError> {
+    match cmd {
+        UplinkCmd::Create { company, branch } => {
+            let credential = crate::sync::hub::new_credential();
+            crate::store::sync::uplink_create(&open(config)?, &branch, &company, &license::hash(&credential))?;
+            println!("uplink credential for branch {branch} of company {company} (shown only now; any earlier one is revoked):");
+            println!("{credential}");
+        }
+        UplinkCmd::Revoke { branch } => {
+            if !crate::store::sync::uplink_revoke(&open(config)?, &branch)? {
+                return usage(format!("branch {branch} has no active uplink credential"));
             }
+            println!("uplink credential of branch {branch} revoked; that appliance can no longer sync");
         }
     }
     Ok(())
+}
+
+/// `branchd discover`: the branchd appliances that answer on the LAN (mDNS).
+async fn discover(config: &Config, seconds: u64, as_json: bool) -> Result<(), CommandError> {
+    let ifs = config.mdns_interfaces.clone();
+    eprintln!("listening for branchd appliances for {seconds} s…");
+    let found = tokio::task::spawn_blocking(move || {
+        crate::discovery::browse(&[crate::discovery::SERVICE], std::time::Duration::from_secs(seconds.clamp(1, 60)), &ifs)
+    })
+    .await
+    .map_err(|e| CommandError::Server(e.to_string()))?
+    .map_err(|e| CommandError::Server(e.to_string()))?;
+    if as_json {
+        let items: Vec<Value> = found
+            .iter()
+            .map(|f| json!({"instance": f.instance, "host": f.host, "addresses": f.addresses, "port": f.port, "txt": f.txt}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        return Ok(());
+    }
+    if found.is_empty() {
+        println!("no branchd appliance answered (is mDNS allowed on this network?)");
+    }
+    for f in found {
+        let addr = f.addresses.first().cloned().unwrap_or_else(|| f.host.clone());
+        let txt = |k: &str| f.txt.get(k).cloned().unwrap_or_default();
+        println!(
+            "{}  http://{addr}:{}/  role={} version={} company={} branch={} id={}",
+            f.instance,
+            f.port,
+            txt("role"),
+            txt("version"),
+            txt("companyId"),
+            txt("branchId"),
+            txt("id")
+        );
+    }
+    Ok(())
+}
+
+fn print_version(as_json: bool) {
+    let v = crate::version_info();
+    if as_json {
+        println!("{v}");
+    } else {
+        println!(
+            "branchd {} ({} {} {})",
+            v["version"].as_str().unwrap_or(""),
+            v["commit"].as_str().unwrap_or(""),
+            v["target"].as_str().unwrap_or(""),
+            v["buildDate"].as_str().unwrap_or("")
+        );
+    }
 }
 
 fn user(config: &Config, cmd: UserCmd) -> Result<(), CommandError> {
@@ -397,30 +410,45 @@ fn secret_rotate(config: &Config) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// Printer commands talk to the running server on 127.0.0.1 with a short-lived admin token.
-async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
-    let token = issue_token(config, "branchd-cli".into(), "super_admin".into(), None, None, "5m")?;
-    // The address the running server recorded in its lock file (it may not be the configured port).
-    let base = crate::ops::local_base(config);
-    let client = reqwest::Client::new();
-    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
-        let mut req = client.request(method, format!("{base}{path}")).bearer_auth(&token);
+/// The running server's API on 127.0.0.1, with a short-lived admin token.
+struct LocalApi {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl LocalApi {
+    fn new(config: &Config) -> Result<LocalApi, CommandError> {
+        let token = issue_token(config, "branchd-cli".into(), "super_admin".into(), None, None, "5m")?;
+        // The address the running server recorded in its lock file (it may not be the configured port).
+        Ok(LocalApi { client: reqwest::Client::new(), base: crate::ops::local_base(config), token })
+    }
+
+    /// The JSON answer; an error status is one line with the server's message (504, a
+    /// printer that did not answer in time, is an answer for the caller to read).
+    async fn call(&self, method: reqwest::Method, path: String, body: Option<Value>) -> Result<Value, CommandError> {
+        let base = &self.base;
+        let mut req = self.client.request(method, format!("{base}{path}")).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        async move {
-            let res = req.send().await.map_err(|e| {
-                CommandError::Server(format!("cannot reach branchd at {base} ({}); is `branchd serve` running?", root_cause(&e)))
-            })?;
-            let status = res.status();
-            let body: Value = res.json().await.unwrap_or(Value::Null);
-            if status.is_client_error() || status.is_server_error() && status.as_u16() != 504 {
-                let msg = body["error"]["message"].as_str().unwrap_or("request failed").to_string();
-                return Err(CommandError::Server(format!("{status}: {msg}")));
-            }
-            Ok(body)
+        let res = req.send().await.map_err(|e| {
+            CommandError::Server(format!("cannot reach branchd at {base} ({}); is `branchd serve` running?", root_cause(&e)))
+        })?;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if status.is_client_error() || status.is_server_error() && status.as_u16() != 504 {
+            let msg = body["error"]["message"].as_str().unwrap_or("request failed").to_string();
+            return Err(CommandError::Server(format!("{status}: {msg}")));
         }
-    };
+        Ok(body)
+    }
+}
+
+/// Printer commands talk to the running server ([`LocalApi`]), so that clients see the change.
+async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
+    let api = LocalApi::new(config)?;
+    let call = |method, path, body| api.call(method, path, body);
     match cmd {
         PrinterCmd::List { branch, json: as_json } => {
             let q = branch.map(|b| format!("?branchId={b}")).unwrap_or_default();
@@ -450,25 +478,7 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
             print_table(&table);
         }
         PrinterCmd::Add { branch, name, role, host, port, serial, baud, usb, virtual_printer, connection, stations } => {
-            let connection = match (host, serial, usb, connection) {
-                (Some(host), ..) => json!({"type": "network", "host": host, "port": port}),
-                (_, Some(path), ..) => json!({"type": "serial", "path": path, "baudRate": baud}),
-                (_, _, Some(ids), _) => {
-                    let (vid, pid) = ids
-                        .split_once(':')
-                        .ok_or_else(|| CommandError::Usage(format!("--usb {ids} is not VID:PID in hex, e.g. 04b8:0202")))?;
-                    json!({"type": "usb", "vendorId": vid, "productId": pid})
-                }
-                (_, _, _, Some(text)) => {
-                    serde_json::from_str(&text).map_err(|e| CommandError::Usage(format!("--connection is not JSON: {e}")))?
-                }
-                _ if virtual_printer => json!({"type": "virtual"}),
-                _ => {
-                    return usage(
-                        "say how to reach the printer: --host ADDR [--port N], --serial PATH [--baud N], --usb VID:PID or --virtual",
-                    );
-                }
-            };
+            let connection = connection_arg(host, port, serial, baud, usb, virtual_printer, connection)?;
             let body = json!({"branchId": branch, "name": name, "role": role, "connection": connection, "stations": stations});
             let p = call(reqwest::Method::POST, "/api/printers".into(), Some(body)).await?;
             println!("printer {} added: {}", p["name"].as_str().unwrap_or(""), p["id"].as_str().unwrap_or(""));
@@ -509,6 +519,32 @@ async fn printer(config: &Config, cmd: PrinterCmd) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+/// The `connection` of `printer add` from its flags.
+fn connection_arg(
+    host: Option<String>,
+    port: u16,
+    serial: Option<String>,
+    baud: u32,
+    usb: Option<String>,
+    virtual_printer: bool,
+    connection: Option<String>,
+) -> Result<Value, CommandError> {
+    Ok(match (host, serial, usb, connection) {
+        (Some(host), ..) => json!({"type": "network", "host": host, "port": port}),
+        (_, Some(path), ..) => json!({"type": "serial", "path": path, "baudRate": baud}),
+        (_, _, Some(ids), _) => {
+            let (vid, pid) =
+                ids.split_once(':').ok_or_else(|| CommandError::Usage(format!("--usb {ids} is not VID:PID in hex, e.g. 04b8:0202")))?;
+            json!({"type": "usb", "vendorId": vid, "productId": pid})
+        }
+        (_, _, _, Some(text)) => serde_json::from_str(&text).map_err(|e| CommandError::Usage(format!("--connection is not JSON: {e}")))?,
+        _ if virtual_printer => json!({"type": "virtual"}),
+        _ => {
+            return usage("say how to reach the printer: --host ADDR [--port N], --serial PATH [--baud N], --usb VID:PID or --virtual");
+        }
+    })
 }
 
 /// A table without the padding after each line's last column.

@@ -1,13 +1,34 @@
 //! Typed configuration (SPEC §1): defaults < config file (TOML) < environment < flags,
 //! validated once at start. A bad value is a [`ConfigError`] naming the setting; the binary
-//! prints it on one line and exits 2. Secrets never appear in `Debug` output.
+//! prints it on one line and exits 2.
+//!
+//! Every setting is declared once, in the `settings!` table below: its [`Config`] field,
+//! type and default, its config-file key, environment variable, command-line flag, doc
+//! line(s) and validation. Everything else is derived from that table: the [`Config`]
+//! struct, its `Default` and `Debug` (secrets are [`Secret`]s and print `<redacted>`), the
+//! layers ([`Layer::from_env`], [`Layer::from_toml`], [`Layer::overlay`], [`Layer::resolve`]
+//! loop over [`SETTINGS`]), the `serve` flags (`cli.rs`), the documented config file
+//! (`branchd print-default-config`) and the settings table in `docs/OPERATING.md`
+//! (`branchd print-default-config --markdown`, kept equal by a test).
+//!
+//! **Adding a setting** is one entry in `settings!` plus its use through `config.field`:
+//! doc comment (first paragraph: what it is, for `--help` and the docs table; the rest:
+//! detail for the config file), `field: Type = default`, then `key`, `env`, `flag`, `group`,
+//! `toml` (the value the config file shows), optionally `shown` (the default in words) and
+//! `secret: true`, and `parse text:` (the file must give a string) or `parse value:` with the
+//! parser, which returns the reason when a value is bad. Then regenerate the committed
+//! copies, which tests compare: `branchd print-default-config --packaged >
+//! packaging/debian/config.toml`, and the table in `docs/OPERATING.md` from `--markdown`.
+//! Tuning knobs that are not user settings go in the `[internal]` part (field and default).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::NaiveTime;
-use serde::Deserialize;
+
+pub use crate::secrets::Secret;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{setting}: {reason}")]
@@ -48,150 +69,299 @@ pub enum Zone {
     System,
 }
 
-/// The validated configuration.
-#[derive(Clone)]
-pub struct Config {
-    pub port: u16,
-    pub bind: IpAddr,
-    pub data_dir: PathBuf,
-    pub jwt_secret: Option<String>,
-    pub cors_origins: Vec<String>,
-    pub role: Role,
-    pub upstream_url: Option<String>,
-    pub upstream_token: Option<String>,
-    pub mdns: bool,
-    /// Interfaces to advertise on; empty: every LAN interface (no container/VPN/bridge).
-    pub mdns_interfaces: Vec<String>,
-    pub max_payload: u64,
-    pub max_body: usize,
-    pub print_timeout: Duration,
-    pub day_start: NaiveTime,
-    pub zone: Zone,
-    pub log_format: LogFormat,
-    pub demo: bool,
-    /// HTTPS/WSS on the same port (SPEC §1 `BRANCHD_TLS`); `tls_cert`/`tls_key`: PEM files
-    /// served instead of the appliance's own CA (both or neither); `upstream_ca`: a PEM file of
-    /// CA certificates the uplink trusts besides the system's roots.
-    pub tls: bool,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub upstream_ca: Option<PathBuf>,
-    /// How often the served certificate is checked (addresses, expiry, changed files); not a
-    /// user setting, tests shorten it.
-    pub tls_check: Duration,
-    /// Scheduled backups (issue #6): directory (None: `DATA_DIR/backups`), interval in
-    /// hours (0: off), how many to keep.
-    pub backup_dir: Option<PathBuf>,
-    pub backup_interval_hours: f64,
-    pub backup_keep: usize,
-    /// `branchd update`: manifest URL and the release public key (base64) overriding the built-in one.
-    pub update_url: Option<String>,
-    pub update_public_key: Option<String>,
-    /// Printer I/O timeouts and the idle status-poll interval (not user settings; tests
-    /// shorten them).
-    pub printer_timeouts: crate::printing::drivers::Timeouts,
-    /// How often connected desktop apps are checked for a revoked license (not a user
-    /// setting; tests shorten it).
-    pub license_check: Duration,
-    /// Engine.IO heartbeat and per-client queue (not user settings; tests shorten them).
-    pub realtime: crate::realtime::Tuning,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("port", &self.port)
-            .field("bind", &self.bind)
-            .field("data_dir", &self.data_dir)
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
-            .field("cors_origins", &self.cors_origins)
-            .field("role", &self.role)
-            .field("upstream_url", &self.upstream_url)
-            .field("upstream_token", &self.upstream_token.as_ref().map(|_| "<redacted>"))
-            .field("mdns", &self.mdns)
-            .field("mdns_interfaces", &self.mdns_interfaces)
-            .field("max_payload", &self.max_payload)
-            .field("max_body", &self.max_body)
-            .field("print_timeout", &self.print_timeout)
-            .field("day_start", &self.day_start)
-            .field("zone", &self.zone)
-            .field("log_format", &self.log_format)
-            .field("tls", &self.tls)
-            .field("tls_cert", &self.tls_cert)
-            .field("tls_key", &self.tls_key)
-            .field("upstream_ca", &self.upstream_ca)
-            .finish()
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            port: 3001,
-            bind: IpAddr::from([0, 0, 0, 0]),
-            data_dir: PathBuf::from("./data"),
-            jwt_secret: None,
-            cors_origins: vec![],
-            role: Role::Branch,
-            upstream_url: None,
-            upstream_token: None,
-            mdns: true,
-            mdns_interfaces: vec![],
-            max_payload: 1 << 20,
-            max_body: 1 << 20,
-            print_timeout: Duration::from_millis(15_000),
-            day_start: NaiveTime::from_hms_opt(4, 0, 0).unwrap_or(NaiveTime::MIN),
-            zone: Zone::System,
-            log_format: LogFormat::Text,
-            demo: true,
-            tls: true,
-            tls_cert: None,
-            tls_key: None,
-            upstream_ca: None,
-            tls_check: Duration::from_secs(5),
-            backup_dir: None,
-            backup_interval_hours: 24.0,
-            backup_keep: 7,
-            update_url: None,
-            update_public_key: None,
-            printer_timeouts: crate::printing::drivers::Timeouts::default(),
-            license_check: Duration::from_secs(10),
-            realtime: crate::realtime::Tuning::default(),
+/// Declares the settings: see the module doc. Generates [`Config`] (with `Default` and
+/// `Debug`) and [`SETTINGS`].
+macro_rules! settings {
+    (@shown) => { None };
+    (@shown $s:literal) => { Some($s) };
+    (@secret) => { false };
+    (@secret $b:literal) => { $b };
+    (@text_only text) => { true };
+    (@text_only value) => { false };
+    (@parse text, $parse:expr, $v:expr) => { text_parser($parse)(text($v).as_str()) };
+    (@parse value, $parse:expr, $v:expr) => { value_parser($parse)($v) };
+    (
+        $(
+            $(#[doc = $doc:literal])*
+            $field:ident: $ty:ty = $default:expr => {
+                key: $key:literal, env: $env:literal, flag: $flag:expr, group: $group:literal, toml: $toml:literal,
+                $(shown: $shown:literal,)? $(secret: $secret:literal,)?
+                parse $mode:ident: $parse:expr $(,)?
+            }
+        )*
+        [internal]
+        $(
+            $(#[doc = $idoc:literal])*
+            $ifield:ident: $ity:ty = $idefault:expr;
+        )*
+    ) => {
+        /// The validated configuration: the user settings of [`SETTINGS`], then tuning
+        /// knobs that are not user settings.
+        #[derive(Clone, Debug)]
+        pub struct Config {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+            $( $(#[doc = $idoc])* pub $ifield: $ity, )*
         }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Config { $( $field: $default, )* $( $ifield: $idefault, )* }
+            }
+        }
+
+        /// Every user setting, in the order of the config file.
+        pub static SETTINGS: &[Setting] = &[
+            $(
+                Setting {
+                    key: $key,
+                    env: $env,
+                    flag: $flag,
+                    group: $group,
+                    doc: &[$($doc),*],
+                    toml: $toml,
+                    shown: settings!(@shown $($shown)?),
+                    secret: settings!(@secret $($secret)?),
+                    text_only: settings!(@text_only $mode),
+                    apply: |c, v| {
+                        c.$field = settings!(@parse $mode, $parse, v)?;
+                        Ok(())
+                    },
+                },
+            )*
+        ];
+    };
+}
+
+settings! {
+    // --- Network
+    /// HTTP + Socket.IO port; 0 picks a free one (the address is logged).
+    port: u16 = 3001 => {
+        key: "port", env: "PORT", flag: Flag::Serve("port"), group: "Network", toml: "3001",
+        parse value: |v| text(v).parse().map_err(|_| format!("{} is not a port number (0-65535)", text(v))),
+    }
+    /// Address to listen on; 0.0.0.0 means every interface.
+    bind: IpAddr = IpAddr::from([0, 0, 0, 0]) => {
+        key: "bind", env: "BRANCHD_BIND", flag: Flag::Serve("bind"), group: "Network", toml: "\"0.0.0.0\"",
+        parse text: |s| s.parse().map_err(|_| format!("{s} is not an IP address")),
+    }
+    /// Browser origins allowed to call the API (CORS), e.g. `["https://pos.example.com"]`,
+    /// or `["*"]` for any; comma-separated in the environment and on the command line.
+    cors_origins: Vec<String> = vec![] => {
+        key: "cors_origins", env: "CORS_ORIGINS", flag: Flag::Serve("cors-origins"), group: "Network", toml: "[]",
+        shown: "same-origin only",
+        parse value: |v| {
+            let origins = list(v);
+            match origins.iter().find(|o| *o != "*" && !o.starts_with("http://") && !o.starts_with("https://")) {
+                Some(o) => Err(format!("{o} is not an origin like https://pos.example.com")),
+                None => Ok(origins),
+            }
+        },
+    }
+
+    // --- Storage
+    /// Data directory: the SQLite database branchd.db, the generated JWT secret, virtual
+    /// printer output, staged updates (updates/) and, by default, backups (backups/).
+    data_dir: PathBuf = PathBuf::from("./data") => {
+        key: "data_dir", env: "BRANCHD_DATA_DIR", flag: Flag::Global("data-dir"), group: "Storage", toml: "\"./data\"",
+        shown: "`./data` (packaged: `/var/lib/branchd`)",
+        parse text: |s| Ok(PathBuf::from(s)),
+    }
+    /// Scheduled backups: the directory they go to.
+    ///
+    /// A backup_dir outside the data directory must also be added to the unit's
+    /// ReadWritePaths= (systemctl edit branchd).
+    backup_dir: Option<PathBuf> = None => {
+        key: "backup_dir", env: "BRANCHD_BACKUP_DIR", flag: Flag::None, group: "Storage",
+        toml: "\"/var/lib/branchd/backups\"", shown: "`DATA_DIR/backups`",
+        parse text: |s| Ok(Some(PathBuf::from(s))),
+    }
+    /// Scheduled backups: a consistent copy of the database every this many hours
+    /// (fractions allowed; 0 turns them off).
+    backup_interval_hours: f64 = 24.0 => {
+        key: "backup_interval_hours", env: "BRANCHD_BACKUP_INTERVAL_HOURS", flag: Flag::None, group: "Storage", toml: "24",
+        parse value: |v| in_range(v, 0.0..=8760.0, "a number of hours from 0 (off) to 8760"),
+    }
+    /// Scheduled backups: how many to keep (the newest).
+    backup_keep: usize = 7 => {
+        key: "backup_keep", env: "BRANCHD_BACKUP_KEEP", flag: Flag::None, group: "Storage", toml: "7",
+        parse value: |v| in_range(v, 1..=1000, "a count from 1 to 1000"),
+    }
+
+    // --- Identity and roles
+    /// HS256 secret shared with HQ, at least 16 characters.
+    ///
+    /// Unset: generated on first start and kept in DATA_DIR/jwt_secret (mode 0600).
+    jwt_secret: Option<Secret> = None => {
+        key: "jwt_secret", env: "JWT_SECRET", flag: Flag::None, group: "Identity and roles", toml: "\"\"",
+        shown: "generated, kept in `DATA_DIR/jwt_secret` (0600)", secret: true,
+        parse text: |s| if s.len() < 16 { Err("must be at least 16 characters".into()) } else { Ok(Some(Secret::from(s))) },
+    }
+    /// "branch" (a restaurant's appliance) or "hub" (HQ).
+    role: Role = Role::Branch => {
+        key: "role", env: "BRANCHD_ROLE", flag: Flag::Serve("role"), group: "Identity and roles", toml: "\"branch\"",
+        parse text: |s| match s {
+            "branch" => Ok(Role::Branch),
+            "hub" => Ok(Role::Hub),
+            _ => Err(format!("{s} is not branch or hub")),
+        },
+    }
+
+    // --- Sync with HQ
+    /// HQ (hub) base URL, e.g. `https://hq.example.com`; sync is off when unset.
+    upstream_url: Option<String> = None => {
+        key: "upstream_url", env: "BRANCHD_UPSTREAM_URL", flag: Flag::Serve("upstream-url"), group: "Sync with HQ", toml: "\"\"",
+        shown: "unset (sync off)",
+        parse text: |s| match s.starts_with("http://") || s.starts_with("https://") {
+            true => Ok(Some(s.trim_end_matches('/').to_string())),
+            false => Err(format!("{s} is not an http(s) URL")),
+        },
+    }
+    /// This branch's uplink credential (made on the hub with `branchd uplink create`).
+    upstream_token: Option<Secret> = None => {
+        key: "upstream_token", env: "BRANCHD_UPSTREAM_TOKEN", flag: Flag::None, group: "Sync with HQ", toml: "\"\"",
+        shown: "unset", secret: true,
+        parse text: |s| Ok(Some(Secret::from(s))),
+    }
+
+    // --- Discovery
+    /// Advertise this appliance on the LAN with mDNS (_branchd._tcp): "on" or "off".
+    mdns: bool = true => {
+        key: "mdns", env: "BRANCHD_MDNS", flag: Flag::Serve("mdns"), group: "Discovery", toml: "\"on\"",
+        parse value: on_off,
+    }
+    /// Interfaces to advertise on, e.g. ["eth0", "wlan0"]; comma-separated in the environment.
+    ///
+    /// Empty: every LAN interface (container, VPN and bridge interfaces excluded).
+    mdns_interfaces: Vec<String> = vec![] => {
+        key: "mdns_interfaces", env: "BRANCHD_MDNS_INTERFACES", flag: Flag::None, group: "Discovery", toml: "[]",
+        shown: "every LAN interface, not docker/bridge/VPN/veth",
+        parse value: |v| Ok(list(v)),
+    }
+
+    // --- HTTPS
+    /// HTTPS and WSS on the same port as HTTP (the first byte of a connection tells them
+    /// apart): "on" or "off".
+    ///
+    /// With the appliance's own CA, made on first start in DATA_DIR/tls; devices trust it
+    /// from GET /ca.crt.
+    tls: bool = true => {
+        key: "tls", env: "BRANCHD_TLS", flag: Flag::Serve("tls"), group: "HTTPS", toml: "\"on\"",
+        parse value: on_off,
+    }
+    /// Certificate (PEM, full chain) served instead of the appliance's own CA, with tls_key
+    /// (both or neither); reloaded when the file changes.
+    tls_cert: Option<PathBuf> = None => {
+        key: "tls_cert", env: "BRANCHD_TLS_CERT", flag: Flag::None, group: "HTTPS", toml: "\"\"", shown: "unset",
+        parse text: |s| Ok(Some(PathBuf::from(s))),
+    }
+    /// The private key (PEM) of tls_cert; reloaded when the file changes.
+    tls_key: Option<PathBuf> = None => {
+        key: "tls_key", env: "BRANCHD_TLS_KEY", flag: Flag::None, group: "HTTPS", toml: "\"\"", shown: "unset",
+        parse text: |s| Ok(Some(PathBuf::from(s))),
+    }
+    /// CA certificates (PEM) the uplink to HQ trusts besides the system's roots, for an HQ
+    /// with a private CA.
+    upstream_ca: Option<PathBuf> = None => {
+        key: "upstream_ca", env: "BRANCHD_UPSTREAM_CA", flag: Flag::None, group: "HTTPS", toml: "\"\"",
+        shown: "system roots only",
+        parse text: |s| Ok(Some(PathBuf::from(s))),
+    }
+
+    // --- Limits and timing
+    /// Largest Socket.IO payload in bytes (polling and WebSocket), 1024 to 67108864.
+    max_payload: u64 = 1 << 20 => {
+        key: "max_payload", env: "BRANCHD_MAX_PAYLOAD", flag: Flag::None, group: "Limits and timing", toml: "1048576",
+        parse value: |v| in_range(v, 1024..=64 << 20, SIZE),
+    }
+    /// Largest HTTP request body in bytes, 1024 to 67108864.
+    max_body: usize = 1 << 20 => {
+        key: "max_body", env: "BRANCHD_MAX_BODY", flag: Flag::None, group: "Limits and timing", toml: "1048576",
+        parse value: |v| in_range(v, 1024..=64 << 20, SIZE),
+    }
+    /// How long a print or desktop-app request may take, in milliseconds (100 to 600000).
+    print_timeout: Duration = Duration::from_millis(15_000) => {
+        key: "print_timeout_ms", env: "BRANCHD_PRINT_TIMEOUT_MS", flag: Flag::None, group: "Limits and timing", toml: "15000",
+        parse value: |v| in_range(v, 100..=600_000, "milliseconds from 100 to 600000").map(Duration::from_millis),
+    }
+    /// Start of the business day (order numbers restart at 1), HH:MM.
+    day_start: NaiveTime = NaiveTime::from_hms_opt(4, 0, 0).unwrap_or(NaiveTime::MIN) => {
+        key: "day_start", env: "BRANCHD_DAY_START", flag: Flag::None, group: "Limits and timing", toml: "\"04:00\"",
+        parse text: |s| NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| format!("{s} is not a time like 04:00")),
+    }
+    /// IANA time zone for business days and tickets, e.g. "Europe/Berlin"; unset: the
+    /// system's.
+    zone: Zone = Zone::System => {
+        key: "timezone", env: "TZ", flag: Flag::None, group: "Limits and timing", toml: "\"\"", shown: "the system's",
+        // TZ may also be a POSIX rule or a file path; those mean "the system's zone".
+        parse text: |s| match s.trim_start_matches(':').parse::<chrono_tz::Tz>() {
+            Ok(tz) => Ok(Zone::Named(tz)),
+            Err(_) if s.starts_with(':') || s.starts_with('/') => Ok(Zone::System),
+            Err(_) => Err(format!("{s} is not a time zone like Europe/Berlin")),
+        },
+    }
+
+    // --- Logs
+    /// "text" or "json" (one JSON object per line, for log shippers).
+    ///
+    /// The level comes from RUST_LOG (default "info"). Logs go to stderr, i.e. the journal:
+    /// journalctl -u branchd.
+    log_format: LogFormat = LogFormat::Text => {
+        key: "log_format", env: "BRANCHD_LOG_FORMAT", flag: Flag::None, group: "Logs", toml: "\"text\"",
+        parse text: |s| match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("{s} is not text or json")),
+        },
+    }
+
+    // --- Updates
+    /// Release manifest (URL or absolute path) for `branchd update`; its `--url` overrides it.
+    ///
+    /// Unset: {upstream_url}/updates/manifest.json when an upstream is configured (a hub
+    /// serves DATA_DIR/updates/ at /updates/).
+    update_url: Option<String> = None => {
+        key: "update_url", env: "BRANCHD_UPDATE_URL", flag: Flag::None, group: "Updates", toml: "\"\"",
+        shown: "`{upstream_url}/updates/manifest.json` when an upstream is set",
+        parse text: |s| match ["http://", "https://", "file://", "/"].iter().any(|p| s.starts_with(p)) {
+            true => Ok(Some(s.to_string())),
+            false => Err(format!("{s} is not an http(s) URL or an absolute path")),
+        },
+    }
+    /// Ed25519 public key (base64, 32 bytes) that release manifests must be signed with.
+    ///
+    /// Unset: the key built into this binary.
+    update_public_key: Option<String> = None => {
+        key: "update_public_key", env: "BRANCHD_UPDATE_PUBLIC_KEY", flag: Flag::None, group: "Updates", toml: "\"\"",
+        shown: "the key built into this binary",
+        parse text: |s| crate::ops::update::parse_public_key(s).map(|_| Some(s.to_string())),
+    }
+
+    [internal]
+    /// Create demo data on a first start (`--no-demo` turns it off; not a file or env setting).
+    demo: bool = true;
+    /// How often the served certificate is checked (addresses, expiry, changed files); tests
+    /// shorten it.
+    tls_check: Duration = Duration::from_secs(5);
+    /// Printer I/O timeouts and the idle status-poll interval (tests shorten them).
+    printer_timeouts: crate::printing::drivers::Timeouts = crate::printing::drivers::Timeouts::default();
+    /// How often connected desktop apps are checked for a revoked license (tests shorten it).
+    license_check: Duration = Duration::from_secs(10);
+    /// Engine.IO heartbeat and per-client queue (tests shorten them).
+    realtime: crate::realtime::Tuning = crate::realtime::Tuning::default();
+}
+
+/// The cross-setting rules, checked after every setting parsed on its own.
+fn check_together(c: &Config) -> Result<(), ConfigError> {
+    match (&c.tls_cert, &c.tls_key) {
+        (Some(_), None) => Err(bad("BRANCHD_TLS_KEY", "must be set with BRANCHD_TLS_CERT")),
+        (None, Some(_)) => Err(bad("BRANCHD_TLS_CERT", "must be set with BRANCHD_TLS_KEY")),
+        _ => Ok(()),
     }
 }
 
-/// Raw values of one layer (file, environment or flags), all optional strings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Layer {
-    pub port: Option<toml::Value>,
-    pub bind: Option<String>,
-    pub data_dir: Option<String>,
-    pub jwt_secret: Option<String>,
-    pub cors_origins: Option<toml::Value>,
-    pub role: Option<String>,
-    pub upstream_url: Option<String>,
-    pub upstream_token: Option<String>,
-    pub mdns: Option<toml::Value>,
-    pub mdns_interfaces: Option<toml::Value>,
-    pub max_payload: Option<toml::Value>,
-    pub max_body: Option<toml::Value>,
-    pub print_timeout_ms: Option<toml::Value>,
-    pub day_start: Option<String>,
-    pub timezone: Option<String>,
-    pub log_format: Option<String>,
-    pub backup_dir: Option<String>,
-    pub backup_interval_hours: Option<toml::Value>,
-    pub backup_keep: Option<toml::Value>,
-    pub update_url: Option<String>,
-    pub update_public_key: Option<String>,
-    pub tls: Option<toml::Value>,
-    pub tls_cert: Option<String>,
-    pub tls_key: Option<String>,
-    pub upstream_ca: Option<String>,
-}
+const SIZE: &str = "a size in bytes from 1024 to 67108864";
 
+/// A raw value as text: a TOML string as it is, any other TOML value as TOML writes it.
 fn text(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
@@ -199,38 +369,157 @@ fn text(v: &toml::Value) -> String {
     }
 }
 
-impl Layer {
-    /// The environment layer, with SPEC's variable names.
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Layer {
-        let get = |k: &str| get(k).filter(|v| !v.is_empty());
-        let s = |k: &str| get(k).map(toml::Value::String);
-        Layer {
-            port: s("PORT"),
-            bind: get("BRANCHD_BIND"),
-            data_dir: get("BRANCHD_DATA_DIR"),
-            jwt_secret: get("JWT_SECRET"),
-            cors_origins: s("CORS_ORIGINS"),
-            role: get("BRANCHD_ROLE"),
-            upstream_url: get("BRANCHD_UPSTREAM_URL"),
-            upstream_token: get("BRANCHD_UPSTREAM_TOKEN"),
-            mdns: s("BRANCHD_MDNS"),
-            mdns_interfaces: s("BRANCHD_MDNS_INTERFACES"),
-            max_payload: s("BRANCHD_MAX_PAYLOAD"),
-            max_body: s("BRANCHD_MAX_BODY"),
-            print_timeout_ms: s("BRANCHD_PRINT_TIMEOUT_MS"),
-            day_start: get("BRANCHD_DAY_START"),
-            timezone: get("TZ"),
-            log_format: get("BRANCHD_LOG_FORMAT"),
-            backup_dir: get("BRANCHD_BACKUP_DIR"),
-            backup_interval_hours: s("BRANCHD_BACKUP_INTERVAL_HOURS"),
-            backup_keep: s("BRANCHD_BACKUP_KEEP"),
-            update_url: get("BRANCHD_UPDATE_URL"),
-            update_public_key: get("BRANCHD_UPDATE_PUBLIC_KEY"),
-            tls: s("BRANCHD_TLS"),
-            tls_cert: get("BRANCHD_TLS_CERT"),
-            tls_key: get("BRANCHD_TLS_KEY"),
-            upstream_ca: get("BRANCHD_UPSTREAM_CA"),
+/// A TOML array of strings, or a comma-separated string (environment, flags).
+fn list(v: &toml::Value) -> Vec<String> {
+    match v {
+        toml::Value::Array(a) => a.iter().map(text).collect(),
+        other => text(other).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+    }
+}
+
+fn on_off(v: &toml::Value) -> Result<bool, String> {
+    match text(v).as_str() {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        other => Err(format!("{other} is not on or off")),
+    }
+}
+
+/// A number in `range`; else "`v` is not `what`".
+fn in_range<T: std::str::FromStr + PartialOrd>(v: &toml::Value, range: std::ops::RangeInclusive<T>, what: &str) -> Result<T, String> {
+    text(v).parse::<T>().ok().filter(|n| range.contains(n)).ok_or_else(|| format!("{} is not {what}", text(v)))
+}
+
+/// Where a setting's command-line flag is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// No flag: config file and environment only.
+    None,
+    /// A server flag: after `serve`, or before the subcommand (`branchd --port 3002`).
+    Serve(&'static str),
+    /// Accepted before or after any subcommand.
+    Global(&'static str),
+}
+
+/// One user setting, as declared in `settings!`.
+pub struct Setting {
+    /// The config file's key.
+    pub key: &'static str,
+    /// The environment variable (SPEC §1); bad values are reported under this name.
+    pub env: &'static str,
+    pub flag: Flag,
+    /// The section of the config file it is listed under.
+    pub group: &'static str,
+    /// Doc lines: the first paragraph says what it is (help, docs table), the rest is
+    /// detail for the config file.
+    pub doc: &'static [&'static str],
+    /// The value the config file shows (commented out); a placeholder when `shown` is set
+    /// and the setting has no default value.
+    pub toml: &'static str,
+    /// The default in words, when the `toml` value does not say it.
+    pub shown: Option<&'static str>,
+    /// Never printed (layers and `Config` print `<redacted>`).
+    pub secret: bool,
+    /// The config file must give a TOML string (`text:` parsers); `value:` parsers take
+    /// any TOML value.
+    pub text_only: bool,
+    /// Parses a raw value into its `Config` field: the reason when it is bad.
+    apply: fn(&mut Config, &toml::Value) -> Result<(), String>,
+}
+
+impl Setting {
+    /// The first paragraph of the doc, on one line.
+    pub fn meaning(&self) -> String {
+        self.doc.iter().map(|l| l.trim()).take_while(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The default, as the docs and `--help` show it.
+    pub fn default_text(&self) -> String {
+        match self.shown {
+            Some(s) => s.to_string(),
+            None => format!("`{}`", self.toml.trim_matches('"')),
         }
+    }
+
+    /// `--flag`, if it has one.
+    pub fn flag_name(&self) -> Option<&'static str> {
+        match self.flag {
+            Flag::None => None,
+            Flag::Serve(f) | Flag::Global(f) => Some(f),
+        }
+    }
+}
+
+impl std::fmt::Debug for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setting").field("key", &self.key).field("env", &self.env).field("flag", &self.flag).finish_non_exhaustive()
+    }
+}
+
+/// The setting with config-file key `key`.
+pub fn setting(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+/// Typed closures for `settings!`: the parser's argument type is known where it is written.
+fn text_parser<T>(f: impl Fn(&str) -> Result<T, String>) -> impl Fn(&str) -> Result<T, String> {
+    f
+}
+
+fn value_parser<T>(f: impl Fn(&toml::Value) -> Result<T, String>) -> impl Fn(&toml::Value) -> Result<T, String> {
+    f
+}
+
+/// Raw values of one layer (file, environment or flags) by config-file key; a key that is
+/// absent leaves the value to the layers below.
+#[derive(Default, Clone)]
+pub struct Layer {
+    values: BTreeMap<&'static str, toml::Value>,
+}
+
+impl std::fmt::Debug for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.values {
+            match setting(k).is_some_and(|s| s.secret) {
+                true => m.entry(k, &"<redacted>"),
+                false => m.entry(k, v),
+            };
+        }
+        m.finish()
+    }
+}
+
+impl Layer {
+    /// Sets `key` (a setting's config-file key) to `value`.
+    pub fn set(&mut self, key: &'static str, value: impl Into<toml::Value>) {
+        self.values.insert(key, value.into());
+    }
+
+    /// This layer with `key` set to `value`.
+    pub fn with(mut self, key: &'static str, value: impl Into<toml::Value>) -> Layer {
+        self.set(key, value);
+        self
+    }
+
+    /// Removes `key`.
+    pub fn unset(&mut self, key: &str) {
+        self.values.remove(key);
+    }
+
+    pub fn get(&self, key: &str) -> Option<&toml::Value> {
+        self.values.get(key)
+    }
+
+    /// The environment layer, with SPEC's variable names; empty values count as unset.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Layer {
+        let mut layer = Layer::default();
+        for s in SETTINGS {
+            if let Some(v) = get(s.env).filter(|v| !v.is_empty()) {
+                layer.set(s.key, v);
+            }
+        }
+        layer
     }
 
     pub fn from_file(path: &std::path::Path) -> Result<Layer, ConfigError> {
@@ -238,179 +527,41 @@ impl Layer {
         Layer::from_toml(&src).map_err(|e| bad("--config", format!("{}: {e}", path.display())))
     }
 
-    /// Parses a config file's text; the error is the TOML parser's message.
+    /// Parses a config file's text. Unknown keys are refused, and `text:` settings must be
+    /// TOML strings.
     pub fn from_toml(src: &str) -> Result<Layer, String> {
-        toml::from_str(src).map_err(|e: toml::de::Error| e.message().to_string())
+        let table: toml::Table = toml::from_str(src).map_err(|e: toml::de::Error| e.message().to_string())?;
+        let mut layer = Layer::default();
+        for (key, value) in table {
+            let Some(s) = setting(&key) else {
+                let known: Vec<String> = SETTINGS.iter().map(|s| format!("`{}`", s.key)).collect();
+                return Err(format!("unknown field `{key}`, expected one of {}", known.join(", ")));
+            };
+            if s.text_only && !value.is_str() {
+                let shown = if s.secret { String::new() } else { format!(" `{value}`") };
+                return Err(format!("invalid type for `{key}`: {}{shown}, expected a string", value.type_str()));
+            }
+            layer.set(s.key, value);
+        }
+        Ok(layer)
     }
 
     /// Values of `over` win over those of `self`.
-    pub fn overlay(self, over: Layer) -> Layer {
-        Layer {
-            port: over.port.or(self.port),
-            bind: over.bind.or(self.bind),
-            data_dir: over.data_dir.or(self.data_dir),
-            jwt_secret: over.jwt_secret.or(self.jwt_secret),
-            cors_origins: over.cors_origins.or(self.cors_origins),
-            role: over.role.or(self.role),
-            upstream_url: over.upstream_url.or(self.upstream_url),
-            upstream_token: over.upstream_token.or(self.upstream_token),
-            mdns: over.mdns.or(self.mdns),
-            mdns_interfaces: over.mdns_interfaces.or(self.mdns_interfaces),
-            max_payload: over.max_payload.or(self.max_payload),
-            max_body: over.max_body.or(self.max_body),
-            print_timeout_ms: over.print_timeout_ms.or(self.print_timeout_ms),
-            day_start: over.day_start.or(self.day_start),
-            timezone: over.timezone.or(self.timezone),
-            log_format: over.log_format.or(self.log_format),
-            backup_dir: over.backup_dir.or(self.backup_dir),
-            backup_interval_hours: over.backup_interval_hours.or(self.backup_interval_hours),
-            backup_keep: over.backup_keep.or(self.backup_keep),
-            update_url: over.update_url.or(self.update_url),
-            update_public_key: over.update_public_key.or(self.update_public_key),
-            tls: over.tls.or(self.tls),
-            tls_cert: over.tls_cert.or(self.tls_cert),
-            tls_key: over.tls_key.or(self.tls_key),
-            upstream_ca: over.upstream_ca.or(self.upstream_ca),
-        }
+    pub fn overlay(mut self, over: Layer) -> Layer {
+        self.values.extend(over.values);
+        self
     }
 
-    /// Validates the merged layers into a [`Config`].
+    /// Validates the merged layers into a [`Config`]: each value by its setting's parser,
+    /// in the table's order, then the rules between settings.
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let mut c = Config::default();
-        if let Some(v) = &self.port {
-            // 0 asks the OS for a free port (tests, benchmarks); the address is logged.
-            c.port = text(v).parse().map_err(|_| bad("PORT", format!("{} is not a port number (0-65535)", text(v))))?;
-        }
-        if let Some(v) = &self.bind {
-            c.bind = v.parse().map_err(|_| bad("BRANCHD_BIND", format!("{v} is not an IP address")))?;
-        }
-        if let Some(v) = self.data_dir {
-            c.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = self.jwt_secret {
-            if v.len() < 16 {
-                return Err(bad("JWT_SECRET", "must be at least 16 characters"));
-            }
-            c.jwt_secret = Some(v);
-        }
-        if let Some(v) = &self.cors_origins {
-            c.cors_origins = match v {
-                toml::Value::Array(a) => a.iter().map(text).collect(),
-                other => text(other).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
-            };
-            if let Some(o) = c.cors_origins.iter().find(|o| *o != "*" && !o.starts_with("http://") && !o.starts_with("https://")) {
-                return Err(bad("CORS_ORIGINS", format!("{o} is not an origin like https://pos.example.com")));
+        for s in SETTINGS {
+            if let Some(v) = self.values.get(s.key) {
+                (s.apply)(&mut c, v).map_err(|reason| bad(s.env, reason))?;
             }
         }
-        if let Some(v) = &self.role {
-            c.role = match v.as_str() {
-                "branch" => Role::Branch,
-                "hub" => Role::Hub,
-                _ => return Err(bad("BRANCHD_ROLE", format!("{v} is not branch or hub"))),
-            };
-        }
-        if let Some(v) = self.upstream_url {
-            if !v.starts_with("http://") && !v.starts_with("https://") {
-                return Err(bad("BRANCHD_UPSTREAM_URL", format!("{v} is not an http(s) URL")));
-            }
-            c.upstream_url = Some(v.trim_end_matches('/').to_string());
-        }
-        c.upstream_token = self.upstream_token;
-        if let Some(v) = &self.mdns {
-            c.mdns = match text(v).as_str() {
-                "on" | "true" => true,
-                "off" | "false" => false,
-                other => return Err(bad("BRANCHD_MDNS", format!("{other} is not on or off"))),
-            };
-        }
-        if let Some(v) = &self.mdns_interfaces {
-            c.mdns_interfaces = match v {
-                toml::Value::Array(a) => a.iter().map(text).collect(),
-                other => text(other).split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
-            };
-        }
-        let size = |v: &Option<toml::Value>, name: &str| -> Result<Option<u64>, ConfigError> {
-            v.as_ref()
-                .map(|v| {
-                    text(v)
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| (1024..=64 << 20).contains(n))
-                        .ok_or_else(|| bad(name, format!("{} is not a size in bytes from 1024 to 67108864", text(v))))
-                })
-                .transpose()
-        };
-        if let Some(n) = size(&self.max_payload, "BRANCHD_MAX_PAYLOAD")? {
-            c.max_payload = n;
-        }
-        if let Some(n) = size(&self.max_body, "BRANCHD_MAX_BODY")? {
-            c.max_body = n as usize;
-        }
-        if let Some(v) = &self.print_timeout_ms {
-            let ms = text(v).parse::<u64>().ok().filter(|n| (100..=600_000).contains(n));
-            c.print_timeout = Duration::from_millis(
-                ms.ok_or_else(|| bad("BRANCHD_PRINT_TIMEOUT_MS", format!("{} is not milliseconds from 100 to 600000", text(v))))?,
-            );
-        }
-        if let Some(v) = &self.day_start {
-            c.day_start =
-                NaiveTime::parse_from_str(v, "%H:%M").map_err(|_| bad("BRANCHD_DAY_START", format!("{v} is not a time like 04:00")))?;
-        }
-        if let Some(v) = &self.timezone {
-            // TZ may also be a POSIX rule or a file path; those mean "the system's zone".
-            c.zone = match v.trim_start_matches(':').parse::<chrono_tz::Tz>() {
-                Ok(tz) => Zone::Named(tz),
-                Err(_) if v.starts_with(':') || v.starts_with('/') => Zone::System,
-                Err(_) => return Err(bad("TZ", format!("{v} is not a time zone like Europe/Berlin"))),
-            };
-        }
-        if let Some(v) = &self.log_format {
-            c.log_format = match v.as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => return Err(bad("BRANCHD_LOG_FORMAT", format!("{v} is not text or json"))),
-            };
-        }
-        c.backup_dir = self.backup_dir.map(PathBuf::from);
-        if let Some(v) = &self.backup_interval_hours {
-            c.backup_interval_hours = text(v).parse::<f64>().ok().filter(|h| (0.0..=8760.0).contains(h)).ok_or_else(|| {
-                bad("BRANCHD_BACKUP_INTERVAL_HOURS", format!("{} is not a number of hours from 0 (off) to 8760", text(v)))
-            })?;
-        }
-        if let Some(v) = &self.backup_keep {
-            c.backup_keep = text(v)
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| bad("BRANCHD_BACKUP_KEEP", format!("{} is not a count from 1 to 1000", text(v))))?;
-        }
-        if let Some(v) = self.update_url {
-            if !["http://", "https://", "file://", "/"].iter().any(|p| v.starts_with(p)) {
-                return Err(bad("BRANCHD_UPDATE_URL", format!("{v} is not an http(s) URL or an absolute path")));
-            }
-            c.update_url = Some(v);
-        }
-        if let Some(v) = self.update_public_key {
-            crate::ops::update::parse_public_key(&v).map_err(|e| bad("BRANCHD_UPDATE_PUBLIC_KEY", e))?;
-            c.update_public_key = Some(v);
-        }
-        if let Some(v) = &self.tls {
-            c.tls = match text(v).as_str() {
-                "on" | "true" => true,
-                "off" | "false" => false,
-                other => return Err(bad("BRANCHD_TLS", format!("{other} is not on or off"))),
-            };
-        }
-        match (self.tls_cert, self.tls_key) {
-            (Some(cert), Some(key)) => {
-                c.tls_cert = Some(PathBuf::from(cert));
-                c.tls_key = Some(PathBuf::from(key));
-            }
-            (Some(_), None) => return Err(bad("BRANCHD_TLS_KEY", "must be set with BRANCHD_TLS_CERT")),
-            (None, Some(_)) => return Err(bad("BRANCHD_TLS_CERT", "must be set with BRANCHD_TLS_KEY")),
-            (None, None) => {}
-        }
-        c.upstream_ca = self.upstream_ca.map(PathBuf::from);
+        check_together(&c)?;
         Ok(c)
     }
 }
@@ -449,8 +600,8 @@ mod tests {
 
     #[test]
     fn precedence_flag_env_file_default() {
-        let file: Layer = toml::from_str("port = 4000\nrole = \"hub\"\nmdns = false").unwrap();
-        let flags = Layer { port: Some(toml::Value::Integer(5000)), ..Layer::default() };
+        let file = Layer::from_toml("port = 4000\nrole = \"hub\"\nmdns = false").unwrap();
+        let flags = Layer::default().with("port", 5000);
         let c = file.overlay(env(&[("PORT", "4500"), ("BRANCHD_MDNS", "on")])).overlay(flags).resolve().unwrap();
         assert_eq!(c.port, 5000);
         assert_eq!(c.role, Role::Hub);
@@ -466,5 +617,67 @@ mod tests {
         assert_eq!(e.setting, "BRANCHD_MAX_PAYLOAD");
         let e = env(&[("BRANCHD_DAY_START", "25:00")]).resolve().unwrap_err();
         assert_eq!(e.setting, "BRANCHD_DAY_START");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = env(&[("JWT_SECRET", "sixteen-chars-secret"), ("BRANCHD_UPSTREAM_TOKEN", "uplink-credential")]).resolve().unwrap();
+        assert_eq!(c.jwt_secret.as_ref().map(Secret::expose), Some("sixteen-chars-secret"));
+        let shown = format!("{c:?} {c:#?} {}", c.upstream_token.as_ref().unwrap());
+        assert!(!shown.contains("sixteen-chars-secret") && !shown.contains("uplink-credential"), "{shown}");
+        assert!(shown.contains("jwt_secret: Some(<redacted>)"), "{shown}");
+        let layer = env(&[("JWT_SECRET", "sixteen-chars-secret"), ("PORT", "4000")]);
+        let shown = format!("{layer:?}");
+        assert!(!shown.contains("sixteen-chars-secret") && shown.contains("4000"), "{shown}");
+        // Not in the config file's type error either.
+        let e = Layer::from_toml("jwt_secret = 12345678901234567").unwrap_err();
+        assert!(e.contains("expected a string") && !e.contains("12345678901234567"), "{e}");
+    }
+
+    #[test]
+    fn debug_shows_every_field() {
+        let shown = format!("{:?}", Config::default());
+        for s in SETTINGS {
+            let field = match s.key {
+                "print_timeout_ms" => "print_timeout",
+                "timezone" => "zone",
+                k => k,
+            };
+            assert!(shown.contains(&format!("{field}: ")), "{field} missing from {shown}");
+        }
+        for internal in ["demo", "tls_check", "printer_timeouts", "license_check", "realtime"] {
+            assert!(shown.contains(&format!("{internal}: ")), "{internal} missing from {shown}");
+        }
+    }
+
+    #[test]
+    fn the_table_is_consistent() {
+        let mut keys = std::collections::HashSet::new();
+        let mut envs = std::collections::HashSet::new();
+        for s in SETTINGS {
+            assert!(keys.insert(s.key) && envs.insert(s.env), "{} / {} declared twice", s.key, s.env);
+            assert!(!s.meaning().is_empty(), "{} has no doc", s.key);
+            if s.secret {
+                assert!(s.flag == Flag::None, "{}: secrets have no flag (it would show in `ps`)", s.key);
+            }
+        }
+    }
+
+    #[test]
+    fn config_file_values_are_checked_like_the_environment() {
+        let e = Layer::from_toml("colour = \"blue\"").unwrap_err();
+        assert!(e.starts_with("unknown field `colour`, expected one of `port`"), "{e}");
+        let e = Layer::from_toml("bind = 5").unwrap_err();
+        assert!(e.contains("`bind`") && e.contains("expected a string"), "{e}");
+        let c = Layer::from_toml("cors_origins = [\"https://a.example\", \"*\"]\nbackup_interval_hours = 0.5").unwrap().resolve().unwrap();
+        assert_eq!(c.cors_origins, ["https://a.example", "*"]);
+        assert_eq!(c.backup_interval_hours, 0.5);
+        let e = Layer::from_toml("tls_key = \"/k.pem\"").unwrap().resolve().unwrap_err();
+        assert_eq!(e.setting, "BRANCHD_TLS_CERT");
+        let e = env(&[("BRANCHD_UPSTREAM_URL", "ftp://x")]).resolve().unwrap_err();
+        assert_eq!(e.to_string(), "BRANCHD_UPSTREAM_URL: ftp://x is not an http(s) URL");
+        let c = env(&[("BRANCHD_UPSTREAM_URL", "https://hq.example/"), ("TZ", ":/etc/localtime")]).resolve().unwrap();
+        assert_eq!(c.upstream_url.as_deref(), Some("https://hq.example"));
+        assert!(matches!(c.zone, Zone::System));
     }
 }

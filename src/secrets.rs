@@ -13,6 +13,42 @@ use crate::config::Config;
 
 pub const JWT_SECRET_FILE: &str = "jwt_secret";
 
+/// A configured secret (`JWT_SECRET`, `BRANCHD_UPSTREAM_TOKEN`): `Debug` and `Display` print
+/// `<redacted>`, so a secret never reaches a log line or an error message by accident; the
+/// value is read only through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret(s.to_string())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Writes `contents` to `path` readable by the owner only, failing if it exists.
 pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
@@ -50,7 +86,7 @@ impl SecretError {
 /// there is no database yet).
 pub fn jwt_secret(config: &Config) -> Result<String, SecretError> {
     if let Some(s) = &config.jwt_secret {
-        return Ok(s.clone());
+        return Ok(s.expose().to_string());
     }
     let path = config.data_dir.join(JWT_SECRET_FILE);
     let io = |source| SecretError::Io { path: path.display().to_string(), source };

@@ -32,7 +32,7 @@ async fn pair() -> Pair {
     let url = proxy.url();
     let branch = TestServer::start_with(move |c| {
         c.upstream_url = Some(url);
-        c.upstream_token = Some(credential);
+        c.upstream_token = Some(credential.into());
     })
     .await;
     Pair { hub, branch, proxy }
@@ -707,7 +707,7 @@ async fn a_credential_for_a_branch_the_appliance_does_not_have_is_reported() {
     let url = hub.base.clone();
     let branch = TestServer::start_with(move |c| {
         c.upstream_url = Some(url);
-        c.upstream_token = Some(credential);
+        c.upstream_token = Some(credential.into());
     })
     .await;
     let deadline = Instant::now() + WAIT;
@@ -759,7 +759,7 @@ async fn hq_sees_a_branch_stuck_printer_its_ack_and_the_orders_print_state() {
     let url = hub.base.clone();
     let branch = TestServer::start_with(move |c| {
         c.upstream_url = Some(url);
-        c.upstream_token = Some(credential);
+        c.upstream_token = Some(credential.into());
         c.printer_timeouts = Timeouts {
             connect: Duration::from_millis(500),
             read: Duration::from_millis(500),

@@ -210,7 +210,7 @@ async fn a_replaced_certificate_file_is_served_without_a_restart() {
 
 #[tokio::test]
 async fn a_half_configured_certificate_is_a_config_error() {
-    let layer = branchd::config::Layer { tls_cert: Some("/etc/x.pem".into()), ..Default::default() };
+    let layer = branchd::config::Layer::default().with("tls_cert", "/etc/x.pem");
     let e = layer.resolve().unwrap_err();
     assert_eq!(e.setting, "BRANCHD_TLS_KEY");
     let dir = tempfile::tempdir().unwrap();
@@ -382,7 +382,7 @@ async fn branch_of(hub: &TestServer, upstream_ca: Option<PathBuf>) -> TestServer
     let url = https_base(hub);
     TestServer::start_with(move |c| {
         c.upstream_url = Some(url);
-        c.upstream_token = Some(credential);
+        c.upstream_token = Some(credential.into());
         c.upstream_ca = upstream_ca;
     })
     .await

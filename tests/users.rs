@@ -347,7 +347,7 @@ async fn hub_and_branch() -> (TestServer, TestServer) {
     let url = hub.base.clone();
     let branch = TestServer::start_with(move |c| {
         c.upstream_url = Some(url);
-        c.upstream_token = Some(credential);
+        c.upstream_token = Some(credential.into());
     })
     .await;
     (hub, branch)

@@ -1,141 +1,69 @@
 //! `branchd print-default-config` (the documented TOML: every setting, commented out at its
-//! default) and `branchd check-config` (the configuration resolves and the data directory is
+//! default; or `--markdown`, the docs table; both generated from [`crate::config::SETTINGS`])
+//! and `branchd check-config` (the configuration resolves and the data directory is
 //! writable; the unit's `ExecStartPre`).
 
 use std::path::Path;
 
-use crate::config::Config;
+use crate::config::{Config, SETTINGS};
 
-/// Every setting of [`crate::config::Layer`], documented, commented out at its default.
-/// `{DATA_DIR}` is replaced by `print_default`.
-const TEMPLATE: &str = r#"# branchd configuration (TOML).
+/// The config file's opening lines.
+const PREAMBLE: &str = "\
+# branchd configuration (TOML).
 #
 # Precedence: command-line flag > environment variable > this file > built-in default.
 # Every setting below is shown commented out at its default; uncomment a line to change it.
 # Secrets (jwt_secret, upstream_token) are better kept in /etc/default/branchd as
 # JWT_SECRET=… and BRANCHD_UPSTREAM_TOKEN=… (mode 0640, root:branchd).
 # After a change: `sudo branchd check-config && sudo systemctl restart branchd`.
+";
 
-# --- Network ----------------------------------------------------------------------------
+/// The data directory of the Debian package, set (not commented out) by `--packaged`.
+const PACKAGED_DATA_DIR: &str = "\"/var/lib/branchd\"";
 
-# HTTP + Socket.IO port (0 picks a free one). env PORT, flag --port.
-# port = 3001
-
-# Address to listen on; 0.0.0.0 means every interface. env BRANCHD_BIND, flag --bind.
-# bind = "0.0.0.0"
-
-# Browser origins allowed to call the API (CORS), e.g. ["https://pos.example.com"], or
-# ["*"] for any. Empty: same-origin only. env CORS_ORIGINS (comma-separated), flag --cors-origins.
-# cors_origins = []
-
-# --- Storage ----------------------------------------------------------------------------
-
-# Data directory: the SQLite database branchd.db, the generated JWT secret, virtual printer
-# output, staged updates (updates/) and, by default, backups (backups/).
-# env BRANCHD_DATA_DIR, flag --data-dir.
-{DATA_DIR}
-
-# Scheduled backups: a consistent copy of the database every backup_interval_hours
-# (fractions allowed; 0 turns them off) into backup_dir (default DATA_DIR/backups), keeping
-# the newest backup_keep. A backup_dir outside the data directory must also be added to the
-# unit's ReadWritePaths= (systemctl edit branchd).
-# env BRANCHD_BACKUP_DIR, BRANCHD_BACKUP_INTERVAL_HOURS, BRANCHD_BACKUP_KEEP.
-# backup_dir = "/var/lib/branchd/backups"
-# backup_interval_hours = 24
-# backup_keep = 7
-
-# --- Identity and roles -----------------------------------------------------------------
-
-# HS256 secret shared with HQ, at least 16 characters. Unset: generated on first start
-# and kept in DATA_DIR/jwt_secret (mode 0600). env JWT_SECRET.
-# jwt_secret = ""
-
-# "branch" (a restaurant's appliance) or "hub" (HQ). env BRANCHD_ROLE, flag --role.
-# role = "branch"
-
-# --- Sync with HQ -----------------------------------------------------------------------
-
-# HQ (hub) base URL, e.g. "https://hq.example.com". Unset: sync is off.
-# env BRANCHD_UPSTREAM_URL, flag --upstream-url.
-# upstream_url = ""
-
-# This branch's uplink credential (made on the hub with `branchd uplink create`).
-# env BRANCHD_UPSTREAM_TOKEN.
-# upstream_token = ""
-
-# --- Discovery --------------------------------------------------------------------------
-
-# Advertise this appliance on the LAN with mDNS (_branchd._tcp): "on" or "off".
-# env BRANCHD_MDNS, flag --mdns.
-# mdns = "on"
-
-# Interfaces to advertise on, e.g. ["eth0", "wlan0"]. Empty: every LAN interface
-# (container, VPN and bridge interfaces excluded). env BRANCHD_MDNS_INTERFACES (comma-separated).
-# mdns_interfaces = []
-
-# --- HTTPS ------------------------------------------------------------------------------
-
-# HTTPS and WSS on the same port as HTTP (the first byte of a connection tells them apart),
-# with the appliance's own CA (made on first start in DATA_DIR/tls; devices trust it from
-# GET /ca.crt): "on" or "off". env BRANCHD_TLS, flag --tls.
-# tls = "on"
-
-# Serve this certificate (PEM, full chain) and key (PEM) instead of the appliance's own CA;
-# both or neither; reloaded when the files change. env BRANCHD_TLS_CERT, BRANCHD_TLS_KEY.
-# tls_cert = ""
-# tls_key = ""
-
-# CA certificates (PEM) the uplink to HQ trusts besides the system's roots, for an HQ with
-# a private CA. env BRANCHD_UPSTREAM_CA.
-# upstream_ca = ""
-
-# --- Limits and timing ------------------------------------------------------------------
-
-# Largest Socket.IO payload in bytes (polling and WebSocket), 1024 to 67108864.
-# env BRANCHD_MAX_PAYLOAD.
-# max_payload = 1048576
-
-# Largest HTTP request body in bytes, 1024 to 67108864. env BRANCHD_MAX_BODY.
-# max_body = 1048576
-
-# How long a print or desktop-app request may take, in milliseconds (100 to 600000).
-# env BRANCHD_PRINT_TIMEOUT_MS.
-# print_timeout_ms = 15000
-
-# Start of the business day (order numbers restart at 1), HH:MM. env BRANCHD_DAY_START.
-# day_start = "04:00"
-
-# IANA time zone for business days and tickets, e.g. "Europe/Berlin". Unset: the system's.
-# env TZ.
-# timezone = ""
-
-# --- Logs -------------------------------------------------------------------------------
-
-# "text" or "json" (one JSON object per line, for log shippers). The level comes from
-# RUST_LOG (default "info"). Logs go to stderr, i.e. the journal: journalctl -u branchd.
-# env BRANCHD_LOG_FORMAT.
-# log_format = "text"
-
-# --- Updates ----------------------------------------------------------------------------
-
-# Release manifest for `branchd update`. Unset: {upstream_url}/updates/manifest.json when
-# an upstream is configured (a hub serves DATA_DIR/updates/ at /updates/).
-# env BRANCHD_UPDATE_URL.
-# update_url = ""
-
-# Ed25519 public key (base64, 32 bytes) that release manifests must be signed with.
-# Unset: the key built into this binary. env BRANCHD_UPDATE_PUBLIC_KEY.
-# update_public_key = ""
-"#;
-
-/// The documented configuration; `packaged` sets the data directory of the Debian package.
+/// The documented configuration, generated from [`SETTINGS`]: every setting commented out
+/// at its default, grouped; `packaged` sets the data directory of the Debian package.
 pub fn default_config(packaged: bool) -> String {
-    let data_dir = if packaged { "data_dir = \"/var/lib/branchd\"" } else { "# data_dir = \"./data\"" };
-    TEMPLATE.replace("{DATA_DIR}", data_dir)
+    let mut out = PREAMBLE.to_string();
+    let mut group = "";
+    for s in SETTINGS {
+        if s.group != group {
+            group = s.group;
+            out += &format!("\n# --- {group} {}\n", "-".repeat(83usize.saturating_sub(group.len())));
+        }
+        out += "\n";
+        for line in s.doc.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
+            out += &format!("# {line}\n");
+        }
+        let mut from = format!("env {}", s.env);
+        if let Some(flag) = s.flag_name() {
+            from += &format!(", flag --{flag}");
+        }
+        out += &format!("# {from}.\n");
+        match s.key {
+            "data_dir" if packaged => out += &format!("{} = {PACKAGED_DATA_DIR}\n", s.key),
+            key => out += &format!("# {key} = {}\n", s.toml),
+        }
+    }
+    out
 }
 
-pub fn print_default(packaged: bool) {
-    print!("{}", default_config(packaged));
+/// The settings as a Markdown table, generated from [`SETTINGS`]: what `docs/OPERATING.md`
+/// shows between its `settings:begin`/`settings:end` markers (a test keeps them equal).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | env | flag | default | meaning |\n|---|---|---|---|---|\n");
+    for s in SETTINGS {
+        let flag = s.flag_name().map(|f| format!("`--{f}`")).unwrap_or_else(|| "—".into());
+        out += &format!("| `{}` | `{}` | {flag} | {} | {} |\n", s.key, s.env, s.default_text(), s.meaning().replace('|', "\\|"));
+    }
+    out
+}
+
+pub fn print_default(packaged: bool, markdown: bool) {
+    match markdown {
+        true => print!("{}", markdown_table()),
+        false => print!("{}", default_config(packaged)),
+    }
 }
 
 /// Creates `dir` if needed and proves a file can be written and flushed there.
@@ -284,34 +212,38 @@ mod tests {
     fn every_setting_is_documented_and_its_default_parses() {
         let text = uncommented();
         // Unknown keys are refused by Layer, so this also catches typos.
-        let mut layer: Layer = toml::from_str(&text).unwrap();
-        // Empty strings stand for "unset" in the template.
-        layer.jwt_secret = None;
-        layer.upstream_url = None;
-        layer.upstream_token = None;
-        layer.timezone = None;
-        layer.update_url = None;
-        layer.update_public_key = None;
-        layer.tls_cert = None;
-        layer.tls_key = None;
-        layer.upstream_ca = None;
-        let c = layer.resolve().unwrap();
-        let d = Config::default();
-        assert_eq!((c.port, c.bind, c.mdns, c.max_payload, c.max_body), (d.port, d.bind, d.mdns, d.max_payload, d.max_body));
-        assert_eq!((c.print_timeout, c.day_start, c.backup_keep), (d.print_timeout, d.day_start, d.backup_keep));
-        assert_eq!(c.backup_interval_hours, d.backup_interval_hours);
-        // Every field of Layer appears in the template.
-        let src = include_str!("../config.rs");
-        let start = src.find("pub struct Layer {").unwrap();
-        let body = &src[start..start + src[start..].find('}').unwrap()];
-        for line in body.lines().skip(1) {
-            if let Some(name) = line.trim().strip_prefix("pub ").and_then(|l| l.split(':').next()) {
-                assert!(
-                    text.lines().any(|l| l.starts_with(&format!("{name} = "))),
-                    "setting {name} is not documented in the default config"
-                );
-            }
+        let layer = Layer::from_toml(&text).unwrap();
+        let default = format!("{:?}", Config::default());
+        for s in SETTINGS {
+            assert!(text.lines().any(|l| l.starts_with(&format!("{} = ", s.key))), "setting {} is not in the default config", s.key);
+            // Each value the file shows is the default, or (for a setting without one) a
+            // placeholder whose default the table says in words.
+            let alone = Layer::default().with(s.key, layer.get(s.key).unwrap().clone()).resolve();
+            let is_default = alone.as_ref().is_ok_and(|c| format!("{c:?}") == default);
+            assert!(is_default || s.shown.is_some(), "{} = {} is not the default: give its `shown`", s.key, s.toml);
         }
+        let mut layer = layer;
+        for s in SETTINGS.iter().filter(|s| s.toml == "\"\"") {
+            layer.unset(s.key); // empty strings stand for "unset"
+        }
+        layer.unset("backup_dir"); // an example
+        assert_eq!(format!("{:?}", layer.resolve().unwrap()), default);
+    }
+
+    /// The settings table in docs/OPERATING.md is the generated one.
+    #[test]
+    fn the_docs_settings_table_is_the_generated_one() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/OPERATING.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let (begin, end) = ("<!-- settings:begin -->\n", "<!-- settings:end -->");
+        let table = doc.split_once(begin).and_then(|(_, rest)| rest.split_once(end)).map(|(table, _)| table);
+        let expected = markdown_table();
+        assert!(
+            table == Some(expected.as_str()),
+            "the settings table in docs/OPERATING.md is stale: put this (`branchd print-default-config --markdown`) \
+             between the lines {} and {end}:\n\n{expected}",
+            begin.trim_end()
+        );
     }
 
     #[test]
@@ -367,9 +299,9 @@ mod tests {
 
     #[test]
     fn packaged_config_sets_the_data_dir() {
-        let layer: Layer = toml::from_str(&default_config(true)).unwrap();
-        assert_eq!(layer.data_dir.as_deref(), Some("/var/lib/branchd"));
-        let layer: Layer = toml::from_str(&default_config(false)).unwrap();
-        assert!(layer.data_dir.is_none());
+        let layer = Layer::from_toml(&default_config(true)).unwrap();
+        assert_eq!(layer.get("data_dir").and_then(|v| v.as_str()), Some("/var/lib/branchd"));
+        let layer = Layer::from_toml(&default_config(false)).unwrap();
+        assert!(layer.get("data_dir").is_none());
     }
 }

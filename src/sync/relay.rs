@@ -146,7 +146,7 @@ pub fn uplink_client(upstream_ca: Option<&std::path::Path>) -> Result<reqwest::C
 
 pub async fn run(state: AppState) {
     let config = state.config();
-    let (Some(base), Some(token)) = (config.upstream_url.clone(), config.upstream_token.clone()) else {
+    let (Some(base), Some(token)) = (config.upstream_url.clone(), config.upstream_token.as_ref().map(|t| t.expose().to_string())) else {
         if config.upstream_url.is_some() {
             tracing::error!("BRANCHD_UPSTREAM_URL is set but BRANCHD_UPSTREAM_TOKEN is not: sync is off");
             state.sync().update(|s| s.stopped = Some("BRANCHD_UPSTREAM_TOKEN is not set".into()));
