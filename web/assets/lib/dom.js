@@ -87,9 +87,26 @@ export function toast(message, { kind = 'info', title = null, timeout = 7000 } =
   return el;
 }
 
-export function fmtMoney(minor) {
+const moneyFormats = new Map();
+
+/**
+ * An amount in minor units (SPEC §3) in `currency` (ISO 4217), in the browser's locale: the
+ * currency's own minor digits place the point (JPY 0, USD 2, KWD 3). An unknown code shows
+ * as USD would rather than failing.
+ */
+export function fmtMoney(minor, currency = 'USD') {
   if (typeof minor !== 'number' || !Number.isFinite(minor)) return '—';
-  return (minor / 100).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  let f = moneyFormats.get(currency);
+  if (!f) {
+    try {
+      const digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;
+      f = { format: new Intl.NumberFormat(undefined, { style: 'currency', currency }), digits };
+    } catch {
+      return fmtMoney(minor, 'USD');
+    }
+    moneyFormats.set(currency, f);
+  }
+  return f.format.format(minor / 10 ** f.digits);
 }
 
 export function fmtTime(rfc3339) {
