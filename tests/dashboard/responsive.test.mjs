@@ -177,6 +177,16 @@ describe('every page fits every screen', () => {
     assert.deepEqual(await visibleColumns(), ['ready']);
     assert.equal(await page.getByRole('tab', { name: /^Ready/ }).getAttribute('aria-selected'), 'true');
     await page.getByRole('tab', { name: /^Pending/ }).click();
+    // A sideways swipe moves to the next status.
+    const swipe = (from, to) => page.locator('.board').evaluate((b, [x0, x1]) => {
+      const touch = (x) => new Touch({ identifier: 1, target: b, clientX: x, clientY: 400 });
+      b.dispatchEvent(new TouchEvent('touchstart', { touches: [touch(x0)], changedTouches: [touch(x0)], bubbles: true }));
+      b.dispatchEvent(new TouchEvent('touchend', { touches: [], changedTouches: [touch(x1)], bubbles: true }));
+    }, [from, to]);
+    await swipe(300, 120);
+    assert.deepEqual(await visibleColumns(), ['confirmed']);
+    await swipe(120, 300);
+    assert.deepEqual(await visibleColumns(), ['pending']);
     const card = page.locator(`.order-card[data-order-id="${created.delivery.id}"]`);
     assert.match(await card.textContent(), /Rue Hamra 12, 3rd floor, Beirut/, 'a delivery card shows the address');
     const branches = (await ok(tokens.owner1, 'GET', '/api/branches')).items;

@@ -106,6 +106,22 @@ export function ordersPage(ctx, section) {
     board.append(col);
   }
   selectTab(activeTab);
+  // A sideways swipe on the board moves to the next or previous status (tabs shown only).
+  let swipe = null;
+  board.addEventListener('touchstart', (ev) => {
+    const t = ev.touches[0];
+    swipe = ev.touches.length === 1 && tabs.checkVisibility() ? { x: t.clientX, y: t.clientY } : null;
+  }, { passive: true });
+  board.addEventListener('touchend', (ev) => {
+    const t = ev.changedTouches[0];
+    if (!swipe || !t) return;
+    const dx = t.clientX - swipe.x;
+    const dy = t.clientY - swipe.y;
+    swipe = null;
+    if (Math.abs(dx) < 60 || Math.abs(dy) > Math.abs(dx) / 2) return;
+    const i = COLUMNS.indexOf(activeTab) + (dx < 0 ? 1 : -1);
+    if (i >= 0 && i < COLUMNS.length) selectTab(COLUMNS[i]);
+  }, { passive: true });
   section.append(tabs, board);
 
   // Cancel dialog (native <dialog>: focus is trapped and Escape closes it).
