@@ -255,7 +255,14 @@ async fn dashboard_fits_every_screen() {
     }
     let _one = BROWSER.lock().await;
     let dir = ensure_dashboard_deps();
-    let s = TestServer::start().await;
+    // A stalled printer's banner (on every page) within seconds, not the real 30 s.
+    let s = TestServer::start_with(|c| {
+        c.printer_timeouts.poll = Duration::from_millis(300);
+        c.printer_timeouts.connect = Duration::from_millis(500);
+        c.printer_timeouts.stall = Duration::from_secs(2);
+        c.printer_timeouts.backoff_max = Duration::from_secs(1);
+    })
+    .await;
     // A manager created at HQ: it reaches this branch through the feed and is read-only here.
     let hq = json!({"id": "u-hq-manager", "email": "hq-manager@co1.test", "passwordHash": branchd::auth::password::hash("hq-password-1"),
         "role": "branch_manager", "companyId": "co-1", "branchId": "br-1", "name": "Maya (HQ)", "disabled": false});

@@ -1,13 +1,13 @@
 // Every page of the dashboard at the four screen sizes staff use (desktop, tablet landscape,
 // tablet portrait, phone): no sideways page scroll, no control cut off (by the viewport, by a
-// scrolling or clipping ancestor, or by its own ellipsis), touch targets of 44 px on the
+// scrolling or clipping ancestor, or by its own ellipsis) or covered by another, touch targets of 44 px on the
 // tablet-portrait and phone sizes; then the Users page end to end. Run by tests/dashboard.rs
 // (`dashboard_fits_every_screen`) against its own server: company co-1 (br-1, br-2) with its
 // owner, and an HQ-managed user at br-1.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fixtures, api, ok, orderBody, launch, newPage, shot, login, until } from './helpers.mjs';
+import { fixtures, api, ok, orderBody, launch, newPage, shot, login, until, startEmulator } from './helpers.mjs';
 
 const { users, tokens } = fixtures;
 
@@ -35,7 +35,7 @@ const PAGES = [
  * Runs in the page: every layout problem a person would meet on this screen, in words.
  * A control is a visible button, link, input, select, textarea or summary.
  */
-function layoutProblems({ minTarget }) {
+function layoutProblems({ minTarget, hitTest }) {
   const out = [];
   const vw = window.innerWidth;
   const docWidth = document.documentElement.scrollWidth;
@@ -67,6 +67,31 @@ function layoutProblems({ minTarget }) {
         break;
       }
     }
+    // Nothing lies on top of it (a control partly under another one is hard to use): its
+    // centre and the four points halfway to its corners, where they are in sight (in the
+    // window and in every scrolling box around it).
+    const inSight = (x, y) => {
+      if (x < 0 || x >= vw || y < 0 || y >= window.innerHeight) return false;
+      for (let a = el.parentElement; a && a !== document.documentElement; a = a.parentElement) {
+        if (getComputedStyle(a).overflowY === 'visible') continue;
+        const ar = a.getBoundingClientRect();
+        if (x < ar.left || x > ar.right || y < ar.top || y > ar.bottom) return false;
+      }
+      return true;
+    };
+    const cx = (r.left + r.right) / 2;
+    const cy = (r.top + r.bottom) / 2;
+    const points = [[cx, cy], [cx - r.width / 4, cy - r.height / 4], [cx + r.width / 4, cy - r.height / 4],
+      [cx - r.width / 4, cy + r.height / 4], [cx + r.width / 4, cy + r.height / 4]];
+    for (const [x, y] of hitTest ? points : []) {
+      if (!inSight(x, y)) continue;
+      const top = document.elementFromPoint(x, y);
+      const own = top && (top === el || el.contains(top) || (el.labels && [...el.labels].some((l) => l.contains(top))));
+      if (top && !own) {
+        out.push(`${describe(el)} is covered by ${top.tagName.toLowerCase()}.${[...top.classList].join('.')} "${(top.textContent || '').trim().slice(0, 30)}"`);
+        break;
+      }
+    }
     if ((el.tagName === 'BUTTON' || el.tagName === 'A') && el.scrollWidth > el.clientWidth + 1) {
       out.push(`${describe(el)} does not fit its text (${el.scrollWidth}px of text in ${el.clientWidth}px)`);
     }
@@ -89,9 +114,10 @@ function layoutProblems({ minTarget }) {
   return out;
 }
 
-async function check(page, label, size) {
+/** `overlay`: a menu, panel or dialog is open on purpose, covering the page under it. */
+async function check(page, label, size, { overlay = false } = {}) {
   await page.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
-  const problems = await page.evaluate(layoutProblems, { minTarget: SMALL(size) ? 44 : 0 });
+  const problems = await page.evaluate(layoutProblems, { minTarget: SMALL(size) ? 44 : 0, hitTest: !overlay });
   return problems.map((p) => `${label} at ${size.width}×${size.height}: ${p}`);
 }
 
@@ -128,10 +154,18 @@ describe('every page fits every screen', () => {
       branchId: 'br-1', name: 'Kitchen grill and bar printer', role: 'kitchen', paperWidth: 80, stations: ['grill', 'bar'], connection: { type: 'virtual' },
     });
     await ok(tokens.owner1, 'POST', '/api/print-jobs', { printerId: printer.id, kind: 'raw', data: Buffer.from('hello\n').toString('base64') });
+    // A printer that is off, holding a ticket: the stalled-printer banner shows on every page.
+    const off = await startEmulator();
+    await off.stop();
+    const bar = await ok(tokens.owner1, 'POST', '/api/printers', {
+      branchId: 'br-1', name: 'Bar', role: 'kitchen', connection: { type: 'network', host: '127.0.0.1', port: off.port },
+    });
+    await ok(tokens.owner1, 'POST', '/api/print-jobs', { printerId: bar.id, kind: 'raw', data: Buffer.from('mint lemonade\n').toString('base64') });
 
     browser = await launch();
     page = await newPage(browser.context);
     await login(page, users.owner1);
+    await page.locator('#print-banner .print-banner-row').first().waitFor({ timeout: 20000 });
   });
 
   after(async () => {
@@ -148,12 +182,17 @@ describe('every page fits every screen', () => {
         problems.push(...await check(page, p.name, size));
         await shot(page, `${p.name}-${size.width}x${size.height}`);
       }
+      // The alerts panel, open.
+      await page.locator('#alerts-btn').click();
+      await page.locator('#alerts-panel').waitFor({ state: 'visible' });
+      problems.push(...await check(page, 'the open alerts panel', size, { overlay: true }));
+      await page.locator('#alerts-btn').click();
       // The phone's menu, open.
       const menu = page.locator('#menu-btn');
       if (await menu.isVisible()) {
         await menu.click();
         await page.locator('#nav-list a[data-page="users"]').waitFor({ state: 'visible' });
-        problems.push(...await check(page, 'the open menu', size));
+        problems.push(...await check(page, 'the open menu', size, { overlay: true }));
         await shot(page, `menu-${size.width}x${size.height}`);
         await page.locator('#nav-list a[data-page="orders"]').click();
         if (await page.locator('#nav-list a[data-page="users"]').isVisible()) problems.push('choosing a page leaves the menu open');
@@ -220,7 +259,7 @@ describe('every page fits every screen', () => {
     await dialog.getByRole('button', { name: 'Add user' }).click();
     // The server's own words (too short a password).
     await until('error shown', async () => (await dialog.locator('.form-error').textContent()).length > 10);
-    problemsFree(await check(page, 'the add-user dialog', { width: 390, height: 844 }));
+    problemsFree(await check(page, 'the add-user dialog', { width: 390, height: 844 }, { overlay: true }));
     await dialog.getByLabel('Password', { exact: true }).fill('first-password-1');
     await dialog.getByRole('button', { name: 'Add user' }).click();
     const row = () => section.locator('tr[data-user-id]', { hasText: email });
@@ -294,7 +333,7 @@ describe('every page fits every screen', () => {
       await d.getByLabel('New password').fill('kitchen-password-2');
       await d.getByRole('button', { name: 'Change password' }).click();
       await until('wrong current password in words', async () => (await d.locator('.form-error').textContent()).trim().length > 5);
-      problemsFree(await check(p2, 'the change-password dialog', { width: 390, height: 844 }));
+      problemsFree(await check(p2, 'the change-password dialog', { width: 390, height: 844 }, { overlay: true }));
       await shot(p2, 'change-password-390x844');
       await d.getByLabel('Current password').fill('kitchen-password-1');
       await d.getByRole('button', { name: 'Change password' }).click();
