@@ -346,6 +346,37 @@ describe('every page fits every screen', () => {
   });
 });
 
+describe('a branch manager created at HQ', () => {
+  test('manages only its branch and roles below its own; its own password is HQ\'s, said in words', async () => {
+    const b = await launch();
+    try {
+      const p = await newPage(b.context);
+      await p.setViewportSize({ width: 768, height: 1024 });
+      await login(p, { email: 'hq-manager@co1.test', password: 'hq-password-1' });
+      await show(p, 'users');
+      const section = p.locator('#page-users');
+      await section.locator('tr[data-user-id="u-hq-manager"]').waitFor();
+      const branches = await section.locator('tr[data-user-id] td[data-label="Branch"]').allTextContents();
+      assert.ok(branches.length > 0 && branches.every((t) => /One North/.test(t)), `only One North's users: ${branches}`);
+      await section.getByRole('button', { name: 'Add a user' }).click();
+      const dialog = p.locator('#user-dialog');
+      assert.deepEqual(await dialog.getByLabel('Role').locator('option').evaluateAll((os) => os.map((o) => o.value)), ['cashier', 'call_center', 'kitchen']);
+      assert.deepEqual(await dialog.getByLabel('Branch').locator('option').evaluateAll((os) => os.map((o) => o.value)), ['br-1']);
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      await p.getByRole('button', { name: /my password/i }).click();
+      const d = p.locator('#own-password-dialog');
+      await d.getByLabel('Current password').fill('hq-password-1');
+      await d.getByLabel('New password').fill('hq-password-2');
+      await d.getByRole('button', { name: 'Change password' }).click();
+      await until('HQ refusal in words', async () => /HQ/.test(await d.locator('.form-error').textContent()));
+      assert.equal((await api(null, 'POST', '/auth/login', { email: 'hq-manager@co1.test', password: 'hq-password-1' })).status, 200, 'unchanged');
+      assert.deepEqual(p.problems, []);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 function problemsFree(problems) {
   assert.deepEqual(problems, []);
 }

@@ -250,7 +250,11 @@ export function ordersPage(ctx, section) {
     }
     if (entry.el.parentElement === col.list && entry.el.nextElementSibling === before) return;
     col.list.insertBefore(entry.el, before);
-    if (had) (entry.refs.next.hidden ? entry.refs.cancel : entry.refs.next).focus({ preventScroll: true });
+    if (had) {
+      const target = entry.refs.next.hidden ? entry.refs.cancel : entry.refs.next;
+      // One status at a time: the card went to another tab; keep focus on the board.
+      (target.checkVisibility() ? target : columns[activeTab].tab).focus({ preventScroll: true });
+    }
   }
 
   function visible(entry) {

@@ -66,7 +66,7 @@ export function usersPage(ctx, section) {
 
   function branchOptions(role, selected) {
     const opts = [];
-    if (!BRANCH_ROLES.has(role)) opts.push(h('option', { value: '' }, NO_BRANCH_ROLES.has(role) ? 'None (whole company)' : 'Any (whole company)'));
+    if (!BRANCH_ROLES.has(role) && me.role !== 'branch_manager') opts.push(h('option', { value: '' }, NO_BRANCH_ROLES.has(role) ? 'None (whole company)' : 'Any (whole company)'));
     if (!NO_BRANCH_ROLES.has(role)) {
       const mine = me.role === 'branch_manager' ? ctx.branches.filter((b) => b.id === me.branchId) : ctx.branches;
       for (const b of mine) opts.push(h('option', { value: b.id, selected: b.id === selected }, b.name));
