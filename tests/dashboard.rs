@@ -184,12 +184,41 @@ fn artifacts_dir() -> PathBuf {
     dir.join("dashboard-artifacts")
 }
 
+/// One browser suite at a time: two Chromiums on a small machine make each other's timeouts.
+static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs `node --test FILE` in tests/dashboard against `s`; fails when any of its tests fails.
+async fn run_suite(dir: &Path, file: &str, s: &TestServer, fixtures: &serde_json::Value) {
+    let artifacts = artifacts_dir();
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.args(["--test", "--test-reporter=spec", "--test-concurrency=1", file])
+        .current_dir(dir)
+        .env("BRANCHD_URL", &s.base)
+        .env("BRANCHD_FIXTURES", fixtures.to_string())
+        .env("CHROMIUM", CHROMIUM)
+        .env("DASHBOARD_ARTIFACTS", &artifacts)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if std::env::var("BRANCHD_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        cmd.env("DASHBOARD_SCREENSHOTS", Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
+    }
+    let out =
+        tokio::time::timeout(Duration::from_secs(300), cmd.output()).await.expect("dashboard suite finished in time").expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("--- {file} (headless Chromium) ---\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    println!("screenshots: {}", artifacts.display());
+    assert!(out.status.success(), "dashboard suite {file} failed");
+    assert!(stdout.contains("pass") && !stdout.contains("ℹ pass 0"), "the suite ran no test");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_headless_chromium() {
     if !Path::new(CHROMIUM).exists() {
         println!("SKIPPED dashboard_in_headless_chromium: {CHROMIUM} is missing (install the Debian package `chromium`)");
         return;
     }
+    let _one = BROWSER.lock().await;
     let dir = ensure_dashboard_deps();
     let s = TestServer::start_with(|c| {
         c.printer_timeouts.poll = Duration::from_millis(300);
@@ -221,25 +250,35 @@ async fn dashboard_in_headless_chromium() {
         },
         "jwtSecret": SECRET,
     });
-    let artifacts = artifacts_dir();
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
-        .current_dir(&dir)
-        .env("BRANCHD_URL", &s.base)
-        .env("BRANCHD_FIXTURES", fixtures.to_string())
-        .env("CHROMIUM", CHROMIUM)
-        .env("DASHBOARD_ARTIFACTS", &artifacts)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if std::env::var("BRANCHD_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
-        cmd.env("DASHBOARD_SCREENSHOTS", Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
+    run_suite(&dir, "dashboard.test.mjs", &s, &fixtures).await;
+}
+
+/// Every page at 1280×800, 1024×768, 768×1024 and 390×844: no sideways scroll, no clipped
+/// control, 44 px touch targets on the two small sizes; the Users page end to end
+/// (tests/dashboard/responsive.test.mjs). Screenshots `<page>-<w>x<h>.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_fits_every_screen() {
+    if !Path::new(CHROMIUM).exists() {
+        println!("SKIPPED dashboard_fits_every_screen: {CHROMIUM} is missing (install the Debian package `chromium`)");
+        return;
     }
-    let out =
-        tokio::time::timeout(Duration::from_secs(300), cmd.output()).await.expect("dashboard suite finished in time").expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("--- dashboard suite (headless Chromium) ---\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    println!("screenshots: {}", artifacts.display());
-    assert!(out.status.success(), "dashboard suite failed");
-    assert!(stdout.contains("pass") && !stdout.contains("ℹ pass 0"), "the suite ran no test");
+    let _one = BROWSER.lock().await;
+    let dir = ensure_dashboard_deps();
+    // A stalled printer's banner (on every page) within seconds, not the real 30 s.
+    let s = TestServer::start_with(|c| {
+        c.printer_timeouts.poll = Duration::from_millis(300);
+        c.printer_timeouts.connect = Duration::from_millis(500);
+        c.printer_timeouts.stall = Duration::from_secs(2);
+        c.printer_timeouts.backoff_max = Duration::from_secs(1);
+    })
+    .await;
+    // A manager created at HQ: it reaches this branch through the feed and is read-only here.
+    let hq = json!({"id": "u-hq-manager", "email": "hq-manager@co1.test", "passwordHash": branchd::auth::password::hash("hq-password-1"),
+        "role": "branch_manager", "companyId": "co-1", "branchId": "br-1", "name": "Maya (HQ)", "disabled": false});
+    s.state.db().write(move |tx| branchd::store::directory::replicate_user(tx.conn, &hq)).await.expect("HQ user");
+    let fixtures = json!({
+        "users": {"owner1": {"email": "owner@co1.test", "password": "owner-password"}},
+        "tokens": {"owner1": s.token("company_owner", Some("co-1"), None)},
+    });
+    run_suite(&dir, "responsive.test.mjs", &s, &fixtures).await;
 }

@@ -15,6 +15,8 @@ import { syncPage } from './pages/sync.js';
 import { systemPage } from './pages/system.js';
 import { connectPage } from './pages/connect.js';
 import { firstRunSetup } from './pages/setup.js';
+import { usersPage, MANAGER_ROLES } from './pages/users.js';
+import { initShell, initOwnPassword } from './lib/shell.js';
 
 const SESSION_KEY = 'branchd.session';
 const FIRST_RUN_KEY = 'branchd.firstRunDone';
@@ -26,6 +28,7 @@ const PAGES = {
   sync: syncPage,
   system: systemPage,
   connect: connectPage,
+  users: usersPage,
 };
 const SYSTEM_ROLES = new Set(['company_owner', 'branch_manager', 'super_admin']);
 
@@ -151,6 +154,13 @@ async function startApp(session, { fresh = false } = {}) {
   initChime(live);
   initPrintBanner(ctx);
   if (!ctx.mayUseSystem) $('#nav-list a[data-page="system"]').parentElement.hidden = true;
+  if (!MANAGER_ROLES.has(user.role)) $('#nav-list a[data-page="users"]').parentElement.hidden = true;
+  initShell();
+  initOwnPassword(api, user, (res) => {
+    // The new token (older ones are refused from now on): start again with it.
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify({ token: res.accessToken, user: res.user }));
+    window.location.reload();
+  });
 
   const main = $('#main');
   const pages = {};
@@ -163,7 +173,7 @@ async function startApp(session, { fresh = false } = {}) {
   let current = null;
   const route = () => {
     let name = (window.location.hash.match(/^#\/([a-z]+)/) || [])[1];
-    if (!pages[name] || (name === 'system' && !ctx.mayUseSystem)) name = ctx.firstRun ? 'connect' : 'orders';
+    if (!pages[name] || (name === 'system' && !ctx.mayUseSystem) || (name === 'users' && !MANAGER_ROLES.has(user.role))) name = ctx.firstRun ? 'connect' : 'orders';
     if (current === name) return;
     if (current) {
       pages[current].section.hidden = true;

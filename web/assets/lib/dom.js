@@ -87,9 +87,29 @@ export function toast(message, { kind = 'info', title = null, timeout = 7000 } =
   return el;
 }
 
-export function fmtMoney(minor) {
+const moneyFormats = new Map();
+
+/**
+ * An amount in minor units (SPEC §3) in `currency` (ISO 4217), in the browser's locale. The
+ * currency's minor digits place the point (JPY 0, USD 2, KWD 3): `digits` as the server gives
+ * them (`currencyDigits` of `/api/branches`, ISO 4217's), else the browser's own. An unknown
+ * code shows as USD would rather than failing.
+ */
+export function fmtMoney(minor, currency = 'USD', digits = undefined) {
   if (typeof minor !== 'number' || !Number.isFinite(minor)) return '—';
-  return (minor / 100).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const key = `${currency}/${digits}`;
+  let f = moneyFormats.get(key);
+  if (!f) {
+    try {
+      const own = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;
+      const d = Number.isInteger(digits) && digits >= 0 && digits <= 4 ? digits : own;
+      f = { format: new Intl.NumberFormat(undefined, { style: 'currency', currency, minimumFractionDigits: d, maximumFractionDigits: d }), digits: d };
+    } catch {
+      return fmtMoney(minor, 'USD');
+    }
+    moneyFormats.set(key, f);
+  }
+  return f.format.format(minor / 10 ** f.digits);
 }
 
 export function fmtTime(rfc3339) {

@@ -29,8 +29,28 @@ export function nextStep(order) {
 const PRINT_LABEL = { none: 'No tickets', pending: 'Printing…', printed: 'Printed ✓', attention: 'Needs attention' };
 const REPRINTABLE = new Set(['printed', 'failed', 'expired']);
 
+/**
+ * A delivery order's address: the customer's `address` (a string, or an object whose text
+ * parts are joined), else a top-level `deliveryAddress`/`address`.
+ */
+export function addressText(order) {
+  const c = order.customer && typeof order.customer === 'object' ? order.customer : {};
+  const a = c.address ?? order.deliveryAddress ?? order.address;
+  if (typeof a === 'string') return a.trim();
+  if (a && typeof a === 'object') {
+    const keys = ['line1', 'line2', 'street', 'building', 'floor', 'apartment', 'area', 'city', 'postcode', 'notes'];
+    const parts = keys.map((k) => a[k]).concat(Object.entries(a).filter(([k]) => !keys.includes(k)).map(([, v]) => v));
+    return parts.filter((v) => (typeof v === 'string' && v.trim()) || typeof v === 'number').join(', ');
+  }
+  return '';
+}
+
 export function ordersPage(ctx, section) {
   const { api, live } = ctx;
+  const branchOf = (branchId) => ctx.branches.find((b) => b.id === branchId) || {};
+  const currencyOf = (branchId) => branchOf(branchId).currency || 'USD';
+  // ISO 4217's minor digits, as the server prints them (browsers differ for a few, e.g. IQD).
+  const digitsOf = (branchId) => branchOf(branchId).currencyDigits;
   /** id → {order, el, refs, touched} */
   const cards = new Map();
   let filter = '';
@@ -50,19 +70,62 @@ export function ordersPage(ctx, section) {
   }
 
   const columns = {};
+  // On narrow screens the board shows one status at a time, chosen with these tabs (CSS
+  // hides them, and shows every column, where five columns fit).
+  const tabs = h('div', { class: 'board-tabs', role: 'tablist', 'aria-label': 'Order status' });
   const board = h('div', { class: 'board', role: 'region', 'aria-label': 'Orders by status' });
+  let activeTab = COLUMNS[0];
+  const selectTab = (status, focus = false) => {
+    activeTab = status;
+    for (const s of COLUMNS) {
+      const on = s === status;
+      columns[s].tab.setAttribute('aria-selected', String(on));
+      columns[s].tab.tabIndex = on ? 0 : -1;
+      columns[s].col.classList.toggle('is-active', on);
+    }
+    if (focus) columns[status].tab.focus();
+  };
+  tabs.addEventListener('keydown', (ev) => {
+    const i = COLUMNS.indexOf(activeTab);
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: COLUMNS.length - 1 }[ev.key];
+    if (to === undefined) return;
+    ev.preventDefault();
+    selectTab(COLUMNS[(to + COLUMNS.length) % COLUMNS.length], true);
+  });
   for (const status of COLUMNS) {
     const headId = `col-${status}`;
+    const tabCount = h('span', { class: 'tab-count' }, '0');
+    const tab = h('button', { type: 'button', role: 'tab', class: 'board-tab', id: `tab-${status}`, 'aria-controls': `column-${status}`, dataset: { status } },
+      h('span', { class: 'tab-label' }, COLUMN_LABEL[status] || words(status)), ' ', tabCount);
+    tab.addEventListener('click', () => selectTab(status));
+    tabs.append(tab);
     const list = h('ol', { class: 'cards', 'aria-labelledby': headId });
     const count = h('span', { class: 'col-count', 'aria-label': `0 orders` }, '0');
     const empty = h('p', { class: 'col-empty' }, 'No orders');
-    const col = h('section', { class: 'column', dataset: { status }, 'aria-labelledby': headId },
+    const col = h('section', { class: 'column', id: `column-${status}`, dataset: { status }, 'aria-labelledby': headId },
       h('header', { class: 'column-head' }, h('h2', { id: headId, title: words(status) }, COLUMN_LABEL[status] || words(status)), count),
       h('div', { class: 'column-body' }, list, empty));
-    columns[status] = { col, list, count, empty };
+    columns[status] = { col, list, count, empty, tab, tabCount };
     board.append(col);
   }
-  section.append(board);
+  selectTab(activeTab);
+  // A sideways swipe on the board moves to the next or previous status (tabs shown only).
+  let swipe = null;
+  board.addEventListener('touchstart', (ev) => {
+    const t = ev.touches[0];
+    swipe = ev.touches.length === 1 && tabs.checkVisibility() ? { x: t.clientX, y: t.clientY } : null;
+  }, { passive: true });
+  board.addEventListener('touchend', (ev) => {
+    const t = ev.changedTouches[0];
+    if (!swipe || !t) return;
+    const dx = t.clientX - swipe.x;
+    const dy = t.clientY - swipe.y;
+    swipe = null;
+    if (Math.abs(dx) < 60 || Math.abs(dy) > Math.abs(dx) / 2) return;
+    const i = COLUMNS.indexOf(activeTab) + (dx < 0 ? 1 : -1);
+    if (i >= 0 && i < COLUMNS.length) selectTab(COLUMNS[i]);
+  }, { passive: true });
+  section.append(tabs, board);
 
   // Cancel dialog (native <dialog>: focus is trapped and Escape closes it).
   const reasonId = uid('cancel-reason');
@@ -100,6 +163,7 @@ export function ordersPage(ctx, section) {
       age: h('span', { class: 'order-age' }),
       branch: h('p', { class: 'order-branch' }),
       customer: h('p', { class: 'order-customer' }),
+      address: h('p', { class: 'order-address' }),
       items: h('ul', { class: 'order-items' }),
       notes: h('p', { class: 'order-notes' }),
       driver: h('p', { class: 'order-driver' }),
@@ -111,7 +175,7 @@ export function ordersPage(ctx, section) {
     };
     const el = h('li', { class: 'order-card', dataset: { orderId: order.id }, 'aria-labelledby': titleId },
       h('div', { class: 'order-top' }, refs.number, refs.type, refs.age),
-      refs.branch, refs.customer, refs.items, refs.notes, refs.driver,
+      refs.branch, refs.customer, refs.address, refs.items, refs.notes, refs.driver,
       h('p', { class: 'order-print' }, refs.printState, refs.reprint),
       h('div', { class: 'order-actions' }, refs.total, h('span', { class: 'spacer' }), refs.cancel, refs.next));
     refs.next.addEventListener('click', () => advance(order.id));
@@ -141,6 +205,9 @@ export function ordersPage(ctx, section) {
       ? [o.customer.name, o.customer.phone].filter((x) => typeof x === 'string' && x).join(' · ') : '';
     setText(r.customer, cust);
     r.customer.hidden = !cust;
+    const address = o.type === 'delivery' ? addressText(o) : '';
+    setText(r.address, address ? `Deliver to: ${address}` : '');
+    r.address.hidden = !address;
     const items = Array.isArray(o.items) ? o.items : [];
     const shown = items.slice(0, MAX_ITEMS_SHOWN).map((it) => h('li', {},
       h('span', { class: 'qty' }, `${it.quantity}×`), ' ', it.name, it.notes ? h('span', { class: 'item-notes' }, ` (${it.notes})`) : null));
@@ -152,7 +219,7 @@ export function ordersPage(ctx, section) {
     const driverText = d ? `Driver: ${[d.name, d.phone, Number.isFinite(d.etaMinutes) ? `ETA ${d.etaMinutes} min` : null].filter(Boolean).join(' · ')}` : '';
     setText(r.driver, driverText);
     r.driver.hidden = !d;
-    setText(r.total, fmtMoney(o.total));
+    setText(r.total, fmtMoney(o.total, currencyOf(o.branchId), digitsOf(o.branchId)));
     const step = nextStep(o);
     r.next.hidden = !step;
     if (step) {
@@ -186,7 +253,11 @@ export function ordersPage(ctx, section) {
     }
     if (entry.el.parentElement === col.list && entry.el.nextElementSibling === before) return;
     col.list.insertBefore(entry.el, before);
-    if (had) (entry.refs.next.hidden ? entry.refs.cancel : entry.refs.next).focus({ preventScroll: true });
+    if (had) {
+      const target = entry.refs.next.hidden ? entry.refs.cancel : entry.refs.next;
+      // One status at a time: the card went to another tab; keep focus on the board.
+      (target.checkVisibility() ? target : columns[activeTab].tab).focus({ preventScroll: true });
+    }
   }
 
   function visible(entry) {
@@ -205,6 +276,7 @@ export function ordersPage(ctx, section) {
     for (const s of COLUMNS) {
       all += n[s];
       setText(columns[s].count, n[s]);
+      setText(columns[s].tabCount, n[s]);
       columns[s].count.setAttribute('aria-label', `${n[s]} ${n[s] === 1 ? 'order' : 'orders'}`);
       columns[s].empty.hidden = n[s] > 0;
     }
