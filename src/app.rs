@@ -232,7 +232,7 @@ impl App {
         if config.upstream_url.is_none()
             && let Some((url, token)) = db.read(crate::store::setup::persisted_uplink).await?
         {
-            (config.upstream_url, config.upstream_token) = (Some(url), Some(token));
+            (config.upstream_url, config.upstream_token) = (Some(url), Some(token.into()));
         }
         if config.demo
             && let Some(demo) = crate::admin::seed_demo_if_empty(&db, &config).await?
