@@ -28,10 +28,10 @@ pub async fn seed_demo_if_empty(db: &Db, config: &Config) -> Result<Option<Strin
     let key = license::generate();
     let key_hash = license::hash(&key);
     db.write(move |tx| {
-        directory::add_company(tx.conn, DEMO_COMPANY, "Demo Restaurants")?;
-        directory::add_branch(tx.conn, DEMO_BRANCH, DEMO_COMPANY, "Demo Branch")?;
+        directory::add_company(tx, DEMO_COMPANY, "Demo Restaurants")?;
+        directory::add_branch(tx, DEMO_BRANCH, DEMO_COMPANY, "Demo Branch")?;
         directory::add_user(
-            tx.conn,
+            tx,
             &directory::UserRow {
                 id: uuid::Uuid::new_v4().to_string(),
                 email: DEMO_EMAIL.into(),
@@ -41,7 +41,7 @@ pub async fn seed_demo_if_empty(db: &Db, config: &Config) -> Result<Option<Strin
                 branch_id: None,
             },
         )?;
-        directory::add_license(tx.conn, &key_hash, DEMO_COMPANY, DEMO_BRANCH)?;
+        directory::add_license(tx, &key_hash, DEMO_COMPANY, DEMO_BRANCH)?;
         let fields = Fields { name: Some("Virtual receipt printer".into()), connection: Some(Connection::Virtual), ..Fields::default() };
         printers::add(tx, DEMO_COMPANY, DEMO_BRANCH, fields)?;
         Ok::<_, StoreError>(())
@@ -71,7 +71,7 @@ pub async fn maintenance(state: AppState) {
             (_, true) => events::Retention::KeepUnsynced,
             _ => events::Retention::Plain,
         };
-        match state.db().write(move |tx| events::prune(tx.conn, policy)).await {
+        match state.db().write(move |tx| events::prune(tx, policy)).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "pruned old events"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning events failed"),
@@ -81,16 +81,7 @@ pub async fn maintenance(state: AppState) {
 
 /// The appliance's stable id (made once, kept in the database).
 pub async fn appliance_id(db: &Db) -> Result<String, StoreError> {
-    db.write(|tx| {
-        let existing: Option<String> = tx.conn.query_row("SELECT value FROM meta WHERE key = 'appliance_id'", [], |r| r.get(0)).ok();
-        if let Some(id) = existing {
-            return Ok(id);
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        tx.conn.execute("INSERT INTO meta (key, value) VALUES ('appliance_id', ?1)", [&id])?;
-        Ok(id)
-    })
-    .await
+    db.write(|tx| crate::store::meta::appliance_id(tx)).await
 }
 
 /// What mDNS says about this appliance: a name a person recognises ("Company – Branch"
@@ -101,8 +92,7 @@ pub async fn advert(state: &AppState) -> Result<crate::discovery::Advert, StoreE
         .db()
         .read(|c| {
             let branches = directory::branches(c, None)?;
-            let company_name =
-                |id: &str| -> Option<String> { c.query_row("SELECT name FROM companies WHERE id = ?1", [id], |r| r.get(0)).ok() };
+            let company_name = |id: &str| -> Option<String> { directory::company_name(c, id).ok().flatten() };
             Ok(match branches.as_slice() {
                 [b] => (format!("{} - {}", company_name(&b.company_id).unwrap_or_default(), b.name), b.company_id.clone(), b.id.clone()),
                 _ => (String::new(), String::new(), String::new()),

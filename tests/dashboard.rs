@@ -163,7 +163,8 @@ async fn dashboard_endpoints_follow_the_role_table() {
     // The copy is a complete database: open it and find the fixtures.
     let copy = s.data_dir().join("check-copy.sqlite");
     std::fs::write(&copy, &bytes).unwrap();
-    let conn = branchd::store::db::open_rw(&copy).expect("the backup opens");
+    drop(branchd::store::Direct::open(&copy).expect("the backup opens"));
+    let conn = rusqlite::Connection::open(&copy).unwrap();
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM branches", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 3);
 }

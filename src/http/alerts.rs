@@ -87,8 +87,8 @@ pub async fn move_jobs(
         .write(move |tx| {
             // Re-read both inside the transaction: either may have gone meanwhile.
             let gone = |id: &str| StoreError::NotFound(format!("printer {id} not found"));
-            let from = printers::get(tx.conn, &from.id)?.ok_or_else(|| gone(&from.id))?;
-            let to = printers::get(tx.conn, &to.id)?.ok_or_else(|| gone(&to.id))?;
+            let from = printers::get(tx, &from.id)?.ok_or_else(|| gone(&from.id))?;
+            let to = printers::get(tx, &to.id)?.ok_or_else(|| gone(&to.id))?;
             print_jobs::move_jobs(tx, &from, &to)
         })
         .await

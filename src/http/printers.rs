@@ -76,8 +76,7 @@ pub async fn update(
         .db()
         .write(move |tx| {
             // Re-read inside the transaction so a concurrent change is not overwritten.
-            let current =
-                store::get(tx.conn, &printer.id)?.ok_or_else(|| StoreError::NotFound(format!("printer {} not found", printer.id)))?;
+            let current = store::get(tx, &printer.id)?.ok_or_else(|| StoreError::NotFound(format!("printer {} not found", printer.id)))?;
             store::update(tx, current, fields)
         })
         .await

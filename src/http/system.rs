@@ -95,7 +95,7 @@ fn busy() -> ApiError {
 }
 
 async fn db_ok(st: &AppState) -> bool {
-    st.db().read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.is_ok()
+    st.db().ping().await
 }
 
 /// What needs a person (SPEC §3 `degraded`): the storage's problems and an uplink failing

@@ -53,7 +53,7 @@ pub fn watchdog(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            let db_ok = state.db().read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.is_ok();
+            let db_ok = state.db().ping().await;
             if db_ok {
                 notify("WATCHDOG=1");
             } else {

@@ -69,6 +69,11 @@ pub fn room_company(id: &str) -> String {
     format!("company:{id}")
 }
 
+/// How many sockets of namespace `ns` are in at least one of `rooms` (each counted once).
+pub fn sockets_in(io: &SocketIo, ns: &str, rooms: Vec<String>) -> i64 {
+    io.of(ns).map_or(0, |io| io.within(rooms).sockets().len() as i64)
+}
+
 /// WebSocket read buffer per connection: clients send pings, acks and small events, and
 /// tungstenite grows the buffer for a bigger frame (measured: 4 KiB default → 1 KiB saves
 /// ~3 KB per connection; docs/BENCHMARKS.md).
