@@ -221,7 +221,7 @@ impl App {
             crate::store::meta::note_secret_kept(&db).await?;
         }
         if config.demo
-            && let Some(demo) = crate::admin::seed_demo_if_empty(&db, &config).await?
+            && let Some(demo) = crate::ops::demo::seed_demo_if_empty(&db, &config).await?
         {
             println!("{demo}");
         }
@@ -298,7 +298,7 @@ impl App {
                 tracing::warn!(error = %e, "cannot check the database at start");
             }
         });
-        let maintenance = tokio::spawn(crate::admin::maintenance(state.clone()));
+        let maintenance = tokio::spawn(crate::ops::upkeep::maintenance(state.clone()));
         tokio::spawn(crate::realtime::connect::disconnect_revoked(state.clone(), state.config().license_check));
         PrintQueue::start(&state).await?;
         let relay = (state.config().role == crate::config::Role::Branch).then(|| tokio::spawn(crate::sync::relay::run(state.clone())));
@@ -356,13 +356,34 @@ impl App {
     }
 }
 
+/// What mDNS says about this appliance: a name a person recognises ("Company – Branch"
+/// when it serves one branch) and the ids of that branch.
+async fn advert(state: &AppState) -> Result<crate::discovery::Advert, crate::store::StoreError> {
+    let appliance_id = crate::store::meta::appliance_id(state.db()).await?;
+    let (instance, company_id, branch_id) = match state.db().read(crate::store::directory::sole_branch).await? {
+        Some((company_name, b)) => (format!("{company_name} - {}", b.name), b.company_id, b.id),
+        None => (String::new(), String::new(), String::new()),
+    };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    Ok(crate::discovery::Advert {
+        appliance_id,
+        instance: crate::discovery::instance_name(&instance, &host),
+        version: crate::VERSION.into(),
+        role: state.config().role.as_str().into(),
+        company_id,
+        branch_id,
+        port: state.config().port,
+        tls: state.tls().txt(),
+    })
+}
+
 /// Starts the mDNS advertisement when enabled; a failure is logged, not fatal (the
 /// appliance still serves by IP address).
 async fn start_mdns(state: &AppState, port: u16) -> Option<crate::discovery::Advertiser> {
     if !state.config().mdns {
         return None;
     }
-    let mut advert = match crate::admin::advert(state).await {
+    let mut advert = match advert(state).await {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, "cannot prepare the mDNS advertisement");

@@ -11,7 +11,6 @@
 //! - [`sync`]: branch ↔ hub event exchange (outbox relay, hub endpoints, feed).
 //! - [`store`]: the only code that touches SQLite.
 
-pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod availability;

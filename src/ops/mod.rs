@@ -6,6 +6,7 @@
 //! server's background part starts with [`start`] in [`crate::app::App::run`].
 
 pub mod backup;
+pub mod demo;
 pub mod doctor;
 pub mod lock;
 pub mod release;
@@ -13,6 +14,7 @@ pub mod settings;
 pub mod sysconf;
 pub mod systemd;
 pub mod update;
+pub mod upkeep;
 
 use std::net::SocketAddr;
 

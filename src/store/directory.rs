@@ -298,10 +298,17 @@ pub fn license_any(r: &Reader<'_>, key_hash: &str) -> Result<Option<License>, St
     Ok(stmt.query_row([key_hash], |r| Ok(License { company_id: r.get(0)?, branch_id: r.get(1)? })).optional()?)
 }
 
-/// The name of company `id`.
-pub fn company_name(r: &Reader<'_>, id: &str) -> Result<Option<String>, StoreError> {
+/// The branch and its company's name when the database holds exactly one branch (an
+/// appliance serving one branch), else `None`. A missing company name reads as empty.
+pub fn sole_branch(r: &Reader<'_>) -> Result<Option<(String, Branch)>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT name FROM companies WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+    let mut all = branches(r, None)?;
+    if all.len() != 1 {
+        return Ok(None);
+    }
+    let b = all.remove(0);
+    let name: Option<String> = conn.query_row("SELECT name FROM companies WHERE id = ?1", [&b.company_id], |r| r.get(0)).ok();
+    Ok(Some((name.unwrap_or_default(), b)))
 }
 
 /// Hashes of every revoked license.

@@ -28,7 +28,11 @@ pub fn secret_was_kept(path: &Path) -> Result<bool, StoreError> {
 }
 
 /// The appliance's stable id (made once, kept in the database).
-pub fn appliance_id(tx: &super::Tx<'_>) -> Result<String, StoreError> {
+pub async fn appliance_id(db: &super::Db) -> Result<String, StoreError> {
+    db.write(|tx| appliance_id_in(tx)).await
+}
+
+fn appliance_id_in(tx: &super::Tx<'_>) -> Result<String, StoreError> {
     let conn = tx.conn;
     if let Ok(Some(id)) = get(conn, "appliance_id") {
         return Ok(id);
