@@ -1,7 +1,8 @@
 //! branchd: one binary for a restaurant branch's appliance.
 //!
 //! Crate map (see ARCHITECTURE.md):
-//! - [`app`]: `AppState` and the `App` that `main` and the tests start.
+//! - [`state`]: `AppState`, shared by every feature; [`app`]: the `App` that `main` and the
+//!   tests start (wiring only).
 //! - [`config`], [`cli`], [`commands`]: settings of SPEC §1 and the admin CLI.
 //! - [`auth`]: JWT and license identity, the role table of SPEC §2.
 //! - [`http`]: REST of SPEC §3; [`realtime`]: Socket.IO of SPEC §4.
@@ -26,13 +27,15 @@ pub mod orders;
 pub mod printing;
 pub mod realtime;
 pub mod secrets;
+pub mod state;
 pub mod store;
 pub mod sync;
 pub mod tls;
 pub mod validate;
 
-pub use app::{App, AppState};
+pub use app::App;
 pub use config::Config;
+pub use state::AppState;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

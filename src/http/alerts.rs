@@ -10,8 +10,8 @@ use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
 
 use super::{Auth, JsonBody};
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{StoreError, print_alerts, print_jobs, printers};
 use crate::validate;
 

@@ -17,10 +17,10 @@ use sha2::{Digest, Sha256};
 use tower_http::compression::CompressionLayer;
 
 use super::Auth;
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
 use crate::realtime::NAMESPACES;
+use crate::state::AppState;
 use crate::store::directory;
 
 /// Static assets are small; anything bigger is served as is (no ETag).

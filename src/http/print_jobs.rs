@@ -10,9 +10,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{Auth, JsonBody, paging};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::print_jobs::{self as store, Filter, Job, NewJob};
 use crate::store::{Page, StoreError, orders, printers};
 use crate::validate;

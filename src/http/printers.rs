@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Auth, JsonBody, paging};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::printing::model::{self, Printer};
+use crate::state::AppState;
 use crate::store::{Page, StoreError, printers as store};
 use crate::validate;
 

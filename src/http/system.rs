@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{ClientAddr, JsonBody};
-use crate::app::AppState;
 use crate::auth::jwt::Claims;
 use crate::auth::throttle::{Source, SourceRefusal};
 use crate::error::ApiError;
 use crate::metrics::Limit;
 use crate::realtime::NAMESPACES;
+use crate::state::AppState;
 use crate::store::directory;
 use crate::validate;
 

@@ -13,10 +13,10 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::{Auth, JsonBody};
-use crate::app::AppState;
 use crate::auth::manage::{self, Refusal};
 use crate::auth::{Principal, Role, password};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::directory::{self, User, UserChange};
 use crate::store::{StoreError, Tx};
 use crate::validate;

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::app::AppState;
 use crate::commands::CommandError;
 use crate::config::Config;
+use crate::state::AppState;
 use crate::store::StoreError;
 
 const PREFIX: &str = "branchd-";

@@ -18,9 +18,9 @@ pub mod upkeep;
 
 use std::net::SocketAddr;
 
-use crate::app::AppState;
 use crate::commands::CommandError;
 use crate::config::Config;
+use crate::state::AppState;
 
 /// What `serve` runs next to the server for this module; dropping it stops those tasks,
 /// releases the server lock and tells systemd that the service is stopping.

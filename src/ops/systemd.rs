@@ -5,7 +5,7 @@
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Sends one notification to `socket` (a path, or `@name` for an abstract socket).
 pub fn notify_to(socket: &str, message: &str) -> std::io::Result<()> {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::events;
 
 /// Background upkeep: prunes the event log hourly.

@@ -28,7 +28,7 @@ use super::drivers::status::{Report, Status};
 use super::drivers::{Driver, DriverError, Timeouts};
 use super::model::Printer;
 use super::render::{self, Rendered};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::print_alerts;
 use crate::store::print_jobs::{self, Job};
 use crate::store::{StoreError, directory, orders, printers};

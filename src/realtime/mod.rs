@@ -33,10 +33,10 @@ use socketioxide::handler::{ConnectHandler, FromMessageParts, Value as RawValue}
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
 
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub const NAMESPACES: [&str; 3] = ["/printing-ws", "/orders", "/availability"];
 

@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use socketioxide::extract::SocketRef;
 
 use super::{Ctx, Later, Registrar};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::printing::desktop::DesktopLink;
 use crate::printing::model::{Connection, Fields, STATUSES};
+use crate::state::AppState;
 use crate::store::{StoreError, printers};
 use crate::validate;
 

@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::apply::{self, Reject};
 use super::{BATCH_MAX_EVENTS, FeedResponse, Hello, PROTOCOL, Parked, PushRequest, PushResponse};
-use crate::app::AppState;
 use crate::auth::license;
 use crate::error::ApiError;
 use crate::realtime::NAMESPACES;
+use crate::state::AppState;
 use crate::store::sync::{self as store, Received, WireEvent};
 use crate::store::{StoreError, Tx};
 use axum::http::StatusCode;

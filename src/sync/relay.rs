@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::{BATCH_MAX_BYTES, BATCH_MAX_EVENTS, FEED_MAX, FeedResponse, Hello, PROTOCOL, PushResponse, apply};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::sync as store;
 use crate::store::{StoreError, events::Origin};
 
