@@ -5,6 +5,8 @@
 //!   `src/store/`.
 //! - Socket.IO stays in `realtime`: no `socketioxide` outside `src/realtime/` (and the
 //!   wiring: `src/app.rs`, and `src/state.rs`, which holds the handle).
+//! - Nothing imports `crate::app` but `main.rs` and `lib.rs`: `app` only wires; what the
+//!   features share is in `src/state.rs` (the import graph stays without `app` in a cycle).
 //! - Every module file under `src/` is on ARCHITECTURE.md's code map (by its own path or a
 //!   folder it lies in).
 //!
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 /// Where a dependency may be named: path prefixes under the crate root.
 const RUSQLITE_ALLOWED: &[&str] = &["src/store/"];
 const SOCKETIOXIDE_ALLOWED: &[&str] = &["src/realtime/", "src/app.rs", "src/state.rs"];
+const APP_ALLOWED: &[&str] = &["src/app.rs", "src/main.rs", "src/lib.rs"];
 
 /// SQL a string literal may start with (after white space); `UPDATE` counts only with a `SET`.
 const SQL_STARTS: &[&str] = &[
@@ -233,6 +236,14 @@ fn check(files: &[Source], architecture: &str) -> Vec<String> {
                 ));
             }
         }
+        if !allowed(&f.path, APP_ALLOWED) {
+            for line in word_lines(&lexed.code, "crate::app") {
+                out.push(format!(
+                    "{}:{line}: `crate::app` outside the wiring: app.rs only wires; take what you need from crate::state (AppState) or the module that owns it",
+                    f.path
+                ));
+            }
+        }
         let on_map = map.iter().any(|m| *m == f.path || (m.ends_with('/') && f.path.starts_with(m.as_str())));
         if !on_map {
             out.push(format!(
@@ -294,7 +305,7 @@ fn planted_violations_are_reported() {
         // Violations.
         file(
             "src/http/bad.rs",
-            "fn f<'a>(c: &'a x) {\n    let n = c.query_row(\"SELECT 1\", [], |r| r.get(0));\n    let e: rusqlite::Error = todo!();\n    let s = r#\"\n  UPDATE orders SET x = 1\"#;\n    let io: socketioxide::SocketIo = todo!();\n}\n",
+            "fn f<'a>(c: &'a x) {\n    let n = c.query_row(\"SELECT 1\", [], |r| r.get(0));\n    let e: rusqlite::Error = todo!();\n    let s = r#\"\n  UPDATE orders SET x = 1\"#;\n    let io: socketioxide::SocketIo = todo!();\n    let st: crate::app::AppState = todo!();\n}\n",
         ),
         file("src/planted.rs", "fn main() {}\n"),
     ];
@@ -304,11 +315,14 @@ fn planted_violations_are_reported() {
         "src/http/bad.rs:3: `rusqlite` outside src/store/",
         "src/http/bad.rs:4: SQL outside src/store/",
         "src/http/bad.rs:6: `socketioxide` outside src/realtime/",
+        "src/http/bad.rs:7: `crate::app` outside the wiring",
         "src/planted.rs:1: module missing from ARCHITECTURE.md's code map",
     ];
     for e in expect {
         assert!(problems.iter().any(|p| p.starts_with(e)), "expected a problem starting {e:?}, got:\n{}", problems.join("\n"));
     }
     assert_eq!(problems.len(), expect.len(), "nothing else is reported:\n{}", problems.join("\n"));
-    assert!(problems.iter().all(|p| p.contains(": ") && (p.contains("instead") || p.contains("call that") || p.contains("add a row"))));
+    assert!(problems.iter().all(
+        |p| p.contains(": ") && (p.contains("instead") || p.contains("call that") || p.contains("add a row") || p.contains("owns it"))
+    ));
 }

@@ -25,8 +25,8 @@ impl Reader<'_> {
     }
 }
 
-/// What a write closure gets: a transaction (inside its own savepoint) and the list of events
-/// to broadcast once it is durable. Store functions that change state take it; it derefs to
+/// What a write closure gets: a transaction (under [`Db::write`], its own savepoint of a
+/// group's transaction) and the list of events to broadcast once it is durable. Store functions that change state take it; it derefs to
 /// a [`Reader`] so that the read functions work inside a write too. Like `Reader`, it does not
 /// expose the connection outside `store`.
 pub struct Tx<'a> {

@@ -6,6 +6,9 @@
 //! pool of read-only connections on the blocking thread pool. Nothing here runs on the async
 //! worker threads, and nothing here knows about HTTP or Socket.IO.
 //!
+//! The interface: read functions take a [`Reader`], functions that change rows a [`Tx`];
+//! neither lets the connection out of this module (ARCHITECTURE.md, "The store boundary").
+//!
 //! Durability: WAL with `synchronous = FULL`, so a write is on disk before its caller hears
 //! "ok" and survives `kill -9` and power loss (SPEC §6).
 
