@@ -1,172 +1,18 @@
-//! The application: `AppState` (shared by every handler) and `App` (build, bind, run,
-//! shut down). Tests start an `App` in-process on port 0; `main` does the same on the
-//! configured port.
+//! The application's wiring: `App` (build, bind, run, shut down) makes the
+//! [`AppState`](crate::state::AppState) and hands it to every feature. Tests start an `App`
+//! in-process on port 0; `main` does the same on the configured port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use socketioxide::SocketIo;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Principal, jwt::Keys};
+use crate::auth::jwt::Keys;
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::metrics::Metrics;
-use crate::printing::desktop::DesktopHub;
 use crate::printing::queue::PrintQueue;
-use crate::store::{Db, StoreError, directory};
-use crate::sync::relay::Sync;
-
-/// Cheap to clone; everything a handler needs.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-/// Password checks (argon2, deliberately slow) running at once, each on its own thread.
-const PASSWORD_CHECKS: usize = 2;
-/// Password checks waiting their turn; more are refused (429) at once.
-const PASSWORD_QUEUE: usize = 32;
-
-struct Inner {
-    config: Config,
-    db: Db,
-    keys: Keys,
-    io: SocketIo,
-    desktops: Arc<DesktopHub>,
-    print_queue: PrintQueue,
-    sync: Sync,
-    tls: Arc<crate::tls::Tls>,
-    metrics: Metrics,
-    login_throttle: crate::auth::throttle::LoginThrottle,
-    source_throttle: crate::auth::throttle::SourceThrottle,
-    session_limiter: crate::auth::throttle::RateLimiter,
-    password_checker: crate::auth::password::Checker,
-    user_gate: crate::auth::gate::UserGate,
-    /// Branch → company. A branch never moves or disappears (but the demo's, replaced at
-    /// first-run setup: `forget_branch`), so a known mapping never goes stale; unknown
-    /// branches are looked up again each time (the CLI may add them).
-    branch_cache: std::sync::RwLock<std::collections::HashMap<String, String>>,
-    started: Instant,
-    shutdown: CancellationToken,
-}
-
-impl AppState {
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-    pub fn db(&self) -> &Db {
-        &self.inner.db
-    }
-    pub fn keys(&self) -> &Keys {
-        &self.inner.keys
-    }
-    pub fn io(&self) -> &SocketIo {
-        &self.inner.io
-    }
-    pub fn desktops(&self) -> &DesktopHub {
-        &self.inner.desktops
-    }
-    pub fn desktops_arc(&self) -> Arc<DesktopHub> {
-        self.inner.desktops.clone()
-    }
-    pub fn print_queue(&self) -> &PrintQueue {
-        &self.inner.print_queue
-    }
-    pub fn sync(&self) -> &Sync {
-        &self.inner.sync
-    }
-    pub fn tls(&self) -> &crate::tls::Tls {
-        &self.inner.tls
-    }
-    pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
-    }
-    pub fn login_throttle(&self) -> &crate::auth::throttle::LoginThrottle {
-        &self.inner.login_throttle
-    }
-    pub fn source_throttle(&self) -> &crate::auth::throttle::SourceThrottle {
-        &self.inner.source_throttle
-    }
-    pub fn session_limiter(&self) -> &crate::auth::throttle::RateLimiter {
-        &self.inner.session_limiter
-    }
-    pub fn password_checker(&self) -> &crate::auth::password::Checker {
-        &self.inner.password_checker
-    }
-    /// Refuses tokens of disabled users and tokens older than their user's password.
-    pub fn user_gate(&self) -> &crate::auth::gate::UserGate {
-        &self.inner.user_gate
-    }
-    pub fn uptime(&self) -> Duration {
-        self.inner.started.elapsed()
-    }
-    pub fn shutdown_token(&self) -> &CancellationToken {
-        &self.inner.shutdown
-    }
-
-    /// The company of a known branch (`None`: nobody knows this branch).
-    pub async fn branch_company(&self, branch_id: &str) -> Result<Option<String>, ApiError> {
-        if let Some(c) = self.inner.branch_cache.read().ok().and_then(|m| m.get(branch_id).cloned()) {
-            return Ok(Some(c));
-        }
-        let id = branch_id.to_string();
-        let company = self.db().read(move |c| Ok(directory::branch(c, &id)?.map(|b| b.company_id))).await?;
-        if let (Some(c), Ok(mut m)) = (&company, self.inner.branch_cache.write()) {
-            m.insert(branch_id.to_string(), c.clone());
-        }
-        Ok(company)
-    }
-
-    /// Drops a branch that no longer exists (first-run setup replaced the demo's).
-    pub fn forget_branch(&self, branch_id: &str) {
-        if let Ok(mut m) = self.inner.branch_cache.write() {
-            m.remove(branch_id);
-        }
-    }
-
-    /// SPEC §2 for one branch: 404 for a branch nobody knows, 403 outside the role table.
-    /// Returns the branch's company.
-    pub async fn authorize_branch(&self, p: &Principal, branch_id: &str) -> Result<String, ApiError> {
-        let company = self.branch_company(branch_id).await?;
-        let Some(company) = company else {
-            return Err(ApiError::not_found(format!("unknown branch {branch_id}")));
-        };
-        if !p.may_access(branch_id, Some(&company)) {
-            return Err(ApiError::forbidden(format!("no access to branch {branch_id}")));
-        }
-        Ok(company)
-    }
-
-    /// The branches a list covers: the one asked for (checked against §2), or every branch
-    /// the principal may see (`None`: all of them).
-    pub async fn branch_scope(&self, p: &Principal, asked: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
-        match asked {
-            Some(b) => {
-                self.authorize_branch(p, b).await?;
-                Ok(Some(vec![b.to_string()]))
-            }
-            None => self.visible_branches(p).await,
-        }
-    }
-
-    /// The branches a principal may see (`None`: all of them).
-    pub async fn visible_branches(&self, p: &Principal) -> Result<Option<Vec<String>>, ApiError> {
-        if p.role == crate::auth::Role::SuperAdmin {
-            return Ok(None);
-        }
-        if p.role.branch_scoped() {
-            let b = p.branch_id.clone().unwrap_or_default();
-            let ok = self.branch_company(&b).await?.is_some_and(|c| p.may_access(&b, Some(&c)));
-            return Ok(Some(if ok { vec![b] } else { vec![] }));
-        }
-        let company = p.company_id.clone();
-        let list = self.db().read(move |c| directory::branches(c, company.as_deref())).await?;
-        Ok(Some(list.into_iter().map(|b| b.id).collect()))
-    }
-}
+use crate::state::AppState;
+use crate::store::{Db, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -235,7 +81,7 @@ impl App {
             (config.upstream_url, config.upstream_token) = (Some(url), Some(token.into()));
         }
         if config.demo
-            && let Some(demo) = crate::admin::seed_demo_if_empty(&db, &config).await?
+            && let Some(demo) = crate::ops::demo::seed_demo_if_empty(&db, &config).await?
         {
             println!("{demo}");
         }
@@ -248,30 +94,7 @@ impl App {
                 .map_err(|e| AppError::Serve(std::io::Error::other(e)))??
         };
         let (layer, io) = crate::realtime::build_io(&config);
-        let state = AppState {
-            inner: Arc::new(Inner {
-                keys: Keys::new(secret.as_bytes()),
-                db,
-                io,
-                desktops: Arc::new(DesktopHub::default()),
-                print_queue: PrintQueue::with_timeouts(config.printer_timeouts),
-                sync: Sync::default(),
-                tls: Arc::new(tls),
-                metrics: Metrics::default(),
-                login_throttle: Default::default(),
-                source_throttle: Default::default(),
-                session_limiter: crate::auth::throttle::RateLimiter::new(
-                    crate::realtime::admission::SESSION_BURST,
-                    crate::realtime::admission::SESSIONS_PER_SECOND,
-                ),
-                password_checker: crate::auth::password::Checker::start(PASSWORD_CHECKS, PASSWORD_QUEUE),
-                user_gate: crate::auth::gate::UserGate::default(),
-                branch_cache: Default::default(),
-                started: Instant::now(),
-                shutdown: CancellationToken::new(),
-                config,
-            }),
-        };
+        let state = AppState::new(config, db, Keys::new(secret.as_bytes()), io, tls);
         crate::realtime::attach(&state);
         let mut router = crate::http::router(state.clone())
             .layer(layer)
@@ -312,13 +135,13 @@ impl App {
                 tracing::warn!(error = %e, "cannot check the database at start");
             }
         });
-        let maintenance = tokio::spawn(crate::admin::maintenance(state.clone()));
+        let maintenance = tokio::spawn(crate::ops::upkeep::maintenance(state.clone()));
         tokio::spawn(crate::realtime::connect::disconnect_revoked(state.clone(), state.config().license_check));
         PrintQueue::start(&state).await?;
         let relay = (state.config().role == crate::config::Role::Branch).then(|| tokio::spawn(crate::sync::relay::run(state.clone())));
         let mdns = start_mdns(&state, listener.local_addr().map(|a| a.port()).unwrap_or(0)).await;
         let ops = crate::ops::start(&state, lock, listener.local_addr().ok());
-        tokio::spawn(state.inner.tls.clone().watch(state.config().tls_check, token.clone()));
+        tokio::spawn(state.tls_arc().watch(state.config().tls_check, token.clone()));
         tokio::spawn({
             let token = token.clone();
             async move {
@@ -345,7 +168,7 @@ impl App {
             }
         };
         // HTTP and HTTPS on the one port (the first byte of a connection tells them apart).
-        let server = tokio::spawn(crate::tls::accept::serve(listener, router, state.inner.tls.clone(), graceful));
+        let server = tokio::spawn(crate::tls::accept::serve(listener, router, state.tls_arc(), graceful));
         token.cancelled().await;
         match tokio::time::timeout(Duration::from_secs(10), server).await {
             Ok(Ok(Err(e))) => return Err(AppError::Serve(e)),
@@ -370,13 +193,34 @@ impl App {
     }
 }
 
+/// What mDNS says about this appliance: a name a person recognises ("Company – Branch"
+/// when it serves one branch) and the ids of that branch.
+async fn advert(state: &AppState) -> Result<crate::discovery::Advert, crate::store::StoreError> {
+    let appliance_id = crate::store::meta::appliance_id(state.db()).await?;
+    let (instance, company_id, branch_id) = match state.db().read(crate::store::directory::sole_branch).await? {
+        Some((company_name, b)) => (format!("{company_name} - {}", b.name), b.company_id, b.id),
+        None => (String::new(), String::new(), String::new()),
+    };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    Ok(crate::discovery::Advert {
+        appliance_id,
+        instance: crate::discovery::instance_name(&instance, &host),
+        version: crate::VERSION.into(),
+        role: state.config().role.as_str().into(),
+        company_id,
+        branch_id,
+        port: state.config().port,
+        tls: state.tls().txt(),
+    })
+}
+
 /// Starts the mDNS advertisement when enabled; a failure is logged, not fatal (the
 /// appliance still serves by IP address).
 async fn start_mdns(state: &AppState, port: u16) -> Option<crate::discovery::Advertiser> {
     if !state.config().mdns {
         return None;
     }
-    let mut advert = match crate::admin::advert(state).await {
+    let mut advert = match advert(state).await {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, "cannot prepare the mDNS advertisement");

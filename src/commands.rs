@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::auth::{Role, jwt, license, manage, password};
 use crate::cli::{BranchCmd, Command, CompanyCmd, LicenseCmd, PrinterCmd, SecretCmd, SyncCmd, TokenCmd, UplinkCmd, UserCmd};
 use crate::config::Config;
-use crate::store::{StoreError, db, directory, migrate};
+use crate::store::{Direct, Reader, StoreError, Tx, directory, migrate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -37,9 +37,9 @@ fn usage<T>(msg: impl Into<String>) -> Result<T, CommandError> {
     Err(CommandError::Usage(msg.into()))
 }
 
-fn open(config: &Config) -> Result<rusqlite::Connection, CommandError> {
+fn open(config: &Config) -> Result<Direct, CommandError> {
     std::fs::create_dir_all(&config.data_dir)?;
-    Ok(db::open_rw(&config.db_path())?)
+    Ok(Direct::open(&config.db_path())?)
 }
 
 pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
@@ -49,47 +49,51 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
         Command::Secret(SecretCmd::Rotate) => secret_rotate(config)?,
         Command::Company(CompanyCmd::Add { id, name }) => {
             crate::validate::id(&id, "company id").map_err(|e| CommandError::Usage(e.0))?;
-            directory::add_company(&open(config)?, &id, &name)?;
+            open(config)?.write(|tx| directory::add_company(tx, &id, &name))?;
             println!("company {id} added");
         }
         Command::Branch(BranchCmd::Add { id, company, name, currency }) => {
             crate::validate::id(&id, "branch id").map_err(|e| CommandError::Usage(e.0))?;
             let currency = crate::currency::parse(&currency).map_err(CommandError::Usage)?;
-            let conn = open(config)?;
-            directory::add_branch(&conn, &id, &company, &name)?;
-            directory::set_branch_currency(&conn, &id, currency)?;
+            open(config)?.write(|tx| {
+                directory::add_branch(tx, &id, &company, &name)?;
+                directory::set_branch_currency(tx, &id, currency)
+            })?;
             println!("branch {id} added to company {company} ({currency})");
         }
         Command::Branch(BranchCmd::Currency { id, currency }) => {
             let currency = crate::currency::parse(&currency).map_err(CommandError::Usage)?;
-            directory::set_branch_currency(&open(config)?, &id, currency)?;
+            open(config)?.write(|tx| directory::set_branch_currency(tx, &id, currency))?;
             println!("branch {id} now uses {currency}");
         }
         Command::User(cmd) => user(config, cmd)?,
         Command::License(LicenseCmd::Create { company, branch }) => {
             let key = license::generate();
-            let conn = open(config)?;
-            directory::add_license(&conn, &license::hash(&key), &company, &branch)?;
-            if config.role == crate::config::Role::Hub {
-                let data = json!({"keyHash": license::hash(&key), "companyId": company, "branchId": branch, "revokedAt": null});
-                crate::store::events::append_internal(&conn, "directory:license", &company, &branch, data)?;
-            }
+            open(config)?.write(|tx| {
+                directory::add_license(tx, &license::hash(&key), &company, &branch)?;
+                if config.role == crate::config::Role::Hub {
+                    let data = json!({"keyHash": license::hash(&key), "companyId": company, "branchId": branch, "revokedAt": null});
+                    crate::store::events::append_internal(tx, "directory:license", &company, &branch, data)?;
+                }
+                Ok::<_, StoreError>(())
+            })?;
             println!("license created for branch {branch} of company {company}; it is shown only now:");
             println!("{key}");
         }
         Command::License(LicenseCmd::Revoke { key }) => {
-            let conn = open(config)?;
             let hash = license::hash(&key);
-            let lic: Option<(String, String)> = conn
-                .query_row("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1", [&hash], |r| Ok((r.get(0)?, r.get(1)?)))
-                .ok();
-            if !directory::revoke_license(&conn, &hash)? {
-                return usage("no active license has that key");
-            }
-            if let (crate::config::Role::Hub, Some((company, branch))) = (config.role, lic) {
-                let data = json!({"keyHash": hash, "companyId": company, "branchId": branch, "revokedAt": crate::store::now_rfc3339()});
-                crate::store::events::append_internal(&conn, "directory:license", &company, &branch, data)?;
-            }
+            open(config)?.write(|tx| {
+                let lic = directory::license_any(tx, &hash)?;
+                if !directory::revoke_license(tx, &hash)? {
+                    return usage("no active license has that key");
+                }
+                if let (crate::config::Role::Hub, Some(l)) = (config.role, lic) {
+                    let data =
+                        json!({"keyHash": hash, "companyId": l.company_id, "branchId": l.branch_id, "revokedAt": crate::store::now_rfc3339()});
+                    crate::store::events::append_internal(tx, "directory:license", &l.company_id, &l.branch_id, data)?;
+                }
+                Ok(())
+            })?;
             println!("license revoked; desktop apps using it can no longer connect");
         }
         Command::Token(TokenCmd::Issue { sub, role, company, branch, ttl }) => {
@@ -101,16 +105,14 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
         Command::Sync(SyncCmd::Status) => sync_status(config)?,
         Command::Discover { seconds, json: as_json } => discover(config, seconds, as_json).await?,
         Command::Migrate => {
-            let conn = open(config)?;
-            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(StoreError::from)?;
+            let version = open(config)?.schema_version()?;
             println!("database {} is at schema version {version} (latest {})", config.db_path().display(), migrate::latest());
         }
         Command::Backup { file } => {
             if file.exists() {
                 return usage(format!("{} already exists; choose a new file name", file.display()));
             }
-            let conn = open(config)?;
-            crate::store::backup::vacuum_into(&conn, &file)?;
+            open(config)?.copy_to(&file)?;
             println!("backup written to {}", file.display());
         }
         Command::Restore { file } => crate::ops::backup::restore(config, &file).await?,
@@ -129,12 +131,12 @@ fn uplink(config: &Config, cmd: UplinkCmd) -> Result<(), CommandError> {
     match cmd {
         UplinkCmd::Create { company, branch } => {
             let credential = crate::sync::hub::new_credential();
-            crate::store::sync::uplink_create(&open(config)?, &branch, &company, &license::hash(&credential))?;
+            open(config)?.write(|tx| crate::store::sync::uplink_create(tx, &branch, &company, &license::hash(&credential)))?;
             println!("uplink credential for branch {branch} of company {company} (shown only now; any earlier one is revoked):");
             println!("{credential}");
         }
         UplinkCmd::Revoke { branch } => {
-            if !crate::store::sync::uplink_revoke(&open(config)?, &branch)? {
+            if !open(config)?.write(|tx| crate::store::sync::uplink_revoke(tx, &branch))? {
                 return usage(format!("branch {branch} has no active uplink credential"));
             }
             println!("uplink credential of branch {branch} revoked; that appliance can no longer sync");
@@ -212,25 +214,30 @@ fn user(config: &Config, cmd: UserCmd) -> Result<(), CommandError> {
             add_user(config, email, pw, role, company, branch, name)
         }
         UserCmd::Passwd { email } => {
-            let conn = open(config)?;
-            let u = local_user(&conn, &email)?;
+            let mut db = open(config)?;
+            let u = db.read(|r| local_user(r, &email))?;
             let pw = read_new_password(&format!("new password for {}", u.email))?;
             manage::check_password(&pw, &u.email).map_err(CommandError::Usage)?;
             let change = directory::UserChange { password_hash: Some(password::hash(&pw)), ..Default::default() };
-            let u = directory::update_user(&conn, &u.id, &change)?;
-            publish_if_hub(config, &conn, &u)?;
+            let u = db.write(|tx| {
+                let u = directory::update_user(tx, &u.id, &change)?;
+                publish_if_hub(config, tx, &u)?;
+                Ok::<_, CommandError>(u)
+            })?;
             println!("password of {} changed; its older tokens stop working and its sockets close within 10 s", u.email);
             Ok(())
         }
         UserCmd::Disable { email } => set_disabled(config, &email, true),
         UserCmd::Enable { email } => set_disabled(config, &email, false),
         UserCmd::Remove { email } => {
-            let conn = open(config)?;
-            let mut u = local_user(&conn, &email)?;
-            // Branches keep HQ's users: tell them it is gone for good (disabled) first.
-            u.disabled = true;
-            publish_if_hub(config, &conn, &u)?;
-            directory::remove_user(&conn, &u.id)?;
+            let u = open(config)?.write(|tx| {
+                let mut u = local_user(tx, &email)?;
+                // Branches keep HQ's users: tell them it is gone for good (disabled) first.
+                u.disabled = true;
+                publish_if_hub(config, tx, &u)?;
+                directory::remove_user(tx, &u.id)?;
+                Ok::<_, CommandError>(u)
+            })?;
             println!("user {} removed", u.email);
             Ok(())
         }
@@ -238,26 +245,28 @@ fn user(config: &Config, cmd: UserCmd) -> Result<(), CommandError> {
 }
 
 /// A user managed here (not one HQ's feed brought: those are changed at HQ).
-fn local_user(conn: &rusqlite::Connection, email: &str) -> Result<directory::User, CommandError> {
-    let u = directory::user_by_email(conn, email)?.ok_or_else(|| CommandError::Usage(format!("no user has the email {email}")))?;
+fn local_user(r: &Reader<'_>, email: &str) -> Result<directory::User, CommandError> {
+    let u = directory::user_by_email(r, email)?.ok_or_else(|| CommandError::Usage(format!("no user has the email {email}")))?;
     if u.from_hq() {
         return usage(format!("user {} was created at HQ and is managed there; change it on the HQ hub", u.email));
     }
     Ok(u)
 }
 
-fn publish_if_hub(config: &Config, conn: &rusqlite::Connection, u: &directory::User) -> Result<(), CommandError> {
+fn publish_if_hub(config: &Config, tx: &Tx<'_>, u: &directory::User) -> Result<(), CommandError> {
     if config.role == crate::config::Role::Hub {
-        directory::publish_user(conn, u)?;
+        directory::publish_user(tx, u)?;
     }
     Ok(())
 }
 
 fn set_disabled(config: &Config, email: &str, disabled: bool) -> Result<(), CommandError> {
-    let conn = open(config)?;
-    let u = local_user(&conn, email)?;
-    let u = directory::update_user(&conn, &u.id, &directory::UserChange { disabled: Some(disabled), ..Default::default() })?;
-    publish_if_hub(config, &conn, &u)?;
+    let u = open(config)?.write(|tx| {
+        let u = local_user(tx, email)?;
+        let u = directory::update_user(tx, &u.id, &directory::UserChange { disabled: Some(disabled), ..Default::default() })?;
+        publish_if_hub(config, tx, &u)?;
+        Ok::<_, CommandError>(u)
+    })?;
     if disabled {
         println!("user {} disabled: it cannot log in, its tokens are refused and its sockets close within 10 s", u.email);
     } else {
@@ -289,7 +298,7 @@ fn read_new_password(what: &str) -> Result<String, CommandError> {
 }
 
 fn user_list(config: &Config, company: Option<String>, branch: Option<String>, as_json: bool) -> Result<(), CommandError> {
-    let users = directory::users(&open(config)?, company.as_deref(), branch.as_deref())?;
+    let users = open(config)?.read(|r| directory::users(r, company.as_deref(), branch.as_deref()))?;
     let origin = |u: &directory::User| if u.from_hq() { "hq" } else { "local" };
     if as_json {
         let items: Vec<Value> = users
@@ -355,11 +364,12 @@ fn add_user(
         company_id: company,
         branch_id: branch,
     };
-    let conn = open(config)?;
-    directory::add_user(&conn, &row)?;
-    let u = directory::update_user(&conn, &row.id, &directory::UserChange { name: Some(name), ..Default::default() })?;
-    // HQ users reach the branches through the feed, so they can log in offline there.
-    publish_if_hub(config, &conn, &u)?;
+    open(config)?.write(|tx| {
+        directory::add_user(tx, &row)?;
+        let u = directory::update_user(tx, &row.id, &directory::UserChange { name: Some(name), ..Default::default() })?;
+        // HQ users reach the branches through the feed, so they can log in offline there.
+        publish_if_hub(config, tx, &u)
+    })?;
     println!("user {email} added (id {})", row.id);
     Ok(())
 }
@@ -577,28 +587,28 @@ fn connection_text(c: &Value) -> String {
 }
 
 fn sync_status(config: &Config) -> Result<(), CommandError> {
-    let conn = open(config)?;
+    let db = open(config)?;
     // The settings' hub, else the one first-run setup joined.
-    let joined = crate::store::setup::persisted_uplink(&conn)?.map(|(url, _)| url);
+    let joined = db.read(crate::store::setup::persisted_uplink)?.map(|(url, _)| url);
     let Some(url) = config.upstream_url.as_ref().or(joined.as_ref()) else {
         println!("sync is off: BRANCHD_UPSTREAM_URL is not set");
         return Ok(());
     };
     println!("hub:            {url}");
-    let Some(branch) = crate::store::sync::state_get(&conn, "uplink:branch")? else {
+    let Some(branch) = db.read(|r| crate::store::sync::state_get(r, "uplink:branch"))? else {
         println!("state:          never reached the hub yet (check the URL, the network and BRANCHD_UPSTREAM_TOKEN)");
         return Ok(());
     };
-    let (pending, oldest) = crate::store::sync::pending(&conn, &branch)?;
+    let (pending, oldest) = db.read(|r| crate::store::sync::pending(r, &branch))?;
     let age = oldest.map(|ms| format!("{} s", (chrono::Utc::now().timestamp_millis() - ms).max(0) / 1000)).unwrap_or_else(|| "-".into());
     println!("branch:         {branch}");
     println!(
         "acknowledged:   {} of {} events",
-        crate::store::sync::acked(&conn, &branch)?,
-        crate::store::sync::stream_last(&conn, &branch)?
+        db.read(|r| crate::store::sync::acked(r, &branch))?,
+        db.read(|r| crate::store::sync::stream_last(r, &branch))?
     );
     println!("pending:        {pending} (oldest {age})");
-    println!("parked:         {}", crate::store::sync::parked_count(&conn)?);
-    println!("last success:   {}", crate::store::sync::state_get(&conn, "last_success")?.unwrap_or_else(|| "never".into()));
+    println!("parked:         {}", db.read(crate::store::sync::parked_count)?);
+    println!("last success:   {}", db.read(|r| crate::store::sync::state_get(r, "last_success"))?.unwrap_or_else(|| "never".into()));
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! branchd: one binary for a restaurant branch's appliance.
 //!
 //! Crate map (see ARCHITECTURE.md):
-//! - [`app`]: `AppState` and the `App` that `main` and the tests start.
+//! - [`state`]: `AppState`, shared by every feature; [`app`]: the `App` that `main` and the
+//!   tests start (wiring only).
 //! - [`config`], [`cli`], [`commands`]: settings of SPEC §1 and the admin CLI.
 //! - [`auth`]: JWT and license identity, the role table of SPEC §2.
 //! - [`http`]: REST of SPEC §3; [`realtime`]: Socket.IO of SPEC §4.
@@ -11,7 +12,6 @@
 //! - [`sync`]: branch ↔ hub event exchange (outbox relay, hub endpoints, feed).
 //! - [`store`]: the only code that touches SQLite.
 
-pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod availability;
@@ -28,13 +28,15 @@ pub mod orders;
 pub mod printing;
 pub mod realtime;
 pub mod secrets;
+pub mod state;
 pub mod store;
 pub mod sync;
 pub mod tls;
 pub mod validate;
 
-pub use app::{App, AppState};
+pub use app::App;
 pub use config::Config;
+pub use state::AppState;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

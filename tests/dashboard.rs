@@ -172,7 +172,8 @@ async fn dashboard_endpoints_follow_the_role_table() {
     // The copy is a complete database: open it and find the fixtures.
     let copy = s.data_dir().join("check-copy.sqlite");
     std::fs::write(&copy, &bytes).unwrap();
-    let conn = branchd::store::db::open_rw(&copy).expect("the backup opens");
+    drop(branchd::store::Direct::open(&copy).expect("the backup opens"));
+    let conn = rusqlite::Connection::open(&copy).unwrap();
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM branches", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 3);
 }
@@ -275,7 +276,7 @@ async fn dashboard_fits_every_screen() {
     // A manager created at HQ: it reaches this branch through the feed and is read-only here.
     let hq = json!({"id": "u-hq-manager", "email": "hq-manager@co1.test", "passwordHash": branchd::auth::password::hash("hq-password-1"),
         "role": "branch_manager", "companyId": "co-1", "branchId": "br-1", "name": "Maya (HQ)", "disabled": false});
-    s.state.db().write(move |tx| branchd::store::directory::replicate_user(tx.conn, &hq)).await.expect("HQ user");
+    s.state.db().write(move |tx| branchd::store::directory::replicate_user(tx, &hq)).await.expect("HQ user");
     let fixtures = json!({
         "users": {"owner1": {"email": "owner@co1.test", "password": "owner-password"}},
         "tokens": {"owner1": s.token("company_owner", Some("co-1"), None)},

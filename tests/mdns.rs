@@ -84,7 +84,7 @@ async fn advertisement_resolves_in_zeroconf_and_is_withdrawn_on_shutdown() {
 
     // A stable id: the same on the next start.
     let id = txt["id"].as_str().unwrap().to_string();
-    assert_eq!(branchd::admin::appliance_id(s.state.db()).await.unwrap(), id);
+    assert_eq!(branchd::store::meta::appliance_id(s.state.db()).await.unwrap(), id);
 
     s.stop().await;
     child.stdin.as_mut().unwrap().write_all(b"stopped\n").unwrap();

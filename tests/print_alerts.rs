@@ -96,15 +96,10 @@ async fn stalled_alert(s: &TestServer, printer: &str) -> Option<Value> {
 }
 
 async fn events(s: &TestServer, ns: &'static str, name: &'static str) -> Vec<Value> {
-    s.state
-        .db()
-        .read(move |c| {
-            let mut stmt = c.prepare("SELECT data FROM events WHERE namespace = ?1 AND name = ?2 ORDER BY seq")?;
-            let rows = stmt.query_map([ns, name], |r| r.get::<_, String>(0))?;
-            Ok(rows.filter_map(Result::ok).filter_map(|d| serde_json::from_str(&d).ok()).collect())
-        })
-        .await
-        .unwrap()
+    let c = common::sql(s);
+    let mut stmt = c.prepare("SELECT data FROM events WHERE namespace = ?1 AND name = ?2 ORDER BY seq").unwrap();
+    let rows = stmt.query_map([ns, name], |r| r.get::<_, String>(0)).unwrap();
+    rows.filter_map(Result::ok).filter_map(|d| serde_json::from_str(&d).ok()).collect()
 }
 
 async fn jobs_of(s: &TestServer, printer: &str) -> Vec<Value> {

@@ -92,15 +92,10 @@ async fn until_status(s: &TestServer, id: &str, want: &str) {
 }
 
 async fn events_named(s: &TestServer, name: &'static str) -> Vec<Value> {
-    s.state
-        .db()
-        .read(move |c| {
-            let mut stmt = c.prepare("SELECT data FROM events WHERE name = ?1 ORDER BY seq")?;
-            let rows = stmt.query_map([name], |r| r.get::<_, String>(0))?;
-            Ok(rows.filter_map(Result::ok).filter_map(|d| serde_json::from_str(&d).ok()).collect())
-        })
-        .await
-        .unwrap()
+    let c = common::sql(s);
+    let mut stmt = c.prepare("SELECT data FROM events WHERE name = ?1 ORDER BY seq").unwrap();
+    let rows = stmt.query_map([name], |r| r.get::<_, String>(0)).unwrap();
+    rows.filter_map(Result::ok).filter_map(|d| serde_json::from_str(&d).ok()).collect()
 }
 
 fn all_printed(n: usize) -> impl Fn(&[Value]) -> bool {
@@ -266,11 +261,7 @@ async fn an_expired_kitchen_ticket_raises_an_alert_instead_of_printing_late() {
     emu.power_off();
     add_printer(&s, "Kitchen", "kitchen", &[], net(&emu)).await;
     order(&s, json!([{"name": "Mansaf", "quantity": 1, "unitPrice": 1800}])).await;
-    s.state
-        .db()
-        .write(|tx| Ok::<_, branchd::store::StoreError>(tx.conn.execute("UPDATE print_jobs SET expires_at_ms = 1", [])?))
-        .await
-        .unwrap();
+    common::sql(&s).execute("UPDATE print_jobs SET expires_at_ms = 1", []).unwrap();
     emu.power_on();
     let js = until(&s, "", "expired", |js| js.len() == 1 && js[0]["status"] == "expired").await;
     let alerts = events_named(&s, "printAlert").await;

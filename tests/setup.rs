@@ -104,7 +104,9 @@ impl Appliance {
     }
 
     async fn count(&self, sql: &'static str) -> i64 {
-        self.state.db().read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?)).await.unwrap()
+        let c = rusqlite::Connection::open(self.state.db().path()).expect("the database opens");
+        c.busy_timeout(Duration::from_secs(10)).unwrap();
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 }
 
@@ -316,8 +318,8 @@ async fn joining_hq_takes_ids_and_names_from_the_hub_and_syncs() {
     hub.state
         .db()
         .write(move |tx| {
-            branchd::store::directory::set_branch_currency(tx.conn, "br-1", "KWD")?;
-            branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)
+            branchd::store::directory::set_branch_currency(tx, "br-1", "KWD")?;
+            branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)
         })
         .await
         .unwrap();

@@ -27,7 +27,7 @@ async fn pair() -> Pair {
     let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
-    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();
     let proxy = Proxy::start(hub.addr).await;
     let url = proxy.url();
     let branch = TestServer::start_with(move |c| {
@@ -44,29 +44,19 @@ fn cashier(s: &TestServer) -> String {
 
 /// (stream seq, event uuid) of every event the branch wrote for br-1.
 async fn branch_stream(s: &TestServer) -> Vec<(i64, String)> {
-    s.state
-        .db()
-        .read(|c| {
-            let mut st = c.prepare(
-                "SELECT stream_seq, event_uuid FROM events WHERE branch_id = 'br-1' AND stream_seq IS NOT NULL ORDER BY stream_seq",
-            )?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-        .unwrap()
+    let c = common::sql(s);
+    let mut st = c
+        .prepare("SELECT stream_seq, event_uuid FROM events WHERE branch_id = 'br-1' AND stream_seq IS NOT NULL ORDER BY stream_seq")
+        .unwrap();
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.collect::<Result<Vec<_>, _>>().unwrap()
 }
 
 async fn hub_stream(s: &TestServer) -> Vec<(i64, String, String)> {
-    s.state
-        .db()
-        .read(|c| {
-            let mut st = c.prepare("SELECT stream_seq, event_uuid, status FROM hub_events WHERE branch_id = 'br-1' ORDER BY stream_seq")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-        .unwrap()
+    let c = common::sql(s);
+    let mut st = c.prepare("SELECT stream_seq, event_uuid, status FROM hub_events WHERE branch_id = 'br-1' ORDER BY stream_seq").unwrap();
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+    rows.collect::<Result<Vec<_>, _>>().unwrap()
 }
 
 /// The last number of a branch process's sync stream: how many events it wrote for HQ (an order
@@ -209,15 +199,13 @@ async fn a_hub_restored_from_backup_is_noticed_and_refilled() {
     until_synced(&p).await;
     let total = branch_stream(&p.branch).await.len() as i64;
     // The hub loses everything after event 5 (restored from an older backup).
-    p.hub
-        .state
-        .db()
-        .write(|tx| {
-            tx.conn.execute("DELETE FROM hub_events WHERE branch_id = 'br-1' AND stream_seq > 5", [])?;
-            tx.conn.execute("UPDATE hub_streams SET high_water = 5 WHERE branch_id = 'br-1'", [])?;
-            Ok::<_, StoreError>(())
-        })
-        .await
+    common::sql(&p.hub)
+        .execute_batch(
+            "BEGIN IMMEDIATE;
+             DELETE FROM hub_events WHERE branch_id = 'br-1' AND stream_seq > 5;
+             UPDATE hub_streams SET high_water = 5 WHERE branch_id = 'br-1';
+             COMMIT;",
+        )
         .unwrap();
     assert!(total > 5);
     make_traffic(&p.branch, 1).await;
@@ -236,16 +224,15 @@ async fn a_branch_restored_from_an_older_backup_renumbers_its_new_events_and_los
     assert!(hub_before.len() > 8);
     // The branch goes back to the moment after its event 5 (restored from an older backup):
     // what it writes next reuses numbers the hub already holds for other events.
-    p.branch
-        .state
-        .db()
-        .write(|tx| {
-            tx.conn.execute("DELETE FROM events WHERE branch_id = 'br-1' AND stream_seq > 5", [])?;
-            branchd::store::sync::state_set(tx.conn, "stream:br-1", "5")?;
-            branchd::store::sync::set_acked(tx.conn, "br-1", 5)?;
-            Ok::<_, StoreError>(())
-        })
-        .await
+    // (What `store::sync::state_set` and `set_acked` would write, in the same transaction.)
+    common::sql(&p.branch)
+        .execute_batch(
+            "BEGIN IMMEDIATE;
+             DELETE FROM events WHERE branch_id = 'br-1' AND stream_seq > 5;
+             INSERT INTO sync_state (key, value) VALUES ('stream:br-1', '5'), ('acked:br-1', '5')
+               ON CONFLICT(key) DO UPDATE SET value = excluded.value;
+             COMMIT;",
+        )
         .unwrap();
     let new_orders = make_traffic(&p.branch, 3).await;
     until_synced(&p).await;
@@ -274,24 +261,22 @@ async fn an_invalid_event_is_parked_and_does_not_block_the_rest() {
     make_traffic(&p.branch, 1).await;
     until_synced(&p).await;
     // A corrupt outbox row (as a bug might write): a newOrder without an order.
-    p.branch
-        .state
-        .db()
-        .write(|tx| {
-            let seq: i64 = tx.conn.query_row(
-                "UPDATE sync_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stream:br-1' RETURNING CAST(value AS INTEGER)",
-                [],
-                |r| r.get(0),
-            )?;
-            tx.conn.execute(
-                "INSERT INTO events (namespace, name, company_id, branch_id, data, created_ms, stream_seq, event_uuid, origin)
-                 VALUES ('/orders', 'newOrder', 'co-1', 'br-1', '{\"id\": 5}', 0, ?1, 'corrupt-1', 'local')",
-                [seq],
-            )?;
-            Ok::<_, StoreError>(())
-        })
-        .await
+    let mut c = common::sql(&p.branch);
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+    let seq: i64 = tx
+        .query_row(
+            "UPDATE sync_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'stream:br-1' RETURNING CAST(value AS INTEGER)",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
+    tx.execute(
+        "INSERT INTO events (namespace, name, company_id, branch_id, data, created_ms, stream_seq, event_uuid, origin)
+         VALUES ('/orders', 'newOrder', 'co-1', 'br-1', '{\"id\": 5}', 0, ?1, 'corrupt-1', 'local')",
+        [seq],
+    )
+    .unwrap();
+    tx.commit().unwrap();
     let after = make_traffic(&p.branch, 3).await;
     until_synced(&p).await;
     let hub = hub_stream(&p.hub).await;
@@ -376,7 +361,7 @@ async fn hq_changes_flow_down_to_the_branch() {
         .db()
         .write(move |tx| {
             branchd::store::events::append_internal(
-                tx.conn,
+                tx,
                 "directory:user",
                 "co-1",
                 "br-1",
@@ -419,7 +404,7 @@ async fn hq_changes_flow_down_to_the_branch() {
     let (_, at_hub) = p.hub.get(&format!("/api/orders/{id}"), &admin).await;
     assert_eq!(at_hub["number"], local["number"]);
     // Applied once even when the feed is read again.
-    p.branch.state.db().write(|tx| branchd::store::sync::state_set(tx.conn, "feed:cursor", "0")).await.unwrap();
+    p.branch.state.db().write(|tx| branchd::store::sync::state_set(tx, "feed:cursor", "0")).await.unwrap();
     p.branch.state.sync().wake();
     until_synced(&p).await;
     let (_, all) = p.branch.get("/api/orders?status=all", &t).await;
@@ -449,7 +434,7 @@ async fn hq_changes_flow_down_to_the_branch() {
         .state
         .db()
         .write(|tx| {
-            branchd::store::events::append_internal(tx.conn, "directory:user", "co-1", "br-1", json!({"id": "u-broken"}))?;
+            branchd::store::events::append_internal(tx, "directory:user", "co-1", "br-1", json!({"id": "u-broken"}))?;
             Ok::<_, StoreError>(())
         })
         .await
@@ -487,7 +472,7 @@ async fn credentials_and_protocol_are_enforced() {
     assert_eq!(post(Some("bdu_nope"), ok_body.clone()).await.unwrap().status(), 401);
     let cred = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&cred);
-    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-3", "co-2", &hash)).await.unwrap();
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-3", "co-2", &hash)).await.unwrap();
     let r = post(Some(&cred), ok_body.clone()).await.unwrap();
     assert_eq!(r.status(), 403, "a branch cannot push for another branch");
     let r = post(Some(&cred), json!({"protocol": 2, "branchId": "br-3", "events": []})).await.unwrap();
@@ -503,7 +488,7 @@ async fn credentials_and_protocol_are_enforced() {
     // Revoking the branch's credential stops its relay loudly, with no retry loop.
     make_traffic(&p.branch, 1).await;
     until_synced(&p).await;
-    hub.state.db().write(|tx| branchd::store::sync::uplink_revoke(tx.conn, "br-1")).await.unwrap();
+    hub.state.db().write(|tx| branchd::store::sync::uplink_revoke(tx, "br-1")).await.unwrap();
     make_traffic(&p.branch, 1).await;
     let deadline = Instant::now() + WAIT;
     loop {
@@ -544,7 +529,7 @@ async fn branch_killed_between_the_hubs_commit_and_its_own_ack_converges() {
     let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
-    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();
     let proxy = Proxy::start(hub.addr).await;
     proxy.set_down(true);
     let dir = tempfile::tempdir().unwrap();
@@ -605,7 +590,7 @@ async fn a_branch_clock_moved_back_days_and_forward_a_year_changes_nothing() {
     let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
-    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     cli(d, &["company", "add", "co-1", "--name", "One"]);
@@ -699,8 +684,8 @@ async fn a_credential_for_a_branch_the_appliance_does_not_have_is_reported() {
     hub.state
         .db()
         .write(move |tx| {
-            branchd::store::directory::add_branch(tx.conn, "br-9", "co-1", "Airport")?;
-            branchd::store::sync::uplink_create(tx.conn, "br-9", "co-1", &hash)
+            branchd::store::directory::add_branch(tx, "br-9", "co-1", "Airport")?;
+            branchd::store::sync::uplink_create(tx, "br-9", "co-1", &hash)
         })
         .await
         .unwrap();
@@ -730,7 +715,7 @@ async fn a_hub_whose_feed_went_back_is_read_again_from_the_start() {
     let t = cashier(&p.branch);
     // The branch has read the hub's feed further than the hub now goes (the hub was restored
     // from an older backup after the branch had read it).
-    p.branch.state.db().write(|tx| branchd::store::sync::state_set(tx.conn, "feed:cursor", "1000000")).await.unwrap();
+    p.branch.state.db().write(|tx| branchd::store::sync::state_set(tx, "feed:cursor", "1000000")).await.unwrap();
     let (st, _) =
         p.hub.req(Method::PUT, "/api/availability/br-1/product/kibbeh", Some(&owner), Some(json!({"available": false, "stock": 0}))).await;
     assert_eq!(st, 200);
@@ -755,7 +740,7 @@ async fn hq_sees_a_branch_stuck_printer_its_ack_and_the_orders_print_state() {
     let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
-    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();
     let url = hub.base.clone();
     let branch = TestServer::start_with(move |c| {
         c.upstream_url = Some(url);

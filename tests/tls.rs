@@ -378,7 +378,7 @@ async fn chromium_trusts_the_dashboard_once_the_ca_is_imported() {
 async fn branch_of(hub: &TestServer, upstream_ca: Option<PathBuf>) -> TestServer {
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
-    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();
     let url = https_base(hub);
     TestServer::start_with(move |c| {
         c.upstream_url = Some(url);

@@ -306,7 +306,7 @@ async fn users_from_hq_are_read_only_at_a_branch() {
     let hash = branchd::auth::password::hash("hq-password");
     let d = json!({"id": "hq-user-1", "email": "hq@co1.test", "passwordHash": hash, "role": "cashier",
                    "companyId": "co-1", "branchId": "br-1", "name": "From HQ", "disabled": false});
-    s.state.db().write(move |tx| branchd::store::directory::replicate_user(tx.conn, &d)).await.unwrap();
+    s.state.db().write(move |tx| branchd::store::directory::replicate_user(tx, &d)).await.unwrap();
 
     let (st, v) = s.get("/api/users/hq-user-1", &owner).await;
     assert_eq!((st, v["origin"].as_str(), v["readOnly"].as_bool()), (200, Some("hq"), Some(true)), "{v}");
@@ -324,7 +324,7 @@ async fn users_from_hq_are_read_only_at_a_branch() {
     // HQ disables it: the next feed copy says so, and its token is refused here.
     let d = json!({"id": "hq-user-1", "email": "hq@co1.test", "passwordHash": branchd::auth::password::hash("hq-password"),
                    "role": "cashier", "companyId": "co-1", "branchId": "br-1", "disabled": true});
-    s.state.db().write(move |tx| branchd::store::directory::replicate_user(tx.conn, &d)).await.unwrap();
+    s.state.db().write(move |tx| branchd::store::directory::replicate_user(tx, &d)).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         // The gate caches a user's state for up to 2 s when the change came from elsewhere.
@@ -343,7 +343,7 @@ async fn hub_and_branch() -> (TestServer, TestServer) {
     let hub = TestServer::start_with(|c| c.role = branchd::config::Role::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
-    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx.conn, "br-1", "co-1", &hash)).await.unwrap();
+    hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();
     let url = hub.base.clone();
     let branch = TestServer::start_with(move |c| {
         c.upstream_url = Some(url);

@@ -10,8 +10,8 @@ use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
 
 use super::{Auth, JsonBody};
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{StoreError, print_alerts, print_jobs, printers};
 use crate::validate;
 
@@ -87,8 +87,8 @@ pub async fn move_jobs(
         .write(move |tx| {
             // Re-read both inside the transaction: either may have gone meanwhile.
             let gone = |id: &str| StoreError::NotFound(format!("printer {id} not found"));
-            let from = printers::get(tx.conn, &from.id)?.ok_or_else(|| gone(&from.id))?;
-            let to = printers::get(tx.conn, &to.id)?.ok_or_else(|| gone(&to.id))?;
+            let from = printers::get(tx, &from.id)?.ok_or_else(|| gone(&from.id))?;
+            let to = printers::get(tx, &to.id)?.ok_or_else(|| gone(&to.id))?;
             print_jobs::move_jobs(tx, &from, &to)
         })
         .await

@@ -5,9 +5,9 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use super::{Auth, JsonBody};
-use crate::app::AppState;
 use crate::availability;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::availability as store;
 use crate::validate;
 

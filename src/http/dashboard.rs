@@ -17,10 +17,10 @@ use sha2::{Digest, Sha256};
 use tower_http::compression::CompressionLayer;
 
 use super::Auth;
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
 use crate::realtime::NAMESPACES;
+use crate::state::AppState;
 use crate::store::directory;
 
 /// Static assets are small; anything bigger is served as is (no ETag).
@@ -184,7 +184,7 @@ pub async fn connections(State(st): State<AppState>, Auth(p): Auth) -> Result<Js
             let n = match &rooms {
                 None => st.metrics().connections(ns),
                 Some(r) if r.is_empty() => 0,
-                Some(r) => st.io().of(*ns).map_or(0, |io| io.within(r.clone()).sockets().len() as i64),
+                Some(r) => crate::realtime::sockets_in(st.io(), ns, r.clone()),
             };
             (ns.to_string(), json!(n))
         })

@@ -27,9 +27,9 @@ use axum::routing::{get, post, put};
 use serde_json::Value;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::app::AppState;
 use crate::auth::{AuthError, Principal};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.config().max_body;

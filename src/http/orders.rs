@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::{Auth, JsonBody, paging};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::orders::{self, Order, Status};
+use crate::state::AppState;
 use crate::store::orders::{self as store, Created, Filter};
 use crate::store::{Page, StoreError};
 use crate::validate;

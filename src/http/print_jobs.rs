@@ -10,9 +10,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{Auth, JsonBody, paging};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::print_jobs::{self as store, Filter, Job, NewJob};
 use crate::store::{Page, StoreError, orders, printers};
 use crate::validate;
@@ -52,7 +52,7 @@ pub async fn create(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): J
         .db()
         .write(move |tx| {
             if let Some(oid) = &order_id {
-                let order = orders::get(tx.conn, oid)?;
+                let order = orders::get(tx, oid)?;
                 if order.is_none_or(|o| o.branch_id != printer.branch_id) {
                     return Err(StoreError::NotFound(format!("order {oid} not found in this printer's branch")));
                 }
@@ -128,7 +128,7 @@ pub async fn reprint(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<S
                 reprint_of: Some(&old.id),
             };
             let job = store::enqueue(tx, new)?;
-            crate::store::print_alerts::resolve_for_job(tx.conn, &old.id)?;
+            crate::store::print_alerts::resolve_for_job(tx, &old.id)?;
             Ok::<_, StoreError>(job)
         })
         .await

@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Auth, JsonBody, paging};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::printing::model::{self, Printer};
+use crate::state::AppState;
 use crate::store::{Page, StoreError, printers as store};
 use crate::validate;
 
@@ -76,8 +76,7 @@ pub async fn update(
         .db()
         .write(move |tx| {
             // Re-read inside the transaction so a concurrent change is not overwritten.
-            let current =
-                store::get(tx.conn, &printer.id)?.ok_or_else(|| StoreError::NotFound(format!("printer {} not found", printer.id)))?;
+            let current = store::get(tx, &printer.id)?.ok_or_else(|| StoreError::NotFound(format!("printer {} not found", printer.id)))?;
             store::update(tx, current, fields)
         })
         .await

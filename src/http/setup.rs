@@ -17,16 +17,19 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::{Auth, JsonBody};
-use crate::app::AppState;
 use crate::auth::{Principal, Role, manage, password};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::directory::{self, UserRow};
 use crate::store::setup::{self as store, Demo, DemoIds, Replacement};
 use crate::sync::relay::{self, HelloError};
 use crate::validate;
 
-const IDS: DemoIds<'static> =
-    DemoIds { company_id: crate::admin::DEMO_COMPANY, branch_id: crate::admin::DEMO_BRANCH, admin_email: crate::admin::DEMO_EMAIL };
+const IDS: DemoIds<'static> = DemoIds {
+    company_id: crate::ops::demo::DEMO_COMPANY,
+    branch_id: crate::ops::demo::DEMO_BRANCH,
+    admin_email: crate::ops::demo::DEMO_EMAIL,
+};
 const NAME_MAX: usize = 100;
 
 /// The demo as it is, when setup is still needed and `p` is its admin.
@@ -89,8 +92,8 @@ pub async fn post(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): Jso
     }
     let email = validate::string(m, "adminEmail", 320)?.trim().to_string();
     manage::check_email(&email).map_err(ApiError::bad)?;
-    if email.eq_ignore_ascii_case(crate::admin::DEMO_EMAIL) {
-        return Err(ApiError::bad(format!("choose your own admin email, not the demo's ({})", crate::admin::DEMO_EMAIL)));
+    if email.eq_ignore_ascii_case(crate::ops::demo::DEMO_EMAIL) {
+        return Err(ApiError::bad(format!("choose your own admin email, not the demo's ({})", crate::ops::demo::DEMO_EMAIL)));
     }
     let pw = validate::string(m, "adminPassword", 1024)?;
     manage::check_password(&pw, &email).map_err(ApiError::bad)?;
@@ -167,9 +170,9 @@ pub async fn post(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): Jso
     for id in &replaced.removed_printers {
         st.print_queue().forget(id);
     }
-    st.forget_branch(crate::admin::DEMO_BRANCH);
+    st.forget_branch(crate::ops::demo::DEMO_BRANCH);
     st.user_gate().invalidate(&p.sub);
-    let cred = st.config().data_dir.join(crate::admin::DEMO_CREDENTIALS_FILE);
+    let cred = st.config().data_dir.join(crate::ops::demo::DEMO_CREDENTIALS_FILE);
     if let Err(e) = std::fs::remove_file(&cred)
         && e.kind() != std::io::ErrorKind::NotFound
     {

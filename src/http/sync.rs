@@ -8,9 +8,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 
 use super::JsonBody;
-use crate::app::AppState;
 use crate::config::Role;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::sync::{FEED_MAX, hub};
 
 async fn uplink(st: &AppState, headers: &HeaderMap) -> Result<hub::Uplink, ApiError> {

@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{ClientAddr, JsonBody};
-use crate::app::AppState;
 use crate::auth::jwt::Claims;
 use crate::auth::throttle::{Source, SourceRefusal};
 use crate::error::ApiError;
 use crate::metrics::Limit;
 use crate::realtime::NAMESPACES;
+use crate::state::AppState;
 use crate::store::directory;
 use crate::validate;
 
@@ -95,7 +95,7 @@ fn busy() -> ApiError {
 }
 
 async fn db_ok(st: &AppState) -> bool {
-    st.db().read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.is_ok()
+    st.db().ping().await
 }
 
 /// What needs a person (SPEC §3 `degraded`): the storage's problems and an uplink failing

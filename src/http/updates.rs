@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// A plain file name: letters, digits, `.`, `_`, `-`, not starting with a dot.
 fn safe(name: &str) -> bool {

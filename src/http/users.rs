@@ -13,10 +13,10 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::{Auth, JsonBody};
-use crate::app::AppState;
 use crate::auth::manage::{self, Refusal};
 use crate::auth::{Principal, Role, password};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::directory::{self, User, UserChange};
 use crate::store::{StoreError, Tx};
 use crate::validate;
@@ -83,11 +83,11 @@ async fn write_change(st: &AppState, id: String, change: UserChange) -> Result<U
     let user = st
         .db()
         .write(move |tx: &mut Tx<'_>| {
-            let current = directory::user(tx.conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("user {id} not found")))?;
+            let current = directory::user(tx, &id)?.ok_or_else(|| StoreError::NotFound(format!("user {id} not found")))?;
             local_only(&current)?;
-            let u = directory::update_user(tx.conn, &id, &change)?;
+            let u = directory::update_user(tx, &id, &change)?;
             if hub {
-                directory::publish_user(tx.conn, &u)?;
+                directory::publish_user(tx, &u)?;
             }
             Ok::<_, ApiError>(u)
         })
@@ -199,15 +199,15 @@ pub async fn create(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): J
     let user = st
         .db()
         .write(move |tx: &mut Tx<'_>| {
-            directory::add_user(tx.conn, &row).map_err(|e| match e {
+            directory::add_user(tx, &row).map_err(|e| match e {
                 StoreError::Conflict { .. } => {
                     StoreError::conflict("EMAIL_TAKEN", format!("a user with email {} already exists", row.email))
                 }
                 other => other,
             })?;
-            let u = directory::update_user(tx.conn, &row.id, &UserChange { name: Some(name), ..UserChange::default() })?;
+            let u = directory::update_user(tx, &row.id, &UserChange { name: Some(name), ..UserChange::default() })?;
             if hub {
-                directory::publish_user(tx.conn, &u)?;
+                directory::publish_user(tx, &u)?;
             }
             Ok::<_, StoreError>(u)
         })

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::app::AppState;
 use crate::commands::CommandError;
 use crate::config::Config;
+use crate::state::AppState;
 use crate::store::StoreError;
 
 const PREFIX: &str = "branchd-";
@@ -208,7 +208,7 @@ pub async fn restore(config: &Config, file: &Path) -> Result<(), CommandError> {
     std::fs::rename(&incoming, &db)?;
     super::sync_dir(&config.data_dir);
     // Bring the schema up to date and switch the copy to WAL now, not at the next start.
-    drop(crate::store::db::open_rw(&db)?);
+    drop(crate::store::Direct::open(&db)?);
     for p in std::iter::once(db.clone()).chain(sidecars(&db)) {
         if p.exists() {
             same_owner(&p, &config.data_dir);

@@ -119,9 +119,9 @@ pub async fn run(config: &Config) -> Result<(), CommandError> {
         );
     } else {
         let checked = (|| -> Result<Result<(), Vec<String>>, crate::store::StoreError> {
-            let conn = crate::store::db::open_rw(&db)?;
-            crate::store::backup::probe_write(&conn)?;
-            crate::store::backup::integrity(&conn)
+            let db = crate::store::Direct::open(&db)?;
+            db.probe_write()?;
+            db.integrity()
         })();
         let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
         match checked {

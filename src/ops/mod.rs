@@ -6,6 +6,7 @@
 //! server's background part starts with [`start`] in [`crate::app::App::run`].
 
 pub mod backup;
+pub mod demo;
 pub mod doctor;
 pub mod lock;
 pub mod release;
@@ -13,12 +14,13 @@ pub mod settings;
 pub mod sysconf;
 pub mod systemd;
 pub mod update;
+pub mod upkeep;
 
 use std::net::SocketAddr;
 
-use crate::app::AppState;
 use crate::commands::CommandError;
 use crate::config::Config;
+use crate::state::AppState;
 
 /// What `serve` runs next to the server for this module; dropping it stops those tasks,
 /// releases the server lock and tells systemd that the service is stopping.

@@ -125,44 +125,17 @@ fn examine(config: &Config) -> Result<Option<String>, (&'static str, String)> {
     }
 }
 
-/// What `check-config` learns about an existing database.
-struct DbCheck {
-    /// `PRAGMA user_version`: the schema version (migrations applied).
-    schema_version: i64,
-    /// The oldest schema that can use it (see `store::migrate::schema_floor`).
-    schema_floor: i64,
-    /// What `PRAGMA quick_check` listed (at most 20); empty when it answered `ok`.
-    problems: Vec<String>,
-}
-
 /// Opens `path` read-only and checks it with `PRAGMA quick_check`, not `integrity_check`:
 /// this runs before every service start (`ExecStartPre`), and the full check (which also
 /// cross-checks every index against its table) of a large database on an SD card can
 /// outlast the unit's start timeout. `branchd doctor` and `branchd restore` run the full one.
-fn quick_inspect(path: &Path) -> Result<DbCheck, String> {
-    use rusqlite::{Connection, OpenFlags};
-    let sql = |e: rusqlite::Error| e.to_string();
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sql)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
-    let mut stmt = conn.prepare("PRAGMA quick_check(20)").map_err(sql)?;
-    let mut problems: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?.collect::<Result<_, _>>().map_err(sql)?;
-    if problems.len() == 1 && problems[0] == "ok" {
-        problems.clear();
-    }
-    let schema_version = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
-    let schema_floor = crate::store::migrate::schema_floor(&conn).unwrap_or(schema_version);
-    if problems.is_empty() {
+fn quick_inspect(path: &Path) -> Result<crate::store::backup::QuickReport, String> {
+    let report = crate::store::backup::quick_inspect(path)?;
+    match report.missing_table {
         // As `restore` checks: it is a branchd database at all.
-        for table in ["orders", "branches"] {
-            let n: i64 = conn
-                .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
-                .map_err(sql)?;
-            if n == 0 {
-                return Err(format!("it is not a branchd database (it has no {table} table)"));
-            }
-        }
+        Some(table) => Err(format!("it is not a branchd database (it has no {table} table)")),
+        None => Ok(report),
     }
-    Ok(DbCheck { schema_version, schema_floor, problems })
 }
 
 /// `branchd check-config`: one line and exit 0, or one line naming the setting and exit 2.
@@ -253,45 +226,31 @@ mod tests {
         let db = config.db_path();
         assert_eq!(examine(&config), Ok(None), "no database yet");
 
-        let conn = crate::store::db::open_rw(&db).unwrap();
-        conn.execute_batch("INSERT INTO companies (id, name, created_at) VALUES ('c', 'C', '2026-01-01T00:00:00Z')").unwrap();
-        drop(conn);
+        crate::store::testing::database_with_a_company(&db);
         assert_eq!(examine(&config), Ok(None));
 
         let newer = crate::store::migrate::latest() + 1;
         // A newer binary that changed the schema in a way this one cannot live with.
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.pragma_update(None, "user_version", newer).unwrap();
-        conn.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_floor'", [newer.to_string()]).unwrap();
-        drop(conn);
+        crate::store::testing::set_schema(&db, newer, Some(newer));
         let (setting, reason) = examine(&config).unwrap_err();
         assert_eq!(setting, "BRANCHD_DATA_DIR");
         assert!(reason.contains(&format!("schema version {newer}")), "{reason}");
         // A newer binary that only added things records that this one may still run on it
         // (so rolling back an update keeps the appliance up).
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_floor'", [crate::store::migrate::latest().to_string()]).unwrap();
-        drop(conn);
+        crate::store::testing::set_schema(&db, newer, Some(crate::store::migrate::latest()));
         assert_eq!(examine(&config), Ok(None), "usable from an older schema");
 
         // Damage quick_check finds (a NULL in a NOT NULL column): the service still starts,
         // and the journal says what is wrong and where to look. (Damage so bad that SQLite
         // cannot read the file at all is refused, like a file that is no database, below.)
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.pragma_update(None, "user_version", newer - 1).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE damaged (x); INSERT INTO damaged VALUES (NULL);
-             PRAGMA writable_schema = ON;
-             UPDATE sqlite_master SET sql = 'CREATE TABLE damaged (x NOT NULL)' WHERE name = 'damaged';",
-        )
-        .unwrap();
-        drop(conn);
+        crate::store::testing::set_schema(&db, newer - 1, None);
+        crate::store::testing::plant_not_null_damage(&db);
         let warning = examine(&config).unwrap().expect("a warning");
         assert!(warning.contains("quick_check") && warning.contains("damaged.x") && warning.contains("branchd doctor"), "{warning}");
 
         // Not a branchd database, or not a database at all: refused.
         std::fs::remove_file(&db).unwrap();
-        rusqlite::Connection::open(&db).unwrap().execute_batch("CREATE TABLE other (x)").unwrap();
+        crate::store::testing::foreign_database(&db);
         assert!(examine(&config).unwrap_err().1.contains("not a branchd database"));
         std::fs::write(&db, b"not a database at all, just text that is long enough to be a header").unwrap();
         assert_eq!(examine(&config).unwrap_err().0, "BRANCHD_DATA_DIR");

@@ -5,7 +5,7 @@
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Sends one notification to `socket` (a path, or `@name` for an abstract socket).
 pub fn notify_to(socket: &str, message: &str) -> std::io::Result<()> {
@@ -53,7 +53,7 @@ pub fn watchdog(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            let db_ok = state.db().read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.is_ok();
+            let db_ok = state.db().ping().await;
             if db_ok {
                 notify("WATCHDOG=1");
             } else {

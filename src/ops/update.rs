@@ -32,9 +32,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::fail;
-use crate::app::AppState;
 use crate::commands::CommandError;
 use crate::config::Config;
+use crate::state::AppState;
 
 /// The release public key built into this binary (base64 of 32 bytes). Release builds set
 /// their own with `BRANCHD_RELEASE_PUBLIC_KEY=… cargo build --release`; `update_public_key`

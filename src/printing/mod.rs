@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::print_jobs::{self, NewJob};
 use model::{Connection, Printer};
 

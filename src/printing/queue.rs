@@ -32,7 +32,7 @@ use super::drivers::status::{Report, Status};
 use super::drivers::{Driver, DriverError, Timeouts};
 use super::model::{Connection, Printer};
 use super::render::{self, Rendered};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::print_alerts;
 use crate::store::print_jobs::{self, Job};
 use crate::store::{StoreError, directory, orders, printers};
@@ -101,7 +101,7 @@ impl PrintQueue {
 
     /// Recovers jobs interrupted by a crash and starts a worker for every printer.
     pub async fn start(state: &AppState) -> Result<(), StoreError> {
-        let recovered = state.db().write(|tx| print_jobs::recover_interrupted(tx.conn)).await?;
+        let recovered = state.db().write(|tx| print_jobs::recover_interrupted(tx)).await?;
         if recovered > 0 {
             tracing::warn!(
                 jobs = recovered,
@@ -399,7 +399,7 @@ impl Run {
             .state
             .db()
             .write(move |tx| {
-                let orders = print_jobs::orders_waiting_on(tx.conn, &p.id)?;
+                let orders = print_jobs::orders_waiting_on(tx, &p.id)?;
                 print_jobs::with_order_updates(tx, &orders, |tx| print_alerts::recover(tx, &p.company_id, &p.branch_id, &p.id, &p.name))
             })
             .await;
@@ -443,10 +443,10 @@ impl Run {
                 .state
                 .db()
                 .write(move |tx| {
-                    if let Some(open) = print_alerts::open_stall(tx.conn, &p.id)? {
+                    if let Some(open) = print_alerts::open_stall(tx, &p.id)? {
                         return Ok(open);
                     }
-                    let (waiting, oldest) = print_jobs::waiting(tx.conn, &p.id)?;
+                    let (waiting, oldest) = print_jobs::waiting(tx, &p.id)?;
                     let oldest_s = oldest
                         .and_then(|o| chrono::DateTime::parse_from_rfc3339(&o).ok())
                         .map(|o| (chrono::Utc::now() - o.with_timezone(&chrono::Utc)).num_seconds().max(0))
@@ -457,7 +457,7 @@ impl Run {
                         describe(&status),
                         if waiting == 1 { "" } else { "s" }
                     );
-                    let orders = print_jobs::orders_waiting_on(tx.conn, &p.id)?;
+                    let orders = print_jobs::orders_waiting_on(tx, &p.id)?;
                     print_jobs::with_order_updates(tx, &orders, |tx| {
                         let v = print_alerts::raise(
                             tx,
@@ -498,8 +498,8 @@ impl Run {
                 .state
                 .db()
                 .write(move |tx| {
-                    let Some(to) = printers::get(tx.conn, &fallback)? else { return Ok((0, String::new())) };
-                    if to.branch_id != from.branch_id || print_alerts::open_stall(tx.conn, &to.id)?.is_some() {
+                    let Some(to) = printers::get(tx, &fallback)? else { return Ok((0, String::new())) };
+                    if to.branch_id != from.branch_id || print_alerts::open_stall(tx, &to.id)?.is_some() {
                         return Ok((0, to.name));
                     }
                     Ok::<_, StoreError>((print_jobs::move_jobs(tx, &from, &to)?.len(), to.name))

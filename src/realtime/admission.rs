@@ -10,9 +10,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::auth::throttle::Source;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// New sessions one source may open at once, then per second.
 pub const SESSION_BURST: u32 = 200;

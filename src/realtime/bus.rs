@@ -6,7 +6,7 @@ use socketioxide::{BroadcastError, SocketError};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{room_branch, room_company};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::Event;
 
 pub async fn run(state: AppState, mut rx: UnboundedReceiver<Vec<Event>>) {

@@ -6,9 +6,9 @@ use serde_json::Value;
 use socketioxide::extract::SocketRef;
 
 use super::{room_branch, room_company};
-use crate::app::AppState;
 use crate::auth::gate::GateError;
 use crate::auth::{AuthError, Principal, Role, license};
+use crate::state::AppState;
 use crate::store::directory;
 
 /// A refused handshake; displays as the bare code.

@@ -33,10 +33,10 @@ use socketioxide::handler::{ConnectHandler, FromMessageParts, Value as RawValue}
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
 
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub const NAMESPACES: [&str; 3] = ["/printing-ws", "/orders", "/availability"];
 
@@ -67,6 +67,11 @@ pub fn room_branch(id: &str) -> String {
 }
 pub fn room_company(id: &str) -> String {
     format!("company:{id}")
+}
+
+/// How many sockets of namespace `ns` are in at least one of `rooms` (each counted once).
+pub fn sockets_in(io: &SocketIo, ns: &str, rooms: Vec<String>) -> i64 {
+    io.of(ns).map_or(0, |io| io.within(rooms).sockets().len() as i64)
 }
 
 /// WebSocket read buffer per connection: clients send pings, acks and small events, and

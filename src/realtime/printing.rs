@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use socketioxide::extract::SocketRef;
 
 use super::{Ctx, Later, Registrar};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::printing::desktop::DesktopLink;
 use crate::printing::model::{Connection, Fields, STATUSES};
+use crate::state::AppState;
 use crate::store::{StoreError, printers};
 use crate::validate;
 
@@ -118,7 +118,7 @@ async fn discovered(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
         .write(move |tx| {
             let (mut added, mut updated) = (vec![], vec![]);
             for (local, name, role) in reported {
-                match printers::by_desktop(tx.conn, &branch, &device, &local)? {
+                match printers::by_desktop(tx, &branch, &device, &local)? {
                     None => {
                         let fields = Fields {
                             name: Some(name.unwrap_or_else(|| local.clone())),
@@ -164,7 +164,7 @@ async fn desktop_status(ctx: Ctx, data: Value) -> Result<Value, ApiError> {
         .write(move |tx| {
             let mut changed = 0;
             for (local, status) in reported {
-                if let Some(p) = printers::by_desktop(tx.conn, &branch, &device, &local)?
+                if let Some(p) = printers::by_desktop(tx, &branch, &device, &local)?
                     && printers::set_status(tx, &p, &status, None, false)?.is_some()
                 {
                     changed += 1;

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
-use super::{StoreError, Tx, now_rfc3339};
+use super::{Reader, StoreError, Tx, now_rfc3339};
 use crate::availability::{Alert, Change, ItemState, crossing};
 
 pub const NS: &str = "/availability";
@@ -23,7 +23,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ItemState> {
 
 const COLUMNS: &str = "branch_id, item_type, item_id, available, stock, low_stock_threshold, updated_at";
 
-pub fn list(conn: &Connection, branch_id: &str) -> Result<Vec<ItemState>, StoreError> {
+pub fn list(r: &Reader<'_>, branch_id: &str) -> Result<Vec<ItemState>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM availability WHERE branch_id = ?1 ORDER BY item_type, item_id"))?;
     let rows = stmt.query_map([branch_id], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -81,7 +82,8 @@ pub fn bulk(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, changes: &[Chang
 }
 
 /// Stores an item exactly as another instance reports it.
-pub fn upsert_replica(conn: &Connection, company_id: &str, item: &ItemState) -> Result<(), StoreError> {
+pub fn upsert_replica(tx: &Tx<'_>, company_id: &str, item: &ItemState) -> Result<(), StoreError> {
+    let conn = tx.conn;
     conn.execute(
         "INSERT INTO availability (branch_id, item_type, item_id, company_id, available, stock, low_stock_threshold, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)

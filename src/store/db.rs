@@ -9,16 +9,60 @@ use tokio::sync::oneshot;
 
 use super::{Event, StoreError};
 
-/// What a write closure gets: the connection (inside a transaction and a savepoint) and the
-/// list of events to broadcast once the transaction is durable.
+/// What a read closure gets ([`Db::read`]) and what every store function that only reads
+/// takes. Outside `store` it is opaque: the connection behind it is not reachable, so every
+/// query goes through a typed function of `store` (see ARCHITECTURE.md, "The store boundary").
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    pub(in crate::store) conn: &'a Connection,
+}
+
+impl Reader<'_> {
+    /// Whether the database answers a trivial query (liveness probes).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+}
+
+/// What a write closure gets: a transaction (under [`Db::write`], its own savepoint of a
+/// group's transaction) and the list of events to broadcast once it is durable. Store functions that change state take it; it derefs to
+/// a [`Reader`] so that the read functions work inside a write too. Like `Reader`, it does not
+/// expose the connection outside `store`.
 pub struct Tx<'a> {
-    pub conn: &'a Connection,
-    pub(crate) events: Vec<Event>,
+    read: Reader<'a>,
+    pub(in crate::store) events: Vec<Event>,
     /// Where the changes of this write come from (sync stream membership).
     pub origin: super::events::Origin,
 }
 
-impl Tx<'_> {
+impl<'a> std::ops::Deref for Tx<'a> {
+    type Target = Reader<'a>;
+    fn deref(&self) -> &Reader<'a> {
+        &self.read
+    }
+}
+
+impl<'a> Tx<'a> {
+    pub(in crate::store) fn new(conn: &'a Connection) -> Self {
+        Tx { read: Reader { conn }, events: Vec::new(), origin: super::events::Origin::Local }
+    }
+
+    /// Runs `f` in a savepoint of this transaction: an `Err` from `f` leaves no trace (rows or
+    /// broadcasts), an `Ok` keeps both.
+    pub fn isolated<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Tx<'a>) -> Result<T, E>) -> Result<T, E> {
+        let mark = self.events.len();
+        savepoint(self.conn, "nested").map_err(StoreError::from)?;
+        let out = f(self);
+        if out.is_ok() {
+            release(self.conn, "nested").map_err(StoreError::from)?;
+        } else {
+            rollback_to(self.conn, "nested");
+            self.events.truncate(mark);
+        }
+        out
+    }
+
     /// Records a broadcast in the same transaction as the change it announces.
     /// `scope` is `(company_id, branch_id)`: the event goes to both rooms.
     pub fn emit(&mut self, ns: &str, name: &str, scope: (&str, &str), data: serde_json::Value) -> Result<serde_json::Value, StoreError> {
@@ -27,6 +71,20 @@ impl Tx<'_> {
         self.events.push(ev);
         Ok(data)
     }
+}
+
+fn savepoint(conn: &Connection, name: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!("SAVEPOINT {name}"))
+}
+
+fn release(conn: &Connection, name: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!("RELEASE {name}"))
+}
+
+/// Undoes everything since the savepoint `name` and ends it (best effort: a failure here
+/// surfaces at COMMIT).
+fn rollback_to(conn: &Connection, name: &str) {
+    let _ = conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
 }
 
 /// Why a group's transaction did not commit; every write of the group gets it.
@@ -88,8 +146,65 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The database opened by one command of the CLI (no writer thread, no bus): it works while
+/// a server runs (WAL lets both share the file; the busy timeout serialises their writes).
+pub struct Direct {
+    conn: Connection,
+}
+
+impl Direct {
+    /// Opens the database read-write, in WAL mode, with migrations applied.
+    pub fn open(path: &Path) -> Result<Direct, StoreError> {
+        Ok(Direct { conn: open_rw(path)? })
+    }
+
+    /// Runs `f` with read access.
+    pub fn read<T, E: From<StoreError>>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T, E>) -> Result<T, E> {
+        f(&Reader { conn: &self.conn })
+    }
+
+    /// Runs `f` in one transaction (`BEGIN IMMEDIATE … COMMIT`; an `Err` rolls it back). The
+    /// events it records are stored (the sync relay sends the syncable ones) but broadcast
+    /// by nobody: no server's bus sees them.
+    pub fn write<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from)?;
+        let mut tx = Tx::new(&self.conn);
+        let out = f(&mut tx);
+        if out.is_ok() {
+            if let Err(e) = self.conn.execute_batch("COMMIT") {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(E::from(e.into()));
+            }
+        } else {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        out
+    }
+
+    /// `PRAGMA user_version`: the schema version (migrations applied).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        super::migrate::user_version(&self.conn)
+    }
+
+    /// A consistent copy of the database in `file` (see [`super::backup::vacuum_into`]).
+    pub fn copy_to(&self, file: &Path) -> Result<(), StoreError> {
+        super::backup::vacuum_into(&Reader { conn: &self.conn }, file)
+    }
+
+    /// `PRAGMA integrity_check`: `Ok(())` or the problems SQLite lists.
+    pub fn integrity(&self) -> Result<Result<(), Vec<String>>, StoreError> {
+        super::backup::integrity(&Reader { conn: &self.conn })
+    }
+
+    /// Checks that the write lock can be taken (nothing is changed).
+    pub fn probe_write(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+        Ok(())
+    }
+}
+
 /// Opens the database read-write, in WAL mode, with migrations applied.
-pub fn open_rw(path: &Path) -> Result<Connection, StoreError> {
+pub(in crate::store) fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     let open = |e| StoreError::Open { path: path.display().to_string(), source: e };
     create_private(path);
     let conn = Connection::open(path).map_err(open)?;
@@ -149,8 +264,8 @@ impl Db {
     /// Returns what it found (empty: none).
     pub async fn quick_check(&self) -> Result<Vec<String>, StoreError> {
         let found = self
-            .read(|c| {
-                let mut stmt = c.prepare("PRAGMA quick_check(20)")?;
+            .read(|r| {
+                let mut stmt = r.conn.prepare("PRAGMA quick_check(20)")?;
                 let rows: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
                 Ok(rows.into_iter().filter(|r| r != "ok").collect::<Vec<_>>())
             })
@@ -166,6 +281,11 @@ impl Db {
             }
             other => other,
         }
+    }
+
+    /// Whether the database answers a trivial query on a read connection (liveness probes).
+    pub async fn ping(&self) -> bool {
+        self.read(|r| r.ping()).await.is_ok()
     }
 
     /// Runs `f` in a write transaction; returns after the group it joined is durable.
@@ -201,7 +321,7 @@ impl Db {
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Reader<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.read_blocking(f))
@@ -210,7 +330,7 @@ impl Db {
     }
 
     /// Same as [`Db::read`] for code already on a blocking thread.
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
         let conn = match pooled {
             Some(c) => c,
@@ -222,7 +342,7 @@ impl Db {
                 c
             }
         };
-        let out = f(&conn);
+        let out = f(&Reader { conn: &conn });
         if let Err(StoreError::Corrupt(m)) = &out {
             self.inner.health.damaged(m);
         }
@@ -288,25 +408,25 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: &EventSink) -> Res
         return Err(failure);
     }
     for job in group {
-        if let Err(e) = conn.execute_batch("SAVEPOINT w") {
+        if let Err(e) = savepoint(conn, "w") {
             tracing::error!(error = %e, "savepoint failed");
         }
-        let mut tx = Tx { conn, events: Vec::new(), origin: super::events::Origin::Local };
+        let mut tx = Tx::new(conn);
         // A panicking write must not take the writer thread (and every later write) with it:
         // its savepoint is rolled back and its caller gets an error (the reply channel drops).
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(&mut tx))));
         let job_events = std::mem::take(&mut tx.events);
         let Ok((ok, done)) = run else {
             tracing::error!("a database write panicked; it was rolled back");
-            let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
+            rollback_to(conn, "w");
             continue;
         };
         if ok {
             wrote = true;
-            let _ = conn.execute_batch("RELEASE w");
+            let _ = release(conn, "w");
             events.extend(job_events);
         } else {
-            let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
+            rollback_to(conn, "w");
         }
         completions.push(done);
     }

@@ -1,8 +1,8 @@
 //! Companies, branches, users and desktop-app licenses.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
-use super::{StoreError, now_rfc3339};
+use super::{Reader, StoreError, Tx, now_rfc3339};
 
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,19 +46,22 @@ fn unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
-pub fn add_company(conn: &Connection, id: &str, name: &str) -> Result<(), StoreError> {
+pub fn add_company(tx: &Tx<'_>, id: &str, name: &str) -> Result<(), StoreError> {
+    let conn = tx.conn;
     conn.execute("INSERT INTO companies (id, name, created_at) VALUES (?1, ?2, ?3)", params![id, name, now_rfc3339()]).map_err(|e| {
         if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("company {id} already exists")) } else { e.into() }
     })?;
     Ok(())
 }
 
-pub fn company_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub fn company_exists(r: &Reader<'_>, id: &str) -> Result<bool, StoreError> {
+    let conn = r.conn;
     Ok(conn.query_row("SELECT 1 FROM companies WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some())
 }
 
-pub fn add_branch(conn: &Connection, id: &str, company_id: &str, name: &str) -> Result<(), StoreError> {
-    if !company_exists(conn, company_id)? {
+pub fn add_branch(tx: &Tx<'_>, id: &str, company_id: &str, name: &str) -> Result<(), StoreError> {
+    let conn = tx.conn;
+    if !company_exists(tx, company_id)? {
         return Err(StoreError::NotFound(format!("company {company_id} does not exist")));
     }
     conn.execute(
@@ -69,45 +72,47 @@ pub fn add_branch(conn: &Connection, id: &str, company_id: &str, name: &str) -> 
     Ok(())
 }
 
-pub fn branch(conn: &Connection, id: &str) -> Result<Option<Branch>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!("{BRANCH_COLS} WHERE b.id = ?1"))?;
+pub fn branch(r: &Reader<'_>, id: &str) -> Result<Option<Branch>, StoreError> {
+    let mut stmt = r.conn.prepare_cached(&format!("{BRANCH_COLS} WHERE b.id = ?1"))?;
     Ok(stmt.query_row([id], branch_from).optional()?)
 }
 
 /// The company's and the branch's names, for receipt headers.
-pub fn names(conn: &Connection, branch_id: &str) -> Result<Option<(String, String)>, StoreError> {
+pub fn names(r: &Reader<'_>, branch_id: &str) -> Result<Option<(String, String)>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached("SELECT c.name, b.name FROM branches b JOIN companies c ON c.id = b.company_id WHERE b.id = ?1")?;
     Ok(stmt.query_row([branch_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
 }
 
 /// A company's name.
-pub fn company_name(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn.query_row("SELECT name FROM companies WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+pub fn company_name(r: &Reader<'_>, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(r.conn.query_row("SELECT name FROM companies WHERE id = ?1", [id], |r| r.get(0)).optional()?)
 }
 
 /// Sets a branch's currency (an ISO 4217 code checked by `crate::currency::parse`).
-pub fn set_branch_currency(conn: &Connection, id: &str, currency: &str) -> Result<(), StoreError> {
-    if conn.execute("UPDATE branches SET currency = ?2 WHERE id = ?1", params![id, currency])? == 0 {
+pub fn set_branch_currency(tx: &Tx<'_>, id: &str, currency: &str) -> Result<(), StoreError> {
+    if tx.conn.execute("UPDATE branches SET currency = ?2 WHERE id = ?1", params![id, currency])? == 0 {
         return Err(StoreError::NotFound(format!("branch {id} does not exist")));
     }
     Ok(())
 }
 
 /// Branches a principal may see: all (None), one company's, or one branch.
-pub fn branches(conn: &Connection, company: Option<&str>) -> Result<Vec<Branch>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!("{BRANCH_COLS} WHERE ?1 IS NULL OR b.company_id = ?1 ORDER BY b.id"))?;
+pub fn branches(r: &Reader<'_>, company: Option<&str>) -> Result<Vec<Branch>, StoreError> {
+    let mut stmt = r.conn.prepare_cached(&format!("{BRANCH_COLS} WHERE ?1 IS NULL OR b.company_id = ?1 ORDER BY b.id"))?;
     let rows = stmt.query_map([company], branch_from)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn add_user(conn: &Connection, u: &UserRow) -> Result<(), StoreError> {
+pub fn add_user(tx: &Tx<'_>, u: &UserRow) -> Result<(), StoreError> {
+    let conn = tx.conn;
     if let Some(c) = &u.company_id
-        && !company_exists(conn, c)?
+        && !company_exists(tx, c)?
     {
         return Err(StoreError::NotFound(format!("company {c} does not exist")));
     }
     if let Some(b) = &u.branch_id {
-        match branch(conn, b)? {
+        match branch(tx, b)? {
             Some(br) if Some(&br.company_id) == u.company_id.as_ref() => {}
             Some(_) => return Err(StoreError::Invalid(format!("branch {b} belongs to another company"))),
             None => return Err(StoreError::NotFound(format!("branch {b} does not exist"))),
@@ -167,18 +172,21 @@ fn user_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-pub fn user_by_email(conn: &Connection, email: &str) -> Result<Option<User>, StoreError> {
+pub fn user_by_email(r: &Reader<'_>, email: &str) -> Result<Option<User>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE email = ?1"))?;
     Ok(stmt.query_row([email], user_from).optional()?)
 }
 
-pub fn user(conn: &Connection, id: &str) -> Result<Option<User>, StoreError> {
+pub fn user(r: &Reader<'_>, id: &str) -> Result<Option<User>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?;
     Ok(stmt.query_row([id], user_from).optional()?)
 }
 
 /// Users of one company (`None`: every user), optionally of one branch, by email.
-pub fn users(conn: &Connection, company: Option<&str>, branch: Option<&str>) -> Result<Vec<User>, StoreError> {
+pub fn users(r: &Reader<'_>, company: Option<&str>, branch: Option<&str>) -> Result<Vec<User>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {USER_COLS} FROM users WHERE (?1 IS NULL OR company_id = ?1) AND (?2 IS NULL OR branch_id = ?2) ORDER BY email"
     ))?;
@@ -187,7 +195,8 @@ pub fn users(conn: &Connection, company: Option<&str>, branch: Option<&str>) -> 
 }
 
 /// What the token gate needs of a user: (disabled, password changed at, Unix ms).
-pub fn user_gate_state(conn: &Connection, id: &str) -> Result<Option<(bool, Option<i64>)>, StoreError> {
+pub fn user_gate_state(r: &Reader<'_>, id: &str) -> Result<Option<(bool, Option<i64>)>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(
         "SELECT disabled, password_changed_at FROM users WHERE id = ?1
          UNION ALL SELECT 1, NULL FROM users_removed WHERE id = ?1 LIMIT 1",
@@ -196,7 +205,8 @@ pub fn user_gate_state(conn: &Connection, id: &str) -> Result<Option<(bool, Opti
 }
 
 /// Every user whose tokens may be refused: disabled, or with a password change recorded.
-pub fn users_with_restrictions(conn: &Connection) -> Result<std::collections::HashMap<String, (bool, Option<i64>)>, StoreError> {
+pub fn users_with_restrictions(r: &Reader<'_>) -> Result<std::collections::HashMap<String, (bool, Option<i64>)>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(
         "SELECT id, disabled, password_changed_at FROM users WHERE disabled != 0 OR password_changed_at IS NOT NULL
                              UNION ALL SELECT id, 1, NULL FROM users_removed",
@@ -218,8 +228,9 @@ pub struct UserChange {
 
 /// Applies `change` to user `id`; returns the stored result. The branch must belong to the
 /// user's company.
-pub fn update_user(conn: &Connection, id: &str, change: &UserChange) -> Result<User, StoreError> {
-    let Some(mut u) = user(conn, id)? else { return Err(StoreError::NotFound(format!("user {id} does not exist"))) };
+pub fn update_user(tx: &Tx<'_>, id: &str, change: &UserChange) -> Result<User, StoreError> {
+    let conn = tx.conn;
+    let Some(mut u) = user(tx, id)? else { return Err(StoreError::NotFound(format!("user {id} does not exist"))) };
     if let Some(r) = &change.role {
         u.role = r.clone();
     }
@@ -240,7 +251,7 @@ pub fn update_user(conn: &Connection, id: &str, change: &UserChange) -> Result<U
         u.password_changed_at = Some(chrono::Utc::now().timestamp_millis());
     }
     if let Some(b) = &u.branch_id {
-        match branch(conn, b)? {
+        match branch(tx, b)? {
             Some(br) if Some(&br.company_id) == u.company_id.as_ref() => {}
             Some(_) => return Err(StoreError::Invalid(format!("branch {b} belongs to another company"))),
             None => return Err(StoreError::NotFound(format!("branch {b} does not exist"))),
@@ -255,7 +266,8 @@ pub fn update_user(conn: &Connection, id: &str, change: &UserChange) -> Result<U
 }
 
 /// Deletes a user and remembers its id, so its tokens stay refused; `false` when there was none.
-pub fn remove_user(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+pub fn remove_user(tx: &Tx<'_>, id: &str) -> Result<bool, StoreError> {
+    let conn = tx.conn;
     conn.execute("INSERT OR IGNORE INTO users_removed (id, removed_at) VALUES (?1, ?2)", params![id, now_rfc3339()])?;
     Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
 }
@@ -271,19 +283,21 @@ pub fn user_feed_payload(u: &User) -> serde_json::Value {
 
 /// On a hub: puts the user on its company's feed, so branches get the change (users without
 /// a company, `super_admin`s, stay at the hub).
-pub fn publish_user(conn: &Connection, u: &User) -> Result<(), StoreError> {
+pub fn publish_user(tx: &Tx<'_>, u: &User) -> Result<(), StoreError> {
     if let Some(company) = &u.company_id {
-        super::events::append_internal(conn, "directory:user", company, u.branch_id.as_deref().unwrap_or(""), user_feed_payload(u))?;
+        super::events::append_internal(tx, "directory:user", company, u.branch_id.as_deref().unwrap_or(""), user_feed_payload(u))?;
     }
     Ok(())
 }
 
-pub fn count_users(conn: &Connection) -> Result<i64, StoreError> {
+pub fn count_users(r: &Reader<'_>) -> Result<i64, StoreError> {
+    let conn = r.conn;
     Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
 }
 
-pub fn add_license(conn: &Connection, key_hash: &str, company_id: &str, branch_id: &str) -> Result<(), StoreError> {
-    match branch(conn, branch_id)? {
+pub fn add_license(tx: &Tx<'_>, key_hash: &str, company_id: &str, branch_id: &str) -> Result<(), StoreError> {
+    let conn = tx.conn;
+    match branch(tx, branch_id)? {
         Some(b) if b.company_id == company_id => {}
         Some(_) => return Err(StoreError::Invalid(format!("branch {branch_id} does not belong to company {company_id}"))),
         None => return Err(StoreError::NotFound(format!("branch {branch_id} does not exist"))),
@@ -296,20 +310,43 @@ pub fn add_license(conn: &Connection, key_hash: &str, company_id: &str, branch_i
 }
 
 /// An active (not revoked) license by the hash of its key.
-pub fn license(conn: &Connection, key_hash: &str) -> Result<Option<License>, StoreError> {
+pub fn license(r: &Reader<'_>, key_hash: &str) -> Result<Option<License>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1 AND revoked_at IS NULL")?;
     Ok(stmt.query_row([key_hash], |r| Ok(License { company_id: r.get(0)?, branch_id: r.get(1)? })).optional()?)
 }
 
-/// Revokes a license; `false` when no active license has that hash.
+/// The company and branch of a license, revoked or not.
+pub fn license_any(r: &Reader<'_>, key_hash: &str) -> Result<Option<License>, StoreError> {
+    let conn = r.conn;
+    let mut stmt = conn.prepare_cached("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1")?;
+    Ok(stmt.query_row([key_hash], |r| Ok(License { company_id: r.get(0)?, branch_id: r.get(1)? })).optional()?)
+}
+
+/// The branch and its company's name when the database holds exactly one branch (an
+/// appliance serving one branch), else `None`. A missing company name reads as empty.
+pub fn sole_branch(r: &Reader<'_>) -> Result<Option<(String, Branch)>, StoreError> {
+    let conn = r.conn;
+    let mut all = branches(r, None)?;
+    if all.len() != 1 {
+        return Ok(None);
+    }
+    let b = all.remove(0);
+    let name: Option<String> = conn.query_row("SELECT name FROM companies WHERE id = ?1", [&b.company_id], |r| r.get(0)).ok();
+    Ok(Some((name.unwrap_or_default(), b)))
+}
+
 /// Hashes of every revoked license.
-pub fn revoked_licenses(conn: &Connection) -> Result<std::collections::HashSet<String>, StoreError> {
+pub fn revoked_licenses(r: &Reader<'_>) -> Result<std::collections::HashSet<String>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached("SELECT key_hash FROM licenses WHERE revoked_at IS NOT NULL")?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn revoke_license(conn: &Connection, key_hash: &str) -> Result<bool, StoreError> {
+/// Revokes a license; `false` when no active license has that hash.
+pub fn revoke_license(tx: &Tx<'_>, key_hash: &str) -> Result<bool, StoreError> {
+    let conn = tx.conn;
     let n =
         conn.execute("UPDATE licenses SET revoked_at = ?2 WHERE key_hash = ?1 AND revoked_at IS NULL", params![key_hash, now_rfc3339()])?;
     Ok(n == 1)
@@ -317,7 +354,8 @@ pub fn revoke_license(conn: &Connection, key_hash: &str) -> Result<bool, StoreEr
 
 /// A user as the hub reports it (`directory:user` feed event), stored or updated by id and
 /// marked as HQ's (read-only at this branch), with its `disabled` flag and password change time.
-pub fn replicate_user(conn: &Connection, d: &serde_json::Value) -> Result<(), StoreError> {
+pub fn replicate_user(tx: &Tx<'_>, d: &serde_json::Value) -> Result<(), StoreError> {
+    let conn = tx.conn;
     let s = |k: &str| d.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
     let (Some(id), Some(email), Some(hash), Some(role)) = (s("id"), s("email"), s("passwordHash"), s("role")) else {
         return Err(StoreError::Invalid("directory:user needs id, email, passwordHash and role".into()));
@@ -341,7 +379,8 @@ pub fn replicate_user(conn: &Connection, d: &serde_json::Value) -> Result<(), St
 }
 
 /// A license as the hub reports it (`directory:license`): created or revoked.
-pub fn replicate_license(conn: &Connection, d: &serde_json::Value) -> Result<(), StoreError> {
+pub fn replicate_license(tx: &Tx<'_>, d: &serde_json::Value) -> Result<(), StoreError> {
+    let conn = tx.conn;
     let s = |k: &str| d.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
     let (Some(hash), Some(company), Some(branch)) = (s("keyHash"), s("companyId"), s("branchId")) else {
         return Err(StoreError::Invalid("directory:license needs keyHash, companyId and branchId".into()));

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use super::StoreError;
+use super::{Reader, StoreError, Tx};
 
 /// A stored broadcast. `data` already carries `eventId`.
 #[derive(Debug, Clone)]
@@ -121,7 +121,8 @@ pub struct CatchUp {
 
 /// The events of `ns` after `since` (an eventId) that `visible` accepts, in order.
 /// An unknown or expired `since` gives every kept event with `truncated`.
-pub fn catch_up(conn: &Connection, ns: &str, since: &str, visible: impl Fn(&str, &str) -> bool) -> Result<CatchUp, StoreError> {
+pub fn catch_up(r: &Reader<'_>, ns: &str, since: &str, visible: impl Fn(&str, &str) -> bool) -> Result<CatchUp, StoreError> {
+    let conn = r.conn;
     let max: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
     let pruned: i64 = conn
         .query_row("SELECT value FROM meta WHERE key = 'events_pruned_through'", [], |r| r.get::<_, String>(0))
@@ -173,7 +174,8 @@ pub enum Retention {
 
 /// Deletes events older than [`KEEP_MS`] (as `policy` allows); remembers the highest deleted
 /// seq so that a `catchUp` from before it is answered with `truncated`.
-pub fn prune(conn: &Connection, policy: Retention) -> Result<usize, StoreError> {
+pub fn prune(tx: &Tx<'_>, policy: Retention) -> Result<usize, StoreError> {
+    let conn = tx.conn;
     let cutoff = now_ms() - KEEP_MS;
     let keep = match policy {
         Retention::Plain => "0",
@@ -197,7 +199,8 @@ pub fn prune(conn: &Connection, policy: Retention) -> Result<usize, StoreError> 
 
 /// Records an internal change (no Socket.IO namespace) for the hub's feed to branches, e.g.
 /// `directory:user`. `branch` is empty for company-wide records.
-pub fn append_internal(conn: &Connection, name: &str, company: &str, branch: &str, data: Value) -> Result<(), StoreError> {
+pub fn append_internal(tx: &Tx<'_>, name: &str, company: &str, branch: &str, data: Value) -> Result<(), StoreError> {
+    let conn = tx.conn;
     append(conn, "", name, company, branch, data, Origin::Local).map(|_| ())
 }
 
@@ -222,7 +225,8 @@ mod tests {
         // The first three are older than the retention window.
         conn.execute("UPDATE events SET created_ms = ?1 WHERE seq <= ?2", params![now_ms() - KEEP_MS - 1000, old[2]]).unwrap();
         let kept: Vec<i64> = (0..2).map(|i| order(&conn, &format!("new-{i}"))).collect();
-        assert_eq!(prune(&conn, Retention::Plain).unwrap(), 3);
+        assert_eq!(prune(&crate::store::Tx::new(&conn), Retention::Plain).unwrap(), 3);
+        let conn = Reader { conn: &conn };
 
         let all = |_: &str, _: &str| true;
         let expired = catch_up(&conn, "/orders", &old[0].to_string(), all).unwrap();

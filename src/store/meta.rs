@@ -27,6 +27,21 @@ pub fn secret_was_kept(path: &Path) -> Result<bool, StoreError> {
     Ok(has_meta && get(&conn, SECRET_KEPT)?.is_some())
 }
 
+/// The appliance's stable id (made once, kept in the database).
+pub async fn appliance_id(db: &super::Db) -> Result<String, StoreError> {
+    db.write(|tx| appliance_id_in(tx)).await
+}
+
+fn appliance_id_in(tx: &super::Tx<'_>) -> Result<String, StoreError> {
+    let conn = tx.conn;
+    if let Ok(Some(id)) = get(conn, "appliance_id") {
+        return Ok(id);
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    conn.execute("INSERT INTO meta (key, value) VALUES ('appliance_id', ?1)", [&id])?;
+    Ok(id)
+}
+
 /// Records that this database is served with the data directory's secret file.
 pub async fn note_secret_kept(db: &super::Db) -> Result<(), StoreError> {
     db.write(|tx| {

@@ -40,12 +40,17 @@ pub fn floor_after(version: i64) -> i64 {
 
 /// The database's schema floor (written by the binary that migrated it). A database from
 /// before floors were recorded needs its own schema version.
-pub fn schema_floor(conn: &Connection) -> Result<i64, StoreError> {
+pub(in crate::store) fn schema_floor(conn: &Connection) -> Result<i64, StoreError> {
     let recorded: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'schema_floor'", [], |r| r.get(0)).optional()?;
     match recorded.and_then(|v| v.parse().ok()) {
         Some(f) => Ok(f),
-        None => Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?),
+        None => user_version(conn),
     }
+}
+
+/// `PRAGMA user_version`: the schema version (migrations applied).
+pub(in crate::store) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
 }
 
 /// Whether this binary may run on a database at `schema_version` with `floor`.
@@ -54,8 +59,8 @@ pub fn usable(schema_version: i64, floor: i64) -> bool {
 }
 
 /// Applies every migration not yet recorded in `PRAGMA user_version`; returns how many ran.
-pub fn apply(conn: &Connection) -> Result<usize, StoreError> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+pub(in crate::store) fn apply(conn: &Connection) -> Result<usize, StoreError> {
+    let current = user_version(conn)?;
     let mut applied = 0;
     for (i, Migration { name, sql, .. }) in MIGRATIONS.iter().enumerate() {
         let version = i as i64 + 1;

@@ -6,6 +6,9 @@
 //! pool of read-only connections on the blocking thread pool. Nothing here runs on the async
 //! worker threads, and nothing here knows about HTTP or Socket.IO.
 //!
+//! The interface: read functions take a [`Reader`], functions that change rows a [`Tx`];
+//! neither lets the connection out of this module (ARCHITECTURE.md, "The store boundary").
+//!
 //! Durability: WAL with `synchronous = FULL`, so a write is on disk before its caller hears
 //! "ok" and survives `kill -9` and power loss (SPEC §6).
 
@@ -24,7 +27,7 @@ pub mod printers;
 pub mod setup;
 pub mod sync;
 
-pub use db::{Db, Tx};
+pub use db::{Db, Direct, Reader, Tx};
 pub use events::Event;
 
 /// Store failures. Domain refusals raised inside a transaction are `Conflict`/`NotFound`/
@@ -127,5 +130,46 @@ impl<T> Page<T> {
         rows.truncate(limit);
         let next_cursor = if more { rows.last().map(|(s, _)| encode_cursor(*s)) } else { None };
         Page { items: rows.into_iter().map(|(_, t)| t).collect(), next_cursor }
+    }
+}
+
+/// Databases in given states, for the unit tests of modules outside `store` (which must not
+/// hold SQL themselves).
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+
+    /// A migrated database at `path` holding one company.
+    pub fn database_with_a_company(path: &Path) {
+        let conn = super::db::open_rw(path).unwrap();
+        conn.execute_batch("INSERT INTO companies (id, name, created_at) VALUES ('c', 'C', '2026-01-01T00:00:00Z')").unwrap();
+    }
+
+    /// Sets `PRAGMA user_version` and, when given, the recorded schema floor (as a newer
+    /// binary would have left them).
+    pub fn set_schema(path: &Path, version: i64, floor: Option<i64>) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.pragma_update(None, "user_version", version).unwrap();
+        if let Some(floor) = floor {
+            conn.execute("UPDATE meta SET value = ?1 WHERE key = 'schema_floor'", [floor.to_string()]).unwrap();
+        }
+    }
+
+    /// Damage `PRAGMA quick_check` finds: a NULL in a column declared NOT NULL (table
+    /// `damaged`, column `x`).
+    pub fn plant_not_null_damage(path: &Path) {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE damaged (x); INSERT INTO damaged VALUES (NULL);
+                 PRAGMA writable_schema = ON;
+                 UPDATE sqlite_master SET sql = 'CREATE TABLE damaged (x NOT NULL)' WHERE name = 'damaged';",
+            )
+            .unwrap();
+    }
+
+    /// A SQLite database that is not branchd's.
+    pub fn foreign_database(path: &Path) {
+        rusqlite::Connection::open(path).unwrap().execute_batch("CREATE TABLE other (x)").unwrap();
     }
 }

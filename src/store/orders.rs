@@ -1,9 +1,9 @@
 //! Orders: rows, numbering, transitions; each change stored with its broadcast.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
-use super::{Page, StoreError, Tx, now_rfc3339};
+use super::{Page, Reader, StoreError, Tx, now_rfc3339};
 use crate::orders::{NewOrder, Order, Status};
 
 pub const NS: &str = "/orders";
@@ -42,18 +42,19 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
 }
 
 /// An order with its `printing`.
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Order>, StoreError> {
+pub fn get(r: &Reader<'_>, id: &str) -> Result<Option<Order>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM orders WHERE id = ?1"))?;
     let Some((_, mut o)) = stmt.query_row([id], from_row).optional()? else { return Ok(None) };
-    fill_printing(conn, &mut o)?;
+    fill_printing(r, &mut o)?;
     Ok(Some(o))
 }
 
 /// An order's `printing`: worked out from its print jobs, or (at the hub) as its branch
 /// last reported it.
-fn fill_printing(conn: &Connection, o: &mut Order) -> Result<(), StoreError> {
+fn fill_printing(r: &Reader<'_>, o: &mut Order) -> Result<(), StoreError> {
     if o.printing.is_none() {
-        o.printing = Some(super::print_jobs::order_printing(conn, &o.id)?);
+        o.printing = Some(super::print_jobs::order_printing(r, &o.id)?);
     }
     Ok(())
 }
@@ -76,7 +77,7 @@ pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &
             .optional()?;
         if let Some((prior_hash, _)) = prior {
             if prior_hash.as_deref() == Some(hash.as_str()) {
-                let order = get(tx.conn, id)?.ok_or_else(|| StoreError::NotFound(format!("order {id} not found")))?;
+                let order = get(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("order {id} not found")))?;
                 return Ok(Created::Existing(order));
             }
             return Err(StoreError::conflict("IDEMPOTENCY_CONFLICT", format!("order id {id} was already used with another body")));
@@ -134,18 +135,18 @@ pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &
         super::print_jobs::route_order(tx, &order)?;
     }
     let mut order = order;
-    order.printing = Some(super::print_jobs::order_printing(tx.conn, &order.id)?);
+    order.printing = Some(super::print_jobs::order_printing(tx, &order.id)?);
     tx.emit(NS, "newOrder", (&order.company_id, &order.branch_id), serde_json::to_value(&order)?)?;
     Ok(Created::New(order))
 }
 
 /// Loads an order for a change, after `visible` confirms the caller may see it.
-fn load(conn: &Connection, id: &str, visible: &dyn Fn(&Order) -> bool) -> Result<Order, StoreError> {
-    get(conn, id)?.filter(|o| visible(o)).ok_or_else(|| StoreError::NotFound(format!("order {id} not found")))
+fn load(r: &Reader<'_>, id: &str, visible: &dyn Fn(&Order) -> bool) -> Result<Order, StoreError> {
+    get(r, id)?.filter(|o| visible(o)).ok_or_else(|| StoreError::NotFound(format!("order {id} not found")))
 }
 
 pub fn set_status(tx: &mut Tx<'_>, id: &str, status: Status, visible: &dyn Fn(&Order) -> bool) -> Result<Order, StoreError> {
-    let mut o = load(tx.conn, id, visible)?;
+    let mut o = load(tx, id, visible)?;
     if !o.status.next(&o.order_type).contains(&status) {
         return Err(StoreError::conflict("INVALID_TRANSITION", format!("cannot go from {} to {}", o.status.as_str(), status.as_str())));
     }
@@ -160,7 +161,7 @@ pub fn set_status(tx: &mut Tx<'_>, id: &str, status: Status, visible: &dyn Fn(&O
 }
 
 pub fn cancel(tx: &mut Tx<'_>, id: &str, reason: Option<String>, visible: &dyn Fn(&Order) -> bool) -> Result<Order, StoreError> {
-    let mut o = load(tx.conn, id, visible)?;
+    let mut o = load(tx, id, visible)?;
     if o.status.is_final() {
         return Err(StoreError::conflict("INVALID_TRANSITION", format!("order is {}", o.status.as_str())));
     }
@@ -177,7 +178,7 @@ pub fn cancel(tx: &mut Tx<'_>, id: &str, reason: Option<String>, visible: &dyn F
 }
 
 pub fn set_driver(tx: &mut Tx<'_>, id: &str, driver: Value, visible: &dyn Fn(&Order) -> bool) -> Result<Order, StoreError> {
-    let mut o = load(tx.conn, id, visible)?;
+    let mut o = load(tx, id, visible)?;
     if o.status.is_final() {
         return Err(StoreError::conflict("INVALID_TRANSITION", format!("order is {}", o.status.as_str())));
     }
@@ -199,7 +200,8 @@ pub struct Filter {
     pub limit: usize,
 }
 
-pub fn list(conn: &Connection, f: &Filter) -> Result<Page<Order>, StoreError> {
+pub fn list(r: &Reader<'_>, f: &Filter) -> Result<Page<Order>, StoreError> {
+    let conn = r.conn;
     let mut sql = format!("SELECT {COLUMNS} FROM orders WHERE seq > ?1");
     if f.live_only {
         sql.push_str(" AND status NOT IN ('completed', 'cancelled')");
@@ -226,15 +228,16 @@ pub fn list(conn: &Connection, f: &Filter) -> Result<Page<Order>, StoreError> {
     let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())), from_row)?;
     let mut page = Page::from_rows(rows.collect::<Result<_, _>>()?, f.limit);
     for o in &mut page.items {
-        fill_printing(conn, o)?;
+        fill_printing(r, o)?;
     }
     Ok(page)
 }
 
 /// Stores an order exactly as another instance reports it (the hub keeping a branch's
 /// orders). `true` when the order is new here.
-pub fn upsert_replica(conn: &Connection, o: &Order) -> Result<bool, StoreError> {
-    let exists = get(conn, &o.id)?.is_some();
+pub fn upsert_replica(tx: &Tx<'_>, o: &Order) -> Result<bool, StoreError> {
+    let conn = tx.conn;
+    let exists = get(tx, &o.id)?.is_some();
     let day = o.created_at.get(..10).unwrap_or_default().to_string();
     conn.execute(
         "INSERT INTO orders (id, company_id, branch_id, number, business_day, type, status, items, subtotal, total,
@@ -268,7 +271,8 @@ pub fn upsert_replica(conn: &Connection, o: &Order) -> Result<bool, StoreError> 
 }
 
 /// Applies a status another instance reports (no state-machine check: the reporter owns it).
-pub fn replicate_status(conn: &Connection, id: &str, status: Status, reason: Option<&str>, updated_at: &str) -> Result<bool, StoreError> {
+pub fn replicate_status(tx: &Tx<'_>, id: &str, status: Status, reason: Option<&str>, updated_at: &str) -> Result<bool, StoreError> {
+    let conn = tx.conn;
     let n = conn.execute(
         "UPDATE orders SET status = ?2, cancel_reason = COALESCE(?3, cancel_reason), updated_at = ?4 WHERE id = ?1",
         params![id, status.as_str(), reason, updated_at],
@@ -277,12 +281,14 @@ pub fn replicate_status(conn: &Connection, id: &str, status: Status, reason: Opt
 }
 
 /// Stores an order's `printing` as its branch reported it (the hub's copy).
-pub fn replicate_printing(conn: &Connection, id: &str, printing: &Value) -> Result<bool, StoreError> {
+pub fn replicate_printing(tx: &Tx<'_>, id: &str, printing: &Value) -> Result<bool, StoreError> {
+    let conn = tx.conn;
     let n = conn.execute("UPDATE orders SET printing = ?2 WHERE id = ?1", params![id, printing.to_string()])?;
     Ok(n == 1)
 }
 
-pub fn replicate_driver(conn: &Connection, id: &str, driver: &Value, updated_at: &str) -> Result<bool, StoreError> {
+pub fn replicate_driver(tx: &Tx<'_>, id: &str, driver: &Value, updated_at: &str) -> Result<bool, StoreError> {
+    let conn = tx.conn;
     let n = conn.execute("UPDATE orders SET driver = ?2, updated_at = ?3 WHERE id = ?1", params![id, driver.to_string(), updated_at])?;
     Ok(n == 1)
 }

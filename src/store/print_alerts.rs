@@ -4,10 +4,10 @@
 //! one until its job is reprinted or moved. Acks mark an alert seen, not resolved.
 //! Must not decide when a printer is stalled: the print queue does, this only records it.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
-use super::{StoreError, Tx, now_rfc3339};
+use super::{Reader, StoreError, Tx, now_rfc3339};
 
 /// Print alerts go to both: the printing screens and the order screens.
 pub const NAMESPACES: [&str; 2] = ["/printing-ws", "/orders"];
@@ -72,7 +72,8 @@ pub fn raise(tx: &mut Tx<'_>, a: NewAlert<'_>) -> Result<Value, StoreError> {
 }
 
 /// The open `printer_stalled` alert of a printer, if any (its id).
-pub fn open_stall(conn: &Connection, printer_id: &str) -> Result<Option<String>, StoreError> {
+pub fn open_stall(r: &Reader<'_>, printer_id: &str) -> Result<Option<String>, StoreError> {
+    let conn = r.conn;
     Ok(conn
         .query_row(
             "SELECT id FROM print_alerts WHERE printer_id = ?1 AND type = 'printer_stalled' AND resolved_at IS NULL ORDER BY seq DESC LIMIT 1",
@@ -85,7 +86,7 @@ pub fn open_stall(conn: &Connection, printer_id: &str) -> Result<Option<String>,
 /// Closes a printer's open stall alert (if it has one) and broadcasts `printer_recovered`.
 /// Returns the recovered alert's payload when there was one to close.
 pub fn recover(tx: &mut Tx<'_>, company: &str, branch: &str, printer_id: &str, printer_name: &str) -> Result<Option<Value>, StoreError> {
-    let Some(stalled) = open_stall(tx.conn, printer_id)? else { return Ok(None) };
+    let Some(stalled) = open_stall(tx, printer_id)? else { return Ok(None) };
     tx.conn.execute("UPDATE print_alerts SET resolved_at = ?2 WHERE id = ?1", params![stalled, now_rfc3339()])?;
     let message = format!("printer {printer_name} prints again");
     let v = raise(
@@ -107,7 +108,8 @@ pub fn recover(tx: &mut Tx<'_>, company: &str, branch: &str, printer_id: &str, p
 }
 
 /// Resolves the `job_expired` alerts of a job (it was reprinted or moved).
-pub fn resolve_for_job(conn: &Connection, job_id: &str) -> Result<usize, StoreError> {
+pub fn resolve_for_job(tx: &Tx<'_>, job_id: &str) -> Result<usize, StoreError> {
+    let conn = tx.conn;
     Ok(conn.execute(
         "UPDATE print_alerts SET resolved_at = ?2 WHERE job_id = ?1 AND type = 'job_expired' AND resolved_at IS NULL",
         params![job_id, now_rfc3339()],
@@ -128,7 +130,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
 }
 
 /// Alerts of `branches` (`None`: every branch), newest first, at most `limit`.
-pub fn list(conn: &Connection, branches: Option<&[String]>, open_only: bool, limit: usize) -> Result<Vec<Value>, StoreError> {
+pub fn list(r: &Reader<'_>, branches: Option<&[String]>, open_only: bool, limit: usize) -> Result<Vec<Value>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(
         "SELECT data, resolved_at, acked_at, acked_by, branch_id FROM print_alerts
          WHERE (?1 = 0 OR resolved_at IS NULL) ORDER BY seq DESC",
@@ -149,7 +152,8 @@ pub fn list(conn: &Connection, branches: Option<&[String]>, open_only: bool, lim
 }
 
 /// One alert with its branch and company (for the caller's access check).
-pub fn get(conn: &Connection, id: &str) -> Result<Option<(String, String, Value)>, StoreError> {
+pub fn get(r: &Reader<'_>, id: &str) -> Result<Option<(String, String, Value)>, StoreError> {
+    let conn = r.conn;
     let mut stmt =
         conn.prepare_cached("SELECT data, resolved_at, acked_at, acked_by, company_id, branch_id FROM print_alerts WHERE id = ?1")?;
     Ok(stmt.query_row([id], |r| Ok((r.get(4)?, r.get(5)?, from_row(r)?))).optional()?)
@@ -157,7 +161,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<(String, String, Value)
 
 /// Marks an alert seen and broadcasts `printAlertAck`; acking twice keeps the first ack.
 pub fn ack(tx: &mut Tx<'_>, id: &str, by: &str) -> Result<Value, StoreError> {
-    let Some((company, branch, _)) = get(tx.conn, id)? else {
+    let Some((company, branch, _)) = get(tx, id)? else {
         return Err(StoreError::NotFound(format!("alert {id} not found")));
     };
     let now = now_rfc3339();
@@ -165,14 +169,15 @@ pub fn ack(tx: &mut Tx<'_>, id: &str, by: &str) -> Result<Value, StoreError> {
         "UPDATE print_alerts SET acked_at = COALESCE(acked_at, ?2), acked_by = COALESCE(acked_by, ?3) WHERE id = ?1",
         params![id, now, by],
     )?;
-    let (_, _, alert) = get(tx.conn, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id} not found")))?;
+    let (_, _, alert) = get(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id} not found")))?;
     let payload = json!({"id": id, "alertId": id, "branchId": branch, "ackedAt": alert["ackedAt"], "ackedBy": alert["ackedBy"]});
     emit_both(tx, "printAlertAck", &company, &branch, &payload)?;
     Ok(alert)
 }
 
 /// Open `printer_stalled` alerts (for `/health`): their payloads.
-pub fn open_stalls(conn: &Connection) -> Result<Vec<Value>, StoreError> {
+pub fn open_stalls(r: &Reader<'_>) -> Result<Vec<Value>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(
         "SELECT data, resolved_at, acked_at, acked_by FROM print_alerts WHERE type = 'printer_stalled' AND resolved_at IS NULL ORDER BY seq",
     )?;
@@ -181,7 +186,8 @@ pub fn open_stalls(conn: &Connection) -> Result<Vec<Value>, StoreError> {
 }
 
 /// Stores an alert exactly as a branch reported it (the hub's copy), idempotently.
-pub fn upsert_replica(conn: &Connection, company: &str, branch: &str, v: &Value) -> Result<(), StoreError> {
+pub fn upsert_replica(tx: &Tx<'_>, company: &str, branch: &str, v: &Value) -> Result<(), StoreError> {
+    let conn = tx.conn;
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let id = s("id").ok_or_else(|| StoreError::Invalid("alert id missing".into()))?;
     conn.execute(
@@ -215,7 +221,8 @@ pub fn upsert_replica(conn: &Connection, company: &str, branch: &str, v: &Value)
 }
 
 /// Applies an ack a branch reported (the hub's copy).
-pub fn replicate_ack(conn: &Connection, branch: &str, id: &str, at: &str, by: Option<&str>) -> Result<(), StoreError> {
+pub fn replicate_ack(tx: &Tx<'_>, branch: &str, id: &str, at: &str, by: Option<&str>) -> Result<(), StoreError> {
+    let conn = tx.conn;
     conn.execute(
         "UPDATE print_alerts SET acked_at = COALESCE(acked_at, ?3), acked_by = COALESCE(acked_by, ?4) WHERE id = ?1 AND branch_id = ?2",
         params![id, branch, at, by],

@@ -1,11 +1,11 @@
 //! Print-job rows: the durable queue. Every change is written with its `printJobUpdate`
 //! broadcast; alerts (`printAlert`) are written with the change that raises them.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Page, StoreError, Tx, now_rfc3339};
+use super::{Page, Reader, StoreError, Tx, now_rfc3339};
 
 pub const NS: &str = "/printing-ws";
 /// Kitchen tickets not printed within this time raise an alert instead of printing late.
@@ -100,7 +100,8 @@ fn announce(tx: &mut Tx<'_>, j: &Job) -> Result<(), StoreError> {
 /// The `printing` of an order (SPEC §3): `{state, jobs: [{id, printerId, kind, status}]}`.
 /// `attention`: a job failed or expired (and was not reprinted or moved since), or waits on
 /// a printer with an open stall alert.
-pub fn order_printing(conn: &Connection, order_id: &str) -> Result<Value, StoreError> {
+pub fn order_printing(r: &Reader<'_>, order_id: &str) -> Result<Value, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(
         "SELECT j.id, j.printer_id, j.kind, j.status,
                 EXISTS (SELECT 1 FROM print_jobs r WHERE r.reprint_of = j.id AND r.status NOT IN ('failed', 'expired', 'cancelled')),
@@ -137,18 +138,19 @@ pub fn order_printing(conn: &Connection, order_id: &str) -> Result<Value, StoreE
 /// Broadcasts `orderPrintingUpdate` `{orderId, printing}` on `/orders` when an order's
 /// `printing` differs from `before`.
 pub fn announce_order(tx: &mut Tx<'_>, order_id: &str, before: Option<&Value>) -> Result<(), StoreError> {
-    let now = order_printing(tx.conn, order_id)?;
+    let now = order_printing(tx, order_id)?;
     if before == Some(&now) {
         return Ok(());
     }
-    let Some(o) = super::orders::get(tx.conn, order_id)? else { return Ok(()) };
+    let Some(o) = super::orders::get(tx, order_id)? else { return Ok(()) };
     let payload = json!({"orderId": order_id, "printing": now, "branchId": o.branch_id});
     tx.emit(super::orders::NS, "orderPrintingUpdate", (&o.company_id, &o.branch_id), payload)?;
     Ok(())
 }
 
 /// The orders with tickets waiting on a printer.
-pub fn orders_waiting_on(conn: &Connection, printer_id: &str) -> Result<Vec<String>, StoreError> {
+pub fn orders_waiting_on(r: &Reader<'_>, printer_id: &str) -> Result<Vec<String>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT order_id FROM print_jobs WHERE printer_id = ?1 AND status IN ('queued', 'printing') AND order_id IS NOT NULL",
     )?;
@@ -162,7 +164,7 @@ pub fn with_order_updates<T>(
     orders: &[String],
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let before: Vec<Value> = orders.iter().map(|o| order_printing(tx.conn, o)).collect::<Result<_, _>>()?;
+    let before: Vec<Value> = orders.iter().map(|o| order_printing(tx, o)).collect::<Result<_, _>>()?;
     let out = f(tx)?;
     for (o, b) in orders.iter().zip(&before) {
         announce_order(tx, o, Some(b))?;
@@ -171,7 +173,8 @@ pub fn with_order_updates<T>(
 }
 
 /// How many tickets wait on a printer, and when the oldest was queued (ms since the epoch).
-pub fn waiting(conn: &Connection, printer_id: &str) -> Result<(i64, Option<String>), StoreError> {
+pub fn waiting(r: &Reader<'_>, printer_id: &str) -> Result<(i64, Option<String>), StoreError> {
+    let conn = r.conn;
     Ok(conn.query_row(
         "SELECT COUNT(*), MIN(created_at) FROM print_jobs WHERE printer_id = ?1 AND status IN ('queued', 'printing') AND kind != 'test'",
         [printer_id],
@@ -181,7 +184,7 @@ pub fn waiting(conn: &Connection, printer_id: &str) -> Result<(i64, Option<Strin
 
 pub fn enqueue(tx: &mut Tx<'_>, new: NewJob<'_>) -> Result<Job, StoreError> {
     let before = match new.order_id {
-        Some(o) if new.kind != "test" => Some(order_printing(tx.conn, o)?),
+        Some(o) if new.kind != "test" => Some(order_printing(tx, o)?),
         _ => None,
     };
     let job = insert(tx, new)?;
@@ -214,18 +217,20 @@ fn insert(tx: &mut Tx<'_>, new: NewJob<'_>) -> Result<Job, StoreError> {
             now
         ],
     )?;
-    let job = get(tx.conn, &id)?.ok_or_else(|| StoreError::Corrupt("inserted job vanished".into()))?;
+    let job = get(tx, &id)?.ok_or_else(|| StoreError::Corrupt("inserted job vanished".into()))?;
     announce(tx, &job)?;
     Ok(job)
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Job>, StoreError> {
+pub fn get(r: &Reader<'_>, id: &str) -> Result<Option<Job>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM print_jobs WHERE id = ?1"))?;
     Ok(stmt.query_row([id], from_row).optional()?.map(|(_, j)| j))
 }
 
 /// The printer's next job in FIFO order (`printing` ones first: they were interrupted).
-pub fn next_for_printer(conn: &Connection, printer_id: &str) -> Result<Option<Job>, StoreError> {
+pub fn next_for_printer(r: &Reader<'_>, printer_id: &str) -> Result<Option<Job>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM print_jobs WHERE printer_id = ?1 AND status IN ('queued', 'printing') ORDER BY seq LIMIT 1"
     ))?;
@@ -233,22 +238,23 @@ pub fn next_for_printer(conn: &Connection, printer_id: &str) -> Result<Option<Jo
 }
 
 /// Printers with pending work.
-pub fn printers_with_work(conn: &Connection) -> Result<Vec<String>, StoreError> {
+pub fn printers_with_work(r: &Reader<'_>) -> Result<Vec<String>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached("SELECT DISTINCT printer_id FROM print_jobs WHERE status IN ('queued', 'printing')")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn set(tx: &mut Tx<'_>, id: &str, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Job, StoreError> {
-    let order = get(tx.conn, id)?.and_then(|j| j.order_id.filter(|_| j.kind != "test"));
-    let before = order.as_deref().map(|o| order_printing(tx.conn, o)).transpose()?;
+    let order = get(tx, id)?.and_then(|j| j.order_id.filter(|_| j.kind != "test"));
+    let before = order.as_deref().map(|o| order_printing(tx, o)).transpose()?;
     let mut all: Vec<&dyn rusqlite::ToSql> = vec![&id];
     all.extend_from_slice(args);
     let n = tx.conn.execute(sql, all.as_slice())?;
     if n == 0 {
         return Err(StoreError::NotFound(format!("print job {id} not found")));
     }
-    let job = get(tx.conn, id)?.ok_or_else(|| StoreError::NotFound(format!("print job {id} not found")))?;
+    let job = get(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("print job {id} not found")))?;
     announce(tx, &job)?;
     if let Some(o) = &order {
         announce_order(tx, o, before.as_ref())?;
@@ -295,7 +301,7 @@ pub fn move_jobs(
              WHERE id = ?1 AND status = 'queued'",
             &[&to.id, &from.name, &now],
         )?;
-        super::print_alerts::resolve_for_job(tx.conn, &id)?;
+        super::print_alerts::resolve_for_job(tx, &id)?;
         moved.push(j);
     }
     Ok(moved)
@@ -337,7 +343,7 @@ pub fn cancel_if_queued(tx: &mut Tx<'_>, id: &str, why: &str) -> Result<bool, St
         params![id, why, now],
     )?;
     if n == 1
-        && let Some(j) = get(tx.conn, id)?
+        && let Some(j) = get(tx, id)?
     {
         announce(tx, &j)?;
     }
@@ -368,7 +374,8 @@ pub fn alert(tx: &mut Tx<'_>, company: &str, branch: &str, kind: &str, message: 
 }
 
 /// After a crash: jobs caught mid-print go back to the queue, marked uncertain.
-pub fn recover_interrupted(conn: &Connection) -> Result<usize, StoreError> {
+pub fn recover_interrupted(tx: &Tx<'_>) -> Result<usize, StoreError> {
+    let conn = tx.conn;
     Ok(conn.execute(
         "UPDATE print_jobs SET status = 'queued', uncertain = 1, last_error = 'interrupted while printing', next_attempt_ms = 0
          WHERE status = 'printing'",
@@ -386,7 +393,8 @@ pub struct Filter {
     pub newest_first: bool,
 }
 
-pub fn list(conn: &Connection, f: &Filter) -> Result<Page<Job>, StoreError> {
+pub fn list(r: &Reader<'_>, f: &Filter) -> Result<Page<Job>, StoreError> {
+    let conn = r.conn;
     const WHERE: &str = "(?2 IS NULL OR status = ?2) AND (?3 IS NULL OR printer_id = ?3)";
     let (sql, from) = if f.newest_first {
         // No cursor yet (0): start from the newest job.
@@ -412,7 +420,7 @@ pub fn list(conn: &Connection, f: &Filter) -> Result<Page<Job>, StoreError> {
 /// Queues the tickets and receipt of a new order, in the order's own transaction; raises an
 /// alert for each station no printer serves.
 pub fn route_order(tx: &mut Tx<'_>, order: &crate::orders::Order) -> Result<usize, StoreError> {
-    let printers = super::printers::list(tx.conn, Some(std::slice::from_ref(&order.branch_id)), 0, 1000)?.items;
+    let printers = super::printers::list(tx, Some(std::slice::from_ref(&order.branch_id)), 0, 1000)?.items;
     let plan = crate::printing::routing::plan(order, &printers);
     let (company, branch) = (order.company_id.as_str(), order.branch_id.as_str());
     let mut queued = 0;

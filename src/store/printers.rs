@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
-use super::{Page, StoreError, Tx, now_rfc3339};
+use super::{Page, Reader, StoreError, Tx, now_rfc3339};
 use crate::printing::model::{Connection as Link, Fields, Printer, initial_status};
 
 pub const NS: &str = "/printing-ws";
@@ -37,20 +37,23 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Printer)> {
     Ok((r.get(0)?, p))
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Printer>, StoreError> {
+pub fn get(r: &Reader<'_>, id: &str) -> Result<Option<Printer>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE id = ?1"))?;
     Ok(stmt.query_row([id], from_row).optional()?.map(|(_, p)| p))
 }
 
 /// A desktop app's printer, by the app's device id and its own name for it, in one branch.
-pub fn by_desktop(conn: &Connection, branch_id: &str, device_id: &str, local_id: &str) -> Result<Option<Printer>, StoreError> {
+pub fn by_desktop(r: &Reader<'_>, branch_id: &str, device_id: &str, local_id: &str) -> Result<Option<Printer>, StoreError> {
+    let conn = r.conn;
     let mut stmt =
         conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE branch_id = ?1 AND device_id = ?2 AND local_id = ?3"))?;
     Ok(stmt.query_row(params![branch_id, device_id, local_id], from_row).optional()?.map(|(_, p)| p))
 }
 
 /// Every printer a desktop app reported in one branch.
-pub fn by_device(conn: &Connection, branch_id: &str, device_id: &str) -> Result<Vec<Printer>, StoreError> {
+pub fn by_device(r: &Reader<'_>, branch_id: &str, device_id: &str) -> Result<Vec<Printer>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE branch_id = ?1 AND device_id = ?2 ORDER BY seq"))?;
     let rows = stmt.query_map(params![branch_id, device_id], from_row)?;
     Ok(rows.map(|r| r.map(|(_, p)| p)).collect::<Result<_, _>>()?)
@@ -60,7 +63,7 @@ pub fn by_device(conn: &Connection, branch_id: &str, device_id: &str) -> Result<
 /// their status again when it reconnects).
 pub fn desktop_gone(tx: &mut Tx<'_>, branch_id: &str, device_id: &str) -> Result<usize, StoreError> {
     let mut changed = 0;
-    for p in by_device(tx.conn, branch_id, device_id)? {
+    for p in by_device(tx, branch_id, device_id)? {
         if set_status(tx, &p, "offline", Some("desktop app disconnected"), false)?.is_some() {
             changed += 1;
         }
@@ -68,7 +71,8 @@ pub fn desktop_gone(tx: &mut Tx<'_>, branch_id: &str, device_id: &str) -> Result
     Ok(changed)
 }
 
-pub fn list(conn: &Connection, branches: Option<&[String]>, after_seq: i64, limit: usize) -> Result<Page<Printer>, StoreError> {
+pub fn list(r: &Reader<'_>, branches: Option<&[String]>, after_seq: i64, limit: usize) -> Result<Page<Printer>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE seq > ?1 ORDER BY seq"))?;
     let mut rows = Vec::new();
     for row in stmt.query_map([after_seq], from_row)? {
@@ -110,20 +114,20 @@ fn write_row(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
 }
 
 /// A fallback must be another printer of the same branch.
-fn check_fallback(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
+fn check_fallback(r: &Reader<'_>, p: &Printer) -> Result<(), StoreError> {
     let Some(f) = &p.fallback_printer_id else { return Ok(()) };
     if *f == p.id {
         return Err(StoreError::Invalid("fallbackPrinterId must name another printer".into()));
     }
-    match get(conn, f)? {
+    match get(r, f)? {
         Some(other) if other.branch_id == p.branch_id => Ok(()),
         _ => Err(StoreError::Invalid(format!("fallbackPrinterId {f} is not a printer of this branch"))),
     }
 }
 
-fn desktop_taken(conn: &Connection, p: &Printer) -> Result<bool, StoreError> {
+fn desktop_taken(r: &Reader<'_>, p: &Printer) -> Result<bool, StoreError> {
     let Some((d, l)) = p.connection.desktop_ids() else { return Ok(false) };
-    Ok(by_desktop(conn, &p.branch_id, d, l)?.is_some_and(|other| other.id != p.id))
+    Ok(by_desktop(r, &p.branch_id, d, l)?.is_some_and(|other| other.id != p.id))
 }
 
 /// Adds a printer and broadcasts `printer:added`. `fields.name` and `fields.connection` are required.
@@ -153,8 +157,8 @@ pub fn add(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, fields: Fields) -
     if p.name.is_empty() {
         return Err(StoreError::Invalid("name is required".into()));
     }
-    check_fallback(tx.conn, &p)?;
-    if desktop_taken(tx.conn, &p)? {
+    check_fallback(tx, &p)?;
+    if desktop_taken(tx, &p)? {
         return Err(StoreError::conflict("CONFLICT", "that desktop printer already exists"));
     }
     tx.conn.execute(
@@ -179,10 +183,10 @@ pub fn update(tx: &mut Tx<'_>, mut p: Printer, fields: Fields) -> Result<Printer
         // Possibly another printer now: learn afresh whether it answers status requests.
         p.answers_status = false;
     }
-    if desktop_taken(tx.conn, &p)? {
+    if desktop_taken(tx, &p)? {
         return Err(StoreError::conflict("CONFLICT", "that desktop printer already exists"));
     }
-    check_fallback(tx.conn, &p)?;
+    check_fallback(tx, &p)?;
     write_row(tx.conn, &p)?;
     tx.emit(NS, "printerUpdate", (&p.company_id, &p.branch_id), serde_json::to_value(&p)?)?;
     Ok(p)
@@ -228,12 +232,14 @@ pub fn set_status(tx: &mut Tx<'_>, p: &Printer, status: &str, detail: Option<&st
     Ok(Some(tx.emit(NS, "printerStatusUpdate", (&p.company_id, &p.branch_id), payload)?))
 }
 
-pub fn status_detail(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+pub fn status_detail(r: &Reader<'_>, id: &str) -> Result<Option<String>, StoreError> {
+    let conn = r.conn;
     Ok(conn.query_row("SELECT status_detail FROM printers WHERE id = ?1", [id], |r| r.get(0)).optional()?.flatten())
 }
 
 /// Stores a printer exactly as a branch reports it (the hub's view of branch printers).
-pub fn upsert_replica(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
+pub fn upsert_replica(tx: &Tx<'_>, p: &Printer) -> Result<(), StoreError> {
+    let conn = tx.conn;
     conn.execute(
         "INSERT INTO printers (id, company_id, branch_id, name, role, stations, paper_width, connection, status, checked_at, created_at)
          VALUES (?1, ?2, ?3, '', '', '[]', 80, '{}', ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING",
@@ -242,12 +248,14 @@ pub fn upsert_replica(conn: &Connection, p: &Printer) -> Result<(), StoreError> 
     write_row(conn, p)
 }
 
-pub fn replicate_status(conn: &Connection, id: &str, status: &str, checked_at: &str) -> Result<(), StoreError> {
+pub fn replicate_status(tx: &Tx<'_>, id: &str, status: &str, checked_at: &str) -> Result<(), StoreError> {
+    let conn = tx.conn;
     conn.execute("UPDATE printers SET status = ?2, checked_at = ?3 WHERE id = ?1", params![id, status, checked_at])?;
     Ok(())
 }
 
-pub fn delete_replica(conn: &Connection, id: &str) -> Result<(), StoreError> {
+pub fn delete_replica(tx: &Tx<'_>, id: &str) -> Result<(), StoreError> {
+    let conn = tx.conn;
     conn.execute("DELETE FROM printers WHERE id = ?1", [id])?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::directory::{self, UserRow};
-use super::{StoreError, Tx, now_rfc3339};
+use super::{Reader, StoreError, Tx, now_rfc3339};
 
 const UPLINK_URL: &str = "uplink_url";
 const UPLINK_TOKEN: &str = "uplink_token";
@@ -32,13 +32,13 @@ pub struct DemoIds<'a> {
 
 /// `Some` while setup is needed: the demo company, its branch and its admin exist, and no
 /// other company does (a company made with the CLI means someone set the appliance up).
-pub fn demo(conn: &Connection, ids: DemoIds<'_>) -> Result<Option<Demo>, StoreError> {
-    let Some(company_name) = directory::company_name(conn, ids.company_id)? else { return Ok(None) };
-    let Some(branch) = directory::branch(conn, ids.branch_id)?.filter(|b| b.company_id == ids.company_id) else { return Ok(None) };
-    let Some(admin) = directory::user_by_email(conn, ids.admin_email)?.filter(|u| u.company_id.as_deref() == Some(ids.company_id)) else {
+pub fn demo(r: &Reader<'_>, ids: DemoIds<'_>) -> Result<Option<Demo>, StoreError> {
+    let Some(company_name) = directory::company_name(r, ids.company_id)? else { return Ok(None) };
+    let Some(branch) = directory::branch(r, ids.branch_id)?.filter(|b| b.company_id == ids.company_id) else { return Ok(None) };
+    let Some(admin) = directory::user_by_email(r, ids.admin_email)?.filter(|u| u.company_id.as_deref() == Some(ids.company_id)) else {
         return Ok(None);
     };
-    let others: i64 = conn.query_row("SELECT COUNT(*) FROM companies WHERE id != ?1", [ids.company_id], |r| r.get(0))?;
+    let others: i64 = r.conn.query_row("SELECT COUNT(*) FROM companies WHERE id != ?1", [ids.company_id], |r| r.get(0))?;
     if others > 0 {
         return Ok(None);
     }
@@ -81,11 +81,11 @@ pub struct Replaced {
 /// no longer needed (a concurrent setup won) and changes nothing then.
 pub fn replace_demo(tx: &mut Tx<'_>, ids: DemoIds<'_>, r: &Replacement) -> Result<Replaced, StoreError> {
     let conn = tx.conn;
-    let Some(demo) = demo(conn, ids)? else {
+    let Some(demo) = demo(tx, ids)? else {
         return Err(StoreError::NotFound("setup is done: the demo company no longer exists".into()));
     };
     let (oc, ob, nc, nb) = (demo.company_id.as_str(), demo.branch_id.as_str(), r.company_id.as_str(), r.branch_id.as_str());
-    if directory::company_exists(conn, nc)? || directory::branch(conn, nb)?.is_some() {
+    if directory::company_exists(tx, nc)? || directory::branch(tx, nb)?.is_some() {
         return Err(StoreError::conflict("CONFLICT", format!("company {nc} or branch {nb} already exists here")));
     }
     let now = now_rfc3339();
@@ -131,10 +131,10 @@ pub fn replace_demo(tx: &mut Tx<'_>, ids: DemoIds<'_>, r: &Replacement) -> Resul
     )?;
 
     // The demo admin goes (its tokens stay refused), the new one comes.
-    directory::remove_user(conn, &demo.admin_id)?;
+    directory::remove_user(tx, &demo.admin_id)?;
     conn.execute("DELETE FROM branches WHERE company_id = ?1", [oc])?;
     conn.execute("DELETE FROM companies WHERE id = ?1", [oc])?;
-    directory::add_user(conn, &r.admin)?;
+    directory::add_user(tx, &r.admin)?;
     if let Some((url, token)) = &r.uplink {
         set_meta(conn, UPLINK_URL, url)?;
         set_meta(conn, UPLINK_TOKEN, token)?;
@@ -148,8 +148,8 @@ fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError>
 }
 
 /// The uplink first-run setup joined (hub URL, credential), if any.
-pub fn persisted_uplink(conn: &Connection) -> Result<Option<(String, String)>, StoreError> {
-    let get = |k: &str| conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get::<_, String>(0)).optional();
+pub fn persisted_uplink(r: &Reader<'_>) -> Result<Option<(String, String)>, StoreError> {
+    let get = |k: &str| r.conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get::<_, String>(0)).optional();
     Ok(match (get(UPLINK_URL)?, get(UPLINK_TOKEN)?) {
         (Some(u), Some(t)) => Some((u, t)),
         _ => None,

@@ -1,9 +1,9 @@
 //! Sync tables: the branch's outbox cursor and parked events, the hub's uplink credentials,
 //! received events and per-branch high-water marks, and the hub's feed.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
-use super::{StoreError, now_rfc3339};
+use super::{Reader, StoreError, Tx, now_rfc3339};
 
 /// An event in a push batch.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -15,11 +15,13 @@ pub struct WireEvent {
     pub data: serde_json::Value,
 }
 
-pub fn state_get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+pub fn state_get(r: &Reader<'_>, key: &str) -> Result<Option<String>, StoreError> {
+    let conn = r.conn;
     Ok(conn.query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| r.get(0)).optional()?)
 }
 
-pub fn state_set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+pub fn state_set(tx: &Tx<'_>, key: &str, value: &str) -> Result<(), StoreError> {
+    let conn = tx.conn;
     conn.execute(
         "INSERT INTO sync_state (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![key, value],
@@ -27,56 +29,58 @@ pub fn state_set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreE
     Ok(())
 }
 
-fn state_int(conn: &Connection, key: &str) -> Result<i64, StoreError> {
-    Ok(state_get(conn, key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+fn state_int(r: &Reader<'_>, key: &str) -> Result<i64, StoreError> {
+    Ok(state_get(r, key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 // ---- branch side ---------------------------------------------------------------------------
 
 /// The highest stream number the hub confirmed for `branch`.
-pub fn acked(conn: &Connection, branch: &str) -> Result<i64, StoreError> {
-    state_int(conn, &format!("acked:{branch}"))
+pub fn acked(r: &Reader<'_>, branch: &str) -> Result<i64, StoreError> {
+    state_int(r, &format!("acked:{branch}"))
 }
 
-pub fn set_acked(conn: &Connection, branch: &str, n: i64) -> Result<(), StoreError> {
-    state_set(conn, &format!("acked:{branch}"), &n.to_string())
+pub fn set_acked(tx: &Tx<'_>, branch: &str, n: i64) -> Result<(), StoreError> {
+    state_set(tx, &format!("acked:{branch}"), &n.to_string())
 }
 
 /// The last stream number written for `branch`.
-pub fn stream_last(conn: &Connection, branch: &str) -> Result<i64, StoreError> {
-    state_int(conn, &format!("stream:{branch}"))
+pub fn stream_last(r: &Reader<'_>, branch: &str) -> Result<i64, StoreError> {
+    state_int(r, &format!("stream:{branch}"))
 }
 
 /// The hub holds numbers this appliance never wrote (a replaced appliance with the same
 /// credential, or one restored from an older backup, with nothing waiting): continue the
 /// stream after them.
-pub fn skip_to(conn: &Connection, branch: &str, hub_high_water: i64) -> Result<(), StoreError> {
-    if stream_last(conn, branch)? < hub_high_water {
-        state_set(conn, &format!("stream:{branch}"), &hub_high_water.to_string())?;
+pub fn skip_to(tx: &Tx<'_>, branch: &str, hub_high_water: i64) -> Result<(), StoreError> {
+    if stream_last(tx, branch)? < hub_high_water {
+        state_set(tx, &format!("stream:{branch}"), &hub_high_water.to_string())?;
     }
-    set_acked(conn, branch, hub_high_water)
+    set_acked(tx, branch, hub_high_water)
 }
 
 /// The hub holds other events under numbers this appliance used from `from` on (it was
 /// restored from a backup, or replaced, after the hub had received them): renumber this
 /// appliance's events from `from` on, in their order, to follow both its own last number
 /// and the hub's `hub_high_water`. Returns how many moved and the first new number.
-pub fn rebase(conn: &Connection, branch: &str, from: i64, hub_high_water: i64) -> Result<(i64, i64), StoreError> {
-    let last = stream_last(conn, branch)?;
+pub fn rebase(tx: &Tx<'_>, branch: &str, from: i64, hub_high_water: i64) -> Result<(i64, i64), StoreError> {
+    let conn = tx.conn;
+    let last = stream_last(tx, branch)?;
     let first_new = last.max(hub_high_water) + 1;
     let shift = first_new - from;
     // Every new number is above every old one, so the unique index never sees a clash.
     let moved = conn
         .execute("UPDATE events SET stream_seq = stream_seq + ?3 WHERE branch_id = ?1 AND stream_seq >= ?2", params![branch, from, shift])?
         as i64;
-    state_set(conn, &format!("stream:{branch}"), &(last + shift).to_string())?;
-    set_acked(conn, branch, from - 1)?;
+    state_set(tx, &format!("stream:{branch}"), &(last + shift).to_string())?;
+    set_acked(tx, branch, from - 1)?;
     Ok((moved, first_new))
 }
 
 /// The next events to push: in stream order after `after`, at most `max` events and about
 /// `max_bytes` of payload (always at least one event).
-pub fn outbox(conn: &Connection, branch: &str, after: i64, max: usize, max_bytes: usize) -> Result<Vec<WireEvent>, StoreError> {
+pub fn outbox(r: &Reader<'_>, branch: &str, after: i64, max: usize, max_bytes: usize) -> Result<Vec<WireEvent>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(
         "SELECT stream_seq, event_uuid, namespace, name, data FROM events
          WHERE branch_id = ?1 AND stream_seq > ?2 ORDER BY stream_seq LIMIT ?3",
@@ -95,8 +99,9 @@ pub fn outbox(conn: &Connection, branch: &str, after: i64, max: usize, max_bytes
 }
 
 /// Events waiting for the hub: how many, and when the oldest was written (epoch ms).
-pub fn pending(conn: &Connection, branch: &str) -> Result<(i64, Option<i64>), StoreError> {
-    let acked = acked(conn, branch)?;
+pub fn pending(r: &Reader<'_>, branch: &str) -> Result<(i64, Option<i64>), StoreError> {
+    let conn = r.conn;
+    let acked = acked(r, branch)?;
     Ok(conn.query_row(
         "SELECT COUNT(*), MIN(created_ms) FROM events WHERE branch_id = ?1 AND stream_seq > ?2",
         params![branch, acked],
@@ -104,7 +109,8 @@ pub fn pending(conn: &Connection, branch: &str) -> Result<(i64, Option<i64>), St
     )?)
 }
 
-pub fn park(conn: &Connection, branch: &str, seq: i64, code: &str, message: &str) -> Result<(), StoreError> {
+pub fn park(tx: &Tx<'_>, branch: &str, seq: i64, code: &str, message: &str) -> Result<(), StoreError> {
+    let conn = tx.conn;
     conn.execute(
         "INSERT OR IGNORE INTO sync_parked (branch_id, stream_seq, code, message, parked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![branch, seq, code, message, now_rfc3339()],
@@ -112,15 +118,17 @@ pub fn park(conn: &Connection, branch: &str, seq: i64, code: &str, message: &str
     Ok(())
 }
 
-pub fn parked_count(conn: &Connection) -> Result<i64, StoreError> {
+pub fn parked_count(r: &Reader<'_>) -> Result<i64, StoreError> {
+    let conn = r.conn;
     Ok(conn.query_row("SELECT COUNT(*) FROM sync_parked", [], |r| r.get(0))?)
 }
 
 // ---- hub side ------------------------------------------------------------------------------
 
 /// Stores a branch credential's hash, replacing (revoking) any earlier one for the branch.
-pub fn uplink_create(conn: &Connection, branch: &str, company: &str, token_hash: &str) -> Result<(), StoreError> {
-    match super::directory::branch(conn, branch)? {
+pub fn uplink_create(tx: &Tx<'_>, branch: &str, company: &str, token_hash: &str) -> Result<(), StoreError> {
+    let conn = tx.conn;
+    match super::directory::branch(tx, branch)? {
         Some(b) if b.company_id == company => {}
         Some(_) => return Err(StoreError::Invalid(format!("branch {branch} does not belong to company {company}"))),
         None => return Err(StoreError::NotFound(format!("branch {branch} does not exist on this hub; add it first"))),
@@ -134,12 +142,14 @@ pub fn uplink_create(conn: &Connection, branch: &str, company: &str, token_hash:
     Ok(())
 }
 
-pub fn uplink_revoke(conn: &Connection, branch: &str) -> Result<bool, StoreError> {
+pub fn uplink_revoke(tx: &Tx<'_>, branch: &str) -> Result<bool, StoreError> {
+    let conn = tx.conn;
     Ok(conn.execute("UPDATE uplinks SET revoked_at = ?2 WHERE branch_id = ?1 AND revoked_at IS NULL", params![branch, now_rfc3339()])? == 1)
 }
 
 /// The (branch, company) of an active credential.
-pub fn uplink_by_hash(conn: &Connection, hash: &str) -> Result<Option<(String, String)>, StoreError> {
+pub fn uplink_by_hash(r: &Reader<'_>, hash: &str) -> Result<Option<(String, String)>, StoreError> {
+    let conn = r.conn;
     Ok(conn
         .query_row("SELECT branch_id, company_id FROM uplinks WHERE token_hash = ?1 AND revoked_at IS NULL", [hash], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -147,7 +157,8 @@ pub fn uplink_by_hash(conn: &Connection, hash: &str) -> Result<Option<(String, S
         .optional()?)
 }
 
-pub fn high_water(conn: &Connection, branch: &str) -> Result<i64, StoreError> {
+pub fn high_water(r: &Reader<'_>, branch: &str) -> Result<i64, StoreError> {
+    let conn = r.conn;
     Ok(conn.query_row("SELECT high_water FROM hub_streams WHERE branch_id = ?1", [branch], |r| r.get(0)).optional()?.unwrap_or(0))
 }
 
@@ -161,7 +172,8 @@ pub enum Received {
 }
 
 /// Stores one pushed event under its unique key (branch, seq).
-pub fn hub_receive(conn: &Connection, branch: &str, e: &WireEvent, status: &str) -> Result<Received, StoreError> {
+pub fn hub_receive(tx: &Tx<'_>, branch: &str, e: &WireEvent, status: &str) -> Result<Received, StoreError> {
+    let conn = tx.conn;
     let existing: Option<String> = conn
         .query_row("SELECT event_uuid FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2", params![branch, e.seq], |r| r.get(0))
         .optional()?;
@@ -180,7 +192,8 @@ pub fn hub_receive(conn: &Connection, branch: &str, e: &WireEvent, status: &str)
 }
 
 /// The stored-but-not-yet-applied event right after the high-water mark, if it arrived.
-pub fn next_pending(conn: &Connection, branch: &str, seq: i64) -> Result<Option<WireEvent>, StoreError> {
+pub fn next_pending(r: &Reader<'_>, branch: &str, seq: i64) -> Result<Option<WireEvent>, StoreError> {
+    let conn = r.conn;
     let row = conn
         .query_row(
             "SELECT stream_seq, event_uuid, namespace, name, data FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2",
@@ -195,7 +208,8 @@ pub fn next_pending(conn: &Connection, branch: &str, seq: i64) -> Result<Option<
 }
 
 /// Records how an event was applied and moves the high-water mark to it.
-pub fn settle(conn: &Connection, branch: &str, seq: i64, status: &str) -> Result<(), StoreError> {
+pub fn settle(tx: &Tx<'_>, branch: &str, seq: i64, status: &str) -> Result<(), StoreError> {
+    let conn = tx.conn;
     conn.execute("UPDATE hub_events SET status = ?3 WHERE branch_id = ?1 AND stream_seq = ?2", params![branch, seq, status])?;
     conn.execute(
         "INSERT INTO hub_streams (branch_id, high_water) VALUES (?1, ?2) ON CONFLICT(branch_id) DO UPDATE SET high_water = excluded.high_water",
@@ -217,11 +231,13 @@ pub struct FeedEvent {
 /// Company-wide records (users of the whole company) have an empty branch id.
 /// The newest position the feed ever had (events' AUTOINCREMENT counter: it never goes back,
 /// except when the database itself is restored from an older copy).
-pub fn feed_head(conn: &Connection) -> Result<i64, StoreError> {
+pub fn feed_head(r: &Reader<'_>) -> Result<i64, StoreError> {
+    let conn = r.conn;
     Ok(conn.query_row("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)", [], |r| r.get(0))?)
 }
 
-pub fn feed(conn: &Connection, company: &str, branch: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>, StoreError> {
+pub fn feed(r: &Reader<'_>, company: &str, branch: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>, StoreError> {
+    let conn = r.conn;
     let mut stmt = conn.prepare_cached(
         "SELECT seq, namespace, name, data FROM events
          WHERE (branch_id = ?1 OR (branch_id = '' AND company_id = ?4)) AND origin = 'local' AND seq > ?2 ORDER BY seq LIMIT ?3",

@@ -48,16 +48,7 @@ fn str_of<'a>(d: &'a Value, k: &str) -> Result<&'a str, Reject> {
 
 /// Runs `f` in a savepoint: a refused event leaves no trace (rows or broadcasts).
 pub fn isolated<T>(tx: &mut Tx<'_>, f: impl FnOnce(&mut Tx<'_>) -> Result<T, Reject>) -> Result<T, Reject> {
-    let mark = tx.events.len();
-    tx.conn.execute_batch("SAVEPOINT apply").map_err(StoreError::from)?;
-    let out = f(tx);
-    if out.is_ok() {
-        tx.conn.execute_batch("RELEASE apply").map_err(StoreError::from)?;
-    } else {
-        let _ = tx.conn.execute_batch("ROLLBACK TO apply; RELEASE apply");
-        tx.events.truncate(mark);
-    }
-    out
+    tx.isolated(f)
 }
 
 /// At the hub: one event pushed by `branch` of `company`.
@@ -77,10 +68,10 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
             if o.branch_id != branch || o.company_id != company {
                 return reject("WRONG_BRANCH", "the order belongs to another branch or company");
             }
-            if order_store::get(tx.conn, &o.id)?.is_some_and(|other| other.branch_id != branch) {
+            if order_store::get(tx, &o.id)?.is_some_and(|other| other.branch_id != branch) {
                 return reject("WRONG_BRANCH", format!("order id {} is already another branch's order", o.id));
             }
-            order_store::upsert_replica(tx.conn, &o)?;
+            order_store::upsert_replica(tx, &o)?;
         }
         "orderStatusUpdate" | "orderCancelled" => {
             let id = str_of(&d, "orderId")?;
@@ -93,7 +84,7 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
             if !own_order(tx, id, branch)? {
                 return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
             }
-            order_store::replicate_status(tx.conn, id, status, d.get("reason").and_then(Value::as_str), &at)?;
+            order_store::replicate_status(tx, id, status, d.get("reason").and_then(Value::as_str), &at)?;
         }
         "driverUpdate" => {
             let id = str_of(&d, "orderId")?;
@@ -101,7 +92,7 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
                 return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
             }
             let at = d.get("updatedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
-            order_store::replicate_driver(tx.conn, id, d.get("driver").unwrap_or(&Value::Null), &at)?;
+            order_store::replicate_driver(tx, id, d.get("driver").unwrap_or(&Value::Null), &at)?;
         }
         "availabilityUpdate" => avail_item(tx, company, branch, &d)?,
         "bulkAvailabilityUpdate" => {
@@ -120,39 +111,39 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
             if p.branch_id != branch || p.company_id != company {
                 return reject("WRONG_BRANCH", "the printer belongs to another branch or company");
             }
-            if printer_store::get(tx.conn, &p.id)?.is_some_and(|other| other.branch_id != branch) {
+            if printer_store::get(tx, &p.id)?.is_some_and(|other| other.branch_id != branch) {
                 return reject("WRONG_BRANCH", format!("printer id {} is already another branch's printer", p.id));
             }
             p.sync_desktop_ids();
-            printer_store::upsert_replica(tx.conn, &p)?;
+            printer_store::upsert_replica(tx, &p)?;
         }
         "printerRemoved" => {
             let id = str_of(&d, "printerId")?;
             // Removing one this hub never had is a no-op; another branch's is refused.
-            if printer_store::get(tx.conn, id)?.is_some_and(|p| p.branch_id != branch) {
+            if printer_store::get(tx, id)?.is_some_and(|p| p.branch_id != branch) {
                 return reject("WRONG_BRANCH", format!("printer {id} is another branch's printer"));
             }
-            printer_store::delete_replica(tx.conn, id)?;
+            printer_store::delete_replica(tx, id)?;
         }
         "printerStatusUpdate" => {
             let id = str_of(&d, "printerId")?;
             // One this hub has not seen yet (added before the uplink existed) is only relayed.
-            if printer_store::get(tx.conn, id)?.is_some_and(|p| p.branch_id != branch) {
+            if printer_store::get(tx, id)?.is_some_and(|p| p.branch_id != branch) {
                 return reject("WRONG_BRANCH", format!("printer {id} is another branch's printer"));
             }
             let at = d.get("checkedAt").and_then(Value::as_str).unwrap_or_default().to_string();
-            printer_store::replicate_status(tx.conn, id, str_of(&d, "status")?, &at)?;
+            printer_store::replicate_status(tx, id, str_of(&d, "status")?, &at)?;
         }
         // Print alerts, acks and order print state: HQ sees every branch's stuck printers.
         // A branch sends each alert and ack once; HQ's screens get it on both namespaces.
         "printAlert" | "printAlertAck" => {
             if name == "printAlert" {
                 str_of(&d, "id")?;
-                print_alert_store::upsert_replica(tx.conn, company, branch, &d)?;
+                print_alert_store::upsert_replica(tx, company, branch, &d)?;
             } else {
                 let id = str_of(&d, "alertId").or_else(|_| str_of(&d, "id"))?;
                 let at = d.get("ackedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
-                print_alert_store::replicate_ack(tx.conn, branch, id, &at, d.get("ackedBy").and_then(Value::as_str))?;
+                print_alert_store::replicate_ack(tx, branch, id, &at, d.get("ackedBy").and_then(Value::as_str))?;
             }
             for ns in print_alert_store::NAMESPACES {
                 tx.emit(ns, name, scope, d.clone())?;
@@ -168,7 +159,7 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
                 .get("printing")
                 .filter(|p| p.is_object())
                 .ok_or_else(|| Reject { code: "INVALID_EVENT", message: "printing must be an object".into() })?;
-            order_store::replicate_printing(tx.conn, id, printing)?;
+            order_store::replicate_printing(tx, id, printing)?;
         }
         other => return reject("UNKNOWN_EVENT", format!("unknown event {other}")),
     }
@@ -177,7 +168,7 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
 }
 
 fn own_order(tx: &Tx<'_>, id: &str, branch: &str) -> Result<bool, Reject> {
-    Ok(order_store::get(tx.conn, id)?.is_some_and(|o| o.branch_id == branch))
+    Ok(order_store::get(tx, id)?.is_some_and(|o| o.branch_id == branch))
 }
 
 fn avail_item(tx: &mut Tx<'_>, company: &str, branch: &str, d: &Value) -> Result<(), Reject> {
@@ -187,7 +178,7 @@ fn avail_item(tx: &mut Tx<'_>, company: &str, branch: &str, d: &Value) -> Result
         return reject("WRONG_BRANCH", "the item belongs to another branch");
     }
     availability::item_type(&item.item_type).map_err(|e| Reject { code: "INVALID_EVENT", message: e.0 })?;
-    avail_store::upsert_replica(tx.conn, company, &item)?;
+    avail_store::upsert_replica(tx, company, &item)?;
     Ok(())
 }
 
@@ -198,7 +189,7 @@ pub fn from_hub(tx: &mut Tx<'_>, company: &str, branch: &str, business_day: &str
     match name {
         "newOrder" => {
             let id = str_of(&d, "id")?;
-            if order_store::get(tx.conn, id)?.is_some() {
+            if order_store::get(tx, id)?.is_some() {
                 return Ok(()); // already here (a repeated feed page)
             }
             let body = serde_json::json!({
@@ -215,7 +206,7 @@ pub fn from_hub(tx: &mut Tx<'_>, company: &str, branch: &str, business_day: &str
             let id = str_of(&d, "orderId")?;
             let status =
                 Status::parse(str_of(&d, "status")?).ok_or_else(|| Reject { code: "INVALID_EVENT", message: "unknown status".into() })?;
-            match order_store::get(tx.conn, id)? {
+            match order_store::get(tx, id)? {
                 Some(o) if o.status == status => {}
                 Some(_) => {
                     order_store::set_status(tx, id, status, &visible)?;
@@ -226,14 +217,14 @@ pub fn from_hub(tx: &mut Tx<'_>, company: &str, branch: &str, business_day: &str
         "orderCancelled" => {
             tx.origin = Origin::Hub;
             let id = str_of(&d, "orderId")?;
-            if order_store::get(tx.conn, id)?.is_some_and(|o| !o.status.is_final()) {
+            if order_store::get(tx, id)?.is_some_and(|o| !o.status.is_final()) {
                 order_store::cancel(tx, id, d.get("reason").and_then(Value::as_str).map(str::to_string), &visible)?;
             }
         }
         "driverUpdate" => {
             tx.origin = Origin::Hub;
             let id = str_of(&d, "orderId")?;
-            if order_store::get(tx.conn, id)?.is_some_and(|o| !o.status.is_final()) {
+            if order_store::get(tx, id)?.is_some_and(|o| !o.status.is_final()) {
                 order_store::set_driver(tx, id, d.get("driver").cloned().unwrap_or(Value::Null), &visible)?;
             }
         }
@@ -257,11 +248,11 @@ pub fn from_hub(tx: &mut Tx<'_>, company: &str, branch: &str, business_day: &str
         }
         "directory:user" => {
             tx.origin = Origin::Hub;
-            crate::store::directory::replicate_user(tx.conn, &d)?;
+            crate::store::directory::replicate_user(tx, &d)?;
         }
         "directory:license" => {
             tx.origin = Origin::Hub;
-            crate::store::directory::replicate_license(tx.conn, &d)?;
+            crate::store::directory::replicate_license(tx, &d)?;
         }
         // Other HQ events (alerts, HQ's view of printers) are not the branch's to apply.
         _ => {}

@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::apply::{self, Reject};
 use super::{BATCH_MAX_EVENTS, FeedResponse, Hello, PROTOCOL, Parked, PushRequest, PushResponse};
-use crate::app::AppState;
 use crate::auth::license;
 use crate::error::ApiError;
 use crate::realtime::NAMESPACES;
+use crate::state::AppState;
 use crate::store::sync::{self as store, Received, WireEvent};
 use crate::store::{StoreError, Tx};
 use axum::http::StatusCode;
@@ -101,7 +101,7 @@ pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushRes
         .write(move |tx| {
             let (mut parked, mut duplicates) = (Vec::new(), 0);
             for e in &req.events {
-                match store::hub_receive(tx.conn, &up.branch_id, e, "pending")? {
+                match store::hub_receive(tx, &up.branch_id, e, "pending")? {
                     Received::New => {}
                     Received::Duplicate => duplicates += 1,
                     Received::Conflict => parked.push(Parked {
@@ -131,8 +131,8 @@ fn up_branch(body: &Value) -> String {
 
 /// Applies stored events from the high-water mark on, in order, while there is no gap.
 fn apply_contiguous(tx: &mut Tx<'_>, up: &Uplink, parked: &mut Vec<Parked>) -> Result<i64, StoreError> {
-    let mut hw = store::high_water(tx.conn, &up.branch_id)?;
-    while let Some(e) = store::next_pending(tx.conn, &up.branch_id, hw + 1)? {
+    let mut hw = store::high_water(tx, &up.branch_id)?;
+    while let Some(e) = store::next_pending(tx, &up.branch_id, hw + 1)? {
         let outcome = apply_one(tx, up, &e);
         let status = match outcome {
             Ok(()) => "applied",
@@ -142,7 +142,7 @@ fn apply_contiguous(tx: &mut Tx<'_>, up: &Uplink, parked: &mut Vec<Parked>) -> R
                 "parked"
             }
         };
-        store::settle(tx.conn, &up.branch_id, e.seq, status)?;
+        store::settle(tx, &up.branch_id, e.seq, status)?;
         hw = e.seq;
     }
     Ok(hw)

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::{BATCH_MAX_BYTES, BATCH_MAX_EVENTS, FEED_MAX, FeedResponse, Hello, PROTOCOL, PushResponse, apply};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::sync as store;
 use crate::store::{StoreError, events::Origin};
 
@@ -190,7 +190,7 @@ pub async fn run_uplink(state: AppState, base: String, token: String) {
                 });
                 if persisted.is_none_or(|at| at.elapsed() >= PERSIST_SUCCESS_EVERY) {
                     persisted = Some(tokio::time::Instant::now());
-                    let _ = state.db().write(move |tx| store::state_set(tx.conn, "last_success", &now)).await;
+                    let _ = state.db().write(move |tx| store::state_set(tx, "last_success", &now)).await;
                 }
                 if more { Duration::ZERO } else { IDLE }
             }
@@ -362,16 +362,16 @@ async fn cycle(state: &AppState, up: &Uplink) -> Result<bool, Fail> {
         state
             .db()
             .write(move |tx| {
-                store::state_set(tx.conn, "uplink:branch", &b)?;
-                let acked = store::acked(tx.conn, &b)?;
+                store::state_set(tx, "uplink:branch", &b)?;
+                let acked = store::acked(tx, &b)?;
                 let mut skipped = false;
                 if hw < acked {
                     // The hub lost events it had acknowledged: send them again from its mark.
-                    store::set_acked(tx.conn, &b, hw)?;
-                } else if hw > acked && store::stream_last(tx.conn, &b)? <= acked {
+                    store::set_acked(tx, &b, hw)?;
+                } else if hw > acked && store::stream_last(tx, &b)? <= acked {
                     // Nothing waiting here, yet the hub has more: numbers this appliance never
                     // wrote. (With events waiting, `push` first checks them against the hub.)
-                    store::skip_to(tx.conn, &b, hw)?;
+                    store::skip_to(tx, &b, hw)?;
                     skipped = true;
                 }
                 Ok::<_, StoreError>((acked, skipped))
@@ -431,8 +431,8 @@ async fn push(state: &AppState, up: &Uplink, branch: &str, hub_high_water: i64) 
         batch = state
             .db()
             .write(move |tx| {
-                store::set_acked(tx.conn, &b, hub_high_water)?;
-                store::outbox(tx.conn, &b, hub_high_water, BATCH_MAX_EVENTS, BATCH_MAX_BYTES)
+                store::set_acked(tx, &b, hub_high_water)?;
+                store::outbox(tx, &b, hub_high_water, BATCH_MAX_EVENTS, BATCH_MAX_BYTES)
             })
             .await?;
         checking = false;
@@ -465,16 +465,16 @@ async fn push(state: &AppState, up: &Uplink, branch: &str, hub_high_water: i64) 
     let (before, rebased) = state
         .db()
         .write(move |tx| {
-            let before = store::acked(tx.conn, &b)?;
+            let before = store::acked(tx, &b)?;
             for p in parked.iter().filter(|p| p.code != SEQ_CONFLICT && conflict.is_none_or(|c| p.seq < c)) {
-                store::park(tx.conn, &b, p.seq, &p.code, &p.message)?;
+                store::park(tx, &b, p.seq, &p.code, &p.message)?;
             }
             if let Some(c) = conflict {
-                return Ok::<_, StoreError>((before, Some(store::rebase(tx.conn, &b, c, hw)?)));
+                return Ok::<_, StoreError>((before, Some(store::rebase(tx, &b, c, hw)?)));
             }
             // While checking, the hub's mark may lie beyond this batch: acknowledge only what
             // was checked.
-            store::set_acked(tx.conn, &b, if checking { hw.min(last) } else { hw })?;
+            store::set_acked(tx, &b, if checking { hw.min(last) } else { hw })?;
             Ok((before, None))
         })
         .await?;
@@ -530,7 +530,7 @@ async fn pull(state: &AppState, up: &Uplink, company: &str, branch: &str, feed_h
         );
         state.sync().update(|s| s.divergences += 1);
         cursor = 0;
-        state.db().write(|tx| store::state_set(tx.conn, "feed:cursor", "0")).await?;
+        state.db().write(|tx| store::state_set(tx, "feed:cursor", "0")).await?;
     }
     let url = format!("{}/sync/v1/feed?after={cursor}&limit={FEED_MAX}", up.base);
     let page: FeedResponse =
@@ -554,11 +554,11 @@ async fn pull(state: &AppState, up: &Uplink, company: &str, branch: &str, feed_h
                     // in a log line: the feed moves on, and staff see something needs a look.
                     Err(r) => {
                         tracing::warn!(cursor = e.cursor, event = %e.name, code = r.code, reason = %r.message, "sync: feed event parked");
-                        store::park(tx.conn, &format!("feed:{b}"), e.cursor, r.code, &format!("{}: {}", e.name, r.message))?;
+                        store::park(tx, &format!("feed:{b}"), e.cursor, r.code, &format!("{}: {}", e.name, r.message))?;
                     }
                 }
             }
-            store::state_set(tx.conn, "feed:cursor", &next.to_string())?;
+            store::state_set(tx, "feed:cursor", &next.to_string())?;
             Ok::<_, StoreError>(applied)
         })
         .await?;

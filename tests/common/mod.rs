@@ -160,19 +160,19 @@ async fn seed(state: &AppState) -> Fixtures {
     state
         .db()
         .write(move |tx| {
-            if directory::company_exists(tx.conn, "co-1")? {
+            if directory::company_exists(tx, "co-1")? {
                 return Ok(()); // a restarted server on the same data directory
             }
-            directory::add_company(tx.conn, "co-1", "Company One")?;
-            directory::add_company(tx.conn, "co-2", "Company Two")?;
-            directory::add_branch(tx.conn, "br-1", "co-1", "One North")?;
-            directory::add_branch(tx.conn, "br-2", "co-1", "One South")?;
-            directory::add_branch(tx.conn, "br-3", "co-2", "Two Central")?;
-            directory::add_license(tx.conn, &h1, "co-1", "br-1")?;
-            directory::add_license(tx.conn, &h3, "co-2", "br-3")?;
-            directory::add_license(tx.conn, &hr, "co-1", "br-1")?;
+            directory::add_company(tx, "co-1", "Company One")?;
+            directory::add_company(tx, "co-2", "Company Two")?;
+            directory::add_branch(tx, "br-1", "co-1", "One North")?;
+            directory::add_branch(tx, "br-2", "co-1", "One South")?;
+            directory::add_branch(tx, "br-3", "co-2", "Two Central")?;
+            directory::add_license(tx, &h1, "co-1", "br-1")?;
+            directory::add_license(tx, &h3, "co-2", "br-3")?;
+            directory::add_license(tx, &hr, "co-1", "br-1")?;
             directory::add_user(
-                tx.conn,
+                tx,
                 &directory::UserRow {
                     id: "u-owner".into(),
                     email: "owner@co1.test".into(),
@@ -301,7 +301,7 @@ pub async fn add_login_user(s: &TestServer, email: &str, password: &str, role: &
         company_id: company.map(Into::into),
         branch_id: branch.map(Into::into),
     };
-    s.state.db().write(move |tx| directory::add_user(tx.conn, &row)).await.expect("user added");
+    s.state.db().write(move |tx| directory::add_user(tx, &row)).await.expect("user added");
 }
 
 /// A local port where nothing listens, held for as long as the returned socket lives: it is
@@ -312,4 +312,12 @@ pub fn closed_port() -> (socket2::Socket, std::net::SocketAddr) {
     sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind");
     let addr = sock.local_addr().expect("local addr").as_socket().expect("an IP address");
     (sock, addr)
+}
+
+/// A connection of the test's own to the server's database file, for what a test reads or
+/// plants behind the server's back (the store offers no raw SQL outside `src/store/`).
+pub fn sql(s: &TestServer) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(s.state.db().path()).expect("the database opens");
+    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    c
 }

@@ -1,0 +1,328 @@
+//! Checks of the source tree that the compiler cannot make, in the spirit of rust-analyzer's
+//! `xtask/src/tidy.rs`: it reads `src/**/*.rs` and ARCHITECTURE.md as text.
+//!
+//! - SQLite stays behind the store boundary: no `rusqlite` and no SQL string literal outside
+//!   `src/store/`.
+//! - Socket.IO stays in `realtime`: no `socketioxide` outside `src/realtime/` (and the
+//!   wiring: `src/app.rs`, and `src/state.rs`, which holds the handle).
+//! - Nothing imports `crate::app` but `main.rs` and `lib.rs`: `app` only wires; what the
+//!   features share is in `src/state.rs` (the import graph stays without `app` in a cycle).
+//! - Every module file under `src/` is on ARCHITECTURE.md's code map (by its own path or a
+//!   folder it lies in).
+//!
+//! Comments are not checked (they may name what they talk about); code and string literals
+//! are. Every message says `file:line`, what is wrong and what to do.
+
+use std::path::{Path, PathBuf};
+
+/// Where a dependency may be named: path prefixes under the crate root.
+const RUSQLITE_ALLOWED: &[&str] = &["src/store/"];
+const SOCKETIOXIDE_ALLOWED: &[&str] = &["src/realtime/", "src/app.rs", "src/state.rs"];
+const APP_ALLOWED: &[&str] = &["src/app.rs", "src/main.rs", "src/lib.rs"];
+
+/// SQL a string literal may start with (after white space); `UPDATE` counts only with a `SET`.
+const SQL_STARTS: &[&str] = &[
+    "SELECT ",
+    "SELECT\n",
+    "INSERT INTO",
+    "INSERT OR",
+    "DELETE FROM",
+    "PRAGMA ",
+    "CREATE TABLE",
+    "CREATE INDEX",
+    "CREATE UNIQUE",
+    "ALTER TABLE",
+    "DROP TABLE",
+    "BEGIN IMMEDIATE",
+    "SAVEPOINT ",
+    "ROLLBACK",
+    "RELEASE ",
+    "VACUUM",
+];
+
+/// One source file: its path relative to the crate root (with `/`) and its text.
+struct Source {
+    path: String,
+    text: String,
+}
+
+/// A source file split into code (comments and literals blanked, lines kept) and its string
+/// literals with the line each starts on.
+struct Lexed {
+    code: String,
+    strings: Vec<(usize, String)>,
+}
+
+fn lex(text: &str) -> Lexed {
+    let b: Vec<char> = text.chars().collect();
+    let mut code = String::with_capacity(text.len());
+    let mut strings = Vec::new();
+    let mut line = 1;
+    let mut i = 0;
+    // Copies `c` to the code, or blanks it (keeping line breaks) when it is not code.
+    let keep = |code: &mut String, c: char, is_code: bool| code.push(if is_code || c == '\n' { c } else { ' ' });
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied();
+        let prev_ident = i > 0 && (b[i - 1].is_alphanumeric() || b[i - 1] == '_');
+        if c == '/' && next == Some('/') {
+            while i < b.len() && b[i] != '\n' {
+                keep(&mut code, b[i], false);
+                i += 1;
+            }
+            continue;
+        }
+        if c == '/' && next == Some('*') {
+            while i < b.len() && !(b[i] == '*' && b.get(i + 1) == Some(&'/')) {
+                line += usize::from(b[i] == '\n');
+                keep(&mut code, b[i], false);
+                i += 1;
+            }
+            code.push_str("  ");
+            i += 2;
+            continue;
+        }
+        // Raw strings: r"…", r#"…"#, br"…".
+        let raw_start = if !prev_ident && c == 'r' {
+            Some(i + 1)
+        } else if !prev_ident && c == 'b' && next == Some('r') {
+            Some(i + 2)
+        } else {
+            None
+        };
+        if let Some(mut j) = raw_start {
+            let mut hashes = 0;
+            while b.get(j) == Some(&'#') {
+                hashes += 1;
+                j += 1;
+            }
+            if b.get(j) == Some(&'"') {
+                let close: String = std::iter::once('"').chain(std::iter::repeat_n('#', hashes)).collect();
+                let close: Vec<char> = close.chars().collect();
+                let start_line = line;
+                let mut k = j + 1;
+                let mut s = String::new();
+                while k < b.len() && b[k..].iter().take(close.len()).ne(close.iter()) {
+                    s.push(b[k]);
+                    line += usize::from(b[k] == '\n');
+                    k += 1;
+                }
+                strings.push((start_line, s));
+                for &ch in &b[i..(k + close.len()).min(b.len())] {
+                    keep(&mut code, ch, false);
+                }
+                i = k + close.len();
+                continue;
+            }
+        }
+        if c == '"' {
+            let start_line = line;
+            let mut s = String::new();
+            keep(&mut code, c, false);
+            i += 1;
+            while i < b.len() && b[i] != '"' {
+                if b[i] == '\\' && i + 1 < b.len() {
+                    let esc = b[i + 1];
+                    s.push(match esc {
+                        'n' => '\n',
+                        't' => '\t',
+                        other => other,
+                    });
+                    keep(&mut code, b[i], false);
+                    keep(&mut code, esc, false);
+                    line += usize::from(esc == '\n');
+                    i += 2;
+                    continue;
+                }
+                s.push(b[i]);
+                line += usize::from(b[i] == '\n');
+                keep(&mut code, b[i], false);
+                i += 1;
+            }
+            keep(&mut code, '"', false);
+            i += 1;
+            strings.push((start_line, s));
+            continue;
+        }
+        // Character literals ('"', '\'', '\n'); a lifetime ('a) is code.
+        if c == '\'' {
+            let len = if next == Some('\\') {
+                b.get(i + 3..).and_then(|rest| rest.iter().position(|&x| x == '\'')).map(|p| p + 4)
+            } else if b.get(i + 2) == Some(&'\'') {
+                Some(3)
+            } else {
+                None
+            };
+            if let Some(len) = len {
+                for &ch in &b[i..(i + len).min(b.len())] {
+                    keep(&mut code, ch, false);
+                }
+                i += len;
+                continue;
+            }
+        }
+        line += usize::from(c == '\n');
+        keep(&mut code, c, true);
+        i += 1;
+    }
+    Lexed { code, strings }
+}
+
+fn is_sql(literal: &str) -> bool {
+    let t = literal.trim_start();
+    SQL_STARTS.iter().any(|k| t.starts_with(k)) || (t.starts_with("UPDATE ") && t.contains(" SET "))
+}
+
+fn allowed(path: &str, prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| path.starts_with(p))
+}
+
+/// Whole-word occurrences of `word` in code, with their line numbers.
+fn word_lines(code: &str, word: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        let mut from = 0;
+        while let Some(p) = line[from..].find(word) {
+            let at = from + p;
+            let before = line[..at].chars().next_back();
+            let after = line[at + word.len()..].chars().next();
+            let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+            if boundary(before) && boundary(after) {
+                out.push(n + 1);
+                break;
+            }
+            from = at + word.len();
+        }
+    }
+    out
+}
+
+/// The `src/…` paths named on the code map (the table under `## Code map`).
+fn code_map(architecture: &str) -> Vec<String> {
+    let Some(start) = architecture.find("## Code map") else { return Vec::new() };
+    let rest = &architecture[start + 2..];
+    let section = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+    section.split('`').skip(1).step_by(2).filter(|t| t.starts_with("src/")).map(str::to_string).collect()
+}
+
+/// Every violation in `files` (and against the code map in `architecture`), one line each.
+fn check(files: &[Source], architecture: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let map = code_map(architecture);
+    for f in files {
+        let lexed = lex(&f.text);
+        if !allowed(&f.path, RUSQLITE_ALLOWED) {
+            for line in word_lines(&lexed.code, "rusqlite") {
+                out.push(format!(
+                    "{}:{line}: `rusqlite` outside src/store/: only the store touches SQLite; call (or add) a typed function in src/store/ instead",
+                    f.path
+                ));
+            }
+            for (line, s) in &lexed.strings {
+                if is_sql(s) {
+                    let head: String = s.trim_start().chars().take(40).collect();
+                    out.push(format!(
+                        "{}:{line}: SQL outside src/store/ ({head:?}…): move the query into a typed function in src/store/ and call that",
+                        f.path
+                    ));
+                }
+            }
+        }
+        if !allowed(&f.path, SOCKETIOXIDE_ALLOWED) {
+            for line in word_lines(&lexed.code, "socketioxide") {
+                out.push(format!(
+                    "{}:{line}: `socketioxide` outside src/realtime/: only realtime knows Socket.IO; add a function to src/realtime/ and call that",
+                    f.path
+                ));
+            }
+        }
+        if !allowed(&f.path, APP_ALLOWED) {
+            for line in word_lines(&lexed.code, "crate::app") {
+                out.push(format!(
+                    "{}:{line}: `crate::app` outside the wiring: app.rs only wires; take what you need from crate::state (AppState) or the module that owns it",
+                    f.path
+                ));
+            }
+        }
+        let on_map = map.iter().any(|m| *m == f.path || (m.ends_with('/') && f.path.starts_with(m.as_str())));
+        if !on_map {
+            out.push(format!(
+                "{}:1: module missing from ARCHITECTURE.md's code map: add a row for it (or for its folder) saying what it owns",
+                f.path
+            ));
+        }
+    }
+    out
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn sources(root: &Path) -> Vec<Source> {
+    let mut paths = Vec::new();
+    rust_files(&root.join("src"), &mut paths);
+    paths
+        .into_iter()
+        .map(|p| Source {
+            path: p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"),
+            text: std::fs::read_to_string(&p).unwrap(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_source_tree_is_tidy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = sources(root);
+    assert!(files.iter().any(|f| f.path == "src/store/db.rs"), "the checker sees the source tree");
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let problems = check(&files, &architecture);
+    assert!(problems.is_empty(), "tidy found {} problem(s):\n{}", problems.len(), problems.join("\n"));
+}
+
+#[test]
+fn planted_violations_are_reported() {
+    let map = "# Architecture\n\n## Code map\n\n| `src/store/` | all SQLite |\n| `src/http/` | routes |\n| `src/app.rs` | wiring |\n\n## Data flow\n`src/planted.rs`\n";
+    let file = |path: &str, text: &str| Source { path: path.into(), text: text.into() };
+    let files = [
+        // Allowed: SQL and rusqlite inside the store, socketioxide in the wiring.
+        file("src/store/x.rs", "use rusqlite::Connection;\nfn f(c: &Connection) { c.execute(\"DELETE FROM t\", []); }\n"),
+        file("src/app.rs", "use socketioxide::SocketIo;\n"),
+        // Not SQL, not code: a message naming a pragma, comments, a word that only contains it.
+        file(
+            "src/http/fine.rs",
+            "// rusqlite and socketioxide in a comment\n/* SELECT * FROM t */\nfn f() { let m = \"failed PRAGMA quick_check: x\"; let not_rusqlite_x = 1; let c = '\"'; }\n",
+        ),
+        // Violations.
+        file(
+            "src/http/bad.rs",
+            "fn f<'a>(c: &'a x) {\n    let n = c.query_row(\"SELECT 1\", [], |r| r.get(0));\n    let e: rusqlite::Error = todo!();\n    let s = r#\"\n  UPDATE orders SET x = 1\"#;\n    let io: socketioxide::SocketIo = todo!();\n    let st: crate::app::AppState = todo!();\n}\n",
+        ),
+        file("src/planted.rs", "fn main() {}\n"),
+    ];
+    let problems = check(&files, map);
+    let expect = [
+        "src/http/bad.rs:2: SQL outside src/store/",
+        "src/http/bad.rs:3: `rusqlite` outside src/store/",
+        "src/http/bad.rs:4: SQL outside src/store/",
+        "src/http/bad.rs:6: `socketioxide` outside src/realtime/",
+        "src/http/bad.rs:7: `crate::app` outside the wiring",
+        "src/planted.rs:1: module missing from ARCHITECTURE.md's code map",
+    ];
+    for e in expect {
+        assert!(problems.iter().any(|p| p.starts_with(e)), "expected a problem starting {e:?}, got:\n{}", problems.join("\n"));
+    }
+    assert_eq!(problems.len(), expect.len(), "nothing else is reported:\n{}", problems.join("\n"));
+    assert!(problems.iter().all(
+        |p| p.contains(": ") && (p.contains("instead") || p.contains("call that") || p.contains("add a row") || p.contains("owns it"))
+    ));
+}
