@@ -217,22 +217,32 @@ async fn advert(state: &AppState) -> Result<crate::discovery::Advert, crate::sto
 /// Starts the mDNS advertisement when enabled; a failure is logged, not fatal (the
 /// appliance still serves by IP address).
 async fn start_mdns(state: &AppState, port: u16) -> Option<crate::discovery::Advertiser> {
+    let not = |reason: String| crate::discovery::Status { reason: Some(reason), ..Default::default() };
     if !state.config().mdns {
+        state.set_mdns(not("off in the settings (mdns = \"off\")".into()));
         return None;
     }
     let mut advert = match advert(state).await {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, "cannot prepare the mDNS advertisement");
+            state.set_mdns(not(format!("cannot prepare the advertisement: {e}")));
             return None;
         }
     };
     advert.port = port;
+    let instance = advert.instance.clone();
     let interfaces = state.config().mdns_interfaces.clone();
-    match tokio::task::spawn_blocking(move || crate::discovery::Advertiser::start(&advert, &interfaces)).await {
-        Ok(Ok(a)) => Some(a),
+    match tokio::task::spawn_blocking(move || crate::discovery::Advertiser::start(&advert, &interfaces).map(|a| (a, crate::discovery::lan_interfaces(&interfaces))))
+        .await
+    {
+        Ok(Ok((a, interfaces))) => {
+            state.set_mdns(crate::discovery::Status { advertised: true, instance: Some(instance), interfaces, reason: None });
+            Some(a)
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "mDNS advertisement failed; tablets must use the IP address");
+            state.set_mdns(not(e.to_string()));
             None
         }
         Err(_) => None,

@@ -122,6 +122,7 @@ macro_rules! settings {
                     shown: settings!(@shown $($shown)?),
                     secret: settings!(@secret $($secret)?),
                     text_only: settings!(@text_only $mode),
+                    debug: |c| format!("{:?}", c.$field),
                     apply: |c, v| {
                         c.$field = settings!(@parse $mode, $parse, v)?;
                         Ok(())
@@ -423,6 +424,8 @@ pub struct Setting {
     /// The config file must give a TOML string (`text:` parsers); `value:` parsers take
     /// any TOML value.
     pub text_only: bool,
+    /// The field's `Debug` text (a [`Secret`] prints `<redacted>`); see [`Setting::value`].
+    debug: fn(&Config) -> String,
     /// Parses a raw value into its `Config` field: the reason when it is bad.
     apply: fn(&mut Config, &toml::Value) -> Result<(), String>,
 }
@@ -438,6 +441,27 @@ impl Setting {
         match self.shown {
             Some(s) => s.to_string(),
             None => format!("`{}`", self.toml.trim_matches('"')),
+        }
+    }
+
+    /// The value `config` has, as a person reads it (`on`, `unset`, `./data`); a secret
+    /// shows only whether it is set, never its value.
+    pub fn value(&self, config: &Config) -> String {
+        let debug = (self.debug)(config);
+        if debug == "None" {
+            return "unset".into();
+        }
+        if self.secret {
+            return "set".into();
+        }
+        let inner = debug.strip_prefix("Some(").and_then(|d| d.strip_suffix(')')).unwrap_or(&debug);
+        let plain = inner.strip_prefix('"').and_then(|d| d.strip_suffix('"')).filter(|d| !d.contains('"')).unwrap_or(inner);
+        let word = self.toml.trim_matches('"');
+        match plain {
+            "true" if word == "on" || word == "off" => "on".into(),
+            "false" if word == "on" || word == "off" => "off".into(),
+            p if self.toml.starts_with('"') && p.chars().all(|c| c.is_ascii_alphanumeric()) => p.to_ascii_lowercase(),
+            p => p.to_string(),
         }
     }
 

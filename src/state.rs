@@ -48,6 +48,8 @@ struct Inner {
     /// stale; unknown branches are looked up again each time (the CLI may add them).
     branch_cache: std::sync::RwLock<std::collections::HashMap<String, String>>,
     started: Instant,
+    /// What the mDNS advertisement does (set once it started or failed).
+    mdns: std::sync::RwLock<crate::discovery::Status>,
     shutdown: CancellationToken,
 }
 
@@ -75,6 +77,7 @@ impl AppState {
                 user_gate: crate::auth::gate::UserGate::default(),
                 branch_cache: Default::default(),
                 started: Instant::now(),
+                mdns: Default::default(),
                 shutdown: CancellationToken::new(),
                 config,
             }),
@@ -133,6 +136,15 @@ impl AppState {
     }
     pub fn uptime(&self) -> Duration {
         self.inner.started.elapsed()
+    }
+    /// What the mDNS advertisement does.
+    pub fn mdns(&self) -> crate::discovery::Status {
+        self.inner.mdns.read().map(|s| s.clone()).unwrap_or_default()
+    }
+    pub fn set_mdns(&self, status: crate::discovery::Status) {
+        if let Ok(mut s) = self.inner.mdns.write() {
+            *s = status;
+        }
     }
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown

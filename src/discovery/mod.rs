@@ -62,6 +62,32 @@ pub fn lan_addresses(interfaces: &[String]) -> Vec<std::net::IpAddr> {
     out
 }
 
+/// The names of the interfaces advertised on: the LAN interfaces (as [`lan_addresses`]
+/// picks them), or exactly the configured ones.
+pub fn lan_interfaces(interfaces: &[String]) -> Vec<String> {
+    if !interfaces.is_empty() {
+        return interfaces.to_vec();
+    }
+    let mut out: Vec<String> =
+        if_addrs::get_if_addrs().unwrap_or_default().into_iter().filter(|i| !i.is_loopback() && !virtual_interface(&i.name)).map(|i| i.name).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What the running server does about mDNS, as `GET /api/system/effective` reports it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub advertised: bool,
+    /// The instance name advertised.
+    pub instance: Option<String>,
+    /// The interfaces advertised on.
+    pub interfaces: Vec<String>,
+    /// Why it is not advertised (off in the settings, or the error).
+    pub reason: Option<String>,
+}
+
 /// What the appliance says about itself.
 pub struct Advert {
     pub appliance_id: String,

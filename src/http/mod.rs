@@ -61,7 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(setup::get).post(setup::post))
         .route("/connections", get(dashboard::connections))
         .route("/system", get(dashboard::system))
-        .route("/system/backup", get(dashboard::backup));
+        .route("/system/backup", get(dashboard::backup))
+        .route("/system/effective", get(system::effective));
     let router = Router::new()
         .merge(dashboard::static_routes())
         .route("/auth/login", post(system::login))

@@ -154,6 +154,34 @@ pub async fn health(State(st): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// `GET /api/system/effective` (super admin: the CLI's `doctor` and `check-config` on the
+/// appliance): what this running server uses and does — every setting's effective value
+/// (secrets only as set/unset), mDNS, TLS, role, uplink and sync, the print workers, version,
+/// pid and uptime. The files may say otherwise until a restart.
+pub async fn effective(State(st): State<AppState>, super::Auth(p): super::Auth) -> Result<Json<Value>, ApiError> {
+    if p.role != crate::auth::Role::SuperAdmin {
+        return Err(ApiError::forbidden("only a super admin may read the running server's settings"));
+    }
+    let config = st.config();
+    let settings: serde_json::Map<String, Value> =
+        crate::config::SETTINGS.iter().map(|s| (s.key.to_string(), json!(s.value(config)))).collect();
+    let started = chrono::Utc::now() - chrono::Duration::from_std(st.uptime()).unwrap_or_default();
+    Ok(Json(json!({
+        "version": crate::VERSION,
+        "pid": std::process::id(),
+        "uptimeSeconds": st.uptime().as_secs(),
+        "startedAt": started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "role": config.role.as_str(),
+        "dataDir": config.data_dir.display().to_string(),
+        "settings": settings,
+        "mdns": st.mdns(),
+        "tls": {"enabled": st.tls().enabled(), "caFingerprint": st.tls().ca_fingerprint(), "host": st.tls().host()},
+        "upstream": {"url": config.upstream_url, "tokenSet": config.upstream_token.is_some()},
+        "sync": st.sync().status(),
+        "printWorkers": st.print_queue().workers(),
+    })))
+}
+
 #[derive(serde::Deserialize)]
 pub struct CaQuery {
     format: Option<String>,

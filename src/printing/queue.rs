@@ -134,6 +134,14 @@ impl PrintQueue {
         workers.insert(printer_id.to_string(), Worker { wake, kick, stop, task });
     }
 
+    /// The printers with a running worker, sorted.
+    pub fn workers(&self) -> Vec<String> {
+        let ws = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<String> = ws.iter().filter(|(_, w)| !w.stop.is_cancelled() && !w.task.is_finished()).map(|(id, _)| id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
     /// "Retry now": the printer's next attempt happens at once, whatever its backoff.
     pub fn retry_now(&self, state: &AppState, printer_id: &str) {
         if let Some(w) = self.workers.lock().ok().as_ref().and_then(|ws| ws.get(printer_id)) {
