@@ -233,8 +233,10 @@ async fn start_mdns(state: &AppState, port: u16) -> Option<crate::discovery::Adv
     advert.port = port;
     let instance = advert.instance.clone();
     let interfaces = state.config().mdns_interfaces.clone();
-    match tokio::task::spawn_blocking(move || crate::discovery::Advertiser::start(&advert, &interfaces).map(|a| (a, crate::discovery::lan_interfaces(&interfaces))))
-        .await
+    match tokio::task::spawn_blocking(move || {
+        crate::discovery::Advertiser::start(&advert, &interfaces).map(|a| (a, crate::discovery::lan_interfaces(&interfaces)))
+    })
+    .await
     {
         Ok(Ok((a, interfaces))) => {
             state.set_mdns(crate::discovery::Status { advertised: true, instance: Some(instance), interfaces, reason: None });

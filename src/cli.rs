@@ -205,8 +205,17 @@ pub enum Command {
     },
     /// Exit 0 when the local server reports healthy, 1 when not
     Healthcheck,
-    /// Check everything an installer would (server, database, printers, uplink, clock, disk)
-    Doctor,
+    /// Check everything an installer would (server, database, printers, uplink, clock, disk),
+    /// as the running server sees it
+    Doctor {
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+        /// Write a support bundle (tar.gz, mode 0600): the report, recent logs, the settings
+        /// without secrets, health, metrics, print queue and sync state
+        #[arg(long, value_name = "FILE", conflicts_with = "json")]
+        bundle: Option<PathBuf>,
+    },
     /// Signed self-update with health-gated rollback (default: --check)
     Update(crate::ops::update::UpdateArgs),
     /// Make signing keys and signed release manifests

@@ -116,10 +116,11 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             println!("backup written to {}", file.display());
         }
         Command::Restore { file } => crate::ops::backup::restore(config, &file).await?,
-        Command::CheckConfig => crate::ops::settings::check_config(config),
+        Command::CheckConfig => crate::ops::settings::check_config(config).await,
         Command::PrintDefaultConfig { packaged, markdown } => crate::ops::settings::print_default(packaged, markdown),
         Command::Healthcheck => crate::ops::doctor::healthcheck(config).await?,
-        Command::Doctor => crate::ops::doctor::run(config).await?,
+        Command::Doctor { json: as_json, bundle: None } => crate::ops::doctor::run(config, as_json).await?,
+        Command::Doctor { bundle: Some(file), .. } => crate::ops::bundle::write(config, &file).await?,
         Command::Update(args) => crate::ops::update::run(config, args).await?,
         Command::Release(cmd) => crate::ops::release::run(cmd)?,
         Command::Version { json: as_json } => print_version(as_json),

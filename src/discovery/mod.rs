@@ -68,8 +68,12 @@ pub fn lan_interfaces(interfaces: &[String]) -> Vec<String> {
     if !interfaces.is_empty() {
         return interfaces.to_vec();
     }
-    let mut out: Vec<String> =
-        if_addrs::get_if_addrs().unwrap_or_default().into_iter().filter(|i| !i.is_loopback() && !virtual_interface(&i.name)).map(|i| i.name).collect();
+    let mut out: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback() && !virtual_interface(&i.name))
+        .map(|i| i.name)
+        .collect();
     out.sort();
     out.dedup();
     out

@@ -172,7 +172,8 @@ pub async fn effective(State(st): State<AppState>, super::Auth(p): super::Auth) 
         "uptimeSeconds": st.uptime().as_secs(),
         "startedAt": started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "role": config.role.as_str(),
-        "dataDir": config.data_dir.display().to_string(),
+        // Absolute: the CLI asking may have another working directory.
+        "dataDir": std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display().to_string(),
         "settings": settings,
         "mdns": st.mdns(),
         "tls": {"enabled": st.tls().enabled(), "caFingerprint": st.tls().ca_fingerprint(), "host": st.tls().host()},

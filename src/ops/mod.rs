@@ -6,6 +6,7 @@
 //! server's background part starts with [`start`] in [`crate::app::App::run`].
 
 pub mod backup;
+pub mod bundle;
 pub mod demo;
 pub mod doctor;
 pub mod lock;

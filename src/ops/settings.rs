@@ -139,7 +139,9 @@ fn quick_inspect(path: &Path) -> Result<crate::store::backup::QuickReport, Strin
 }
 
 /// `branchd check-config`: one line and exit 0, or one line naming the setting and exit 2.
-pub fn check_config(config: &Config) {
+/// When a server is running, one more line per setting it uses differently from the files
+/// (they take effect at the next restart).
+pub async fn check_config(config: &Config) {
     match examine(config) {
         Err((setting, reason)) => {
             eprintln!("branchd: bad configuration: {setting}: {reason}");
@@ -160,6 +162,31 @@ pub fn check_config(config: &Config) {
             "off".into()
         }
     );
+    for line in running_differences(config).await {
+        println!("{line}");
+    }
+}
+
+/// What a running server of this data directory uses differently from `config`, one line
+/// each; nothing when no server holds the data directory (as before a start).
+async fn running_differences(config: &Config) -> Vec<String> {
+    if super::lock::running(&config.data_dir).is_none() {
+        return Vec::new();
+    }
+    let doctor = match super::doctor::Doctor::new(config) {
+        Ok(d) => d,
+        Err(e) => return vec![format!("a server is running, but it cannot be asked what it uses: {e}")],
+    };
+    match doctor.get("/api/system/effective").await {
+        Ok((status, running)) if status.is_success() => {
+            let lines = super::doctor::difference_lines(config, &running);
+            if lines.is_empty() { vec!["the running server uses these settings".into()] } else { lines }
+        }
+        Ok((status, _)) => {
+            vec![format!("a server is running, but it did not say what it uses ({status}; run as root to use its JWT secret)")]
+        }
+        Err(e) => vec![format!("a server holds the data directory, but it cannot be asked what it uses: {e}")],
+    }
 }
 
 #[cfg(test)]

@@ -137,7 +137,8 @@ impl PrintQueue {
     /// The printers with a running worker, sorted.
     pub fn workers(&self) -> Vec<String> {
         let ws = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        let mut ids: Vec<String> = ws.iter().filter(|(_, w)| !w.stop.is_cancelled() && !w.task.is_finished()).map(|(id, _)| id.clone()).collect();
+        let mut ids: Vec<String> =
+            ws.iter().filter(|(_, w)| !w.stop.is_cancelled() && !w.task.is_finished()).map(|(id, _)| id.clone()).collect();
         ids.sort();
         ids
     }
