@@ -169,3 +169,28 @@ fn doctor_reports_the_running_server_and_bundles_without_secrets() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("the server is not running"), "{out}");
 }
+
+/// `GET /api/system/effective`: a super admin's only, and no secret in it.
+#[tokio::test]
+async fn effective_settings_are_for_super_admins_and_hold_no_secret() {
+    let s = common::TestServer::start_with(|c| c.upstream_token = Some(UPLINK_TOKEN.into())).await;
+    let (status, _) = s.req(reqwest::Method::GET, "/api/system/effective", None, None).await;
+    assert_eq!(status, 401);
+    for (role, company, branch) in [("company_owner", Some("co-1"), None), ("branch_manager", Some("co-1"), Some("br-1"))] {
+        let (status, body) = s.get("/api/system/effective", &s.token(role, company, branch)).await;
+        assert_eq!(status, 403, "{role}: {body}");
+        assert_eq!(body["error"]["code"], "FORBIDDEN", "{body}");
+    }
+    let (status, body) = s.get("/api/system/effective", &s.token("super_admin", None, None)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["settings"]["mdns"], "off");
+    assert_eq!(body["settings"]["port"], "0");
+    assert_eq!(body["settings"]["jwt_secret"], "set");
+    assert_eq!(body["settings"]["upstream_token"], "set");
+    assert_eq!(body["settings"]["upstream_url"], "unset");
+    assert_eq!(body["mdns"]["advertised"], false);
+    assert_eq!(body["pid"], std::process::id());
+    assert!(body["printWorkers"].is_array() && body["sync"].is_object() && body["tls"]["enabled"].is_boolean(), "{body}");
+    let text = body.to_string();
+    assert!(!text.contains(common::SECRET) && !text.contains(UPLINK_TOKEN), "{text}");
+}
