@@ -455,12 +455,12 @@ impl Setting {
             return "set".into();
         }
         let inner = debug.strip_prefix("Some(").and_then(|d| d.strip_suffix(')')).unwrap_or(&debug);
-        let plain = inner.strip_prefix('"').and_then(|d| d.strip_suffix('"')).filter(|d| !d.contains('"')).unwrap_or(inner);
-        let word = self.toml.trim_matches('"');
+        let plain = inner.strip_prefix("\"").and_then(|d| d.strip_suffix("\"")).filter(|d| !d.contains("\"")).unwrap_or(inner);
+        let word = self.toml.trim_matches(|c| c == '\u{22}');
         match plain {
             "true" if word == "on" || word == "off" => "on".into(),
             "false" if word == "on" || word == "off" => "off".into(),
-            p if self.toml.starts_with('"') && p.chars().all(|c| c.is_ascii_alphanumeric()) => p.to_ascii_lowercase(),
+            p if self.toml.starts_with("\"") && p.chars().all(|c| c.is_ascii_alphanumeric()) => p.to_ascii_lowercase(),
             p => p.to_string(),
         }
     }
@@ -616,6 +616,34 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `doctor`, `check-config` and `/api/system/effective` show: readable values,
+    /// secrets only as set/unset.
+    #[test]
+    fn values_read_as_a_person_writes_them_and_secrets_never_show() {
+        let c = Layer::default()
+            .with("mdns", "off")
+            .with("role", "hub")
+            .with("jwt_secret", "a-secret-of-enough-length")
+            .with("upstream_url", "https://hq.example.com")
+            .with("mdns_interfaces", "eth0,wlan0")
+            .resolve()
+            .unwrap();
+        let v = |key: &str| setting(key).unwrap().value(&c);
+        assert_eq!(v("mdns"), "off");
+        assert_eq!(v("tls"), "on");
+        assert_eq!(v("role"), "hub");
+        assert_eq!(v("port"), "3001");
+        assert_eq!(v("data_dir"), "./data");
+        assert_eq!(v("upstream_url"), "https://hq.example.com");
+        assert_eq!(v("update_url"), "unset");
+        assert_eq!(v("jwt_secret"), "set");
+        assert_eq!(v("upstream_token"), "unset");
+        assert_eq!(v("mdns_interfaces"), r#"["eth0", "wlan0"]"#);
+        for s in SETTINGS {
+            assert!(!s.value(&c).contains("a-secret-of-enough-length"), "{}", s.key);
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Layer {
         let pairs: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
