@@ -4,7 +4,8 @@
 //! have printed partly is reprinted with a `POSSIBLE DUPLICATE` banner; kitchen tickets past
 //! their expiry raise an alert instead of printing late. Idle workers poll printer status
 //! and broadcast changes; a printer that pushes its status (Automatic Status Back over the
-//! connection its worker holds, see `drivers::network`) is heard at once, and a waiting
+//! connection or serial port its worker holds, see `drivers::network` and `drivers::serial`)
+//! is heard at once, and a waiting
 //! ticket goes out as soon as it says it is ready again. Shared network printers (no held
 //! connection) are polled every [`SHARED_POLL`].
 //!
@@ -50,12 +51,12 @@ struct Hold {
 }
 
 /// The key of the connection a printer's worker holds open, if it gets one: an unshared
-/// network printer whose profile pushes its status.
+/// network printer or a serial ESC/POS printer whose profile pushes its status.
 fn hold_key(p: &Printer) -> Option<String> {
+    let profile = render::profile_for(p.profile.as_deref());
     match &p.connection {
-        Connection::Network { host, port, shared: false } if render::profile_for(p.profile.as_deref()).pushes_status() => {
-            Some(format!("{host}:{port}"))
-        }
+        Connection::Network { host, port, shared: false } if profile.pushes_status() => Some(format!("{host}:{port}")),
+        Connection::Serial { path, baud_rate } if profile.pushes_status() && profile.speaks_escpos() => Some(format!("{path}@{baud_rate}")),
         _ => None,
     }
 }

@@ -2,8 +2,9 @@
 //! master side of a pseudo-terminal (like a serial printer). It answers DLE EOT real-time
 //! status requests and GS r paper status (the job confirmation) according to its current
 //! state, records every job it received, and can be switched off, run out of paper, or
-//! break a connection mid-job. Over TCP it also does Automatic Status Back like an Epson TM:
-//! after `GS a n` (n ≠ 0) it pushes a four-byte status frame at once and on every change.
+//! break a connection mid-job. Over TCP and the pseudo-terminal alike it also does Automatic
+//! Status Back like an Epson TM: after `GS a n` (n ≠ 0) it pushes a four-byte status frame
+//! at once and on every change (checked every 100 ms).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -36,6 +37,10 @@ pub struct State {
     hung: bool,
     /// Automatic Status Back was turned on (`GS a n`, n ≠ 0).
     asb: bool,
+    /// `GS a` was just received: the current frame is pushed again (once).
+    asb_fresh: bool,
+    /// Offline without paper or cover trouble (the feed button held, or an error).
+    offline: bool,
     /// Ignore `GS a` (a clone without ASB).
     no_asb: bool,
     connections: usize,
@@ -137,6 +142,9 @@ impl Emulator {
     pub fn set_dumb(&self, dumb: bool) {
         self.state.0.lock().unwrap().dumb = dumb;
     }
+    pub fn set_offline(&self, offline: bool) {
+        self.state.0.lock().unwrap().offline = offline;
+    }
     pub fn set_hung(&self, hung: bool) {
         self.state.0.lock().unwrap().hung = hung;
     }
@@ -185,7 +193,7 @@ fn wait_for_jobs(state: &(Mutex<State>, Condvar), n: usize, limit: Duration) -> 
 fn rt_byte(st: &State, n: u8) -> u8 {
     let mut b = 0x12u8;
     match n {
-        1 if st.cover_open => b |= 0x08,
+        1 if st.cover_open || st.offline => b |= 0x08,
         2 => {
             if st.cover_open {
                 b |= 0x04;
@@ -209,7 +217,7 @@ fn rt_byte(st: &State, n: u8) -> u8 {
 fn asb_frame(st: &State) -> [u8; 4] {
     let out = st.paper == Some(Paper::Out);
     let mut b1 = 0x10u8;
-    if st.cover_open || out {
+    if st.cover_open || out || st.offline {
         b1 |= 0x08;
     }
     if st.cover_open {
@@ -221,6 +229,19 @@ fn asb_frame(st: &State) -> [u8; 4] {
         _ => 0x00,
     };
     [b1, 0x00, b3, 0x00]
+}
+
+/// The ASB frame to push now, if any: ASB is on and the state changed since `pushed` (or
+/// `GS a` was just received).
+fn to_push(state: &(Mutex<State>, Condvar), pushed: &mut Option<[u8; 4]>) -> Option<[u8; 4]> {
+    let mut st = state.0.lock().unwrap();
+    let frame = asb_frame(&st);
+    if st.asb && (*pushed != Some(frame) || st.asb_fresh) {
+        st.asb_fresh = false;
+        *pushed = Some(frame);
+        return Some(frame);
+    }
+    None
 }
 
 /// Protocol handling shared by TCP and pty: reads bytes, answers status requests, records
@@ -275,6 +296,7 @@ pub fn session(
                 let mut st = state.0.lock().unwrap();
                 if !st.no_asb && !st.dumb {
                     st.asb = rest[2] != 0;
+                    st.asb_fresh = st.asb;
                 }
                 i += 3;
                 continue;
@@ -341,14 +363,8 @@ fn handle(mut s: std::net::TcpStream, state: Arc<(Mutex<State>, Condvar)>, runni
     let asb_state = state.clone();
     session(
         |buf| loop {
-            {
-                let st = asb_state.0.lock().unwrap();
-                let frame = asb_frame(&st);
-                if st.asb && pushed != Some(frame) {
-                    pushed = Some(frame);
-                    drop(st);
-                    let _ = pusher.write_all(&frame);
-                }
+            if let Some(frame) = to_push(&asb_state, &mut pushed) {
+                let _ = pusher.write_all(&frame);
             }
             match s.read(buf) {
                 Ok(0) => return None,
@@ -401,10 +417,46 @@ impl SerialEmulator {
         std::thread::spawn(move || {
             let _keep_slave_open = slave;
             let mut r = file.try_clone().unwrap();
+            let mut pusher = file.try_clone().unwrap();
             let mut w = file;
-            session(|buf| r.read(buf).ok().filter(|n| *n > 0), |reply| drop(w.write_all(reply)), st, || run.load(Ordering::SeqCst));
+            let (asb_state, alive) = (st.clone(), run.clone());
+            // Like the TCP side: wait for bytes at most 100 ms at a time, pushing an ASB frame
+            // in between when the state changed.
+            let mut pushed: Option<[u8; 4]> = None;
+            let read = |buf: &mut [u8]| loop {
+                if let Some(frame) = to_push(&asb_state, &mut pushed) {
+                    let _ = pusher.write_all(&frame);
+                }
+                let mut pfd = libc::pollfd { fd: master, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd for the master fd this thread owns.
+                let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+                if !alive.load(Ordering::SeqCst) {
+                    return None;
+                }
+                if ready > 0 {
+                    return r.read(buf).ok().filter(|n| *n > 0);
+                }
+            };
+            session(read, |reply| drop(w.write_all(reply)), st, || run.load(Ordering::SeqCst));
         });
         SerialEmulator { path, state, running }
+    }
+
+    pub fn set_paper(&self, p: Paper) {
+        self.state.0.lock().unwrap().paper = Some(p);
+    }
+    pub fn set_cover_open(&self, open: bool) {
+        self.state.0.lock().unwrap().cover_open = open;
+    }
+    pub fn set_offline(&self, offline: bool) {
+        self.state.0.lock().unwrap().offline = offline;
+    }
+    /// Whether a sender turned Automatic Status Back on.
+    pub fn asb_on(&self) -> bool {
+        self.state.0.lock().unwrap().asb
+    }
+    pub fn status_requests(&self) -> usize {
+        self.state.0.lock().unwrap().status_requests
     }
 
     pub fn wait_jobs(&self, n: usize, limit: Duration) -> Vec<Vec<u8>> {

@@ -13,6 +13,7 @@
 //! frames apart from answers to our requests ([`status::Splitter`]), so an ASB frame arriving
 //! while a job waits for its confirmation is never taken for the confirmation.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -63,18 +64,111 @@ impl Held {
     }
 }
 
-/// An open connection: the write half, the printer's answers to our requests (pushed frames
-/// already taken out), and the reader task (stopped with the connection).
-struct Conn {
-    w: OwnedWriteHalf,
+/// Where a connection's bytes go: a TCP write half, or a held serial port (blocking
+/// writes, run on the blocking pool).
+pub(super) enum Out {
+    Tcp(OwnedWriteHalf),
+    Serial(Arc<std::sync::Mutex<super::serial::Port>>),
+}
+
+impl Out {
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::Tcp(w) => w.write_all(bytes).await,
+            Out::Serial(port) => {
+                let (port, bytes) = (port.clone(), bytes.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    let mut p = port.lock().unwrap_or_else(|e| e.into_inner());
+                    p.write_all(&bytes)?;
+                    p.flush()
+                })
+                .await
+                .map_err(std::io::Error::other)?
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        if let Out::Tcp(w) = self {
+            let _ = w.shutdown().await;
+        }
+    }
+}
+
+/// What reads a connection: a task (TCP) or a dedicated thread (a serial port's blocking
+/// reads), stopped when the connection is dropped.
+pub(super) enum Reader {
+    Task(tokio::task::JoinHandle<()>),
+    Thread(Arc<AtomicBool>),
+}
+
+/// Everything the printer sends on one connection, split into answers (to `replies`) and
+/// pushed statuses (to the held connection's watchers).
+pub(super) struct Feed {
+    split: Splitter,
+    replies: mpsc::Sender<u8>,
+    pushed: Option<watch::Sender<Pushed>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Feed {
+    pub(super) fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match self.split.feed(b) {
+                Some(Piece::Reply(b)) => {
+                    let _ = self.replies.try_send(b);
+                }
+                Some(Piece::Pushed(frame)) => {
+                    if let Some(p) = &self.pushed {
+                        p.send_replace(Pushed::Status(status::from_asb(frame)));
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// The printer's side closed (or the link failed).
+    pub(super) fn closed(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        if let Some(p) = &self.pushed {
+            p.send_replace(Pushed::Closed);
+        }
+    }
+}
+
+/// An open connection: where to write, the printer's answers to our requests (pushed
+/// frames already taken out), and its reader (stopped with the connection).
+pub(super) struct Conn {
+    w: Out,
     replies: mpsc::Receiver<u8>,
     closed: Arc<AtomicBool>,
-    reader: tokio::task::JoinHandle<()>,
+    reader: Option<Reader>,
+}
+
+impl Conn {
+    /// A connection writing to `w`; the caller starts the reader with the [`Feed`] and hands
+    /// it back with [`Conn::read_by`]. `pushed`: the held connection's watchers (ASB on).
+    pub(super) fn new(w: Out, pushed: Option<watch::Sender<Pushed>>) -> (Conn, Feed) {
+        let (tx, replies) = mpsc::channel(64);
+        let closed = Arc::new(AtomicBool::new(false));
+        let feed = Feed { split: Splitter::new(pushed.is_some()), replies: tx, pushed, closed: closed.clone() };
+        (Conn { w, replies, closed, reader: None }, feed)
+    }
+
+    pub(super) fn read_by(mut self, reader: Reader) -> Conn {
+        self.reader = Some(reader);
+        self
+    }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        self.reader.abort();
+        match &self.reader {
+            Some(Reader::Task(t)) => t.abort(),
+            Some(Reader::Thread(stop)) => stop.store(true, Ordering::SeqCst),
+            None => {}
+        }
     }
 }
 
@@ -115,7 +209,7 @@ impl Conn {
 }
 
 /// A connection for one operation: the held one (under its lock) or a one-shot one.
-enum Lease<'a> {
+pub(super) enum Lease<'a> {
     Held(MutexGuard<'a, Option<Conn>>),
     Own(Option<Conn>),
 }
@@ -138,7 +232,7 @@ impl Lease<'_> {
 
     async fn finish(mut self) {
         if let Lease::Own(Some(c)) = &mut self {
-            let _ = c.w.shutdown().await;
+            c.w.shutdown().await;
         }
     }
 }
@@ -173,98 +267,100 @@ impl Network {
     /// Opens a connection and starts its reader; pushed statuses go to `pushed`.
     async fn open(&self, pushed: Option<watch::Sender<Pushed>>) -> Result<Conn, DriverError> {
         let (mut r, w) = self.connect().await?.into_split();
-        let (tx, replies) = mpsc::channel(64);
-        let closed = Arc::new(AtomicBool::new(false));
-        let flag = closed.clone();
+        let (conn, mut feed) = Conn::new(Out::Tcp(w), pushed);
         let reader = tokio::spawn(async move {
-            let mut split = Splitter::new(pushed.is_some());
             let mut buf = [0u8; 256];
             while let Ok(n @ 1..) = r.read(&mut buf).await {
-                for &b in &buf[..n] {
-                    match split.feed(b) {
-                        Some(Piece::Reply(b)) => {
-                            let _ = tx.try_send(b);
-                        }
-                        Some(Piece::Pushed(frame)) => {
-                            if let Some(p) = &pushed {
-                                p.send_replace(Pushed::Status(status::from_asb(frame)));
-                            }
-                        }
-                        None => {}
-                    }
-                }
+                feed.bytes(&buf[..n]);
             }
-            flag.store(true, Ordering::SeqCst);
-            if let Some(p) = &pushed {
-                p.send_replace(Pushed::Closed);
-            }
+            feed.closed();
         });
-        Ok(Conn { w, replies, closed, reader })
+        Ok(conn.read_by(Reader::Task(reader)))
     }
 
     async fn lease(&self) -> Result<Lease<'_>, DriverError> {
-        let Some(held) = &self.held else { return Ok(Lease::Own(Some(self.open(None).await?))) };
-        let mut g = held.conn.lock().await;
-        if g.as_ref().is_some_and(|c| c.closed.load(Ordering::SeqCst)) {
-            *g = None;
-        }
-        if g.is_none() {
-            let mut c = self.open(Some(held.pushed.clone())).await?;
-            // The printer answers by pushing its current status at once.
-            c.send(&ASB_ON, self.timeouts.write).await.map_err(DriverError::Unreachable)?;
-            *g = Some(c);
-        }
-        Ok(Lease::Held(g))
+        lease(self.held.as_deref(), |pushed| self.open(pushed), self.timeouts.write).await
     }
 
     /// Sends `bytes`, then asks for the paper status (answered only after the job was
     /// processed) and the real-time status.
     pub async fn print(&self, bytes: &[u8], confirm: bool) -> Result<Report, DriverError> {
-        let mut lease = self.lease().await?;
-        let result = self.print_on(&mut lease, bytes, confirm).await;
-        if result.is_err() {
-            lease.discard();
-        }
-        lease.finish().await;
-        result
-    }
-
-    async fn print_on(&self, lease: &mut Lease<'_>, bytes: &[u8], confirm: bool) -> Result<Report, DriverError> {
-        let Some(c) = lease.conn() else { return Err(DriverError::Unreachable("no connection".into())) };
-        let mut sent = 0;
-        for chunk in bytes.chunks(4096) {
-            c.send(chunk, self.timeouts.write).await.map_err(|why| broken(sent, why))?;
-            sent += chunk.len();
-        }
-        if !confirm {
-            return Ok(Report::new(Status::Unknown, "sent; this printer cannot confirm jobs"));
-        }
-        let paper = match c.ask(&status::GS_R_PAPER, self.timeouts.confirm).await {
-            Ok(b) => b,
-            Err(AskError::Silent) => return Err(DriverError::Unconfirmed("the printer did not confirm the job in time".into())),
-            Err(e) => return Err(DriverError::Unconfirmed(format!("no confirmation after the job: {e}"))),
-        };
-        let after = status::from_paper_reply(paper);
-        let rt = realtime(c, self.timeouts.read).await;
-        Ok(worst(after, rt))
+        deliver(self.lease().await?, bytes, confirm, &self.timeouts, 4096).await
     }
 
     pub async fn status(&self) -> Report {
-        match self.lease().await {
-            Ok(mut lease) => {
-                let r = match lease.conn() {
-                    Some(c) => realtime(c, self.timeouts.read).await,
-                    None => Report::new(Status::Offline, "no connection"),
-                };
-                // A held connection that stopped answering is opened afresh next time.
-                if !r.answered {
-                    lease.discard();
-                }
-                lease.finish().await;
-                r
+        ask_status(self.lease().await, self.timeouts.read).await
+    }
+}
+
+/// The held connection of `held` (opened with `open` and ASB turned on when there is none
+/// or it closed), or a one-shot connection from `open` without `held`.
+pub(super) async fn lease<'a, F, Fut>(held: Option<&'a Held>, open: F, write: Duration) -> Result<Lease<'a>, DriverError>
+where
+    F: FnOnce(Option<watch::Sender<Pushed>>) -> Fut,
+    Fut: Future<Output = Result<Conn, DriverError>>,
+{
+    let Some(held) = held else { return Ok(Lease::Own(Some(open(None).await?))) };
+    let mut g = held.conn.lock().await;
+    if g.as_ref().is_some_and(|c| c.closed.load(Ordering::SeqCst)) {
+        *g = None;
+    }
+    if g.is_none() {
+        let mut c = open(Some(held.pushed.clone())).await?;
+        // The printer answers by pushing its current status at once.
+        c.send(&ASB_ON, write).await.map_err(DriverError::Unreachable)?;
+        *g = Some(c);
+    }
+    Ok(Lease::Held(g))
+}
+
+/// Sends a job over a leased connection (in chunks of `chunk` bytes), confirming it when
+/// asked; a connection that failed is not used again.
+pub(super) async fn deliver(mut lease: Lease<'_>, bytes: &[u8], confirm: bool, t: &Timeouts, chunk: usize) -> Result<Report, DriverError> {
+    let result = print_on(&mut lease, bytes, confirm, t, chunk).await;
+    if result.is_err() {
+        lease.discard();
+    }
+    lease.finish().await;
+    result
+}
+
+async fn print_on(lease: &mut Lease<'_>, bytes: &[u8], confirm: bool, t: &Timeouts, chunk: usize) -> Result<Report, DriverError> {
+    let Some(c) = lease.conn() else { return Err(DriverError::Unreachable("no connection".into())) };
+    let mut sent = 0;
+    for part in bytes.chunks(chunk) {
+        c.send(part, t.write).await.map_err(|why| broken(sent, why))?;
+        sent += part.len();
+    }
+    if !confirm {
+        return Ok(Report::new(Status::Unknown, "sent; this printer cannot confirm jobs"));
+    }
+    let paper = match c.ask(&status::GS_R_PAPER, t.confirm).await {
+        Ok(b) => b,
+        Err(AskError::Silent) => return Err(DriverError::Unconfirmed("the printer did not confirm the job in time".into())),
+        Err(e) => return Err(DriverError::Unconfirmed(format!("no confirmation after the job: {e}"))),
+    };
+    let after = status::from_paper_reply(paper);
+    let rt = realtime(c, t.read).await;
+    Ok(worst(after, rt))
+}
+
+/// Asks the printer's real-time status over a leased connection (or says why there is none).
+pub(super) async fn ask_status(lease: Result<Lease<'_>, DriverError>, read: Duration) -> Report {
+    match lease {
+        Ok(mut lease) => {
+            let r = match lease.conn() {
+                Some(c) => realtime(c, read).await,
+                None => Report::new(Status::Offline, "no connection"),
+            };
+            // A held connection that stopped answering is opened afresh next time.
+            if !r.answered {
+                lease.discard();
             }
-            Err(e) => Report::new(Status::Offline, e.to_string()),
+            lease.finish().await;
+            r
         }
+        Err(e) => Report::new(Status::Offline, e.to_string()),
     }
 }
 

@@ -1,0 +1,157 @@
+//! Status pushed, not polled (issue 13, SPEC §4: "a printer's status change reaches
+//! `printerStatusUpdate` within 2 s ... for printers that report it (ESC/POS Automatic Status
+//! Back, Star ASB)"): a serial Epson TM on a pseudo-terminal and a network Star printer, both
+//! emulated, with idle polling set to 60 s so that only the printer's own push can explain
+//! a quick answer.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use branchd::printing::drivers::Timeouts;
+use common::TestServer;
+use common::emulator::{Paper, SerialEmulator, contains};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(20);
+const HEARD_WITHIN: Duration = Duration::from_secs(2);
+
+/// Idle polling and retries every 60 s: nothing but a push is heard within 2 s.
+async fn slow_server() -> TestServer {
+    let t = Timeouts {
+        connect: Duration::from_millis(1000),
+        write: Duration::from_secs(2),
+        read: Duration::from_millis(500),
+        confirm: Duration::from_millis(1500),
+        poll: Duration::from_secs(60),
+        backoff_min: Duration::from_secs(60),
+        backoff_max: Duration::from_secs(60),
+        stall: Duration::from_secs(60),
+    };
+    TestServer::start_with(move |c| {
+        c.printer_timeouts = t;
+        c.print_timeout = Duration::from_secs(5);
+    })
+    .await
+}
+
+fn manager(s: &TestServer) -> String {
+    s.token("branch_manager", Some("co-1"), Some("br-1"))
+}
+
+async fn add_printer(s: &TestServer, body: Value) -> String {
+    let mut body = body;
+    body["branchId"] = json!("br-1");
+    let (st, p) = s.post("/api/printers", &manager(s), body).await;
+    assert_eq!(st, 201, "{p}");
+    p["id"].as_str().unwrap().to_string()
+}
+
+async fn order(s: &TestServer, name: &str) -> Value {
+    let body = json!({"branchId": "br-1", "type": "dine_in", "items": [{"name": name, "quantity": 1, "unitPrice": 500}]});
+    let (st, o) = s.post("/api/orders", &manager(s), body).await;
+    assert_eq!(st, 201, "{o}");
+    o
+}
+
+async fn until<T, F: std::future::Future<Output = Option<T>>>(what: &str, limit: Duration, mut f: impl FnMut() -> F) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(x) = f().await {
+            return x;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn until_status(s: &TestServer, id: &str, want: &str) {
+    until(want, WAIT, || async {
+        let (_, st) = s.get(&format!("/api/printers/{id}/status"), &manager(s)).await;
+        (st["status"] == want).then_some(())
+    })
+    .await
+}
+
+async fn jobs_of(s: &TestServer, printer: &str) -> Vec<Value> {
+    let (_, list) = s.get(&format!("/api/print-jobs?printerId={printer}"), &manager(s)).await;
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The statuses `printerStatusUpdate` carried for a printer, in order.
+fn updates(s: &TestServer, printer: &str) -> Vec<String> {
+    let c = common::sql(s);
+    let mut stmt =
+        c.prepare("SELECT data FROM events WHERE namespace = '/printing-ws' AND name = 'printerStatusUpdate' ORDER BY seq").unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.filter_map(Result::ok)
+        .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
+        .filter(|u| u["printerId"] == printer)
+        .filter_map(|u| u["status"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A change to make on an emulator, and the status it must be heard as.
+type Step<E> = (&'static str, fn(&E));
+
+/// Makes each change with `step` and measures how long the server took to report it.
+async fn heard<E>(s: &TestServer, emu: &E, id: &str, steps: &[Step<E>]) -> Vec<(String, Duration)> {
+    let mut heard = vec![];
+    for (want, step) in steps {
+        let t = Instant::now();
+        step(emu);
+        until_status(s, id, want).await;
+        heard.push((want.to_string(), t.elapsed()));
+    }
+    heard
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serial_epson_pushes_its_status_over_the_held_port_and_prints_once_when_ready() {
+    let s = slow_server().await;
+    let emu = SerialEmulator::start();
+    let conn = json!({"type": "serial", "path": emu.path, "baudRate": 19200});
+    let id = add_printer(&s, json!({"name": "Serial pass", "role": "kitchen", "profile": "epson-tm-t20", "connection": conn})).await;
+    until("ASB turned on", WAIT, || async { emu.asb_on().then_some(()) }).await;
+    until_status(&s, &id, "online").await;
+    let asked = emu.status_requests();
+    let steps: [Step<SerialEmulator>; 6] = [
+        ("paper_out", |e| e.set_paper(Paper::Out)),
+        ("online", |e| e.set_paper(Paper::Ok)),
+        ("cover_open", |e| e.set_cover_open(true)),
+        ("online", |e| e.set_cover_open(false)),
+        ("offline", |e| e.set_offline(true)),
+        ("online", |e| e.set_offline(false)),
+    ];
+    for (status, took) in heard(&s, &emu, &id, &steps).await {
+        assert!(took < HEARD_WITHIN, "{status} took {took:?} to be heard");
+    }
+    assert_eq!(emu.status_requests(), asked, "the changes were pushed, not asked for (DLE EOT)");
+    let seen = updates(&s, &id);
+    assert!(seen.ends_with(&["paper_out", "online", "cover_open", "online", "offline", "online"].map(String::from)), "{seen:?}");
+
+    // A ticket waiting on a paper-out printer goes out as soon as the printer says the paper
+    // is back (not after the 60 s backoff), over the same port, and prints once.
+    emu.set_paper(Paper::Out);
+    until_status(&s, &id, "paper_out").await;
+    let o = order(&s, "Shawarma").await;
+    until("the ticket waits", WAIT, || async {
+        let jobs = jobs_of(&s, &id).await;
+        jobs.iter().any(|j| j["orderId"] == o["id"] && j["lastError"].as_str().is_some_and(|e| e.contains("not ready"))).then_some(())
+    })
+    .await;
+    let t = Instant::now();
+    emu.set_paper(Paper::Ok);
+    let printed = emu.wait_jobs(1, Duration::from_secs(5));
+    assert!(t.elapsed() < Duration::from_secs(3), "printed {:?} after the paper came back", t.elapsed());
+    until("the job recorded as printed", WAIT, || async {
+        let jobs = jobs_of(&s, &id).await;
+        jobs.iter().any(|j| j["orderId"] == o["id"] && j["status"] == "printed").then_some(())
+    })
+    .await;
+    // Nothing more arrives: the ticket printed exactly once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = emu.wait_jobs(1, Duration::from_secs(1));
+    assert_eq!(all.len(), printed.len());
+    assert_eq!(all.iter().filter(|j| contains(j, "Shawarma")).count(), 1);
+}
