@@ -1,10 +1,13 @@
 //! Network printers (raw TCP, usually port 9100), in one of two ways:
 //!
-//! - **held** ([`Held`]): for models whose profile says they push their status (Epson TM)
-//!   and that branchd is the only sender to (the printer's `shared` flag is off): one
-//!   connection stays open with Automatic Status Back (`GS a`) on, so the printer itself says
-//!   when it runs out of paper or its cover opens; jobs and status requests use that same
-//!   connection. It is dropped on any error or silence and opened again on the next use.
+//! - **held** ([`Held`]): for models whose profile says they push their status (Epson TM,
+//!   Star) and that branchd is the only sender to (the printer's `shared` flag is off): one
+//!   connection stays open with Automatic Status Back on (ESC/POS `GS a`; Star `ESC RS a`,
+//!   or Star's default on raster models), so the printer itself says when it runs out of
+//!   paper or its cover opens; jobs and status requests use that same connection. It is
+//!   dropped on any error or silence and opened again on the next use. A Star printer is
+//!   never asked (it does not speak DLE EOT): its status is what it last pushed, and its jobs
+//!   stay unconfirmed (Star's ASB says how the printer is, not that a job printed).
 //! - **one-shot**: a connection per job or status check (other models, shared printers).
 //!   Hostnames are resolved on every connect, so a printer that moved to another DHCP address
 //!   is found again, and a half-open socket never blocks the queue.
@@ -24,7 +27,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Mutex, MutexGuard, mpsc, watch};
 use tokio::time::timeout;
 
-use super::status::{self, Piece, Report, Splitter, Status};
+use super::status::{self, Asb, Piece, Report, Splitter, Status};
 
 use super::{DriverError, Timeouts};
 
@@ -51,11 +54,15 @@ pub enum Pushed {
 pub struct Held {
     conn: Mutex<Option<Conn>>,
     pushed: watch::Sender<Pushed>,
+    asb: Asb,
 }
 
+/// Where a held connection's pushed statuses go, and their kind.
+pub(super) type Push = (watch::Sender<Pushed>, Asb);
+
 impl Held {
-    pub fn new() -> Arc<Held> {
-        Arc::new(Held { conn: Mutex::new(None), pushed: watch::channel(Pushed::Nothing).0 })
+    pub fn new(asb: Asb) -> Arc<Held> {
+        Arc::new(Held { conn: Mutex::new(None), pushed: watch::channel(Pushed::Nothing).0, asb })
     }
 
     /// Follows what the printer pushes.
@@ -118,9 +125,9 @@ impl Feed {
                 Some(Piece::Reply(b)) => {
                     let _ = self.replies.try_send(b);
                 }
-                Some(Piece::Pushed(frame)) => {
+                Some(Piece::Pushed(report)) => {
                     if let Some(p) = &self.pushed {
-                        p.send_replace(Pushed::Status(status::from_asb(frame)));
+                        p.send_replace(Pushed::Status(report));
                     }
                 }
                 None => {}
@@ -149,10 +156,11 @@ pub(super) struct Conn {
 impl Conn {
     /// A connection writing to `w`; the caller starts the reader with the [`Feed`] and hands
     /// it back with [`Conn::read_by`]. `pushed`: the held connection's watchers (ASB on).
-    pub(super) fn new(w: Out, pushed: Option<watch::Sender<Pushed>>) -> (Conn, Feed) {
+    pub(super) fn new(w: Out, push: Option<Push>) -> (Conn, Feed) {
         let (tx, replies) = mpsc::channel(64);
         let closed = Arc::new(AtomicBool::new(false));
-        let feed = Feed { split: Splitter::new(pushed.is_some()), replies: tx, pushed, closed: closed.clone() };
+        let (pushed, asb) = push.map_or((None, None), |(p, a)| (Some(p), Some(a)));
+        let feed = Feed { split: Splitter::new(asb), replies: tx, pushed, closed: closed.clone() };
         (Conn { w, replies, closed, reader: None }, feed)
     }
 
@@ -237,9 +245,6 @@ impl Lease<'_> {
     }
 }
 
-/// GS a n: Automatic Status Back for drawer, on/offline, error and paper sensor changes.
-const ASB_ON: [u8; 3] = [0x1d, 0x61, 0x0f];
-
 impl Network {
     /// A printer spoken to with a connection per job or status check.
     pub fn one_shot(host: impl Into<String>, port: u16, timeouts: Timeouts) -> Network {
@@ -265,7 +270,7 @@ impl Network {
     }
 
     /// Opens a connection and starts its reader; pushed statuses go to `pushed`.
-    async fn open(&self, pushed: Option<watch::Sender<Pushed>>) -> Result<Conn, DriverError> {
+    async fn open(&self, pushed: Option<Push>) -> Result<Conn, DriverError> {
         let (mut r, w) = self.connect().await?.into_split();
         let (conn, mut feed) = Conn::new(Out::Tcp(w), pushed);
         let reader = tokio::spawn(async move {
@@ -285,11 +290,43 @@ impl Network {
     /// Sends `bytes`, then asks for the paper status (answered only after the job was
     /// processed) and the real-time status.
     pub async fn print(&self, bytes: &[u8], confirm: bool) -> Result<Report, DriverError> {
-        deliver(self.lease().await?, bytes, confirm, &self.timeouts, 4096).await
+        let sent = deliver(self.lease().await?, bytes, confirm, &self.timeouts, 4096).await?;
+        // A Star printer's job is sent, not confirmed; how the printer is after it is what it
+        // last pushed, when that says it can print (a fault it pushes is recorded by the
+        // worker as it hears it; it never makes a sent job print again).
+        match &self.held {
+            Some(h) if h.asb.is_star() => match &*h.pushed.borrow() {
+                Pushed::Status(r) if r.printable() => Ok(r.clone()),
+                _ => Ok(sent),
+            },
+            _ => Ok(sent),
+        }
     }
 
     pub async fn status(&self) -> Report {
-        ask_status(self.lease().await, self.timeouts.read).await
+        match &self.held {
+            Some(h) if h.asb.is_star() => pushed_status(h, self.lease().await, self.timeouts.read).await,
+            _ => ask_status(self.lease().await, self.timeouts.read).await,
+        }
+    }
+}
+
+/// The status a Star printer last pushed on its held connection, waiting up to `read` for
+/// the first frame of a new connection; `unknown` when none comes (ASB off).
+async fn pushed_status(held: &Held, lease: Result<Lease<'_>, DriverError>, read: Duration) -> Report {
+    match lease {
+        Ok(lease) => {
+            lease.finish().await;
+            let mut rx = held.subscribe();
+            match timeout(read, rx.wait_for(|p| matches!(p, Pushed::Status(_)))).await {
+                Ok(Ok(p)) => match &*p {
+                    Pushed::Status(r) => r.clone(),
+                    _ => Report::new(Status::Unknown, "the printer has not pushed its status"),
+                },
+                _ => Report::new(Status::Unknown, "the printer has not pushed its status (is ASB turned off in its settings?)"),
+            }
+        }
+        Err(e) => Report::new(Status::Offline, e.to_string()),
     }
 }
 
@@ -297,7 +334,7 @@ impl Network {
 /// or it closed), or a one-shot connection from `open` without `held`.
 pub(super) async fn lease<'a, F, Fut>(held: Option<&'a Held>, open: F, write: Duration) -> Result<Lease<'a>, DriverError>
 where
-    F: FnOnce(Option<watch::Sender<Pushed>>) -> Fut,
+    F: FnOnce(Option<Push>) -> Fut,
     Fut: Future<Output = Result<Conn, DriverError>>,
 {
     let Some(held) = held else { return Ok(Lease::Own(Some(open(None).await?))) };
@@ -306,9 +343,14 @@ where
         *g = None;
     }
     if g.is_none() {
-        let mut c = open(Some(held.pushed.clone())).await?;
+        // What an earlier connection heard is not news on this one.
+        held.pushed.send_if_modified(|p| !matches!(std::mem::replace(p, Pushed::Nothing), Pushed::Nothing));
+        let mut c = open(Some((held.pushed.clone(), held.asb))).await?;
         // The printer answers by pushing its current status at once.
-        c.send(&ASB_ON, write).await.map_err(DriverError::Unreachable)?;
+        let on = held.asb.turn_on();
+        if !on.is_empty() {
+            c.send(on, write).await.map_err(DriverError::Unreachable)?;
+        }
         *g = Some(c);
     }
     Ok(Lease::Held(g))

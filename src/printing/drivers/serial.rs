@@ -16,9 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
-
-use super::network::{self, Conn, Held, Out, Pushed, Reader};
+use super::network::{self, Conn, Held, Out, Push, Reader};
 use super::status::{self, Report, Status};
 use super::{DriverError, Timeouts};
 
@@ -38,7 +36,7 @@ const READ_SLICE: Duration = Duration::from_millis(50);
 /// Opens the port for holding: a reader thread (its own handle, short read timeout) and a
 /// write handle. A port held before is released by its reader thread within [`READ_SLICE`]
 /// (the port is opened exclusively), so a failed open is tried again until `connect` passes.
-fn open_held(path: &str, baud: u32, t: Timeouts, pushed: watch::Sender<Pushed>) -> Result<Conn, DriverError> {
+fn open_held(path: &str, baud: u32, t: Timeouts, pushed: Push) -> Result<Conn, DriverError> {
     let deadline = Instant::now() + t.connect;
     let port = loop {
         match open(path, baud, t.write) {
@@ -98,7 +96,7 @@ fn realtime(port: &mut Port) -> Report {
 }
 
 impl Serial {
-    async fn open_held(&self, pushed: Option<watch::Sender<Pushed>>) -> Result<Conn, DriverError> {
+    async fn open_held(&self, pushed: Option<Push>) -> Result<Conn, DriverError> {
         let (path, baud, t) = (self.path.clone(), self.baud_rate, self.timeouts);
         let Some(pushed) = pushed else { return Err(DriverError::Unreachable("a one-shot serial port is not opened here".into())) };
         tokio::task::spawn_blocking(move || open_held(&path, baud, t, pushed))
