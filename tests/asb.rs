@@ -229,3 +229,40 @@ async fn a_star_job_is_still_sent_once_and_not_claimed_confirmed() {
     assert!(!jobs.iter().any(|j| j.windows(2).any(|w| w == [0x10, 0x04])), "no ESC/POS status request sent to a Star printer");
     assert_eq!(emu.connections(), 1, "one connection held for all of it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_serial_port_is_opened_again_after_it_failed() {
+    let t = Timeouts {
+        connect: Duration::from_millis(500),
+        write: Duration::from_secs(2),
+        read: Duration::from_millis(500),
+        confirm: Duration::from_millis(1500),
+        poll: Duration::from_millis(200),
+        backoff_min: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(1),
+        stall: Duration::from_secs(60),
+    };
+    let s = TestServer::start_with(move |c| c.printer_timeouts = t).await;
+    // The printer's device path is a link, so that "the adapter comes back" can be another
+    // pseudo-terminal at the same path.
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyPrinter");
+    let first = SerialEmulator::start();
+    std::os::unix::fs::symlink(&first.path, &link).unwrap();
+    let conn = json!({"type": "serial", "path": link.to_string_lossy(), "baudRate": 19200});
+    let id = add_printer(&s, json!({"name": "Serial pass", "role": "kitchen", "profile": "epson-tm-t20", "connection": conn})).await;
+    until("ASB turned on", WAIT, || async { first.asb_on().then_some(()) }).await;
+    until_status(&s, &id, "online").await;
+    // Unplugged: the held port fails, the printer is offline.
+    drop(first);
+    until_status(&s, &id, "offline").await;
+    // Plugged in again: the port is opened afresh, ASB turned on again, and tickets print.
+    let second = SerialEmulator::start();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&second.path, &link).unwrap();
+    until("ASB turned on again", WAIT, || async { second.asb_on().then_some(()) }).await;
+    until_status(&s, &id, "online").await;
+    order(&s, "Falafel").await;
+    let printed = second.wait_jobs(1, WAIT);
+    assert!(contains(&printed[0], "Falafel"));
+}
