@@ -16,7 +16,7 @@
 //! frames apart from answers to our requests ([`status::Splitter`]), so an ASB frame arriving
 //! while a job waits for its confirmation is never taken for the confirmation.
 //!
-//! The held-connection machinery ([`Conn`] over an [`Out`] and a [`Reader`], `lease`,
+//! The held-connection machinery (`Conn` over an `Out` and a `Reader`, `lease`,
 //! `deliver`, `ask_status`) is shared with `serial`, which holds a port the same way.
 
 use std::io::Write as _;
