@@ -554,8 +554,9 @@ async fn a_printer_that_stops_answering_holds_its_jobs_instead_of_printing_blind
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn printers_that_cannot_confirm_print_each_ticket_once() {
     let s = server().await;
-    // A clone without a status channel, and a Star printer (no ESC/POS status at all).
-    let (dumb, star) = (Emulator::start(), Emulator::start());
+    // A clone without a status channel, and a Star printer (no ESC/POS status at all; its
+    // ASB says how it is, not that a job printed).
+    let (dumb, star) = (Emulator::start(), Emulator::start_star());
     dumb.set_dumb(true);
     add_printer(&s, "Dumb clone", "kitchen", &["grill"], net(&dumb)).await;
     let body = json!({"branchId": "br-1", "name": "Star", "role": "kitchen", "stations": ["bar"], "profile": "star-tsp650", "connection": net(&star)});

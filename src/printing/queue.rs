@@ -4,7 +4,8 @@
 //! have printed partly is reprinted with a `POSSIBLE DUPLICATE` banner; kitchen tickets past
 //! their expiry raise an alert instead of printing late. Idle workers poll printer status
 //! and broadcast changes; a printer that pushes its status (Automatic Status Back over the
-//! connection its worker holds, see `drivers::network`) is heard at once, and a waiting
+//! connection or serial port its worker holds, see `drivers::network` and `drivers::serial`)
+//! is heard at once, and a waiting
 //! ticket goes out as soon as it says it is ready again. Shared network printers (no held
 //! connection) are polled every [`SHARED_POLL`].
 //!
@@ -28,10 +29,10 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::drivers::network::{Held, Pushed};
-use super::drivers::status::{Report, Status};
+use super::drivers::status::{Asb, Report, Status};
 use super::drivers::{Driver, DriverError, Timeouts};
 use super::model::{Connection, Printer};
-use super::render::{self, Rendered};
+use super::render::{self, Profile, Rendered};
 use crate::state::AppState;
 use crate::store::print_alerts;
 use crate::store::print_jobs::{self, Job};
@@ -49,13 +50,22 @@ struct Hold {
     pushed: watch::Receiver<Pushed>,
 }
 
-/// The key of the connection a printer's worker holds open, if it gets one: an unshared
-/// network printer whose profile pushes its status.
-fn hold_key(p: &Printer) -> Option<String> {
+/// The key of the connection a printer's worker holds open, if it gets one, and the kind of
+/// status it pushes: an unshared network printer whose profile pushes its status (Epson TM,
+/// Star) or a serial Epson TM.
+fn hold_key(p: &Printer) -> Option<(String, Asb)> {
+    let profile = render::profile_for(p.profile.as_deref());
+    let asb = match profile {
+        Profile::EpsonTm => Asb::EscPos,
+        Profile::StarLine => Asb::StarLine,
+        Profile::StarRaster => Asb::StarRaster,
+        Profile::GenericEscPos => return None,
+    };
     match &p.connection {
-        Connection::Network { host, port, shared: false } if render::profile_for(p.profile.as_deref()).pushes_status() => {
-            Some(format!("{host}:{port}"))
+        Connection::Network { host, port, shared: false } if profile.pushes_status() => {
+            Some((format!("{host}:{port} {}", profile.id()), asb))
         }
+        Connection::Serial { path, baud_rate } if asb == Asb::EscPos => Some((format!("{path}@{baud_rate}"), asb)),
         _ => None,
     }
 }
@@ -265,9 +275,9 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<A
             }
         };
         let key = hold_key(&printer);
-        if key != hold.as_ref().map(|h| h.key.clone()) {
-            hold = key.map(|key| {
-                let held = Held::new();
+        if key.as_ref().map(|k| &k.0) != hold.as_ref().map(|h| &h.key) {
+            hold = key.map(|(key, asb)| {
+                let held = Held::new(asb);
                 Hold { key, pushed: held.subscribe(), held }
             });
         }

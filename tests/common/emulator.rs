@@ -2,8 +2,14 @@
 //! master side of a pseudo-terminal (like a serial printer). It answers DLE EOT real-time
 //! status requests and GS r paper status (the job confirmation) according to its current
 //! state, records every job it received, and can be switched off, run out of paper, or
-//! break a connection mid-job. Over TCP it also does Automatic Status Back like an Epson TM:
-//! after `GS a n` (n ≠ 0) it pushes a four-byte status frame at once and on every change.
+//! break a connection mid-job. Over TCP and the pseudo-terminal alike it also does Automatic
+//! Status Back like an Epson TM: after `GS a n` (n ≠ 0) it pushes a four-byte status frame
+//! at once and on every change (checked every 100 ms).
+//!
+//! In Star mode ([`Emulator::start_star`]) it is a Star Line Mode printer over Ethernet
+//! instead: it answers no ESC/POS status request, pushes Star ASB frames (nine bytes, on by
+//! default, `ESC RS a n` turns them off and on) and records a job at each cut (`ESC d n`),
+//! since a held connection never closes between jobs.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -36,6 +42,12 @@ pub struct State {
     hung: bool,
     /// Automatic Status Back was turned on (`GS a n`, n ≠ 0).
     asb: bool,
+    /// `GS a` was just received: the current frame is pushed again (once).
+    asb_fresh: bool,
+    /// Offline without paper or cover trouble (the feed button held, or an error).
+    offline: bool,
+    /// A Star Line Mode printer (Star ASB, no ESC/POS status).
+    star: bool,
     /// Ignore `GS a` (a clone without ASB).
     no_asb: bool,
     connections: usize,
@@ -57,10 +69,19 @@ pub struct Emulator {
 impl Emulator {
     /// A network printer on 127.0.0.1, port chosen by the OS.
     pub fn start() -> Arc<Emulator> {
+        Emulator::start_with(State { paper: Some(Paper::Ok), ..State::default() })
+    }
+
+    /// A Star Line Mode network printer, with ASB on (Star's default over Ethernet).
+    pub fn start_star() -> Arc<Emulator> {
+        Emulator::start_with(State { paper: Some(Paper::Ok), star: true, asb: true, ..State::default() })
+    }
+
+    fn start_with(state: State) -> Arc<Emulator> {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind emulator");
         let addr = l.local_addr().unwrap();
         let emu = Arc::new(Emulator {
-            state: Arc::new((Mutex::new(State { paper: Some(Paper::Ok), ..State::default() }), Condvar::new())),
+            state: Arc::new((Mutex::new(state), Condvar::new())),
             addr,
             running: Arc::new(AtomicBool::new(false)),
             listener: Mutex::new(None),
@@ -137,6 +158,9 @@ impl Emulator {
     pub fn set_dumb(&self, dumb: bool) {
         self.state.0.lock().unwrap().dumb = dumb;
     }
+    pub fn set_offline(&self, offline: bool) {
+        self.state.0.lock().unwrap().offline = offline;
+    }
     pub fn set_hung(&self, hung: bool) {
         self.state.0.lock().unwrap().hung = hung;
     }
@@ -185,7 +209,7 @@ fn wait_for_jobs(state: &(Mutex<State>, Condvar), n: usize, limit: Duration) -> 
 fn rt_byte(st: &State, n: u8) -> u8 {
     let mut b = 0x12u8;
     match n {
-        1 if st.cover_open => b |= 0x08,
+        1 if st.cover_open || st.offline => b |= 0x08,
         2 => {
             if st.cover_open {
                 b |= 0x04;
@@ -209,7 +233,7 @@ fn rt_byte(st: &State, n: u8) -> u8 {
 fn asb_frame(st: &State) -> [u8; 4] {
     let out = st.paper == Some(Paper::Out);
     let mut b1 = 0x10u8;
-    if st.cover_open || out {
+    if st.cover_open || out || st.offline {
         b1 |= 0x08;
     }
     if st.cover_open {
@@ -221,6 +245,39 @@ fn asb_frame(st: &State) -> [u8; 4] {
         _ => 0x00,
     };
     [b1, 0x00, b3, 0x00]
+}
+
+/// A Star ASB frame of the current state (nine bytes): header 1 `0x23` (bits 1-3 and 5 give
+/// the length, 9), header 2 (version), status 1 offline (bit 3) and cover open (bit 5),
+/// status 4 paper near end (bit 2) and paper end (bit 3); the rest clear.
+fn star_frame(st: &State) -> Vec<u8> {
+    let out = st.paper == Some(Paper::Out);
+    let mut s1 = 0u8;
+    if st.cover_open || out || st.offline {
+        s1 |= 0x08;
+    }
+    if st.cover_open {
+        s1 |= 0x20;
+    }
+    let s4 = match st.paper {
+        Some(Paper::Out) => 0x0c,
+        Some(Paper::Low) => 0x04,
+        _ => 0x00,
+    };
+    vec![0x23, 0x86, s1, 0x00, 0x00, s4, 0x00, 0x00, 0x00]
+}
+
+/// The ASB frame to push now, if any: ASB is on and the state changed since `pushed` (or
+/// `GS a` was just received).
+fn to_push(state: &(Mutex<State>, Condvar), pushed: &mut Option<Vec<u8>>) -> Option<Vec<u8>> {
+    let mut st = state.0.lock().unwrap();
+    let frame = if st.star { star_frame(&st) } else { asb_frame(&st).to_vec() };
+    if st.asb && (pushed.as_ref() != Some(&frame) || st.asb_fresh) {
+        st.asb_fresh = false;
+        *pushed = Some(frame.clone());
+        return Some(frame);
+    }
+    None
 }
 
 /// Protocol handling shared by TCP and pty: reads bytes, answers status requests, records
@@ -248,8 +305,39 @@ pub fn session(
         };
         pending.extend_from_slice(&buf[..n]);
         let mut i = 0;
+        let star = state.0.lock().unwrap().star;
         while i < pending.len() {
             let rest = &pending[i..];
+            if star {
+                // Star Line Mode: `ESC RS a n` switches ASB; a cut (`ESC d n`) ends a job;
+                // everything else is the job (no ESC/POS status is answered).
+                let ours = |n: usize| rest.len() >= 2 && (rest[1] == 0x1e || rest[1] == b'd') && rest.len() < n;
+                if rest[0] == 0x1b && (rest.len() < 2 || ours(if rest[1] == b'd' { 3 } else { 4 })) {
+                    break; // maybe one of the commands below: wait for more bytes
+                }
+                if rest.len() >= 4 && rest[..3] == [0x1b, 0x1e, 0x61] {
+                    let mut st = state.0.lock().unwrap();
+                    st.asb = rest[3] != 0;
+                    st.asb_fresh = st.asb;
+                    i += 4;
+                    continue;
+                }
+                if rest.len() >= 3 && rest[..2] == [0x1b, b'd'] {
+                    job.extend_from_slice(&rest[..3]);
+                    i += 3;
+                    let (lock, cv) = &*state;
+                    let mut st = lock.lock().unwrap();
+                    if st.paper != Some(Paper::Out) {
+                        st.jobs.push(std::mem::take(&mut job));
+                        cv.notify_all();
+                    }
+                    job.clear();
+                    continue;
+                }
+                job.push(rest[0]);
+                i += 1;
+                continue;
+            }
             // Skip over binary payloads so their bytes are not taken for commands.
             if rest.len() >= 8 && rest[..3] == [0x1d, 0x76, 0x30] {
                 let w = rest[4] as usize + rest[5] as usize * 256;
@@ -275,6 +363,7 @@ pub fn session(
                 let mut st = state.0.lock().unwrap();
                 if !st.no_asb && !st.dumb {
                     st.asb = rest[2] != 0;
+                    st.asb_fresh = st.asb;
                 }
                 i += 3;
                 continue;
@@ -337,18 +426,12 @@ fn handle(mut s: std::net::TcpStream, state: Arc<(Mutex<State>, Condvar)>, runni
     let mut pusher = s.try_clone().unwrap();
     // The last ASB frame pushed on this connection; a new one goes out (checked every read
     // timeout, 100 ms) when the state changed.
-    let mut pushed: Option<[u8; 4]> = None;
+    let mut pushed: Option<Vec<u8>> = None;
     let asb_state = state.clone();
     session(
         |buf| loop {
-            {
-                let st = asb_state.0.lock().unwrap();
-                let frame = asb_frame(&st);
-                if st.asb && pushed != Some(frame) {
-                    pushed = Some(frame);
-                    drop(st);
-                    let _ = pusher.write_all(&frame);
-                }
+            if let Some(frame) = to_push(&asb_state, &mut pushed) {
+                let _ = pusher.write_all(&frame);
             }
             match s.read(buf) {
                 Ok(0) => return None,
@@ -401,10 +484,46 @@ impl SerialEmulator {
         std::thread::spawn(move || {
             let _keep_slave_open = slave;
             let mut r = file.try_clone().unwrap();
+            let mut pusher = file.try_clone().unwrap();
             let mut w = file;
-            session(|buf| r.read(buf).ok().filter(|n| *n > 0), |reply| drop(w.write_all(reply)), st, || run.load(Ordering::SeqCst));
+            let (asb_state, alive) = (st.clone(), run.clone());
+            // Like the TCP side: wait for bytes at most 100 ms at a time, pushing an ASB frame
+            // in between when the state changed.
+            let mut pushed: Option<Vec<u8>> = None;
+            let read = |buf: &mut [u8]| loop {
+                if let Some(frame) = to_push(&asb_state, &mut pushed) {
+                    let _ = pusher.write_all(&frame);
+                }
+                let mut pfd = libc::pollfd { fd: master, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd for the master fd this thread owns.
+                let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+                if !alive.load(Ordering::SeqCst) {
+                    return None;
+                }
+                if ready > 0 {
+                    return r.read(buf).ok().filter(|n| *n > 0);
+                }
+            };
+            session(read, |reply| drop(w.write_all(reply)), st, || run.load(Ordering::SeqCst));
         });
         SerialEmulator { path, state, running }
+    }
+
+    pub fn set_paper(&self, p: Paper) {
+        self.state.0.lock().unwrap().paper = Some(p);
+    }
+    pub fn set_cover_open(&self, open: bool) {
+        self.state.0.lock().unwrap().cover_open = open;
+    }
+    pub fn set_offline(&self, offline: bool) {
+        self.state.0.lock().unwrap().offline = offline;
+    }
+    /// Whether a sender turned Automatic Status Back on.
+    pub fn asb_on(&self) -> bool {
+        self.state.0.lock().unwrap().asb
+    }
+    pub fn status_requests(&self) -> usize {
+        self.state.0.lock().unwrap().status_requests
     }
 
     pub fn wait_jobs(&self, n: usize, limit: Duration) -> Vec<Vec<u8>> {

@@ -1,8 +1,8 @@
 //! Printer drivers: deliver rendered bytes and report status. They do no formatting
 //! (that is `render`) and keep no queue (that is `queue`). One driver value per printer;
-//! each call opens its own connection, except a network printer's held connection
+//! each call opens its own connection, except a held connection or serial port
 //! ([`network::Held`], kept by the printer's worker), over which the printer pushes its
-//! status.
+//! status (`network` has the held connection itself; `serial` holds a port the same way).
 
 pub mod network;
 pub mod serial;
@@ -93,7 +93,7 @@ impl Driver {
         match &p.connection {
             Connection::Network { host, port, .. } => Driver::Network(network::Network { host: host.clone(), port: *port, timeouts, held }),
             Connection::Serial { path, baud_rate } => {
-                Driver::Serial(serial::Serial { path: path.clone(), baud_rate: *baud_rate, timeouts })
+                Driver::Serial(serial::Serial { path: path.clone(), baud_rate: *baud_rate, timeouts, held })
             }
             Connection::Usb { vendor_id, product_id, serial_number } => {
                 Driver::Usb(usb::Usb { vendor_id: *vendor_id, product_id: *product_id, serial_number: serial_number.clone(), timeouts })

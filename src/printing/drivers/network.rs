@@ -1,10 +1,13 @@
 //! Network printers (raw TCP, usually port 9100), in one of two ways:
 //!
-//! - **held** ([`Held`]): for models whose profile says they push their status (Epson TM)
-//!   and that branchd is the only sender to (the printer's `shared` flag is off): one
-//!   connection stays open with Automatic Status Back (`GS a`) on, so the printer itself says
-//!   when it runs out of paper or its cover opens; jobs and status requests use that same
-//!   connection. It is dropped on any error or silence and opened again on the next use.
+//! - **held** ([`Held`]): for models whose profile says they push their status (Epson TM,
+//!   Star) and that branchd is the only sender to (the printer's `shared` flag is off): one
+//!   connection stays open with Automatic Status Back on (ESC/POS `GS a`; Star `ESC RS a`,
+//!   or Star's default on raster models), so the printer itself says when it runs out of
+//!   paper or its cover opens; jobs and status requests use that same connection. It is
+//!   dropped on any error or silence and opened again on the next use. A Star printer is
+//!   never asked (it does not speak DLE EOT): its status is what it last pushed, and its jobs
+//!   stay unconfirmed (Star's ASB says how the printer is, not that a job printed).
 //! - **one-shot**: a connection per job or status check (other models, shared printers).
 //!   Hostnames are resolved on every connect, so a printer that moved to another DHCP address
 //!   is found again, and a half-open socket never blocks the queue.
@@ -12,7 +15,11 @@
 //! Either way every byte the printer sends goes through one reader that tells pushed status
 //! frames apart from answers to our requests ([`status::Splitter`]), so an ASB frame arriving
 //! while a job waits for its confirmation is never taken for the confirmation.
+//!
+//! The held-connection machinery (`Conn` over an `Out` and a `Reader`, `lease`,
+//! `deliver`, `ask_status`) is shared with `serial`, which holds a port the same way.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -23,7 +30,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Mutex, MutexGuard, mpsc, watch};
 use tokio::time::timeout;
 
-use super::status::{self, Piece, Report, Splitter, Status};
+use super::status::{self, Asb, Piece, Report, Splitter, Status};
 
 use super::{DriverError, Timeouts};
 
@@ -50,11 +57,15 @@ pub enum Pushed {
 pub struct Held {
     conn: Mutex<Option<Conn>>,
     pushed: watch::Sender<Pushed>,
+    asb: Asb,
 }
 
+/// Where a held connection's pushed statuses go, and their kind.
+pub(super) type Push = (watch::Sender<Pushed>, Asb);
+
 impl Held {
-    pub fn new() -> Arc<Held> {
-        Arc::new(Held { conn: Mutex::new(None), pushed: watch::channel(Pushed::Nothing).0 })
+    pub fn new(asb: Asb) -> Arc<Held> {
+        Arc::new(Held { conn: Mutex::new(None), pushed: watch::channel(Pushed::Nothing).0, asb })
     }
 
     /// Follows what the printer pushes.
@@ -63,18 +74,112 @@ impl Held {
     }
 }
 
-/// An open connection: the write half, the printer's answers to our requests (pushed frames
-/// already taken out), and the reader task (stopped with the connection).
-struct Conn {
-    w: OwnedWriteHalf,
+/// Where a connection's bytes go: a TCP write half, or a held serial port (blocking
+/// writes, run on the blocking pool).
+pub(super) enum Out {
+    Tcp(OwnedWriteHalf),
+    Serial(Arc<std::sync::Mutex<super::serial::Port>>),
+}
+
+impl Out {
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::Tcp(w) => w.write_all(bytes).await,
+            Out::Serial(port) => {
+                let (port, bytes) = (port.clone(), bytes.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    let mut p = port.lock().unwrap_or_else(|e| e.into_inner());
+                    p.write_all(&bytes)?;
+                    p.flush()
+                })
+                .await
+                .map_err(std::io::Error::other)?
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        if let Out::Tcp(w) = self {
+            let _ = w.shutdown().await;
+        }
+    }
+}
+
+/// What reads a connection: a task (TCP) or a dedicated thread (a serial port's blocking
+/// reads), stopped when the connection is dropped.
+pub(super) enum Reader {
+    Task(tokio::task::JoinHandle<()>),
+    Thread(Arc<AtomicBool>),
+}
+
+/// Everything the printer sends on one connection, split into answers (to `replies`) and
+/// pushed statuses (to the held connection's watchers).
+pub(super) struct Feed {
+    split: Splitter,
+    replies: mpsc::Sender<u8>,
+    pushed: Option<watch::Sender<Pushed>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Feed {
+    pub(super) fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match self.split.feed(b) {
+                Some(Piece::Reply(b)) => {
+                    let _ = self.replies.try_send(b);
+                }
+                Some(Piece::Pushed(report)) => {
+                    if let Some(p) = &self.pushed {
+                        p.send_replace(Pushed::Status(report));
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// The printer's side closed (or the link failed).
+    pub(super) fn closed(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        if let Some(p) = &self.pushed {
+            p.send_replace(Pushed::Closed);
+        }
+    }
+}
+
+/// An open connection: where to write, the printer's answers to our requests (pushed
+/// frames already taken out), and its reader (stopped with the connection).
+pub(super) struct Conn {
+    w: Out,
     replies: mpsc::Receiver<u8>,
     closed: Arc<AtomicBool>,
-    reader: tokio::task::JoinHandle<()>,
+    reader: Option<Reader>,
+}
+
+impl Conn {
+    /// A connection writing to `w`; the caller starts the reader with the [`Feed`] and hands
+    /// it back with [`Conn::read_by`]. `pushed`: the held connection's watchers (ASB on).
+    pub(super) fn new(w: Out, push: Option<Push>) -> (Conn, Feed) {
+        let (tx, replies) = mpsc::channel(64);
+        let closed = Arc::new(AtomicBool::new(false));
+        let (pushed, asb) = push.map_or((None, None), |(p, a)| (Some(p), Some(a)));
+        let feed = Feed { split: Splitter::new(asb), replies: tx, pushed, closed: closed.clone() };
+        (Conn { w, replies, closed, reader: None }, feed)
+    }
+
+    pub(super) fn read_by(mut self, reader: Reader) -> Conn {
+        self.reader = Some(reader);
+        self
+    }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        self.reader.abort();
+        match &self.reader {
+            Some(Reader::Task(t)) => t.abort(),
+            Some(Reader::Thread(stop)) => stop.store(true, Ordering::SeqCst),
+            None => {}
+        }
     }
 }
 
@@ -115,7 +220,7 @@ impl Conn {
 }
 
 /// A connection for one operation: the held one (under its lock) or a one-shot one.
-enum Lease<'a> {
+pub(super) enum Lease<'a> {
     Held(MutexGuard<'a, Option<Conn>>),
     Own(Option<Conn>),
 }
@@ -138,13 +243,10 @@ impl Lease<'_> {
 
     async fn finish(mut self) {
         if let Lease::Own(Some(c)) = &mut self {
-            let _ = c.w.shutdown().await;
+            c.w.shutdown().await;
         }
     }
 }
-
-/// GS a n: Automatic Status Back for drawer, on/offline, error and paper sensor changes.
-const ASB_ON: [u8; 3] = [0x1d, 0x61, 0x0f];
 
 impl Network {
     /// A printer spoken to with a connection per job or status check.
@@ -171,100 +273,139 @@ impl Network {
     }
 
     /// Opens a connection and starts its reader; pushed statuses go to `pushed`.
-    async fn open(&self, pushed: Option<watch::Sender<Pushed>>) -> Result<Conn, DriverError> {
+    async fn open(&self, pushed: Option<Push>) -> Result<Conn, DriverError> {
         let (mut r, w) = self.connect().await?.into_split();
-        let (tx, replies) = mpsc::channel(64);
-        let closed = Arc::new(AtomicBool::new(false));
-        let flag = closed.clone();
+        let (conn, mut feed) = Conn::new(Out::Tcp(w), pushed);
         let reader = tokio::spawn(async move {
-            let mut split = Splitter::new(pushed.is_some());
             let mut buf = [0u8; 256];
             while let Ok(n @ 1..) = r.read(&mut buf).await {
-                for &b in &buf[..n] {
-                    match split.feed(b) {
-                        Some(Piece::Reply(b)) => {
-                            let _ = tx.try_send(b);
-                        }
-                        Some(Piece::Pushed(frame)) => {
-                            if let Some(p) = &pushed {
-                                p.send_replace(Pushed::Status(status::from_asb(frame)));
-                            }
-                        }
-                        None => {}
-                    }
-                }
+                feed.bytes(&buf[..n]);
             }
-            flag.store(true, Ordering::SeqCst);
-            if let Some(p) = &pushed {
-                p.send_replace(Pushed::Closed);
-            }
+            feed.closed();
         });
-        Ok(Conn { w, replies, closed, reader })
+        Ok(conn.read_by(Reader::Task(reader)))
     }
 
     async fn lease(&self) -> Result<Lease<'_>, DriverError> {
-        let Some(held) = &self.held else { return Ok(Lease::Own(Some(self.open(None).await?))) };
-        let mut g = held.conn.lock().await;
-        if g.as_ref().is_some_and(|c| c.closed.load(Ordering::SeqCst)) {
-            *g = None;
-        }
-        if g.is_none() {
-            let mut c = self.open(Some(held.pushed.clone())).await?;
-            // The printer answers by pushing its current status at once.
-            c.send(&ASB_ON, self.timeouts.write).await.map_err(DriverError::Unreachable)?;
-            *g = Some(c);
-        }
-        Ok(Lease::Held(g))
+        lease(self.held.as_deref(), |pushed| self.open(pushed), self.timeouts.write).await
     }
 
     /// Sends `bytes`, then asks for the paper status (answered only after the job was
     /// processed) and the real-time status.
     pub async fn print(&self, bytes: &[u8], confirm: bool) -> Result<Report, DriverError> {
-        let mut lease = self.lease().await?;
-        let result = self.print_on(&mut lease, bytes, confirm).await;
-        if result.is_err() {
-            lease.discard();
+        let sent = deliver(self.lease().await?, bytes, confirm, &self.timeouts, 4096).await?;
+        // A Star printer's job is sent, not confirmed; how the printer is after it is what it
+        // last pushed, when that says it can print (a fault it pushes is recorded by the
+        // worker as it hears it; it never makes a sent job print again).
+        match &self.held {
+            Some(h) if h.asb.is_star() => match &*h.pushed.borrow() {
+                Pushed::Status(r) if r.printable() => Ok(r.clone()),
+                _ => Ok(sent),
+            },
+            _ => Ok(sent),
         }
-        lease.finish().await;
-        result
-    }
-
-    async fn print_on(&self, lease: &mut Lease<'_>, bytes: &[u8], confirm: bool) -> Result<Report, DriverError> {
-        let Some(c) = lease.conn() else { return Err(DriverError::Unreachable("no connection".into())) };
-        let mut sent = 0;
-        for chunk in bytes.chunks(4096) {
-            c.send(chunk, self.timeouts.write).await.map_err(|why| broken(sent, why))?;
-            sent += chunk.len();
-        }
-        if !confirm {
-            return Ok(Report::new(Status::Unknown, "sent; this printer cannot confirm jobs"));
-        }
-        let paper = match c.ask(&status::GS_R_PAPER, self.timeouts.confirm).await {
-            Ok(b) => b,
-            Err(AskError::Silent) => return Err(DriverError::Unconfirmed("the printer did not confirm the job in time".into())),
-            Err(e) => return Err(DriverError::Unconfirmed(format!("no confirmation after the job: {e}"))),
-        };
-        let after = status::from_paper_reply(paper);
-        let rt = realtime(c, self.timeouts.read).await;
-        Ok(worst(after, rt))
     }
 
     pub async fn status(&self) -> Report {
-        match self.lease().await {
-            Ok(mut lease) => {
-                let r = match lease.conn() {
-                    Some(c) => realtime(c, self.timeouts.read).await,
-                    None => Report::new(Status::Offline, "no connection"),
-                };
-                // A held connection that stopped answering is opened afresh next time.
-                if !r.answered {
-                    lease.discard();
-                }
-                lease.finish().await;
-                r
-            }
-            Err(e) => Report::new(Status::Offline, e.to_string()),
+        match &self.held {
+            Some(h) if h.asb.is_star() => pushed_status(h, self.lease().await, self.timeouts.read).await,
+            _ => ask_status(self.lease().await, self.timeouts.read).await,
         }
+    }
+}
+
+/// The status a Star printer last pushed on its held connection, waiting up to `read` for
+/// the first frame of a new connection; `unknown` when none comes (ASB off).
+async fn pushed_status(held: &Held, lease: Result<Lease<'_>, DriverError>, read: Duration) -> Report {
+    match lease {
+        Ok(lease) => {
+            lease.finish().await;
+            let mut rx = held.subscribe();
+            match timeout(read, rx.wait_for(|p| matches!(p, Pushed::Status(_)))).await {
+                Ok(Ok(p)) => match &*p {
+                    Pushed::Status(r) => r.clone(),
+                    _ => Report::new(Status::Unknown, "the printer has not pushed its status"),
+                },
+                _ => Report::new(Status::Unknown, "the printer has not pushed its status (is ASB turned off in its settings?)"),
+            }
+        }
+        Err(e) => Report::new(Status::Offline, e.to_string()),
+    }
+}
+
+/// The held connection of `held` (opened with `open` and ASB turned on when there is none
+/// or it closed), or a one-shot connection from `open` without `held`.
+pub(super) async fn lease<'a, F, Fut>(held: Option<&'a Held>, open: F, write: Duration) -> Result<Lease<'a>, DriverError>
+where
+    F: FnOnce(Option<Push>) -> Fut,
+    Fut: Future<Output = Result<Conn, DriverError>>,
+{
+    let Some(held) = held else { return Ok(Lease::Own(Some(open(None).await?))) };
+    let mut g = held.conn.lock().await;
+    if g.as_ref().is_some_and(|c| c.closed.load(Ordering::SeqCst)) {
+        *g = None;
+    }
+    if g.is_none() {
+        // What an earlier connection heard is not news on this one.
+        held.pushed.send_if_modified(|p| !matches!(std::mem::replace(p, Pushed::Nothing), Pushed::Nothing));
+        let mut c = open(Some((held.pushed.clone(), held.asb))).await?;
+        // The printer answers by pushing its current status at once.
+        let on = held.asb.turn_on();
+        if !on.is_empty() {
+            c.send(on, write).await.map_err(DriverError::Unreachable)?;
+        }
+        *g = Some(c);
+    }
+    Ok(Lease::Held(g))
+}
+
+/// Sends a job over a leased connection (in chunks of `chunk` bytes), confirming it when
+/// asked; a connection that failed is not used again.
+pub(super) async fn deliver(mut lease: Lease<'_>, bytes: &[u8], confirm: bool, t: &Timeouts, chunk: usize) -> Result<Report, DriverError> {
+    let result = print_on(&mut lease, bytes, confirm, t, chunk).await;
+    if result.is_err() {
+        lease.discard();
+    }
+    lease.finish().await;
+    result
+}
+
+async fn print_on(lease: &mut Lease<'_>, bytes: &[u8], confirm: bool, t: &Timeouts, chunk: usize) -> Result<Report, DriverError> {
+    let Some(c) = lease.conn() else { return Err(DriverError::Unreachable("no connection".into())) };
+    let mut sent = 0;
+    for part in bytes.chunks(chunk) {
+        c.send(part, t.write).await.map_err(|why| broken(sent, why))?;
+        sent += part.len();
+    }
+    if !confirm {
+        return Ok(Report::new(Status::Unknown, "sent; this printer cannot confirm jobs"));
+    }
+    let paper = match c.ask(&status::GS_R_PAPER, t.confirm).await {
+        Ok(b) => b,
+        Err(AskError::Silent) => return Err(DriverError::Unconfirmed("the printer did not confirm the job in time".into())),
+        Err(e) => return Err(DriverError::Unconfirmed(format!("no confirmation after the job: {e}"))),
+    };
+    let after = status::from_paper_reply(paper);
+    let rt = realtime(c, t.read).await;
+    Ok(worst(after, rt))
+}
+
+/// Asks the printer's real-time status over a leased connection (or says why there is none).
+pub(super) async fn ask_status(lease: Result<Lease<'_>, DriverError>, read: Duration) -> Report {
+    match lease {
+        Ok(mut lease) => {
+            let r = match lease.conn() {
+                Some(c) => realtime(c, read).await,
+                None => Report::new(Status::Offline, "no connection"),
+            };
+            // A held connection that stopped answering is opened afresh next time.
+            if !r.answered {
+                lease.discard();
+            }
+            lease.finish().await;
+            r
+        }
+        Err(e) => Report::new(Status::Offline, e.to_string()),
     }
 }
 

@@ -45,11 +45,11 @@ impl Profile {
         matches!(self, Profile::EpsonTm | Profile::GenericEscPos)
     }
 
-    /// Whether the printer pushes its status changes by itself once asked to (ESC/POS
-    /// Automatic Status Back, `GS a`). Only models known to do it reliably: clones that
-    /// ignore `GS a` are polled instead.
+    /// Whether the printer pushes its status changes by itself (ESC/POS Automatic Status
+    /// Back, `GS a`, on Epson TM; Star's ASB on Star models, on by default over Ethernet).
+    /// Only models known to do it reliably: clones that ignore `GS a` are polled instead.
     pub fn pushes_status(self) -> bool {
-        self == Profile::EpsonTm
+        self != Profile::GenericEscPos
     }
 
     /// Whether the printer prints text with its own fonts (false: everything is raster).
