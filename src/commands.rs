@@ -67,35 +67,7 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             println!("branch {id} now uses {currency}");
         }
         Command::User(cmd) => user(config, cmd)?,
-        Command::License(LicenseCmd::Create { company, branch }) => {
-            let key = license::generate();
-            open(config)?.write(|tx| {
-                directory::add_license(tx, &license::hash(&key), &company, &branch)?;
-                if config.role == crate::config::Role::Hub {
-                    let data = json!({"keyHash": license::hash(&key), "companyId": company, "branchId": branch, "revokedAt": null});
-                    crate::store::events::append_internal(tx, "directory:license", &company, &branch, data)?;
-                }
-                Ok::<_, StoreError>(())
-            })?;
-            println!("license created for branch {branch} of company {company}; it is shown only now:");
-            println!("{key}");
-        }
-        Command::License(LicenseCmd::Revoke { key }) => {
-            let hash = license::hash(&key);
-            open(config)?.write(|tx| {
-                let lic = directory::license_any(tx, &hash)?;
-                if !directory::revoke_license(tx, &hash)? {
-                    return usage("no active license has that key");
-                }
-                if let (crate::config::Role::Hub, Some(l)) = (config.role, lic) {
-                    let data =
-                        json!({"keyHash": hash, "companyId": l.company_id, "branchId": l.branch_id, "revokedAt": crate::store::now_rfc3339()});
-                    crate::store::events::append_internal(tx, "directory:license", &l.company_id, &l.branch_id, data)?;
-                }
-                Ok(())
-            })?;
-            println!("license revoked; desktop apps using it can no longer connect");
-        }
+        Command::License(cmd) => license(config, cmd)?,
         Command::Token(TokenCmd::Issue { sub, role, company, branch, ttl }) => {
             let token = issue_token(config, sub, role, company, branch, &ttl)?;
             println!("{token}");
@@ -123,6 +95,41 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
         Command::Update(args) => crate::ops::update::run(config, args).await?,
         Command::Release(cmd) => crate::ops::release::run(cmd)?,
         Command::Version { json: as_json } => print_version(as_json),
+    }
+    Ok(())
+}
+
+fn license(config: &Config, cmd: LicenseCmd) -> Result<(), CommandError> {
+    match cmd {
+        LicenseCmd::Create { company, branch } => {
+            let key = license::generate();
+            open(config)?.write(|tx| {
+                directory::add_license(tx, &license::hash(&key), &company, &branch)?;
+                if config.role == crate::config::Role::Hub {
+                    let data = json!({"keyHash": license::hash(&key), "companyId": company, "branchId": branch, "revokedAt": null});
+                    crate::store::events::append_internal(tx, "directory:license", &company, &branch, data)?;
+                }
+                Ok::<_, StoreError>(())
+            })?;
+            println!("license created for branch {branch} of company {company}; it is shown only now:");
+            println!("{key}");
+        }
+        LicenseCmd::Revoke { key } => {
+            let hash = license::hash(&key);
+            open(config)?.write(|tx| {
+            let lic = directory::license_any(tx, &hash)?;
+            if !directory::revoke_license(tx, &hash)? {
+                return usage("no active license has that key");
+            }
+            if let (crate::config::Role::Hub, Some(l)) = (config.role, lic) {
+                let data =
+                    json!({"keyHash": hash, "companyId": l.company_id, "branchId": l.branch_id, "revokedAt": crate::store::now_rfc3339()});
+                crate::store::events::append_internal(tx, "directory:license", &l.company_id, &l.branch_id, data)?;
+            }
+            Ok(())
+        })?;
+            println!("license revoked; desktop apps using it can no longer connect");
+        }
     }
     Ok(())
 }
