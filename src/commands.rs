@@ -20,6 +20,8 @@ pub enum CommandError {
     Server(String),
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    #[error(transparent)]
+    Ops(#[from] crate::ops::OpsError),
 }
 
 impl CommandError {
@@ -28,6 +30,7 @@ impl CommandError {
         match self {
             CommandError::Usage(_) => 2,
             CommandError::Secret(e) if e.is_config() => 2,
+            CommandError::Ops(e) => e.exit_code(),
             _ => 1,
         }
     }
@@ -92,7 +95,7 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
         Command::PrintDefaultConfig { packaged, markdown } => crate::ops::settings::print_default(packaged, markdown),
         Command::Healthcheck => crate::ops::doctor::healthcheck(config).await?,
         Command::Doctor => crate::ops::doctor::run(config).await?,
-        Command::Update(args) => crate::ops::update::run(config, args).await?,
+        Command::Update(args) => crate::ops::update::run(config, args).await.map_err(crate::ops::OpsError::from)?,
         Command::Release(cmd) => crate::ops::release::run(cmd)?,
         Command::Version { json: as_json } => print_version(as_json),
     }

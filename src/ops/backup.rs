@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::commands::CommandError;
+use super::OpsError;
 use crate::config::Config;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -53,7 +53,7 @@ fn newest(dir: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
 pub async fn take(state: &AppState) -> Result<PathBuf, StoreError> {
     let dir = dir(state.config());
     let keep = state.config().backup_keep.max(1);
-    let io = |e: std::io::Error| StoreError::Corrupt(format!("backup directory {}: {e}", dir.display()));
+    let io = |e: std::io::Error| StoreError::io(format!("backup directory {}", dir.display()), e);
     std::fs::create_dir_all(&dir).map_err(io)?;
     // Two backups within one second share a name: wait for the next second.
     let mut now = chrono::Utc::now();
@@ -130,8 +130,8 @@ fn same_owner(path: &Path, like: &Path) {
 }
 
 /// Whether `file` can be restored: readable, undamaged, of a schema this branchd can use.
-fn check_backup(file: &Path) -> Result<crate::store::backup::FileReport, CommandError> {
-    let usage = |m: String| CommandError::Usage(m);
+fn check_backup(file: &Path) -> Result<crate::store::backup::FileReport, OpsError> {
+    let usage = |m: String| OpsError::Usage(m);
     let report = crate::store::backup::inspect(file).map_err(|e| usage(format!("{} cannot be restored: {e}", file.display())))?;
     if let Some(problems) = &report.problems {
         return Err(usage(format!(
@@ -151,12 +151,12 @@ fn check_backup(file: &Path) -> Result<crate::store::backup::FileReport, Command
     Ok(report)
 }
 
-fn stop_first(why: String) -> CommandError {
-    CommandError::Usage(format!("{why}; stop it first (sudo systemctl stop branchd), then run restore again"))
+fn stop_first(why: String) -> OpsError {
+    OpsError::Usage(format!("{why}; stop it first (sudo systemctl stop branchd), then run restore again"))
 }
 
 /// Refuses while a server uses the data directory (its lock file, or an answer on the port).
-async fn refuse_while_served(config: &Config) -> Result<(), CommandError> {
+async fn refuse_while_served(config: &Config) -> Result<(), OpsError> {
     let running = || -> Option<String> {
         if let Some(info) = super::lock::running(&config.data_dir) {
             let pid = info.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
@@ -168,7 +168,10 @@ async fn refuse_while_served(config: &Config) -> Result<(), CommandError> {
         return Err(stop_first(why));
     }
     let base = super::local_base(config);
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().map_err(|e| CommandError::Server(e.to_string()))?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| OpsError::Failed(format!("cannot make an HTTP client: {e}")))?;
     if client.get(format!("{base}/health")).send().await.is_ok() {
         return Err(stop_first(format!("a server answers at {base}")));
     }
@@ -177,7 +180,7 @@ async fn refuse_while_served(config: &Config) -> Result<(), CommandError> {
 
 /// Moves the current database (with its log files) aside as `branchd.db.before-restore`;
 /// the name it got, if there was one.
-fn set_aside(config: &Config, db: &Path) -> Result<Option<PathBuf>, CommandError> {
+fn set_aside(config: &Config, db: &Path) -> Result<Option<PathBuf>, OpsError> {
     if db.exists() {
         // Fold the log in, so the kept file is whole on its own; a damaged database may
         // refuse, and then its log files are kept beside it under the same new name.
@@ -205,8 +208,8 @@ fn set_aside(config: &Config, db: &Path) -> Result<Option<PathBuf>, CommandError
 /// `branchd restore FILE`: checks the backup, refuses while a server uses the data
 /// directory, keeps the current database as `branchd.db.before-restore`, and puts the
 /// backup in its place.
-pub async fn restore(config: &Config, file: &Path) -> Result<(), CommandError> {
-    let usage = |m: String| CommandError::Usage(m);
+pub async fn restore(config: &Config, file: &Path) -> Result<(), OpsError> {
+    let usage = |m: String| OpsError::Usage(m);
     if !file.is_file() {
         return Err(usage(format!("{} is not a file", file.display())));
     }

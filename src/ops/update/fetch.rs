@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::manifest::{Manifest, manifest_url, public_key, verify_manifest};
-use super::{TARGET, fail};
-use crate::commands::CommandError;
+use super::{TARGET, UpdateError};
 use crate::config::Config;
 
 const MAX_MANIFEST: u64 = 1 << 20;
@@ -20,20 +19,22 @@ pub(super) enum Source {
 }
 
 impl Source {
-    fn parse(s: &str) -> Result<Source, CommandError> {
+    fn parse(s: &str) -> Result<Source, UpdateError> {
         if s.starts_with("http://") || s.starts_with("https://") {
-            return reqwest::Url::parse(s).map(Source::Http).map_err(|e| CommandError::Usage(format!("update URL {s}: {e}")));
+            return reqwest::Url::parse(s).map(Source::Http).map_err(|e| UpdateError::BadUrl { url: s.into(), reason: e.to_string() });
         }
         Ok(Source::File(PathBuf::from(s.strip_prefix("file://").unwrap_or(s))))
     }
 
     /// `rel` relative to this source (an artefact's `url` relative to its manifest).
-    pub(super) fn join(&self, rel: &str) -> Result<Source, CommandError> {
+    pub(super) fn join(&self, rel: &str) -> Result<Source, UpdateError> {
         if rel.starts_with("http://") || rel.starts_with("https://") || rel.starts_with("file://") {
             return Source::parse(rel);
         }
         match self {
-            Source::Http(u) => u.join(rel).map(Source::Http).map_err(|e| CommandError::Usage(format!("artefact URL {rel}: {e}"))),
+            Source::Http(u) => {
+                u.join(rel).map(Source::Http).map_err(|e| UpdateError::BadArtifactUrl { url: rel.into(), reason: e.to_string() })
+            }
             Source::File(p) => Ok(Source::File(p.parent().unwrap_or(Path::new("/")).join(rel))),
         }
     }
@@ -46,28 +47,28 @@ impl Source {
     }
 }
 
-pub(super) fn client() -> Result<reqwest::Client, CommandError> {
+pub(super) fn client() -> Result<reqwest::Client, UpdateError> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
         .user_agent(format!("branchd/{} ({TARGET})", crate::VERSION))
         .build()
-        .map_err(|e| CommandError::Server(format!("cannot make an HTTP client: {e}")))
+        .map_err(|e| UpdateError::Client(e.to_string()))
 }
 
 /// Reads `src` into `sink` (at most `cap` bytes), reporting progress when `label` is set.
-pub(super) async fn fetch(src: &Source, cap: u64, label: Option<&str>, sink: &mut (dyn Write + Send)) -> Result<u64, CommandError> {
-    let too_big = || CommandError::Server(format!("{} is larger than expected ({cap} bytes): refusing it", src.show()));
-    let io = |e: std::io::Error| CommandError::Server(format!("cannot write the download: {e}"));
+pub(super) async fn fetch(src: &Source, cap: u64, label: Option<&str>, sink: &mut (dyn Write + Send)) -> Result<u64, UpdateError> {
+    let too_big = || UpdateError::TooLarge { what: src.show(), cap };
+    let io = UpdateError::WriteDownload;
     let mut progress = Progress::new(label, cap);
     match src {
         Source::File(p) => {
-            let mut f = std::fs::File::open(p).map_err(|e| CommandError::Server(format!("cannot read {}: {e}", p.display())))?;
+            let read = |e| UpdateError::Read { path: p.clone(), source: e };
+            let mut f = std::fs::File::open(p).map_err(read)?;
             let mut total = 0u64;
             let mut buf = vec![0u8; 64 * 1024];
             loop {
-                let n =
-                    std::io::Read::read(&mut f, &mut buf).map_err(|e| CommandError::Server(format!("cannot read {}: {e}", p.display())))?;
+                let n = std::io::Read::read(&mut f, &mut buf).map_err(read)?;
                 if n == 0 {
                     break;
                 }
@@ -86,15 +87,17 @@ pub(super) async fn fetch(src: &Source, cap: u64, label: Option<&str>, sink: &mu
                 .get(url.clone())
                 .send()
                 .await
-                .map_err(|e| CommandError::Server(format!("cannot reach {url}: {e} (check the network and update_url)")))?;
+                .map_err(|e| UpdateError::Unreachable { url: url.to_string(), reason: e.to_string() })?;
             if !res.status().is_success() {
-                return fail(format!("{url} answered {}: nothing published there yet?", res.status()));
+                return Err(UpdateError::NotPublished { url: url.to_string(), status: res.status() });
             }
             if res.content_length().is_some_and(|n| n > cap) {
                 return Err(too_big());
             }
             let mut total = 0u64;
-            while let Some(chunk) = res.chunk().await.map_err(|e| CommandError::Server(format!("download from {url} broke: {e}")))? {
+            while let Some(chunk) =
+                res.chunk().await.map_err(|e| UpdateError::DownloadBroke { url: url.to_string(), reason: e.to_string() })?
+            {
                 total += chunk.len() as u64;
                 if total > cap {
                     return Err(too_big());
@@ -135,14 +138,14 @@ impl<'a> Progress<'a> {
 }
 
 /// Fetches and verifies the manifest.
-pub(super) async fn fetch_manifest(config: &Config, flag: Option<&str>) -> Result<(Source, Manifest), CommandError> {
+pub(super) async fn fetch_manifest(config: &Config, flag: Option<&str>) -> Result<(Source, Manifest), UpdateError> {
     let Some(url) = manifest_url(config, flag) else {
-        return Err(CommandError::Usage("no update source: set update_url (BRANCHD_UPDATE_URL) or upstream_url, or pass --url".into()));
+        return Err(UpdateError::NoSource);
     };
     let key = public_key(config)?;
     let src = Source::parse(&url)?;
     let mut bytes = Vec::new();
     fetch(&src, MAX_MANIFEST, None, &mut bytes).await?;
-    let m = verify_manifest(&bytes, &key).map_err(|e| CommandError::Server(format!("{}: {e}", src.show())))?;
+    let m = verify_manifest(&bytes, &key).map_err(|reason| UpdateError::BadManifest { source_name: src.show(), reason })?;
     Ok((src, m))
 }

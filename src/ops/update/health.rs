@@ -6,15 +6,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::install::binary_paths;
-use super::{PENDING_FILE, Pending, UNIT, UpdateArgs, fail};
-use crate::commands::CommandError;
+use super::{PENDING_FILE, Pending, UNIT, UpdateArgs, UpdateError};
 use crate::config::Config;
 
 pub(super) fn restart_command(args: &UpdateArgs) -> Option<String> {
     args.restart_command.clone().or_else(|| crate::ops::systemd::unit_active(UNIT).then(|| format!("systemctl restart {UNIT}")))
 }
 
-pub(super) async fn restart(cmd: &str) -> Result<(), CommandError> {
+pub(super) async fn restart(cmd: &str) -> Result<(), UpdateError> {
     eprintln!("restarting: {cmd}");
     let run = tokio::process::Command::new("sh").args(["-c", cmd]).stdin(std::process::Stdio::null()).kill_on_drop(true).status();
     match tokio::time::timeout(Duration::from_secs(120), run).await {
@@ -23,8 +22,8 @@ pub(super) async fn restart(cmd: &str) -> Result<(), CommandError> {
             eprintln!("`{cmd}` exited with {s}; waiting for the health check anyway");
             Ok(())
         }
-        Ok(Err(e)) => fail(format!("cannot run `{cmd}`: {e}")),
-        Err(_) => fail(format!("`{cmd}` did not finish within 120 s")),
+        Ok(Err(source)) => Err(UpdateError::Restart { command: cmd.into(), source }),
+        Err(_) => Err(UpdateError::RestartTimedOut(cmd.into())),
     }
 }
 
@@ -57,7 +56,7 @@ async fn healthy_since(config: &Config, since_ms: i64, timeout: Duration) -> Res
     Err(last)
 }
 
-pub(super) async fn gate_or_rollback(config: &Config, args: &UpdateArgs, p: &Pending, cmd: Option<&str>) -> Result<(), CommandError> {
+pub(super) async fn gate_or_rollback(config: &Config, args: &UpdateArgs, p: &Pending, cmd: Option<&str>) -> Result<(), UpdateError> {
     let timeout = Duration::from_secs(args.health_timeout);
     eprintln!("waiting up to {} s for branchd {} to report healthy…", args.health_timeout, p.to);
     match healthy_since(config, p.installed_at_ms, timeout).await {
@@ -73,7 +72,7 @@ pub(super) async fn gate_or_rollback(config: &Config, args: &UpdateArgs, p: &Pen
             put_back(p)?;
             let _ = std::fs::remove_file(config.data_dir.join(PENDING_FILE));
             let Some(cmd) = cmd else {
-                return fail(format!("rolled back to {}: restart branchd now (sudo systemctl restart branchd)", p.from));
+                return Err(UpdateError::RolledBackRestartNeeded(p.from.clone()));
             };
             let since = chrono::Utc::now().timestamp_millis();
             restart(cmd).await?;
@@ -81,17 +80,20 @@ pub(super) async fn gate_or_rollback(config: &Config, args: &UpdateArgs, p: &Pen
                 Ok(_) => format!("branchd {} is running and healthy again", p.from),
                 Err(e) => format!("branchd {} does not report healthy either ({e}): see journalctl -u branchd -n 100", p.from),
             };
-            fail(format!("update to {} failed its health check and was rolled back; {after}", p.to))
+            Err(UpdateError::RolledBack { to: p.to.clone(), after })
         }
     }
 }
 
-fn put_back(p: &Pending) -> Result<(), CommandError> {
+fn put_back(p: &Pending) -> Result<(), UpdateError> {
     if !p.previous.is_file() {
-        return fail(format!("{} is missing: cannot roll back; reinstall the package", p.previous.display()));
+        return Err(UpdateError::NoPrevious { previous: p.previous.clone() });
     }
-    std::fs::rename(&p.previous, &p.binary)
-        .map_err(|e| CommandError::Server(format!("cannot put {} back as {}: {e}", p.previous.display(), p.binary.display())))?;
+    std::fs::rename(&p.previous, &p.binary).map_err(|source| UpdateError::PutBack {
+        previous: p.previous.clone(),
+        binary: p.binary.clone(),
+        source,
+    })?;
     if let Some(dir) = p.binary.parent() {
         crate::ops::sync_dir(dir);
     }
@@ -103,7 +105,7 @@ fn read_pending(config: &Config) -> Option<Pending> {
     serde_json::from_str(&std::fs::read_to_string(config.data_dir.join(PENDING_FILE)).ok()?).ok()
 }
 
-pub(super) async fn confirm_cmd(config: &Config, args: &UpdateArgs) -> Result<(), CommandError> {
+pub(super) async fn confirm_cmd(config: &Config, args: &UpdateArgs) -> Result<(), UpdateError> {
     let Some(p) = read_pending(config) else {
         println!("no update is waiting for confirmation");
         return Ok(());
@@ -112,7 +114,7 @@ pub(super) async fn confirm_cmd(config: &Config, args: &UpdateArgs) -> Result<()
     gate_or_rollback(config, args, &p, cmd.as_deref()).await
 }
 
-pub(super) async fn rollback_cmd(config: &Config, args: &UpdateArgs) -> Result<(), CommandError> {
+pub(super) async fn rollback_cmd(config: &Config, args: &UpdateArgs) -> Result<(), UpdateError> {
     let (bin, previous) = binary_paths(args)?;
     let p = read_pending(config).unwrap_or(Pending {
         from: "the previous version".into(),
@@ -127,9 +129,7 @@ pub(super) async fn rollback_cmd(config: &Config, args: &UpdateArgs) -> Result<(
         Some(cmd) => {
             let since = chrono::Utc::now().timestamp_millis();
             restart(&cmd).await?;
-            healthy_since(config, since, Duration::from_secs(args.health_timeout))
-                .await
-                .map_err(|e| CommandError::Server(format!("rolled back, but it does not report healthy: {e}")))?;
+            healthy_since(config, since, Duration::from_secs(args.health_timeout)).await.map_err(UpdateError::UnhealthyAfterRollback)?;
             println!("rolled back; branchd is running and healthy");
         }
         None => println!("rolled back; restart branchd to run it"),

@@ -14,19 +14,13 @@ use super::fetch::{Source, fetch};
 use super::health::{gate_or_rollback, restart, restart_command};
 
 use super::manifest::{Artifact, Manifest, public_key, verify_artifact};
-use super::{PENDING_FILE, Pending, TARGET, UpdateArgs, fail};
-use crate::commands::CommandError;
+use super::{PENDING_FILE, Pending, TARGET, UpdateArgs, UpdateError};
 use crate::config::Config;
 
 const MAX_ARTIFACT: u64 = 512 << 20;
 
-pub(super) fn binary_paths(args: &UpdateArgs) -> Result<(PathBuf, PathBuf), CommandError> {
-    let bin = args
-        .binary
-        .clone()
-        .map_or_else(std::env::current_exe, Ok)
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| CommandError::Server(format!("cannot find this program's file: {e}")))?;
+pub(super) fn binary_paths(args: &UpdateArgs) -> Result<(PathBuf, PathBuf), UpdateError> {
+    let bin = args.binary.clone().map_or_else(std::env::current_exe, Ok).and_then(|p| p.canonicalize()).map_err(UpdateError::NoBinary)?;
     let name = bin.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "branchd".into());
     let previous = bin.with_file_name(format!("{name}.previous"));
     Ok((bin, previous))
@@ -34,7 +28,7 @@ pub(super) fn binary_paths(args: &UpdateArgs) -> Result<(PathBuf, PathBuf), Comm
 
 /// `--apply`: download and check the artefact, install it, restart, and hold the new
 /// version to the health gate.
-pub(super) async fn apply(config: &Config, args: &UpdateArgs, src: &Source, m: &Manifest) -> Result<(), CommandError> {
+pub(super) async fn apply(config: &Config, args: &UpdateArgs, src: &Source, m: &Manifest) -> Result<(), UpdateError> {
     let key = public_key(config)?;
     let a = vouched_artifact(m, &key)?;
     let (bin, previous) = binary_paths(args)?;
@@ -46,10 +40,8 @@ pub(super) async fn apply(config: &Config, args: &UpdateArgs, src: &Source, m: &
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o755);
     }
-    let file = opts.open(&download).map_err(|e| {
-        CommandError::Server(format!("cannot write next to {} ({e}): run it as root: sudo branchd update --apply", bin.display()))
-    })?;
-    let cleanup = |e: CommandError| {
+    let file = opts.open(&download).map_err(|source| UpdateError::NotWritable { binary: bin.clone(), source })?;
+    let cleanup = |e: UpdateError| {
         let _ = std::fs::remove_file(&download);
         e
     };
@@ -73,15 +65,15 @@ pub(super) async fn apply(config: &Config, args: &UpdateArgs, src: &Source, m: &
 
 /// This target's artefact in `m`, once the release key vouches for its declared digest
 /// (before anything is downloaded).
-fn vouched_artifact<'m>(m: &'m Manifest, key: &VerifyingKey) -> Result<&'m Artifact, CommandError> {
+fn vouched_artifact<'m>(m: &'m Manifest, key: &VerifyingKey) -> Result<&'m Artifact, UpdateError> {
     let Some(a) = m.artifacts.get(TARGET) else {
         let have: Vec<&str> = m.artifacts.keys().map(String::as_str).collect();
-        return fail(format!("release {} has no build for {TARGET} (it has: {})", m.version, have.join(", ")));
+        return Err(UpdateError::NoBuild { version: m.version.clone(), target: TARGET.into(), have: have.join(", ") });
     };
     if a.size > MAX_ARTIFACT {
-        return fail(format!("the {TARGET} build claims {} bytes: refusing it", a.size));
+        return Err(UpdateError::ArtifactTooLarge { target: TARGET.into(), size: a.size });
     }
-    verify_artifact(a, &m.version, TARGET, &a.sha256, key).map_err(CommandError::Server)?;
+    verify_artifact(a, &m.version, TARGET, &a.sha256, key).map_err(UpdateError::BadSignature)?;
     Ok(a)
 }
 
@@ -93,32 +85,29 @@ async fn download_checked(
     a: &Artifact,
     key: &VerifyingKey,
     mut file: std::fs::File,
-) -> Result<(), CommandError> {
+) -> Result<(), UpdateError> {
     let asrc = src.join(&a.url)?;
     eprintln!("downloading branchd {} for {TARGET} from {}", m.version, asrc.show());
     let mut hasher = HashingWriter { inner: &mut file, hash: Sha256::new() };
     let label = format!("branchd {}", m.version);
     let got = fetch(&asrc, a.size, Some(&label), &mut hasher).await?;
     let digest = hex::encode(hasher.hash.finalize());
-    file.sync_all()?;
+    file.sync_all().map_err(UpdateError::WriteDownload)?;
     drop(file);
     if got != a.size {
-        return fail(format!("downloaded {got} bytes, the manifest says {}: refusing it", a.size));
+        return Err(UpdateError::SizeMismatch { got, want: a.size });
     }
     if !digest.eq_ignore_ascii_case(&a.sha256) {
-        return fail(format!(
-            "sha256 of the download is {digest}, the signed manifest says {}: refusing it (altered or damaged)",
-            a.sha256
-        ));
+        return Err(UpdateError::DigestMismatch { got: digest, want: a.sha256.clone() });
     }
-    verify_artifact(a, &m.version, TARGET, &digest, key).map_err(CommandError::Server)?;
+    verify_artifact(a, &m.version, TARGET, &digest, key).map_err(UpdateError::BadSignature)?;
     eprintln!("verified: sha256 {digest}, ed25519 signature ok");
     Ok(())
 }
 
 /// Keeps the current binary as `previous`, records the pending update, and renames the
 /// download over `bin`.
-fn install(config: &Config, m: &Manifest, download: &Path, bin: &Path, previous: &Path) -> Result<Pending, CommandError> {
+fn install(config: &Config, m: &Manifest, download: &Path, bin: &Path, previous: &Path) -> Result<Pending, UpdateError> {
     let dir = bin.parent().unwrap_or(Path::new("/"));
     let prev_tmp = dir.join(format!(".branchd.previous-{}", std::process::id()));
     let keep = std::fs::copy(bin, &prev_tmp)
@@ -126,7 +115,7 @@ fn install(config: &Config, m: &Manifest, download: &Path, bin: &Path, previous:
         .and_then(|_| std::fs::rename(&prev_tmp, previous));
     if let Err(e) = keep {
         let _ = std::fs::remove_file(&prev_tmp);
-        return fail(format!("cannot keep the current binary as {}: {e}", previous.display()));
+        return Err(UpdateError::KeepPrevious { previous: previous.to_path_buf(), source: e });
     }
     let pending = Pending {
         from: crate::VERSION.into(),
@@ -137,7 +126,7 @@ fn install(config: &Config, m: &Manifest, download: &Path, bin: &Path, previous:
     };
     let _ = std::fs::create_dir_all(&config.data_dir);
     let _ = crate::ops::write_atomic(&config.data_dir.join(PENDING_FILE), serde_json::to_string(&pending).unwrap_or_default().as_bytes());
-    std::fs::rename(download, bin).map_err(|e| CommandError::Server(format!("cannot replace {}: {e}", bin.display())))?;
+    std::fs::rename(download, bin).map_err(|source| UpdateError::Replace { binary: bin.to_path_buf(), source })?;
     crate::ops::sync_dir(dir);
     Ok(pending)
 }
@@ -160,7 +149,7 @@ impl Write for HashingWriter<'_> {
 
 /// Runs the downloaded binary's `version --json`: it must start on this machine and be the
 /// version the manifest promised.
-async fn trial_run(bin: &Path, version: &str) -> Result<(), CommandError> {
+async fn trial_run(bin: &Path, version: &str) -> Result<(), UpdateError> {
     let run = tokio::process::Command::new(bin)
         .args(["version", "--json"])
         .env_remove("NOTIFY_SOCKET")
@@ -169,16 +158,16 @@ async fn trial_run(bin: &Path, version: &str) -> Result<(), CommandError> {
         .output();
     let out = match tokio::time::timeout(Duration::from_secs(20), run).await {
         Ok(Ok(out)) => out,
-        Ok(Err(e)) => return fail(format!("the new binary does not start here ({e}): wrong architecture? nothing was installed")),
-        Err(_) => return fail("the new binary did not answer `version --json` within 20 s: nothing was installed"),
+        Ok(Err(e)) => return Err(UpdateError::TrialDoesNotStart(e)),
+        Err(_) => return Err(UpdateError::TrialTimedOut),
     };
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     if !out.status.success() || v["version"].as_str() != Some(version) {
-        return fail(format!(
-            "the new binary says it is {} (exit {}), not {version}: nothing was installed",
-            v["version"].as_str().unwrap_or("unknown"),
-            out.status
-        ));
+        return Err(UpdateError::TrialWrongVersion {
+            said: v["version"].as_str().unwrap_or("unknown").into(),
+            exit: out.status.to_string(),
+            want: version.into(),
+        });
     }
     Ok(())
 }

@@ -7,8 +7,7 @@ use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use super::BUILTIN_PUBLIC_KEY;
-use crate::commands::CommandError;
+use super::{BUILTIN_PUBLIC_KEY, UpdateError};
 use crate::config::Config;
 
 const MANIFEST_DOMAIN: &[u8] = b"branchd-manifest-v1\n";
@@ -56,9 +55,9 @@ fn parse_signature(text: &str) -> Result<Signature, String> {
 }
 
 /// The key manifests must be signed with: `update_public_key`, else the built-in one.
-pub fn public_key(config: &Config) -> Result<VerifyingKey, CommandError> {
+pub fn public_key(config: &Config) -> Result<VerifyingKey, UpdateError> {
     let text = config.update_public_key.as_deref().unwrap_or(BUILTIN_PUBLIC_KEY);
-    parse_public_key(text).map_err(|e| CommandError::Usage(format!("update_public_key: {e}")))
+    parse_public_key(text).map_err(UpdateError::BadPublicKey)
 }
 
 /// Where the manifest comes from: the flag, `update_url`, else the hub's `/updates/`.

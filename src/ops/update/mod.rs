@@ -24,6 +24,7 @@
 //! manifest or artefact from a URL or a file), `install` (download, verify, trial run,
 //! install), `health` (the health gate after the restart, confirm and rollback).
 
+mod error;
 mod fetch;
 mod health;
 mod install;
@@ -35,10 +36,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::fail;
-use crate::commands::CommandError;
 use crate::config::Config;
 use crate::state::AppState;
+pub use error::UpdateError;
 use fetch::fetch_manifest;
 use health::{confirm_cmd, rollback_cmd};
 use install::apply;
@@ -90,9 +90,9 @@ pub struct UpdateArgs {
     pub binary: Option<PathBuf>,
 }
 
-fn newer(m: &Manifest) -> Result<std::cmp::Ordering, CommandError> {
-    let offered = semver::Version::parse(&m.version).map_err(|e| CommandError::Server(format!("manifest version: {e}")))?;
-    let current = semver::Version::parse(crate::VERSION).map_err(|e| CommandError::Server(format!("own version: {e}")))?;
+fn newer(m: &Manifest) -> Result<std::cmp::Ordering, UpdateError> {
+    let offered = semver::Version::parse(&m.version).map_err(|e| UpdateError::BadVersion(e.to_string()))?;
+    let current = semver::Version::parse(crate::VERSION).map_err(|e| UpdateError::OwnVersion(e.to_string()))?;
     Ok(offered.cmp(&current))
 }
 
@@ -143,7 +143,7 @@ struct Pending {
     installed_at_ms: i64,
 }
 
-pub async fn run(config: &Config, args: UpdateArgs) -> Result<(), CommandError> {
+pub async fn run(config: &Config, args: UpdateArgs) -> Result<(), UpdateError> {
     if args.rollback {
         return rollback_cmd(config, &args).await;
     }
@@ -189,11 +189,7 @@ pub async fn run(config: &Config, args: UpdateArgs) -> Result<(), CommandError> 
             return Ok(());
         }
         std::cmp::Ordering::Less => {
-            return fail(format!(
-                "refusing: the manifest offers {} which is older than the running {} (downgrades are not installed; use --rollback)",
-                m.version,
-                crate::VERSION
-            ));
+            return Err(UpdateError::Downgrade { offered: m.version.clone(), running: crate::VERSION.into() });
         }
         std::cmp::Ordering::Greater => {}
     }
