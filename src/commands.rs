@@ -108,7 +108,7 @@ fn license(config: &Config, cmd: LicenseCmd) -> Result<(), CommandError> {
             let key = license::generate();
             open(config)?.write(|tx| {
                 directory::add_license(tx, &license::hash(&key), &company, &branch)?;
-                if config.role == crate::config::Role::Hub {
+                if config.role == crate::config::ApplianceRole::Hub {
                     let data = json!({"keyHash": license::hash(&key), "companyId": company, "branchId": branch, "revokedAt": null});
                     crate::store::events::append_internal(tx, "directory:license", &company, &branch, data)?;
                 }
@@ -124,7 +124,7 @@ fn license(config: &Config, cmd: LicenseCmd) -> Result<(), CommandError> {
             if !directory::revoke_license(tx, &hash)? {
                 return usage("no active license has that key");
             }
-            if let (crate::config::Role::Hub, Some(l)) = (config.role, lic) {
+            if let (crate::config::ApplianceRole::Hub, Some(l)) = (config.role, lic) {
                 let data =
                     json!({"keyHash": hash, "companyId": l.company_id, "branchId": l.branch_id, "revokedAt": crate::store::now_rfc3339()});
                 crate::store::events::append_internal(tx, "directory:license", &l.company_id, &l.branch_id, data)?;
@@ -160,7 +160,7 @@ async fn discover(config: &Config, seconds: u64, as_json: bool) -> Result<(), Co
     let ifs = config.mdns_interfaces.clone();
     eprintln!("listening for branchd appliances for {seconds} s…");
     let found = tokio::task::spawn_blocking(move || {
-        crate::discovery::browse(&[crate::discovery::SERVICE], std::time::Duration::from_secs(seconds.clamp(1, 60)), &ifs)
+        crate::mdns::browse(&[crate::mdns::SERVICE], std::time::Duration::from_secs(seconds.clamp(1, 60)), &ifs)
     })
     .await
     .map_err(|e| CommandError::Server(e.to_string()))?
@@ -264,7 +264,7 @@ fn local_user(r: &Reader<'_>, email: &str) -> Result<directory::User, CommandErr
 }
 
 fn publish_if_hub(config: &Config, tx: &Tx<'_>, u: &directory::User) -> Result<(), CommandError> {
-    if config.role == crate::config::Role::Hub {
+    if config.role == crate::config::ApplianceRole::Hub {
         directory::publish_user(tx, u)?;
     }
     Ok(())

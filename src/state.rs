@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::printing::desktop::DesktopHub;
 use crate::printing::queue::PrintQueue;
 use crate::store::{Db, directory};
-use crate::sync::relay::Sync;
+use crate::sync::relay::Relay;
 
 /// Cheap to clone; everything a handler needs.
 #[derive(Clone)]
@@ -36,7 +36,7 @@ struct Inner {
     io: SocketIo,
     desktops: Arc<DesktopHub>,
     print_queue: PrintQueue,
-    sync: Sync,
+    sync: Relay,
     tls: Arc<crate::tls::Tls>,
     metrics: Metrics,
     login_throttle: crate::auth::throttle::LoginThrottle,
@@ -62,7 +62,7 @@ impl AppState {
                 io,
                 desktops: Arc::new(DesktopHub::default()),
                 print_queue: PrintQueue::with_timeouts(config.printer_timeouts),
-                sync: Sync::default(),
+                sync: Relay::default(),
                 tls: Arc::new(tls),
                 metrics: Metrics::default(),
                 login_throttle: Default::default(),
@@ -102,7 +102,7 @@ impl AppState {
     pub fn print_queue(&self) -> &PrintQueue {
         &self.inner.print_queue
     }
-    pub fn sync(&self) -> &Sync {
+    pub fn sync(&self) -> &Relay {
         &self.inner.sync
     }
     pub fn tls(&self) -> &crate::tls::Tls {

@@ -47,7 +47,7 @@ async fn demo_for(st: &AppState, p: &Principal) -> Result<Demo, ApiError> {
 /// `GET /api/setup`.
 pub async fn get(State(st): State<AppState>, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
     let demo = demo_for(&st, &p).await?;
-    let modes: &[&str] = if st.config().role == crate::config::Role::Hub { &["standalone"] } else { &["standalone", "join"] };
+    let modes: &[&str] = if st.config().role == crate::config::ApplianceRole::Hub { &["standalone"] } else { &["standalone", "join"] };
     Ok(Json(json!({
         "needed": true,
         "demo": {
@@ -101,7 +101,7 @@ async fn join_target(st: &AppState, m: &Map<String, Value>) -> Result<Target, Ap
     if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ApiError::bad("uplinkToken must be the credential `branchd uplink create` printed at HQ"));
     }
-    if st.config().role == crate::config::Role::Hub {
+    if st.config().role == crate::config::ApplianceRole::Hub {
         return Err(ApiError::bad("this appliance is the HQ hub itself; a hub does not join another hub"));
     }
     if let Some(configured) = &st.config().upstream_url {

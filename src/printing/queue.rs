@@ -118,7 +118,7 @@ impl PrintQueue {
     /// Wakes the printer's worker (starting it if needed). A hub drives no printer: the ones
     /// it knows are copies of its branches' printers.
     pub fn wake(&self, state: &AppState, printer_id: &str) {
-        if state.config().role == crate::config::Role::Hub {
+        if state.config().role == crate::config::ApplianceRole::Hub {
             return;
         }
         let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());

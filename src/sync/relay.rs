@@ -50,13 +50,14 @@ pub struct Status {
     pub warning: Option<String>,
 }
 
+/// The relay's shared handle (in `AppState`): its status, and the wake-up new events send.
 #[derive(Default)]
-pub struct Sync {
+pub struct Relay {
     status: Mutex<Status>,
     wake: Notify,
 }
 
-impl Sync {
+impl Relay {
     pub fn status(&self) -> Status {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
