@@ -3,7 +3,9 @@
 //! rollback, release signing, and the systemd glue (`sd_notify`, the server lock).
 //!
 //! The CLI entry points are called by one dispatch line each in [`crate::commands`]; the
-//! server's background part starts with [`start`] in [`crate::app::App::run`].
+//! server's background part starts with [`start`] in [`crate::app::App::run`]. Failures are
+//! [`OpsError`]s (usage, exit code 2, or failure, 1); `update` has its own
+//! [`update::UpdateError`].
 
 pub mod backup;
 pub mod demo;
