@@ -86,7 +86,7 @@ impl App {
             println!("{demo}");
         }
         let interfaces = config.mdns_interfaces.clone();
-        let lan: crate::tls::AddressSource = Arc::new(move || crate::discovery::lan_addresses(&interfaces));
+        let lan: crate::tls::AddressSource = Arc::new(move || crate::mdns::lan_addresses(&interfaces));
         let tls = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || crate::tls::Tls::new(&config, lan))
@@ -138,7 +138,8 @@ impl App {
         let maintenance = tokio::spawn(crate::ops::upkeep::maintenance(state.clone()));
         tokio::spawn(crate::realtime::connect::disconnect_revoked(state.clone(), state.config().license_check));
         PrintQueue::start(&state).await?;
-        let relay = (state.config().role == crate::config::Role::Branch).then(|| tokio::spawn(crate::sync::relay::run(state.clone())));
+        let relay =
+            (state.config().role == crate::config::ApplianceRole::Branch).then(|| tokio::spawn(crate::sync::relay::run(state.clone())));
         let mdns = start_mdns(&state, listener.local_addr().map(|a| a.port()).unwrap_or(0)).await;
         let ops = crate::ops::start(&state, lock, listener.local_addr().ok());
         tokio::spawn(state.tls_arc().watch(state.config().tls_check, token.clone()));
@@ -195,16 +196,16 @@ impl App {
 
 /// What mDNS says about this appliance: a name a person recognises ("Company – Branch"
 /// when it serves one branch) and the ids of that branch.
-async fn advert(state: &AppState) -> Result<crate::discovery::Advert, crate::store::StoreError> {
+async fn advert(state: &AppState) -> Result<crate::mdns::Advert, crate::store::StoreError> {
     let appliance_id = crate::store::meta::appliance_id(state.db()).await?;
     let (instance, company_id, branch_id) = match state.db().read(crate::store::directory::sole_branch).await? {
         Some((company_name, b)) => (format!("{company_name} - {}", b.name), b.company_id, b.id),
         None => (String::new(), String::new(), String::new()),
     };
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    Ok(crate::discovery::Advert {
+    Ok(crate::mdns::Advert {
         appliance_id,
-        instance: crate::discovery::instance_name(&instance, &host),
+        instance: crate::mdns::instance_name(&instance, &host),
         version: crate::VERSION.into(),
         role: state.config().role.as_str().into(),
         company_id,
@@ -216,8 +217,8 @@ async fn advert(state: &AppState) -> Result<crate::discovery::Advert, crate::sto
 
 /// Starts the mDNS advertisement when enabled; a failure is logged, not fatal (the
 /// appliance still serves by IP address).
-async fn start_mdns(state: &AppState, port: u16) -> Option<crate::discovery::Advertiser> {
-    let not = |reason: String| crate::discovery::Status { reason: Some(reason), ..Default::default() };
+async fn start_mdns(state: &AppState, port: u16) -> Option<crate::mdns::Advertiser> {
+    let not = |reason: String| crate::mdns::Status { reason: Some(reason), ..Default::default() };
     if !state.config().mdns {
         state.set_mdns(not("off in the settings (mdns = \"off\")".into()));
         return None;
@@ -234,12 +235,12 @@ async fn start_mdns(state: &AppState, port: u16) -> Option<crate::discovery::Adv
     let instance = advert.instance.clone();
     let interfaces = state.config().mdns_interfaces.clone();
     match tokio::task::spawn_blocking(move || {
-        crate::discovery::Advertiser::start(&advert, &interfaces).map(|a| (a, crate::discovery::lan_interfaces(&interfaces)))
+        crate::mdns::Advertiser::start(&advert, &interfaces).map(|a| (a, crate::mdns::lan_interfaces(&interfaces)))
     })
     .await
     {
         Ok(Ok((a, interfaces))) => {
-            state.set_mdns(crate::discovery::Status { advertised: true, instance: Some(instance), interfaces, reason: None });
+            state.set_mdns(crate::mdns::Status { advertised: true, instance: Some(instance), interfaces, reason: None });
             Some(a)
         }
         Ok(Err(e)) => {

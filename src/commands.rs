@@ -20,6 +20,8 @@ pub enum CommandError {
     Server(String),
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    #[error(transparent)]
+    Ops(#[from] crate::ops::OpsError),
 }
 
 impl CommandError {
@@ -28,6 +30,7 @@ impl CommandError {
         match self {
             CommandError::Usage(_) => 2,
             CommandError::Secret(e) if e.is_config() => 2,
+            CommandError::Ops(e) => e.exit_code(),
             _ => 1,
         }
     }
@@ -67,35 +70,7 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
             println!("branch {id} now uses {currency}");
         }
         Command::User(cmd) => user(config, cmd)?,
-        Command::License(LicenseCmd::Create { company, branch }) => {
-            let key = license::generate();
-            open(config)?.write(|tx| {
-                directory::add_license(tx, &license::hash(&key), &company, &branch)?;
-                if config.role == crate::config::Role::Hub {
-                    let data = json!({"keyHash": license::hash(&key), "companyId": company, "branchId": branch, "revokedAt": null});
-                    crate::store::events::append_internal(tx, "directory:license", &company, &branch, data)?;
-                }
-                Ok::<_, StoreError>(())
-            })?;
-            println!("license created for branch {branch} of company {company}; it is shown only now:");
-            println!("{key}");
-        }
-        Command::License(LicenseCmd::Revoke { key }) => {
-            let hash = license::hash(&key);
-            open(config)?.write(|tx| {
-                let lic = directory::license_any(tx, &hash)?;
-                if !directory::revoke_license(tx, &hash)? {
-                    return usage("no active license has that key");
-                }
-                if let (crate::config::Role::Hub, Some(l)) = (config.role, lic) {
-                    let data =
-                        json!({"keyHash": hash, "companyId": l.company_id, "branchId": l.branch_id, "revokedAt": crate::store::now_rfc3339()});
-                    crate::store::events::append_internal(tx, "directory:license", &l.company_id, &l.branch_id, data)?;
-                }
-                Ok(())
-            })?;
-            println!("license revoked; desktop apps using it can no longer connect");
-        }
+        Command::License(cmd) => license(config, cmd)?,
         Command::Token(TokenCmd::Issue { sub, role, company, branch, ttl }) => {
             let token = issue_token(config, sub, role, company, branch, &ttl)?;
             println!("{token}");
@@ -121,9 +96,44 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
         Command::Healthcheck => crate::ops::doctor::healthcheck(config).await?,
         Command::Doctor { json: as_json, bundle: None } => crate::ops::doctor::run(config, as_json).await?,
         Command::Doctor { bundle: Some(file), .. } => crate::ops::bundle::write(config, &file).await?,
-        Command::Update(args) => crate::ops::update::run(config, args).await?,
+        Command::Update(args) => crate::ops::update::run(config, args).await.map_err(crate::ops::OpsError::from)?,
         Command::Release(cmd) => crate::ops::release::run(cmd)?,
         Command::Version { json: as_json } => print_version(as_json),
+    }
+    Ok(())
+}
+
+fn license(config: &Config, cmd: LicenseCmd) -> Result<(), CommandError> {
+    match cmd {
+        LicenseCmd::Create { company, branch } => {
+            let key = license::generate();
+            open(config)?.write(|tx| {
+                directory::add_license(tx, &license::hash(&key), &company, &branch)?;
+                if config.role == crate::config::ApplianceRole::Hub {
+                    let data = json!({"keyHash": license::hash(&key), "companyId": company, "branchId": branch, "revokedAt": null});
+                    crate::store::events::append_internal(tx, "directory:license", &company, &branch, data)?;
+                }
+                Ok::<_, StoreError>(())
+            })?;
+            println!("license created for branch {branch} of company {company}; it is shown only now:");
+            println!("{key}");
+        }
+        LicenseCmd::Revoke { key } => {
+            let hash = license::hash(&key);
+            open(config)?.write(|tx| {
+            let lic = directory::license_any(tx, &hash)?;
+            if !directory::revoke_license(tx, &hash)? {
+                return usage("no active license has that key");
+            }
+            if let (crate::config::ApplianceRole::Hub, Some(l)) = (config.role, lic) {
+                let data =
+                    json!({"keyHash": hash, "companyId": l.company_id, "branchId": l.branch_id, "revokedAt": crate::store::now_rfc3339()});
+                crate::store::events::append_internal(tx, "directory:license", &l.company_id, &l.branch_id, data)?;
+            }
+            Ok(())
+        })?;
+            println!("license revoked; desktop apps using it can no longer connect");
+        }
     }
     Ok(())
 }
@@ -151,7 +161,7 @@ async fn discover(config: &Config, seconds: u64, as_json: bool) -> Result<(), Co
     let ifs = config.mdns_interfaces.clone();
     eprintln!("listening for branchd appliances for {seconds} s…");
     let found = tokio::task::spawn_blocking(move || {
-        crate::discovery::browse(&[crate::discovery::SERVICE], std::time::Duration::from_secs(seconds.clamp(1, 60)), &ifs)
+        crate::mdns::browse(&[crate::mdns::SERVICE], std::time::Duration::from_secs(seconds.clamp(1, 60)), &ifs)
     })
     .await
     .map_err(|e| CommandError::Server(e.to_string()))?
@@ -255,7 +265,7 @@ fn local_user(r: &Reader<'_>, email: &str) -> Result<directory::User, CommandErr
 }
 
 fn publish_if_hub(config: &Config, tx: &Tx<'_>, u: &directory::User) -> Result<(), CommandError> {
-    if config.role == crate::config::Role::Hub {
+    if config.role == crate::config::ApplianceRole::Hub {
         directory::publish_user(tx, u)?;
     }
     Ok(())

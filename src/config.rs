@@ -41,17 +41,19 @@ fn bad(setting: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError { setting: setting.into(), reason: reason.into() }
 }
 
+/// What this appliance is (the `role` setting, `"branch"` or `"hub"`); a user's role is
+/// [`crate::auth::Role`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum ApplianceRole {
     Branch,
     Hub,
 }
 
-impl Role {
+impl ApplianceRole {
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Branch => "branch",
-            Role::Hub => "hub",
+            ApplianceRole::Branch => "branch",
+            ApplianceRole::Hub => "hub",
         }
     }
 }
@@ -198,11 +200,11 @@ settings! {
         parse text: |s| if s.len() < 16 { Err("must be at least 16 characters".into()) } else { Ok(Some(Secret::from(s))) },
     }
     /// "branch" (a restaurant's appliance) or "hub" (HQ).
-    role: Role = Role::Branch => {
+    role: ApplianceRole = ApplianceRole::Branch => {
         key: "role", env: "BRANCHD_ROLE", flag: Flag::Serve("role"), group: "Identity and roles", toml: "\"branch\"",
         parse text: |s| match s {
-            "branch" => Ok(Role::Branch),
-            "hub" => Ok(Role::Hub),
+            "branch" => Ok(ApplianceRole::Branch),
+            "hub" => Ok(ApplianceRole::Hub),
             _ => Err(format!("{s} is not branch or hub")),
         },
     }
@@ -656,7 +658,7 @@ mod tests {
         let flags = Layer::default().with("port", 5000);
         let c = file.overlay(env(&[("PORT", "4500"), ("BRANCHD_MDNS", "on")])).overlay(flags).resolve().unwrap();
         assert_eq!(c.port, 5000);
-        assert_eq!(c.role, Role::Hub);
+        assert_eq!(c.role, ApplianceRole::Hub);
         assert!(c.mdns);
         assert_eq!(c.print_timeout, Duration::from_secs(15));
     }

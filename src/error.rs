@@ -15,11 +15,14 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// What went wrong inside, for the log (never sent): logged where the error is
+    /// answered ([`ApiError::log_cause`]), not where it is made.
+    pub cause: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), cause: None }
     }
     /// Printing asked of a hub: it only holds copies of its branches' printers.
     pub fn hub_does_not_print() -> Self {
@@ -43,6 +46,18 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error; see the server log")
     }
 
+    /// An internal error whose cause goes to the log when it is answered.
+    pub fn internal_because(cause: impl std::fmt::Display) -> Self {
+        ApiError { cause: Some(cause.to_string()), ..Self::internal() }
+    }
+
+    /// Logs the internal cause, if there is one; called where the error is answered.
+    pub fn log_cause(&self) {
+        if let Some(cause) = &self.cause {
+            tracing::error!(error = %cause, code = self.code, "internal error");
+        }
+    }
+
     /// The `error` object of both the HTTP body and the Socket.IO ack.
     pub fn body(&self) -> serde_json::Value {
         json!({"code": self.code, "message": self.message})
@@ -57,6 +72,7 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.log_cause();
         (self.status, axum::Json(json!({"error": self.body()}))).into_response()
     }
 }
@@ -80,10 +96,7 @@ impl From<StoreError> for ApiError {
                 "STORAGE_UNAVAILABLE",
                 "the appliance cannot use its database right now; try again shortly",
             ),
-            other => {
-                tracing::error!(error = %other, "store error");
-                ApiError::internal()
-            }
+            other => ApiError::internal_because(format!("store error: {other}")),
         }
     }
 }

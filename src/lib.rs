@@ -8,7 +8,7 @@
 //! - [`http`]: REST of SPEC §3; [`realtime`]: Socket.IO of SPEC §4.
 //! - [`orders`], [`availability`]: domain rules, no I/O.
 //! - [`printing`]: printers, rendering, the print queue, drivers, desktop-app correlation.
-//! - [`discovery`]: mDNS advertisement and browsing.
+//! - [`mdns`]: mDNS advertisement and browsing.
 //! - [`sync`]: branch ↔ hub event exchange (outbox relay, hub endpoints, feed).
 //! - [`store`]: the only code that touches SQLite.
 
@@ -19,9 +19,9 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod currency;
-pub mod discovery;
 pub mod error;
 pub mod http;
+pub mod mdns;
 pub mod metrics;
 pub mod ops;
 pub mod orders;

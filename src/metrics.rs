@@ -137,53 +137,8 @@ impl Metrics {
     /// Renders every metric; `db_ok` and `uptime` are read by the caller.
     pub fn render(&self, db_ok: bool, uptime: Duration) -> String {
         let mut out = String::with_capacity(4096);
-        let ns_series = |out: &mut String, name: &str, help: &str, kind: &str, vals: &dyn Fn(usize) -> i64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (i, ns) in NAMESPACES.iter().enumerate() {
-                let _ = writeln!(out, "{name}{{namespace=\"{ns}\"}} {}", vals(i));
-            }
-        };
-        ns_series(&mut out, "branchd_socketio_connections", "Connected Socket.IO clients.", "gauge", &|i| {
-            self.connections[i].load(Relaxed)
-        });
-        ns_series(&mut out, "branchd_events_emitted_total", "Broadcast events emitted.", "counter", &|i| {
-            self.events_emitted[i].load(Relaxed) as i64
-        });
-        ns_series(
-            &mut out,
-            "branchd_broadcast_deliveries_dropped_total",
-            "Deliveries skipped because a client's queue was full (it fell more than the queue behind).",
-            "counter",
-            &|i| self.deliveries_dropped[i].load(Relaxed) as i64,
-        );
-        ns_series(&mut out, "branchd_socketio_messages_total", "Client-to-server events received.", "counter", &|i| {
-            self.messages_received[i].load(Relaxed) as i64
-        });
-        ns_series(&mut out, "branchd_socketio_message_errors_total", "Client events answered with an error.", "counter", &|i| {
-            self.message_errors[i].load(Relaxed) as i64
-        });
-        let _ = writeln!(
-            out,
-            "# HELP branchd_socketio_connects_refused_total Handshakes refused.\n# TYPE branchd_socketio_connects_refused_total counter"
-        );
-        let _ = writeln!(out, "branchd_socketio_connects_refused_total {}", self.connects_refused.load(Relaxed));
-        let _ =
-            writeln!(out, "# HELP branchd_http_requests_total HTTP requests by status class.\n# TYPE branchd_http_requests_total counter");
-        for (i, c) in self.http_by_class.iter().enumerate() {
-            let _ = writeln!(out, "branchd_http_requests_total{{class=\"{}xx\"}} {}", i + 1, c.load(Relaxed));
-        }
-        let h = &self.http_latency;
-        let _ = writeln!(
-            out,
-            "# HELP branchd_http_request_duration_seconds HTTP request latency.\n# TYPE branchd_http_request_duration_seconds histogram"
-        );
-        for (i, b) in BUCKETS_MS.iter().enumerate() {
-            let _ = writeln!(out, "branchd_http_request_duration_seconds_bucket{{le=\"{}\"}} {}", b / 1000.0, h.buckets[i].load(Relaxed));
-        }
-        let count = h.count.load(Relaxed);
-        let _ = writeln!(out, "branchd_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "branchd_http_request_duration_seconds_sum {}", h.sum_us.load(Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "branchd_http_request_duration_seconds_count {count}");
+        self.render_socketio(&mut out);
+        self.render_http(&mut out);
         let _ = writeln!(
             out,
             "# HELP branchd_db_up Whether the database answers.\n# TYPE branchd_db_up gauge\nbranchd_db_up {}",
@@ -217,5 +172,58 @@ impl Metrics {
             uptime.as_secs()
         );
         out
+    }
+
+    /// The Socket.IO series, per namespace.
+    fn render_socketio(&self, out: &mut String) {
+        let ns_series = |out: &mut String, name: &str, help: &str, kind: &str, vals: &dyn Fn(usize) -> i64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (i, ns) in NAMESPACES.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{namespace=\"{ns}\"}} {}", vals(i));
+            }
+        };
+        ns_series(out, "branchd_socketio_connections", "Connected Socket.IO clients.", "gauge", &|i| self.connections[i].load(Relaxed));
+        ns_series(out, "branchd_events_emitted_total", "Broadcast events emitted.", "counter", &|i| {
+            self.events_emitted[i].load(Relaxed) as i64
+        });
+        ns_series(
+            out,
+            "branchd_broadcast_deliveries_dropped_total",
+            "Deliveries skipped because a client's queue was full (it fell more than the queue behind).",
+            "counter",
+            &|i| self.deliveries_dropped[i].load(Relaxed) as i64,
+        );
+        ns_series(out, "branchd_socketio_messages_total", "Client-to-server events received.", "counter", &|i| {
+            self.messages_received[i].load(Relaxed) as i64
+        });
+        ns_series(out, "branchd_socketio_message_errors_total", "Client events answered with an error.", "counter", &|i| {
+            self.message_errors[i].load(Relaxed) as i64
+        });
+        let _ = writeln!(
+            out,
+            "# HELP branchd_socketio_connects_refused_total Handshakes refused.\n# TYPE branchd_socketio_connects_refused_total counter"
+        );
+        let _ = writeln!(out, "branchd_socketio_connects_refused_total {}", self.connects_refused.load(Relaxed));
+    }
+
+    /// The HTTP series: requests by status class and the latency histogram.
+    fn render_http(&self, out: &mut String) {
+        let _ =
+            writeln!(out, "# HELP branchd_http_requests_total HTTP requests by status class.\n# TYPE branchd_http_requests_total counter");
+        for (i, c) in self.http_by_class.iter().enumerate() {
+            let _ = writeln!(out, "branchd_http_requests_total{{class=\"{}xx\"}} {}", i + 1, c.load(Relaxed));
+        }
+        let h = &self.http_latency;
+        let _ = writeln!(
+            out,
+            "# HELP branchd_http_request_duration_seconds HTTP request latency.\n# TYPE branchd_http_request_duration_seconds histogram"
+        );
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            let _ = writeln!(out, "branchd_http_request_duration_seconds_bucket{{le=\"{}\"}} {}", b / 1000.0, h.buckets[i].load(Relaxed));
+        }
+        let count = h.count.load(Relaxed);
+        let _ = writeln!(out, "branchd_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "branchd_http_request_duration_seconds_sum {}", h.sum_us.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "branchd_http_request_duration_seconds_count {count}");
     }
 }

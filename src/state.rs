@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::printing::desktop::DesktopHub;
 use crate::printing::queue::PrintQueue;
 use crate::store::{Db, directory};
-use crate::sync::relay::Sync;
+use crate::sync::relay::Relay;
 
 /// Cheap to clone; everything a handler needs.
 #[derive(Clone)]
@@ -36,7 +36,7 @@ struct Inner {
     io: SocketIo,
     desktops: Arc<DesktopHub>,
     print_queue: PrintQueue,
-    sync: Sync,
+    sync: Relay,
     tls: Arc<crate::tls::Tls>,
     metrics: Metrics,
     login_throttle: crate::auth::throttle::LoginThrottle,
@@ -49,7 +49,7 @@ struct Inner {
     branch_cache: std::sync::RwLock<std::collections::HashMap<String, String>>,
     started: Instant,
     /// What the mDNS advertisement does (set once it started or failed).
-    mdns: std::sync::RwLock<crate::discovery::Status>,
+    mdns: std::sync::RwLock<crate::mdns::Status>,
     shutdown: CancellationToken,
 }
 
@@ -64,7 +64,7 @@ impl AppState {
                 io,
                 desktops: Arc::new(DesktopHub::default()),
                 print_queue: PrintQueue::with_timeouts(config.printer_timeouts),
-                sync: Sync::default(),
+                sync: Relay::default(),
                 tls: Arc::new(tls),
                 metrics: Metrics::default(),
                 login_throttle: Default::default(),
@@ -105,7 +105,7 @@ impl AppState {
     pub fn print_queue(&self) -> &PrintQueue {
         &self.inner.print_queue
     }
-    pub fn sync(&self) -> &Sync {
+    pub fn sync(&self) -> &Relay {
         &self.inner.sync
     }
     pub fn tls(&self) -> &crate::tls::Tls {
@@ -138,10 +138,10 @@ impl AppState {
         self.inner.started.elapsed()
     }
     /// What the mDNS advertisement does.
-    pub fn mdns(&self) -> crate::discovery::Status {
+    pub fn mdns(&self) -> crate::mdns::Status {
         self.inner.mdns.read().map(|s| s.clone()).unwrap_or_default()
     }
-    pub fn set_mdns(&self, status: crate::discovery::Status) {
+    pub fn set_mdns(&self, status: crate::mdns::Status) {
         if let Ok(mut s) = self.inner.mdns.write() {
             *s = status;
         }

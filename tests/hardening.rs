@@ -120,7 +120,7 @@ async fn only_managers_configure_printers_staff_may_see_and_test_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_refuses_unauthenticated_sync_bodies_before_reading_them() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = TestServer::start_with(|c| c.role = branchd::config::Role::Hub).await;
+    let s = TestServer::start_with(|c| c.role = branchd::config::ApplianceRole::Hub).await;
     // Announce 16 MiB, send only the headers: the answer comes without the body.
     let mut conn = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     let head = format!(

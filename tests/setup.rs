@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use branchd::config::Role;
+use branchd::config::ApplianceRole;
 use branchd::{App, AppState, Config};
 use common::emulator::{Emulator, lines};
 use common::{TestServer, test_config};
@@ -312,7 +312,7 @@ async fn standalone_setup_replaces_the_demo_and_prints_in_the_branchs_currency()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joining_hq_takes_ids_and_names_from_the_hub_and_syncs() {
-    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let hub = TestServer::start_with(|c| c.role = ApplianceRole::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
     hub.state

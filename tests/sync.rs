@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use branchd::config::Role;
+use branchd::config::ApplianceRole;
 use branchd::store::StoreError;
 use common::process::{ServerProcess, cli};
 use common::proxy::{Fate, Proxy};
@@ -24,7 +24,7 @@ struct Pair {
 }
 
 async fn pair() -> Pair {
-    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let hub = TestServer::start_with(|c| c.role = ApplianceRole::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
     hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();
@@ -526,7 +526,7 @@ async fn sync_status_command_reports_the_backlog() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn branch_killed_between_the_hubs_commit_and_its_own_ack_converges() {
-    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let hub = TestServer::start_with(|c| c.role = ApplianceRole::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
     hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();
@@ -587,7 +587,7 @@ async fn a_branch_clock_moved_back_days_and_forward_a_year_changes_nothing() {
         eprintln!("SKIPPED: libfaketime is not installed (apt-get install faketime libfaketime)");
         return;
     }
-    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let hub = TestServer::start_with(|c| c.role = ApplianceRole::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
     hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();
@@ -646,7 +646,7 @@ async fn a_branch_clock_moved_back_days_and_forward_a_year_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_branch_that_never_reached_its_hub_still_reports_its_backlog() {
-    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let hub = TestServer::start_with(|c| c.role = ApplianceRole::Hub).await;
     let proxy = Proxy::start(hub.addr).await;
     proxy.set_down(true);
     let url = proxy.url();
@@ -678,7 +678,7 @@ async fn a_branch_that_never_reached_its_hub_still_reports_its_backlog() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_for_a_branch_the_appliance_does_not_have_is_reported() {
-    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let hub = TestServer::start_with(|c| c.role = ApplianceRole::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
     hub.state
@@ -737,7 +737,7 @@ async fn a_hub_whose_feed_went_back_is_read_again_from_the_start() {
 async fn hq_sees_a_branch_stuck_printer_its_ack_and_the_orders_print_state() {
     use branchd::printing::drivers::Timeouts;
     use common::emulator::Emulator;
-    let hub = TestServer::start_with(|c| c.role = Role::Hub).await;
+    let hub = TestServer::start_with(|c| c.role = ApplianceRole::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
     hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();

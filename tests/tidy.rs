@@ -9,6 +9,8 @@
 //!   features share is in `src/state.rs` (the import graph stays without `app` in a cycle).
 //! - Every module file under `src/` is on ARCHITECTURE.md's code map (by its own path or a
 //!   folder it lies in).
+//! - No function outside tests is longer than `MAX_FN_LINES` lines (from the line of its
+//!   `fn` to its closing brace); `#[cfg(test)]` modules are not counted.
 //!
 //! Comments are not checked (they may name what they talk about); code and string literals
 //! are. Every message says `file:line`, what is wrong and what to do.
@@ -19,6 +21,11 @@ use std::path::{Path, PathBuf};
 const RUSQLITE_ALLOWED: &[&str] = &["src/store/"];
 const SOCKETIOXIDE_ALLOWED: &[&str] = &["src/realtime/", "src/app.rs", "src/state.rs"];
 const APP_ALLOWED: &[&str] = &["src/app.rs", "src/main.rs", "src/lib.rs"];
+
+/// The longest a function outside tests may be, in lines from its `fn` to its closing brace.
+const MAX_FN_LINES: usize = 80;
+/// Files whose long functions are not reported (yet).
+const LONG_FN_ALLOWED: &[&str] = &[];
 
 /// SQL a string literal may start with (after white space); `UPDATE` counts only with a `SET`.
 const SQL_STARTS: &[&str] = &[
@@ -197,6 +204,111 @@ fn word_lines(code: &str, word: &str) -> Vec<usize> {
     out
 }
 
+/// Blanks every `#[cfg(test)] mod … { … }` in lexed code (line breaks kept), so that test
+/// code is not measured.
+fn without_test_modules(code: &str) -> String {
+    let mut out: Vec<char> = code.chars().collect();
+    let attr: Vec<char> = "#[cfg(test)]".chars().collect();
+    let mut i = 0;
+    while i + attr.len() <= out.len() {
+        if out[i..].starts_with(&attr) {
+            // The item the attribute is on: skip white space and further attributes.
+            let mut j = i + attr.len();
+            loop {
+                while out.get(j).is_some_and(|c| c.is_whitespace()) {
+                    j += 1;
+                }
+                if !out[j..].starts_with(&['#', '[']) {
+                    break;
+                }
+                j += out[j..].iter().position(|&c| c == ']').map_or(out.len() - j, |p| p + 1);
+            }
+            let item: String = out[j..].iter().take(8).collect();
+            let open = out[j..].iter().position(|&c| c == '{' || c == ';').map(|p| j + p);
+            if let Some(open) = open.filter(|&o| (item.starts_with("mod ") || item.starts_with("pub mod ")) && out[o] == '{') {
+                let mut depth = 0;
+                let mut end = open;
+                while end < out.len() {
+                    depth += i32::from(out[end] == '{') - i32::from(out[end] == '}');
+                    end += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                for c in &mut out[i..end] {
+                    if *c != '\n' {
+                        *c = ' ';
+                    }
+                }
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.into_iter().collect()
+}
+
+/// Every function with a body in lexed code: (line of its `fn`, name, length in lines).
+fn functions(code: &str) -> Vec<(usize, String, usize)> {
+    let chars: Vec<char> = code.chars().collect();
+    let mut out = Vec::new();
+    let mut line = 1;
+    let mut i = 0;
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    while i < chars.len() {
+        if chars[i] == '\n' {
+            line += 1;
+        }
+        let starts_fn = chars[i..].starts_with(&['f', 'n'])
+            && (i == 0 || !is_ident(chars[i - 1]))
+            && chars.get(i + 2).is_some_and(|c| c.is_whitespace());
+        if !starts_fn {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 2;
+        while chars.get(j).is_some_and(|c| c.is_whitespace()) {
+            j += 1;
+        }
+        let name: String = chars[j..].iter().take_while(|&&c| is_ident(c)).collect();
+        // The body: the first `{` at bracket depth 0 (a `;` first means no body).
+        let (mut depth, mut k, mut body_line, mut end_line) = (0i32, j, line, None);
+        let mut in_body = false;
+        while k < chars.len() {
+            let c = chars[k];
+            if c == '\n' {
+                body_line += 1;
+            }
+            match c {
+                '(' | '[' | '<' if !in_body => depth += 1,
+                ')' | ']' if !in_body => depth -= 1,
+                '>' if !in_body && chars[k - 1] != '-' && chars[k - 1] != '=' => depth -= 1,
+                ';' if !in_body && depth <= 0 => break,
+                '{' if !in_body && depth <= 0 => {
+                    in_body = true;
+                    depth = 1;
+                }
+                '{' if in_body => depth += 1,
+                '}' if in_body => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end_line = Some(body_line);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+        if let Some(end) = end_line {
+            out.push((line, name, end - line + 1));
+        }
+        i = j;
+    }
+    out
+}
+
 /// The `src/…` paths named on the code map (the table under `## Code map`).
 fn code_map(architecture: &str) -> Vec<String> {
     let Some(start) = architecture.find("## Code map") else { return Vec::new() };
@@ -242,6 +354,16 @@ fn check(files: &[Source], architecture: &str) -> Vec<String> {
                     "{}:{line}: `crate::app` outside the wiring: app.rs only wires; take what you need from crate::state (AppState) or the module that owns it",
                     f.path
                 ));
+            }
+        }
+        if !allowed(&f.path, LONG_FN_ALLOWED) {
+            for (line, name, len) in functions(&without_test_modules(&lexed.code)) {
+                if len > MAX_FN_LINES {
+                    out.push(format!(
+                        "{}:{line}: fn `{name}` is {len} lines (more than {MAX_FN_LINES}): split it along its steps into functions that say what they do",
+                        f.path
+                    ));
+                }
             }
         }
         let on_map = map.iter().any(|m| *m == f.path || (m.ends_with('/') && f.path.starts_with(m.as_str())));
@@ -293,6 +415,13 @@ fn the_source_tree_is_tidy() {
 fn planted_violations_are_reported() {
     let map = "# Architecture\n\n## Code map\n\n| `src/store/` | all SQLite |\n| `src/http/` | routes |\n| `src/app.rs` | wiring |\n\n## Data flow\n`src/planted.rs`\n";
     let file = |path: &str, text: &str| Source { path: path.into(), text: text.into() };
+    let body = |n: usize| "    let x = 1;\n".repeat(n - 2);
+    let long_fns = format!(
+        "trait T {{\n    fn declared(&self) -> [u8; 2];\n}}\n\npub(crate) async fn fits(a: u8) -> Result<(), ()> {{\n{}}}\n\nfn too_long<T: Into<String>>(\n    t: T,\n) -> impl Fn() -> u8 {{\n{}}}\n\n#[cfg(test)]\nmod tests {{\n    fn long_test() {{\n{}    }}\n}}\n",
+        body(80),
+        body(79),
+        body(200)
+    );
     let files = [
         // Allowed: SQL and rusqlite inside the store, socketioxide in the wiring.
         file("src/store/x.rs", "use rusqlite::Connection;\nfn f(c: &Connection) { c.execute(\"DELETE FROM t\", []); }\n"),
@@ -308,6 +437,8 @@ fn planted_violations_are_reported() {
             "fn f<'a>(c: &'a x) {\n    let n = c.query_row(\"SELECT 1\", [], |r| r.get(0));\n    let e: rusqlite::Error = todo!();\n    let s = r#\"\n  UPDATE orders SET x = 1\"#;\n    let io: socketioxide::SocketIo = todo!();\n    let st: crate::app::AppState = todo!();\n}\n",
         ),
         file("src/planted.rs", "fn main() {}\n"),
+        // A function of 81 lines is one too many; 80 lines, a declaration, and test code pass.
+        file("src/http/long.rs", &long_fns),
     ];
     let problems = check(&files, map);
     let expect = [
@@ -317,12 +448,16 @@ fn planted_violations_are_reported() {
         "src/http/bad.rs:6: `socketioxide` outside src/realtime/",
         "src/http/bad.rs:7: `crate::app` outside the wiring",
         "src/planted.rs:1: module missing from ARCHITECTURE.md's code map",
+        "src/http/long.rs:86: fn `too_long` is 81 lines (more than 80)",
     ];
     for e in expect {
         assert!(problems.iter().any(|p| p.starts_with(e)), "expected a problem starting {e:?}, got:\n{}", problems.join("\n"));
     }
     assert_eq!(problems.len(), expect.len(), "nothing else is reported:\n{}", problems.join("\n"));
-    assert!(problems.iter().all(
-        |p| p.contains(": ") && (p.contains("instead") || p.contains("call that") || p.contains("add a row") || p.contains("owns it"))
-    ));
+    assert!(problems.iter().all(|p| p.contains(": ")
+        && (p.contains("instead")
+            || p.contains("call that")
+            || p.contains("add a row")
+            || p.contains("owns it")
+            || p.contains("what they do"))));
 }

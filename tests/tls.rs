@@ -404,7 +404,7 @@ async fn until_sync(s: &TestServer, what: &str, pred: impl Fn(&serde_json::Value
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_uplink_verifies_the_hubs_certificate_against_the_configured_ca() {
-    let hub = TestServer::start_with(|c| c.role = branchd::config::Role::Hub).await;
+    let hub = TestServer::start_with(|c| c.role = branchd::config::ApplianceRole::Hub).await;
     let hub_ca = ca_file(&hub).await;
 
     // Without the hub's CA the uplink refuses the certificate: sync stays offline.

@@ -130,7 +130,7 @@ fn succeeds(out: &Output) -> String {
 }
 
 async fn setup() -> Env {
-    let hub = common::TestServer::start_with(|c| c.role = branchd::config::Role::Hub).await;
+    let hub = common::TestServer::start_with(|c| c.role = branchd::config::ApplianceRole::Hub).await;
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     std::fs::create_dir_all(r.join("bin")).unwrap();

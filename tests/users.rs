@@ -340,7 +340,7 @@ async fn users_from_hq_are_read_only_at_a_branch() {
 
 /// A hub and a branch syncing directly (no proxy).
 async fn hub_and_branch() -> (TestServer, TestServer) {
-    let hub = TestServer::start_with(|c| c.role = branchd::config::Role::Hub).await;
+    let hub = TestServer::start_with(|c| c.role = branchd::config::ApplianceRole::Hub).await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
     hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();

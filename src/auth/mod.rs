@@ -1,6 +1,6 @@
 //! Identity and authorisation (SPEC §2): who a caller is (JWT or desktop license) and what
-//! it may see. Knows nothing about HTTP or Socket.IO; `http::auth` and `realtime::connect`
-//! adapt it.
+//! it may see. Knows nothing about HTTP or Socket.IO; `http::Auth` (the bearer extractor)
+//! and `realtime::connect` adapt it.
 
 pub mod gate;
 pub mod jwt;

@@ -52,7 +52,7 @@ async fn printer(st: &AppState, p: &crate::auth::Principal, id: &str) -> Result<
 /// `POST /api/printers/{id}/retry` → `{printerId, waitingJobs}`: its waiting tickets are
 /// tried at once, whatever the backoff.
 pub async fn retry(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    if st.config().role == crate::config::Role::Hub {
+    if st.config().role == crate::config::ApplianceRole::Hub {
         return Err(ApiError::hub_does_not_print());
     }
     let printer = printer(&st, &p, &id).await?;
@@ -69,7 +69,7 @@ pub async fn move_jobs(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    if st.config().role == crate::config::Role::Hub {
+    if st.config().role == crate::config::ApplianceRole::Hub {
         return Err(ApiError::hub_does_not_print());
     }
     let m = validate::object(&body, "body")?;
@@ -102,7 +102,7 @@ pub async fn move_jobs(
 /// appliance's own printers (a hub's alerts are copies of its branches': their printers
 /// are not the hub's problem to report as its health).
 pub async fn health_problems(st: &AppState) -> Vec<Value> {
-    if st.config().role == crate::config::Role::Hub {
+    if st.config().role == crate::config::ApplianceRole::Hub {
         return vec![];
     }
     let stalls = st.db().read(print_alerts::open_stalls).await.unwrap_or_default();

@@ -1,6 +1,7 @@
 //! What the embedded dashboard needs beyond the public API: system facts, connected
 //! clients, the branches a caller may see, an online backup download, and the static
-//! assets (gzip-compressed, revalidated by ETag) with a strict Content-Security-Policy.
+//! assets (`web/`, embedded with rust-embed; gzip-compressed, revalidated by ETag) with a
+//! strict Content-Security-Policy.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -33,11 +34,36 @@ const BACKUP_PREFIX: &str = ".dashboard-backup-";
 /// the API are not under this router, so they are never compressed by it.
 pub fn static_routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(super::system::dashboard))
-        .route("/index.html", get(super::system::dashboard))
-        .route("/assets/{*path}", get(super::system::asset))
+        .route("/", get(page))
+        .route("/index.html", get(page))
+        .route("/assets/{*path}", get(asset))
         .layer(axum::middleware::from_fn(static_headers))
         .layer(CompressionLayer::new().gzip(true))
+}
+
+#[derive(rust_embed::RustEmbed)]
+#[folder = "web/"]
+struct Assets;
+
+fn serve_asset(path: &str) -> Response {
+    match Assets::get(path) {
+        Some(file) => {
+            // Caching headers are `static_headers`' (every file revalidated by ETag).
+            let mime = file.metadata.mimetype().to_string();
+            ([(header::CONTENT_TYPE, mime)], file.data.into_owned()).into_response()
+        }
+        None => ApiError::not_found("no such asset").into_response(),
+    }
+}
+
+/// `GET /`, `GET /index.html`: the dashboard page.
+async fn page() -> Response {
+    serve_asset("index.html")
+}
+
+/// `GET /assets/{*path}`.
+async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    serve_asset(&format!("assets/{path}"))
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \

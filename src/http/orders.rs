@@ -20,7 +20,7 @@ pub async fn create(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): J
     let company = st.authorize_branch(&p, &branch).await?;
     let new = orders::parse_new(&body)?;
     let day = st.config().business_day(chrono::Utc::now());
-    let print = st.config().role == crate::config::Role::Branch;
+    let print = st.config().role == crate::config::ApplianceRole::Branch;
     let created =
         st.db().write(move |tx| store::create(tx, &company, &new, &day, print)).await.inspect_err(|_| st.metrics().db_write_error());
     match created.map_err(ApiError::from)? {

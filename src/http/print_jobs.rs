@@ -20,7 +20,7 @@ use crate::validate;
 const MAX_RAW: usize = 512 * 1024;
 
 pub async fn create(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if st.config().role == crate::config::Role::Hub {
+    if st.config().role == crate::config::ApplianceRole::Hub {
         return Err(ApiError::hub_does_not_print());
     }
     let m = validate::object(&body, "body")?;
@@ -107,7 +107,7 @@ pub async fn get_one(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<S
 
 /// An explicit reprint: a new job, printed with a `REPRINT` banner.
 pub async fn reprint(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if st.config().role == crate::config::Role::Hub {
+    if st.config().role == crate::config::ApplianceRole::Hub {
         return Err(ApiError::hub_does_not_print());
     }
     let old = load(&st, &p, &id).await?;

@@ -103,7 +103,7 @@ pub async fn status(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<St
 }
 
 pub async fn test(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if st.config().role == crate::config::Role::Hub {
+    if st.config().role == crate::config::ApplianceRole::Hub {
         return Err(ApiError::hub_does_not_print());
     }
     let printer = load(&st, &p, &id).await?;

@@ -47,7 +47,7 @@ async fn demo_for(st: &AppState, p: &Principal) -> Result<Demo, ApiError> {
 /// `GET /api/setup`.
 pub async fn get(State(st): State<AppState>, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
     let demo = demo_for(&st, &p).await?;
-    let modes: &[&str] = if st.config().role == crate::config::Role::Hub { &["standalone"] } else { &["standalone", "join"] };
+    let modes: &[&str] = if st.config().role == crate::config::ApplianceRole::Hub { &["standalone"] } else { &["standalone", "join"] };
     Ok(Json(json!({
         "needed": true,
         "demo": {
@@ -80,6 +80,92 @@ fn bad_gateway(code: &'static str, message: String) -> ApiError {
     ApiError::new(StatusCode::BAD_GATEWAY, code, message)
 }
 
+/// The company and branch a setup creates, and the uplink it persists (a join's).
+struct Target {
+    company_id: String,
+    company_name: String,
+    branch_id: String,
+    branch_name: String,
+    currency: &'static str,
+    uplink: Option<(String, String)>,
+}
+
+/// Joining HQ: the hub named in the request says which company and branch this appliance is.
+async fn join_target(st: &AppState, m: &Map<String, Value>) -> Result<Target, ApiError> {
+    let url = validate::string(m, "upstreamUrl", 2048)?.trim().trim_end_matches('/').to_string();
+    let parsed = reqwest::Url::parse(&url).map_err(|e| ApiError::bad(format!("upstreamUrl is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ApiError::bad("upstreamUrl must be the hub's http:// or https:// address"));
+    }
+    let token = validate::string(m, "uplinkToken", 512)?.trim().to_string();
+    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::bad("uplinkToken must be the credential `branchd uplink create` printed at HQ"));
+    }
+    if st.config().role == crate::config::ApplianceRole::Hub {
+        return Err(ApiError::bad("this appliance is the HQ hub itself; a hub does not join another hub"));
+    }
+    if let Some(configured) = &st.config().upstream_url {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "UPLINK_CONFIGURED",
+            format!("the settings already name an HQ hub ({configured}); remove upstream_url to join from here"),
+        ));
+    }
+    let hello = relay::ask_hello(&url, &token, st.config().upstream_ca.as_deref()).await.map_err(|e| match e {
+        HelloError::Unreachable(why) => bad_gateway("UPSTREAM_UNREACHABLE", format!("cannot reach the hub: {why}")),
+        HelloError::Refused(why) => bad_gateway("UPLINK_REFUSED", format!("{why}; check the credential")),
+        HelloError::NotHub(why) => bad_gateway("UPSTREAM_NOT_HUB", why),
+    })?;
+    let clean = |s: Option<String>, fallback: &str| {
+        s.map(|n| n.trim().chars().filter(|c| !c.is_control()).take(NAME_MAX).collect::<String>())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| fallback.to_string())
+    };
+    let currency = hello.currency.as_deref().and_then(|c| crate::currency::parse(c).ok()).unwrap_or(crate::currency::DEFAULT);
+    Ok(Target {
+        company_name: clean(hello.company_name, &hello.company_id),
+        company_id: hello.company_id,
+        branch_name: clean(hello.branch_name, &hello.branch_id),
+        branch_id: hello.branch_id,
+        currency,
+        uplink: Some((url, token)),
+    })
+}
+
+/// Standing alone: a new company and branch with the names given.
+fn standalone_target(m: &Map<String, Value>) -> Result<Target, ApiError> {
+    let company = name(m, "companyName")?;
+    let branch = name(m, "branchName")?;
+    let currency = match validate::opt_string(m, "currency", 16)? {
+        None => crate::currency::DEFAULT,
+        Some(c) => crate::currency::parse(&c).map_err(ApiError::bad)?,
+    };
+    Ok(Target {
+        company_id: uuid::Uuid::new_v4().to_string(),
+        company_name: company,
+        branch_id: uuid::Uuid::new_v4().to_string(),
+        branch_name: branch,
+        currency,
+        uplink: None,
+    })
+}
+
+/// Outside the database, once the demo is replaced: the demo's printer workers, cached
+/// lookups, the credentials file.
+fn forget_demo(st: &AppState, p: &Principal, removed_printers: &[String]) {
+    for id in removed_printers {
+        st.print_queue().forget(id);
+    }
+    st.forget_branch(crate::ops::demo::DEMO_BRANCH);
+    st.user_gate().invalidate(&p.sub);
+    let cred = st.config().data_dir.join(crate::ops::demo::DEMO_CREDENTIALS_FILE);
+    if let Err(e) = std::fs::remove_file(&cred)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(file = %cred.display(), error = %e, "first-run setup: cannot delete the demo credentials file; delete it by hand");
+    }
+}
+
 /// `POST /api/setup`.
 pub async fn post(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
     demo_for(&st, &p).await?;
@@ -98,54 +184,8 @@ pub async fn post(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): Jso
     let pw = validate::string(m, "adminPassword", 1024)?;
     manage::check_password(&pw, &email).map_err(ApiError::bad)?;
 
-    let (company_id, company_name, branch_id, branch_name, currency, uplink) = if join {
-        let url = validate::string(m, "upstreamUrl", 2048)?.trim().trim_end_matches('/').to_string();
-        let parsed = reqwest::Url::parse(&url).map_err(|e| ApiError::bad(format!("upstreamUrl is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(ApiError::bad("upstreamUrl must be the hub's http:// or https:// address"));
-        }
-        let token = validate::string(m, "uplinkToken", 512)?.trim().to_string();
-        if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ApiError::bad("uplinkToken must be the credential `branchd uplink create` printed at HQ"));
-        }
-        if st.config().role == crate::config::Role::Hub {
-            return Err(ApiError::bad("this appliance is the HQ hub itself; a hub does not join another hub"));
-        }
-        if let Some(configured) = &st.config().upstream_url {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "UPLINK_CONFIGURED",
-                format!("the settings already name an HQ hub ({configured}); remove upstream_url to join from here"),
-            ));
-        }
-        let hello = relay::ask_hello(&url, &token, st.config().upstream_ca.as_deref()).await.map_err(|e| match e {
-            HelloError::Unreachable(why) => bad_gateway("UPSTREAM_UNREACHABLE", format!("cannot reach the hub: {why}")),
-            HelloError::Refused(why) => bad_gateway("UPLINK_REFUSED", format!("{why}; check the credential")),
-            HelloError::NotHub(why) => bad_gateway("UPSTREAM_NOT_HUB", why),
-        })?;
-        let clean = |s: Option<String>, fallback: &str| {
-            s.map(|n| n.trim().chars().filter(|c| !c.is_control()).take(NAME_MAX).collect::<String>())
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| fallback.to_string())
-        };
-        let currency = hello.currency.as_deref().and_then(|c| crate::currency::parse(c).ok()).unwrap_or(crate::currency::DEFAULT);
-        (
-            hello.company_id.clone(),
-            clean(hello.company_name, &hello.company_id),
-            hello.branch_id.clone(),
-            clean(hello.branch_name, &hello.branch_id),
-            currency,
-            Some((url, token)),
-        )
-    } else {
-        let company = name(m, "companyName")?;
-        let branch = name(m, "branchName")?;
-        let currency = match validate::opt_string(m, "currency", 16)? {
-            None => crate::currency::DEFAULT,
-            Some(c) => crate::currency::parse(&c).map_err(ApiError::bad)?,
-        };
-        (uuid::Uuid::new_v4().to_string(), company, uuid::Uuid::new_v4().to_string(), branch, currency, None)
-    };
+    let Target { company_id, company_name, branch_id, branch_name, currency, uplink } =
+        if join { join_target(&st, m).await? } else { standalone_target(m)? };
 
     let admin = UserRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -166,18 +206,7 @@ pub async fn post(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): Jso
     };
     let replaced = st.db().write(move |tx| store::replace_demo(tx, IDS, &r)).await.map_err(ApiError::from)?;
 
-    // Outside the database: the demo's printer worker, cached lookups, the credentials file.
-    for id in &replaced.removed_printers {
-        st.print_queue().forget(id);
-    }
-    st.forget_branch(crate::ops::demo::DEMO_BRANCH);
-    st.user_gate().invalidate(&p.sub);
-    let cred = st.config().data_dir.join(crate::ops::demo::DEMO_CREDENTIALS_FILE);
-    if let Err(e) = std::fs::remove_file(&cred)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(file = %cred.display(), error = %e, "first-run setup: cannot delete the demo credentials file; delete it by hand");
-    }
+    forget_demo(&st, &p, &replaced.removed_printers);
     let sync = match uplink {
         Some((url, token)) => {
             tokio::spawn(relay::run_uplink(st.clone(), url, token));

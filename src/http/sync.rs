@@ -8,13 +8,13 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 
 use super::JsonBody;
-use crate::config::Role;
+use crate::config::ApplianceRole;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::sync::{FEED_MAX, hub};
 
 async fn uplink(st: &AppState, headers: &HeaderMap) -> Result<hub::Uplink, ApiError> {
-    if st.config().role != Role::Hub {
+    if st.config().role != ApplianceRole::Hub {
         return Err(ApiError::not_found("this appliance is not a hub (BRANCHD_ROLE=hub)"));
     }
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);

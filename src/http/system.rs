@@ -1,7 +1,7 @@
-//! Login, health, metrics, the appliance CA download and the embedded dashboard assets.
+//! Login, health, metrics and the appliance CA download.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -222,29 +222,6 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     let mut text = st.metrics().render(db, st.uptime());
     text.push_str(&sync_metrics(&st.sync().status()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
-}
-
-#[derive(rust_embed::RustEmbed)]
-#[folder = "web/"]
-struct Assets;
-
-fn serve_asset(path: &str) -> Response {
-    match Assets::get(path) {
-        Some(file) => {
-            let mime = file.metadata.mimetype().to_string();
-            let cache = if path == "index.html" { "no-cache" } else { "public, max-age=3600" };
-            ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, cache.to_string())], file.data.into_owned()).into_response()
-        }
-        None => ApiError::not_found("no such asset").into_response(),
-    }
-}
-
-pub async fn dashboard() -> Response {
-    serve_asset("index.html")
-}
-
-pub async fn asset(Path(path): Path<String>) -> Response {
-    serve_asset(&format!("assets/{path}"))
 }
 
 fn sync_metrics(s: &crate::sync::relay::Status) -> String {

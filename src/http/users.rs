@@ -79,7 +79,7 @@ async fn hash(pw: String) -> Result<String, ApiError> {
 /// Writes `change` to user `id` (re-read in the transaction: it must still be local), and
 /// on a hub puts the result on the feed.
 async fn write_change(st: &AppState, id: String, change: UserChange) -> Result<User, ApiError> {
-    let hub = st.config().role == crate::config::Role::Hub;
+    let hub = st.config().role == crate::config::ApplianceRole::Hub;
     let user = st
         .db()
         .write(move |tx: &mut Tx<'_>| {
@@ -195,7 +195,7 @@ pub async fn create(State(st): State<AppState>, Auth(p): Auth, JsonBody(body): J
         company_id: company,
         branch_id: branch,
     };
-    let hub = st.config().role == crate::config::Role::Hub;
+    let hub = st.config().role == crate::config::ApplianceRole::Hub;
     let user = st
         .db()
         .write(move |tx: &mut Tx<'_>| {

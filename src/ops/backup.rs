@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::commands::CommandError;
+use super::OpsError;
 use crate::config::Config;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -53,7 +53,7 @@ fn newest(dir: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
 pub async fn take(state: &AppState) -> Result<PathBuf, StoreError> {
     let dir = dir(state.config());
     let keep = state.config().backup_keep.max(1);
-    let io = |e: std::io::Error| StoreError::Corrupt(format!("backup directory {}: {e}", dir.display()));
+    let io = |e: std::io::Error| StoreError::io(format!("backup directory {}", dir.display()), e);
     std::fs::create_dir_all(&dir).map_err(io)?;
     // Two backups within one second share a name: wait for the next second.
     let mut now = chrono::Utc::now();
@@ -129,14 +129,9 @@ fn same_owner(path: &Path, like: &Path) {
     }
 }
 
-/// `branchd restore FILE`: checks the backup, refuses while a server uses the data
-/// directory, keeps the current database as `branchd.db.before-restore`, and puts the
-/// backup in its place.
-pub async fn restore(config: &Config, file: &Path) -> Result<(), CommandError> {
-    let usage = |m: String| CommandError::Usage(m);
-    if !file.is_file() {
-        return Err(usage(format!("{} is not a file", file.display())));
-    }
+/// Whether `file` can be restored: readable, undamaged, of a schema this branchd can use.
+fn check_backup(file: &Path) -> Result<crate::store::backup::FileReport, OpsError> {
+    let usage = |m: String| OpsError::Usage(m);
     let report = crate::store::backup::inspect(file).map_err(|e| usage(format!("{} cannot be restored: {e}", file.display())))?;
     if let Some(problems) = &report.problems {
         return Err(usage(format!(
@@ -153,6 +148,15 @@ pub async fn restore(config: &Config, file: &Path) -> Result<(), CommandError> {
             crate::store::migrate::latest()
         )));
     }
+    Ok(report)
+}
+
+fn stop_first(why: String) -> OpsError {
+    OpsError::Usage(format!("{why}; stop it first (sudo systemctl stop branchd), then run restore again"))
+}
+
+/// Refuses while a server uses the data directory (its lock file, or an answer on the port).
+async fn refuse_while_served(config: &Config) -> Result<(), OpsError> {
     let running = || -> Option<String> {
         if let Some(info) = super::lock::running(&config.data_dir) {
             let pid = info.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
@@ -160,15 +164,57 @@ pub async fn restore(config: &Config, file: &Path) -> Result<(), CommandError> {
         }
         None
     };
-    let stop_first = |why: String| usage(format!("{why}; stop it first (sudo systemctl stop branchd), then run restore again"));
     if let Some(why) = running() {
         return Err(stop_first(why));
     }
     let base = super::local_base(config);
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().map_err(|e| CommandError::Server(e.to_string()))?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| OpsError::Failed(format!("cannot make an HTTP client: {e}")))?;
     if client.get(format!("{base}/health")).send().await.is_ok() {
         return Err(stop_first(format!("a server answers at {base}")));
     }
+    Ok(())
+}
+
+/// Moves the current database (with its log files) aside as `branchd.db.before-restore`;
+/// the name it got, if there was one.
+fn set_aside(config: &Config, db: &Path) -> Result<Option<PathBuf>, OpsError> {
+    if db.exists() {
+        // Fold the log in, so the kept file is whole on its own; a damaged database may
+        // refuse, and then its log files are kept beside it under the same new name.
+        if let Err(e) = crate::store::backup::checkpoint_file(db) {
+            eprintln!("note: could not checkpoint the current database ({e}); keeping its -wal/-shm files with it");
+        }
+        let mut old = config.data_dir.join("branchd.db.before-restore");
+        if old.exists() {
+            old = config.data_dir.join(format!("branchd.db.before-restore-{}", stamp(chrono::Utc::now())));
+        }
+        std::fs::rename(db, &old)?;
+        for (side, new_side) in sidecars(db).iter().zip(sidecars(&old).iter()) {
+            if side.exists() {
+                std::fs::rename(side, new_side)?;
+            }
+        }
+        return Ok(Some(old));
+    }
+    for side in sidecars(db) {
+        let _ = std::fs::remove_file(side);
+    }
+    Ok(None)
+}
+
+/// `branchd restore FILE`: checks the backup, refuses while a server uses the data
+/// directory, keeps the current database as `branchd.db.before-restore`, and puts the
+/// backup in its place.
+pub async fn restore(config: &Config, file: &Path) -> Result<(), OpsError> {
+    let usage = |m: String| OpsError::Usage(m);
+    if !file.is_file() {
+        return Err(usage(format!("{} is not a file", file.display())));
+    }
+    let report = check_backup(file)?;
+    refuse_while_served(config).await?;
     std::fs::create_dir_all(&config.data_dir)?;
     let _lock = super::lock::exclusive(&config.data_dir).map_err(|e| stop_first(e.to_string()))?;
 
@@ -182,29 +228,7 @@ pub async fn restore(config: &Config, file: &Path) -> Result<(), CommandError> {
     }
     std::fs::File::open(&incoming)?.sync_all()?;
 
-    let mut kept = None;
-    if db.exists() {
-        // Fold the log in, so the kept file is whole on its own; a damaged database may
-        // refuse, and then its log files are kept beside it under the same new name.
-        if let Err(e) = crate::store::backup::checkpoint_file(&db) {
-            eprintln!("note: could not checkpoint the current database ({e}); keeping its -wal/-shm files with it");
-        }
-        let mut old = config.data_dir.join("branchd.db.before-restore");
-        if old.exists() {
-            old = config.data_dir.join(format!("branchd.db.before-restore-{}", stamp(chrono::Utc::now())));
-        }
-        std::fs::rename(&db, &old)?;
-        for (side, new_side) in sidecars(&db).iter().zip(sidecars(&old).iter()) {
-            if side.exists() {
-                std::fs::rename(side, new_side)?;
-            }
-        }
-        kept = Some(old);
-    } else {
-        for side in sidecars(&db) {
-            let _ = std::fs::remove_file(side);
-        }
-    }
+    let kept = set_aside(config, &db)?;
     std::fs::rename(&incoming, &db)?;
     super::sync_dir(&config.data_dir);
     // Bring the schema up to date and switch the copy to WAL now, not at the next start.

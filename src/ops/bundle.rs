@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use super::OpsError;
 use super::doctor::{Doctor, Found};
-use crate::commands::CommandError;
 use crate::config::{Config, SETTINGS};
 
 /// One member of the archive.
@@ -37,9 +37,9 @@ impl Contents {
 }
 
 /// `branchd doctor --bundle FILE`.
-pub async fn write(config: &Config, file: &Path) -> Result<(), CommandError> {
+pub async fn write(config: &Config, file: &Path) -> Result<(), OpsError> {
     if file.exists() {
-        return Err(CommandError::Usage(format!("{} already exists; choose a new file name", file.display())));
+        return Err(OpsError::Usage(format!("{} already exists; choose a new file name", file.display())));
     }
     let doctor = Doctor::new(config)?;
     let (report, found) = doctor.examine(false).await;
@@ -56,7 +56,7 @@ pub async fn write(config: &Config, file: &Path) -> Result<(), CommandError> {
     for m in &mut c.members {
         scrub(&mut m.bytes, &secrets);
     }
-    write_archive(file, &c.members).map_err(|e| CommandError::Server(format!("cannot write {}: {e}", file.display())))?;
+    write_archive(file, &c.members).map_err(|e| OpsError::Failed(format!("cannot write {}: {e}", file.display())))?;
     println!("support bundle written to {} (mode 0600; it may hold order data: send it to support only):", file.display());
     for m in &c.members {
         println!("  {:<22} {:>9} bytes", m.name, m.bytes.len());

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::OpsError;
 use super::fail;
-use crate::commands::CommandError;
 use crate::config::Config;
 
-fn http(timeout: Duration) -> Result<reqwest::Client, CommandError> {
-    reqwest::Client::builder().timeout(timeout).build().map_err(|e| CommandError::Server(format!("cannot make an HTTP client: {e}")))
+fn http(timeout: Duration) -> Result<reqwest::Client, OpsError> {
+    reqwest::Client::builder().timeout(timeout).build().map_err(|e| OpsError::Failed(format!("cannot make an HTTP client: {e}")))
 }
 
 /// SPEC §3: `ok` and `degraded` (serving, but something needs a person) both count as up.
@@ -20,13 +20,13 @@ pub fn is_up(status: reqwest::StatusCode, body: &Value) -> bool {
 }
 
 /// `branchd healthcheck`: exit 0 when the local server answers `/health` as up.
-pub async fn healthcheck(config: &Config) -> Result<(), CommandError> {
+pub async fn healthcheck(config: &Config) -> Result<(), OpsError> {
     let base = super::local_base(config);
     let res = http(Duration::from_secs(5))?
         .get(format!("{base}/health"))
         .send()
         .await
-        .map_err(|e| CommandError::Server(format!("unhealthy: nothing answers at {base} ({e})")))?;
+        .map_err(|e| OpsError::Failed(format!("unhealthy: nothing answers at {base} ({e})")))?;
     let status = res.status();
     let body: Value = res.json().await.unwrap_or_default();
     if is_up(status, &body) {
@@ -144,7 +144,7 @@ pub struct Doctor<'a> {
 }
 
 impl<'a> Doctor<'a> {
-    pub fn new(config: &'a Config) -> Result<Doctor<'a>, CommandError> {
+    pub fn new(config: &'a Config) -> Result<Doctor<'a>, OpsError> {
         Ok(Doctor {
             config,
             base: super::local_base(config),
@@ -351,7 +351,7 @@ impl<'a> Doctor<'a> {
 }
 
 /// `branchd doctor` (`--json`: the report as JSON, same exit code).
-pub async fn run(config: &Config, as_json: bool) -> Result<(), CommandError> {
+pub async fn run(config: &Config, as_json: bool) -> Result<(), OpsError> {
     let (r, _) = Doctor::new(config)?.examine(!as_json).await;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&r.json()).unwrap_or_default());

@@ -3,7 +3,9 @@
 //! rollback, release signing, and the systemd glue (`sd_notify`, the server lock).
 //!
 //! The CLI entry points are called by one dispatch line each in [`crate::commands`]; the
-//! server's background part starts with [`start`] in [`crate::app::App::run`].
+//! server's background part starts with [`start`] in [`crate::app::App::run`]. Failures are
+//! [`OpsError`]s (usage, exit code 2, or failure, 1); `update` has its own
+//! [`update::UpdateError`].
 
 pub mod backup;
 pub mod bundle;
@@ -19,9 +21,40 @@ pub mod upkeep;
 
 use std::net::SocketAddr;
 
-use crate::commands::CommandError;
 use crate::config::Config;
 use crate::state::AppState;
+
+/// What went wrong operating the appliance: the `ops` commands say what happened and what
+/// to do; the exit code tells usage (2) from failure (1).
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// Bad usage or configuration, or something the operator must do first (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The operation failed; the message says what happened.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Update(#[from] update::UpdateError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot use data directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+impl OpsError {
+    /// The process exit code: 2 for bad usage or configuration (SPEC §1), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            OpsError::Usage(_) => 2,
+            OpsError::Update(e) => e.exit_code(),
+            OpsError::Secret(e) if e.is_config() => 2,
+            _ => 1,
+        }
+    }
+}
 
 /// What `serve` runs next to the server for this module; dropping it stops those tasks,
 /// releases the server lock and tells systemd that the service is stopping.
@@ -69,7 +102,7 @@ pub fn local_base(config: &Config) -> String {
 
 /// A short-lived `super_admin` token signed with the configured secret, for talking to the
 /// local server's API.
-pub fn admin_token(config: &Config) -> Result<String, CommandError> {
+pub fn admin_token(config: &Config) -> Result<String, OpsError> {
     let secret = crate::secrets::jwt_secret(config)?;
     let claims = crate::auth::jwt::Claims {
         sub: "branchd-cli".into(),
@@ -83,8 +116,9 @@ pub fn admin_token(config: &Config) -> Result<String, CommandError> {
     Ok(crate::auth::jwt::Keys::new(secret.as_bytes()).issue(&claims))
 }
 
-fn fail<T>(msg: impl Into<String>) -> Result<T, CommandError> {
-    Err(CommandError::Server(msg.into()))
+/// An [`OpsError::Failed`] (as whatever error the caller returns).
+fn fail<T, E: From<OpsError>>(msg: impl Into<String>) -> Result<T, E> {
+    Err(OpsError::Failed(msg.into()).into())
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, flushed and

@@ -9,8 +9,8 @@ use ed25519_dalek::SigningKey;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::OpsError;
 use super::update::{Artifact, Manifest, sign_artifact, sign_manifest};
-use crate::commands::CommandError;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ReleaseCmd {
@@ -44,13 +44,13 @@ pub enum ReleaseCmd {
     },
 }
 
-fn read_key(path: &Path) -> Result<SigningKey, CommandError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CommandError::Usage(format!("cannot read key {}: {e}", path.display())))?;
+fn read_key(path: &Path) -> Result<SigningKey, OpsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| OpsError::Usage(format!("cannot read key {}: {e}", path.display())))?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
-        .map_err(|_| CommandError::Usage(format!("{} is not a key made by `branchd release keygen`", path.display())))?;
+        .map_err(|_| OpsError::Usage(format!("{} is not a key made by `branchd release keygen`", path.display())))?;
     let seed: [u8; 32] =
-        bytes.try_into().map_err(|_| CommandError::Usage(format!("{} is not a key made by `branchd release keygen`", path.display())))?;
+        bytes.try_into().map_err(|_| OpsError::Usage(format!("{} is not a key made by `branchd release keygen`", path.display())))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
@@ -58,7 +58,7 @@ fn public(key: &SigningKey) -> String {
     base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes())
 }
 
-pub fn run(cmd: ReleaseCmd) -> Result<(), CommandError> {
+pub fn run(cmd: ReleaseCmd) -> Result<(), OpsError> {
     match cmd {
         ReleaseCmd::Keygen { out } => {
             let mut seed = [0u8; 32];
@@ -66,22 +66,22 @@ pub fn run(cmd: ReleaseCmd) -> Result<(), CommandError> {
             let key = SigningKey::from_bytes(&seed);
             let text = base64::engine::general_purpose::STANDARD.encode(seed);
             crate::secrets::write_private(&out, &format!("{text}\n"))
-                .map_err(|e| CommandError::Usage(format!("cannot write {} ({e}); it must not exist yet", out.display())))?;
+                .map_err(|e| OpsError::Usage(format!("cannot write {} ({e}); it must not exist yet", out.display())))?;
             println!("private key written to {} (keep it offline); public key:", out.display());
             println!("{}", public(&key));
         }
         ReleaseCmd::PublicKey { key } => println!("{}", public(&read_key(&key)?)),
         ReleaseCmd::Sign { key, version, artifacts, out, notes } => {
             let key = read_key(&key)?;
-            semver::Version::parse(&version).map_err(|e| CommandError::Usage(format!("--version {version}: {e}")))?;
+            semver::Version::parse(&version).map_err(|e| OpsError::Usage(format!("--version {version}: {e}")))?;
             std::fs::create_dir_all(&out)?;
             let mut m =
                 Manifest { version: version.clone(), released_at: Some(crate::store::now_rfc3339()), notes, artifacts: Default::default() };
             for spec in artifacts {
                 let Some((target, file)) = spec.split_once('=') else {
-                    return Err(CommandError::Usage(format!("--artifact {spec} is not TARGET=FILE")));
+                    return Err(OpsError::Usage(format!("--artifact {spec} is not TARGET=FILE")));
                 };
-                let data = std::fs::read(file).map_err(|e| CommandError::Usage(format!("cannot read build {file}: {e}")))?;
+                let data = std::fs::read(file).map_err(|e| OpsError::Usage(format!("cannot read build {file}: {e}")))?;
                 let sha = hex::encode(Sha256::digest(&data));
                 let name = format!("branchd-{version}-{target}");
                 super::write_atomic(&out.join(&name), &data)?;

@@ -13,7 +13,7 @@ pub async fn maintenance(state: AppState) {
     loop {
         tick.tick().await;
         let policy = match (state.config().role, state.config().upstream_url.is_some() || state.sync().status().enabled) {
-            (crate::config::Role::Hub, _) => events::Retention::Hub,
+            (crate::config::ApplianceRole::Hub, _) => events::Retention::Hub,
             (_, true) => events::Retention::KeepUnsynced,
             _ => events::Retention::Plain,
         };

@@ -79,7 +79,7 @@ pub async fn discover(req: Request) -> Vec<Candidate> {
     if let Some(wait) = req.mdns {
         let types = ["_pdl-datastream._tcp.local.", "_printer._tcp.local.", "_ipp._tcp.local."];
         let ifs = req.mdns_interfaces.clone();
-        let found = tokio::task::spawn_blocking(move || crate::discovery::browse(&types, wait, &ifs)).await;
+        let found = tokio::task::spawn_blocking(move || crate::mdns::browse(&types, wait, &ifs)).await;
         for f in found.ok().and_then(Result::ok).unwrap_or_default() {
             let Some(host) = f.addresses.first().cloned() else { continue };
             // Raw printing is port 9100; an LPD or IPP advert says the printer is there.

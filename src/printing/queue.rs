@@ -128,7 +128,7 @@ impl PrintQueue {
     /// Wakes the printer's worker (starting it if needed). A hub drives no printer: the ones
     /// it knows are copies of its branches' printers.
     pub fn wake(&self, state: &AppState, printer_id: &str) {
-        if state.config().role == crate::config::Role::Hub {
+        if state.config().role == crate::config::ApplianceRole::Hub {
             return;
         }
         let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
@@ -237,23 +237,38 @@ struct Run {
     spell: Option<Spell>,
 }
 
+/// Keeps the held connection while the printer's hold key is the same; a new one (or none)
+/// when it changes.
+fn refresh_hold(hold: &mut Option<Hold>, printer: &Printer) {
+    let key = hold_key(printer);
+    if key.as_ref().map(|k| &k.0) != hold.as_ref().map(|h| &h.key) {
+        *hold = key.map(|(key, asb)| {
+            let held = Held::new(asb);
+            Hold { key, pushed: held.subscribe(), held }
+        });
+    }
+}
+
+/// A stall alert left open by an earlier run of the server: the spell it continues.
+async fn resumed_spell(state: &AppState, printer_id: &str) -> Option<Spell> {
+    let pid = printer_id.to_string();
+    let open = state.db().read(move |c| print_alerts::open_stall(c, &pid)).await.ok()??;
+    Some(Spell {
+        started: Instant::now(),
+        status: "unknown".into(),
+        why: "stalled before the server restarted".into(),
+        next_reminder: Duration::from_secs(60),
+        alert: Some(open),
+    })
+}
+
 async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<AtomicBool>, stop: CancellationToken) {
     let t = state.print_queue().timeouts;
     let mut poll = t.poll;
     let mut last_poll = Instant::now() - poll;
     let mut hold: Option<Hold> = None;
     let mut r = Run { state: state.clone(), printer_id: printer_id.clone(), failures: 0, hold_until: None, spell: None };
-    // A stall alert left open by an earlier run of the server: this spell continues it.
-    let pid = printer_id.clone();
-    if let Ok(Some(open)) = state.db().read(move |c| print_alerts::open_stall(c, &pid)).await {
-        r.spell = Some(Spell {
-            started: Instant::now(),
-            status: "unknown".into(),
-            why: "stalled before the server restarted".into(),
-            next_reminder: Duration::from_secs(60),
-            alert: Some(open),
-        });
-    }
+    r.spell = resumed_spell(&state, &printer_id).await;
     loop {
         if stop.is_cancelled() {
             return;
@@ -274,13 +289,7 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<A
                 continue;
             }
         };
-        let key = hold_key(&printer);
-        if key.as_ref().map(|k| &k.0) != hold.as_ref().map(|h| &h.key) {
-            hold = key.map(|(key, asb)| {
-                let held = Held::new(asb);
-                Hold { key, pushed: held.subscribe(), held }
-            });
-        }
+        refresh_hold(&mut hold, &printer);
         poll = if matches!(printer.connection, Connection::Network { shared: true, .. }) { SHARED_POLL.min(t.poll) } else { t.poll };
         let driver = Driver::for_printer(
             &printer,
@@ -292,25 +301,8 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<A
         );
         let pid = printer_id.clone();
         let next = state.db().read(move |c| print_jobs::next_for_printer(c, &pid)).await.ok().flatten();
-        if let Some(h) = &mut hold
-            && h.pushed.has_changed().unwrap_or(false)
-        {
-            let pushed = h.pushed.borrow_and_update().clone();
-            match pushed {
-                Pushed::Status(report) => {
-                    record_status(&state, &printer, &report).await;
-                    if report.printable() {
-                        // A ticket waiting on it goes now; an idle printer's spell ends.
-                        r.hold_until = None;
-                        if next.is_none() {
-                            r.back(&printer).await;
-                        }
-                    }
-                }
-                // Ask afresh (which opens a new connection), at most once a second.
-                Pushed::Closed if last_poll.elapsed() >= Duration::from_secs(1) => last_poll = Instant::now() - poll,
-                Pushed::Closed | Pushed::Nothing => {}
-            }
+        if let Some(h) = &mut hold {
+            r.take_pushed(h, &printer, next.is_none(), &mut last_poll, poll).await;
         }
         let pushed = hold.as_ref().map(|h| h.pushed.clone());
         if next.is_some() {
@@ -320,21 +312,7 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<A
         match next {
             Some(job) if job.next_attempt_ms <= now && r.hold_left().is_none() => {
                 last_poll = Instant::now();
-                // The ticket has been waiting since it was queued: a spell it starts counts
-                // from then, so the stall alert comes within `stall` of the ticket, not of
-                // the attempt.
-                let waited = chrono::DateTime::parse_from_rfc3339(&job.created_at)
-                    .ok()
-                    .and_then(|c| (chrono::Utc::now() - c.with_timezone(&chrono::Utc)).to_std().ok());
-                match work_on(&state, &printer, &driver, job).await {
-                    Outcome::Printed => r.back(&printer).await,
-                    Outcome::Done => {}
-                    Outcome::NotReady { status, why } => r.trouble_since(&status, &why, waited),
-                    Outcome::Failed { why } => {
-                        let status = if printer.status == "online" { "error".to_string() } else { printer.status.clone() };
-                        r.trouble_since(&status, &why, waited)
-                    }
-                }
+                r.attempt(&printer, &driver, job).await;
             }
             Some(job) => {
                 let due = Duration::from_millis(job.next_attempt_ms.saturating_sub(now).max(0) as u64);
@@ -347,12 +325,7 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<A
             None => {
                 if last_poll.elapsed() >= poll {
                     last_poll = Instant::now();
-                    if let Some(report) = driver.status().await {
-                        record_status(&state, &printer, &report).await;
-                        if report.printable() && (report.answered || !printer.answers_status) {
-                            r.back(&printer).await;
-                        }
-                    }
+                    r.idle_status(&printer, &driver).await;
                 }
                 sleep_or_wake(&wake, &stop, poll, pushed).await;
             }
@@ -361,6 +334,59 @@ async fn run(state: AppState, printer_id: String, wake: Arc<Notify>, kick: Arc<A
 }
 
 impl Run {
+    /// No ticket waiting: ask the printer's status; a printable answer ends a spell.
+    async fn idle_status(&mut self, printer: &Printer, driver: &Driver) {
+        if let Some(report) = driver.status().await {
+            record_status(&self.state, printer, &report).await;
+            if report.printable() && (report.answered || !printer.answers_status) {
+                self.back(printer).await;
+            }
+        }
+    }
+
+    /// The ticket `job` is due: print it, and note how it went.
+    async fn attempt(&mut self, printer: &Printer, driver: &Driver, job: Job) {
+        // The ticket has been waiting since it was queued: a spell it starts counts
+        // from then, so the stall alert comes within `stall` of the ticket, not of
+        // the attempt.
+        let waited = chrono::DateTime::parse_from_rfc3339(&job.created_at)
+            .ok()
+            .and_then(|c| (chrono::Utc::now() - c.with_timezone(&chrono::Utc)).to_std().ok());
+        match work_on(&self.state, printer, driver, job).await {
+            Outcome::Printed => self.back(printer).await,
+            Outcome::Done => {}
+            Outcome::NotReady { status, why } => self.trouble_since(&status, &why, waited),
+            Outcome::Failed { why } => {
+                let status = if printer.status == "online" { "error".to_string() } else { printer.status.clone() };
+                self.trouble_since(&status, &why, waited)
+            }
+        }
+    }
+
+    /// What the printer pushed on its held connection since the last look (`idle`: no
+    /// ticket waiting).
+    async fn take_pushed(&mut self, h: &mut Hold, printer: &Printer, idle: bool, last_poll: &mut Instant, poll: Duration) {
+        if !h.pushed.has_changed().unwrap_or(false) {
+            return;
+        }
+        let pushed = h.pushed.borrow_and_update().clone();
+        match pushed {
+            Pushed::Status(report) => {
+                record_status(&self.state, printer, &report).await;
+                if report.printable() {
+                    // A ticket waiting on it goes now; an idle printer's spell ends.
+                    self.hold_until = None;
+                    if idle {
+                        self.back(printer).await;
+                    }
+                }
+            }
+            // Ask afresh (which opens a new connection), at most once a second.
+            Pushed::Closed if last_poll.elapsed() >= Duration::from_secs(1) => *last_poll = Instant::now() - poll,
+            Pushed::Closed | Pushed::Nothing => {}
+        }
+    }
+
     fn hold_left(&self) -> Option<Duration> {
         self.hold_until.and_then(|h| h.checked_duration_since(Instant::now())).filter(|d| !d.is_zero())
     }
@@ -509,6 +535,11 @@ impl Run {
                 Err(e) => tracing::debug!(printer_id = %self.printer_id, error = %e, "cannot raise the stall alert yet"),
             }
         }
+        self.move_to_fallback(printer, age).await;
+    }
+
+    /// After the printer's fallback delay in a spell: its waiting tickets move to the fallback.
+    async fn move_to_fallback(&self, printer: &Printer, age: Duration) {
         if let Some(fallback) = printer.fallback_printer_id.clone()
             && age >= Duration::from_secs(printer.fallback_after_seconds.max(1) as u64)
         {

@@ -223,6 +223,9 @@ pub struct Ctx {
 /// Sends the outcome: ack `{success: true, ...}` / `{success: false, error}`, or an
 /// `exception` event when the client sent no ack callback and the call failed.
 fn reply(s: &SocketRef, event: &str, wanted: bool, ack: AckSender, result: Result<Value, ApiError>) {
+    if let Err(e) = &result {
+        e.log_cause();
+    }
     match result {
         Ok(v) if wanted => {
             let mut body = json!({"success": true});

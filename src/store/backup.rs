@@ -15,8 +15,8 @@ use super::{Reader, StoreError};
 pub fn vacuum_into(r: &Reader<'_>, file: &Path) -> Result<(), StoreError> {
     let conn = r.conn;
     conn.execute("VACUUM INTO ?1", [file.to_string_lossy().as_ref()])?;
-    let f = std::fs::File::open(file).map_err(|e| StoreError::Corrupt(format!("cannot reopen {}: {e}", file.display())))?;
-    f.sync_all().map_err(|e| StoreError::Corrupt(format!("cannot flush {}: {e}", file.display())))?;
+    let f = std::fs::File::open(file).map_err(|e| StoreError::io(format!("cannot reopen {}", file.display()), e))?;
+    f.sync_all().map_err(|e| StoreError::io(format!("cannot flush {}", file.display()), e))?;
     Ok(())
 }
 

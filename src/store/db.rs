@@ -239,7 +239,7 @@ impl Db {
         let handle = std::thread::Builder::new()
             .name("branchd-db-writer".into())
             .spawn(move || writer_loop(conn, rx, sink, &writer_health))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
+            .map_err(|e| StoreError::Thread(format!("cannot start the writer thread: {e}")))?;
         Ok(Db {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -326,7 +326,7 @@ impl Db {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.read_blocking(f))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("reader task failed: {e}")))?
+            .map_err(|e| StoreError::Thread(format!("a read task failed: {e}")))?
     }
 
     /// Same as [`Db::read`] for code already on a blocking thread.

@@ -39,10 +39,17 @@ pub enum StoreError {
     /// The disk is full: nothing of the write was stored (SPEC §3 `STORAGE_FULL`).
     #[error("the data disk is full")]
     Full,
-    /// I/O errors, a read-only or vanished file, a locked database, a stopped thread
+    /// SQLite's I/O errors, a read-only or vanished file, a locked database
     /// (SPEC §3 `STORAGE_UNAVAILABLE`).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A file the store writes or reads beside the database (a backup, its directory)
+    /// failed; a full disk is [`StoreError::Full`].
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    /// A database thread could not start, or a read task failed.
+    #[error("database thread failed: {0}")]
+    Thread(String),
     /// SQLite found damage in the file (or stored JSON no longer parses).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -83,7 +90,24 @@ impl From<rusqlite::Error> for StoreError {
 impl StoreError {
     /// A failure of the storage itself (not of the request): full, unavailable, damaged.
     pub fn is_storage_failure(&self) -> bool {
-        matches!(self, StoreError::Full | StoreError::Unavailable(_) | StoreError::Corrupt(_) | StoreError::Open { .. })
+        matches!(
+            self,
+            StoreError::Full
+                | StoreError::Unavailable(_)
+                | StoreError::Io { .. }
+                | StoreError::Thread(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Open { .. }
+        )
+    }
+
+    /// An I/O failure on a file beside the database (`what` names it); a full disk is
+    /// [`StoreError::Full`].
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            return StoreError::Full;
+        }
+        StoreError::Io { what: what.into(), source }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
@@ -171,5 +195,20 @@ pub(crate) mod testing {
     /// A SQLite database that is not branchd's.
     pub fn foreign_database(path: &Path) {
         rusqlite::Connection::open(path).unwrap().execute_batch("CREATE TABLE other (x)").unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    #[test]
+    fn io_failures_are_not_corruption() {
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(matches!(StoreError::io("backup directory /x", full), StoreError::Full));
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let e = StoreError::io("backup directory /x", denied);
+        assert!(matches!(e, StoreError::Io { .. }) && e.is_storage_failure(), "{e:?}");
+        assert!(e.to_string().starts_with("backup directory /x: "), "{e}");
     }
 }

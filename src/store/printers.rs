@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
 use super::{Page, Reader, StoreError, Tx, now_rfc3339};
-use crate::printing::model::{Connection as Link, Fields, Printer, initial_status};
+use crate::printing::model::{self, Fields, Printer, initial_status};
 
 pub const NS: &str = "/printing-ws";
 
@@ -13,7 +13,7 @@ const COLUMNS: &str = "seq, id, company_id, branch_id, name, role, stations, pap
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Printer)> {
     let stations: String = r.get(6)?;
     let connection: String = r.get(8)?;
-    let connection: Link = serde_json::from_str(&connection).unwrap_or(Link::Virtual);
+    let connection: model::Connection = serde_json::from_str(&connection).unwrap_or(model::Connection::Virtual);
     let mut p = Printer {
         id: r.get(1)?,
         company_id: r.get(2)?,

@@ -62,38 +62,10 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
     }
     let scope = (company, branch);
     match name {
-        "newOrder" => {
-            let o: Order =
-                serde_json::from_value(d.clone()).map_err(|e| Reject { code: "INVALID_EVENT", message: format!("order: {e}") })?;
-            if o.branch_id != branch || o.company_id != company {
-                return reject("WRONG_BRANCH", "the order belongs to another branch or company");
-            }
-            if order_store::get(tx, &o.id)?.is_some_and(|other| other.branch_id != branch) {
-                return reject("WRONG_BRANCH", format!("order id {} is already another branch's order", o.id));
-            }
-            order_store::upsert_replica(tx, &o)?;
+        "newOrder" | "orderStatusUpdate" | "orderCancelled" | "driverUpdate" | "orderPrintingUpdate" => {
+            order_event(tx, company, branch, name, &d)?
         }
-        "orderStatusUpdate" | "orderCancelled" => {
-            let id = str_of(&d, "orderId")?;
-            let status = if name == "orderCancelled" {
-                Status::Cancelled
-            } else {
-                Status::parse(str_of(&d, "status")?).ok_or_else(|| Reject { code: "INVALID_EVENT", message: "unknown status".into() })?
-            };
-            let at = d.get("updatedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
-            if !own_order(tx, id, branch)? {
-                return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
-            }
-            order_store::replicate_status(tx, id, status, d.get("reason").and_then(Value::as_str), &at)?;
-        }
-        "driverUpdate" => {
-            let id = str_of(&d, "orderId")?;
-            if !own_order(tx, id, branch)? {
-                return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
-            }
-            let at = d.get("updatedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
-            order_store::replicate_driver(tx, id, d.get("driver").unwrap_or(&Value::Null), &at)?;
-        }
+        "printer:added" | "printerUpdate" | "printerRemoved" | "printerStatusUpdate" => printer_event(tx, company, branch, name, &d)?,
         "availabilityUpdate" => avail_item(tx, company, branch, &d)?,
         "bulkAvailabilityUpdate" => {
             let items = d
@@ -105,35 +77,6 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
             }
         }
         "stockAlert" | "newAlert" => {}
-        "printer:added" | "printerUpdate" => {
-            let mut p: Printer =
-                serde_json::from_value(d.clone()).map_err(|e| Reject { code: "INVALID_EVENT", message: format!("printer: {e}") })?;
-            if p.branch_id != branch || p.company_id != company {
-                return reject("WRONG_BRANCH", "the printer belongs to another branch or company");
-            }
-            if printer_store::get(tx, &p.id)?.is_some_and(|other| other.branch_id != branch) {
-                return reject("WRONG_BRANCH", format!("printer id {} is already another branch's printer", p.id));
-            }
-            p.sync_desktop_ids();
-            printer_store::upsert_replica(tx, &p)?;
-        }
-        "printerRemoved" => {
-            let id = str_of(&d, "printerId")?;
-            // Removing one this hub never had is a no-op; another branch's is refused.
-            if printer_store::get(tx, id)?.is_some_and(|p| p.branch_id != branch) {
-                return reject("WRONG_BRANCH", format!("printer {id} is another branch's printer"));
-            }
-            printer_store::delete_replica(tx, id)?;
-        }
-        "printerStatusUpdate" => {
-            let id = str_of(&d, "printerId")?;
-            // One this hub has not seen yet (added before the uplink existed) is only relayed.
-            if printer_store::get(tx, id)?.is_some_and(|p| p.branch_id != branch) {
-                return reject("WRONG_BRANCH", format!("printer {id} is another branch's printer"));
-            }
-            let at = d.get("checkedAt").and_then(Value::as_str).unwrap_or_default().to_string();
-            printer_store::replicate_status(tx, id, str_of(&d, "status")?, &at)?;
-        }
         // Print alerts, acks and order print state: HQ sees every branch's stuck printers.
         // A branch sends each alert and ack once; HQ's screens get it on both namespaces.
         "printAlert" | "printAlertAck" => {
@@ -150,8 +93,49 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
             }
             return Ok(());
         }
+        other => return reject("UNKNOWN_EVENT", format!("unknown event {other}")),
+    }
+    tx.emit(ns, name, scope, d)?;
+    Ok(())
+}
+
+/// At the hub: an order event of `branch` (the order, its status, driver, print state).
+fn order_event(tx: &mut Tx<'_>, company: &str, branch: &str, name: &str, d: &Value) -> Result<(), Reject> {
+    match name {
+        "newOrder" => {
+            let o: Order =
+                serde_json::from_value(d.clone()).map_err(|e| Reject { code: "INVALID_EVENT", message: format!("order: {e}") })?;
+            if o.branch_id != branch || o.company_id != company {
+                return reject("WRONG_BRANCH", "the order belongs to another branch or company");
+            }
+            if order_store::get(tx, &o.id)?.is_some_and(|other| other.branch_id != branch) {
+                return reject("WRONG_BRANCH", format!("order id {} is already another branch's order", o.id));
+            }
+            order_store::upsert_replica(tx, &o)?;
+        }
+        "orderStatusUpdate" | "orderCancelled" => {
+            let id = str_of(d, "orderId")?;
+            let status = if name == "orderCancelled" {
+                Status::Cancelled
+            } else {
+                Status::parse(str_of(d, "status")?).ok_or_else(|| Reject { code: "INVALID_EVENT", message: "unknown status".into() })?
+            };
+            let at = d.get("updatedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
+            if !own_order(tx, id, branch)? {
+                return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
+            }
+            order_store::replicate_status(tx, id, status, d.get("reason").and_then(Value::as_str), &at)?;
+        }
+        "driverUpdate" => {
+            let id = str_of(d, "orderId")?;
+            if !own_order(tx, id, branch)? {
+                return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
+            }
+            let at = d.get("updatedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
+            order_store::replicate_driver(tx, id, d.get("driver").unwrap_or(&Value::Null), &at)?;
+        }
         "orderPrintingUpdate" => {
-            let id = str_of(&d, "orderId")?;
+            let id = str_of(d, "orderId")?;
             if !own_order(tx, id, branch)? {
                 return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
             }
@@ -163,7 +147,43 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
         }
         other => return reject("UNKNOWN_EVENT", format!("unknown event {other}")),
     }
-    tx.emit(ns, name, scope, d)?;
+    Ok(())
+}
+
+/// At the hub: a printer event of `branch` (added, changed, removed, its status).
+fn printer_event(tx: &mut Tx<'_>, company: &str, branch: &str, name: &str, d: &Value) -> Result<(), Reject> {
+    match name {
+        "printer:added" | "printerUpdate" => {
+            let mut p: Printer =
+                serde_json::from_value(d.clone()).map_err(|e| Reject { code: "INVALID_EVENT", message: format!("printer: {e}") })?;
+            if p.branch_id != branch || p.company_id != company {
+                return reject("WRONG_BRANCH", "the printer belongs to another branch or company");
+            }
+            if printer_store::get(tx, &p.id)?.is_some_and(|other| other.branch_id != branch) {
+                return reject("WRONG_BRANCH", format!("printer id {} is already another branch's printer", p.id));
+            }
+            p.sync_desktop_ids();
+            printer_store::upsert_replica(tx, &p)?;
+        }
+        "printerRemoved" => {
+            let id = str_of(d, "printerId")?;
+            // Removing one this hub never had is a no-op; another branch's is refused.
+            if printer_store::get(tx, id)?.is_some_and(|p| p.branch_id != branch) {
+                return reject("WRONG_BRANCH", format!("printer {id} is another branch's printer"));
+            }
+            printer_store::delete_replica(tx, id)?;
+        }
+        "printerStatusUpdate" => {
+            let id = str_of(d, "printerId")?;
+            // One this hub has not seen yet (added before the uplink existed) is only relayed.
+            if printer_store::get(tx, id)?.is_some_and(|p| p.branch_id != branch) {
+                return reject("WRONG_BRANCH", format!("printer {id} is another branch's printer"));
+            }
+            let at = d.get("checkedAt").and_then(Value::as_str).unwrap_or_default().to_string();
+            printer_store::replicate_status(tx, id, str_of(d, "status")?, &at)?;
+        }
+        other => return reject("UNKNOWN_EVENT", format!("unknown event {other}")),
+    }
     Ok(())
 }
 

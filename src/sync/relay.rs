@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use super::{BATCH_MAX_BYTES, BATCH_MAX_EVENTS, FEED_MAX, FeedResponse, Hello, PROTOCOL, PushResponse, apply};
+use super::{BATCH_MAX_BYTES, BATCH_MAX_EVENTS, FEED_MAX, FeedResponse, Hello, PROTOCOL, PushResponse, WireEvent, apply};
 use crate::state::AppState;
 use crate::store::sync as store;
 use crate::store::{StoreError, events::Origin};
@@ -50,13 +50,14 @@ pub struct Status {
     pub warning: Option<String>,
 }
 
+/// The relay's shared handle (in `AppState`): its status, and the wake-up new events send.
 #[derive(Default)]
-pub struct Sync {
+pub struct Relay {
     status: Mutex<Status>,
     wake: Notify,
 }
 
-impl Sync {
+impl Relay {
     pub fn status(&self) -> Status {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
@@ -354,7 +355,7 @@ async fn cycle(state: &AppState, up: &Uplink) -> Result<bool, Fail> {
         .db()
         .read(move |c| Ok::<_, StoreError>((store::state_get(c, "uplink:branch")?, store::acked(c, &b)?, store::stream_last(c, &b)?)))
         .await?;
-    let needs_write = known_branch.as_deref() != Some(branch.as_str()) || hw < acked || (hw > acked && last <= acked);
+    let needs_write = known_branch.as_deref() != Some(branch.as_str()) || plan(acked, last, hw) != Step::Push;
     let b = branch.clone();
     let (acked, skipped) = if !needs_write {
         (acked, false)
@@ -364,17 +365,13 @@ async fn cycle(state: &AppState, up: &Uplink) -> Result<bool, Fail> {
             .write(move |tx| {
                 store::state_set(tx, "uplink:branch", &b)?;
                 let acked = store::acked(tx, &b)?;
-                let mut skipped = false;
-                if hw < acked {
-                    // The hub lost events it had acknowledged: send them again from its mark.
-                    store::set_acked(tx, &b, hw)?;
-                } else if hw > acked && store::stream_last(tx, &b)? <= acked {
-                    // Nothing waiting here, yet the hub has more: numbers this appliance never
-                    // wrote. (With events waiting, `push` first checks them against the hub.)
-                    store::skip_to(tx, &b, hw)?;
-                    skipped = true;
+                let step = plan(acked, store::stream_last(tx, &b)?, hw);
+                match step {
+                    Step::Push => {}
+                    Step::Resend => store::set_acked(tx, &b, hw)?,
+                    Step::SkipTo => store::skip_to(tx, &b, hw)?,
                 }
-                Ok::<_, StoreError>((acked, skipped))
+                Ok::<_, StoreError>((acked, step == Step::SkipTo))
             })
             .await?
     };
@@ -394,6 +391,32 @@ async fn cycle(state: &AppState, up: &Uplink) -> Result<bool, Fail> {
     Ok(pushed_more || feed_more)
 }
 
+/// What the relay does about the hub's mark (from hello) before it pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Push from the acknowledged mark. (With events waiting and the hub ahead, `push` first
+    /// checks them against the hub.)
+    Push,
+    /// The hub lost events it had acknowledged: move the mark back to the hub's and send them
+    /// again from there.
+    Resend,
+    /// Nothing waiting here, yet the hub has more: numbers this appliance never wrote;
+    /// numbering continues after the hub's mark.
+    SkipTo,
+}
+
+/// Decides the [`Step`] from this appliance's acknowledged mark, the last number it wrote and
+/// the hub's mark. Pure.
+fn plan(acked: i64, last: i64, hub_high_water: i64) -> Step {
+    if hub_high_water < acked {
+        Step::Resend
+    } else if hub_high_water > acked && last <= acked {
+        Step::SkipTo
+    } else {
+        Step::Push
+    }
+}
+
 fn diverged(state: &AppState, branch: &str, believed: i64, hub: i64) {
     tracing::warn!(
         branch_id = branch,
@@ -411,53 +434,11 @@ fn diverged(state: &AppState, branch: &str, believed: i64, hub: i64) {
 /// numbers are checked; numbers the hub holds for other events are moved past its mark
 /// together with everything after them, keeping their order.
 async fn push(state: &AppState, up: &Uplink, branch: &str, hub_high_water: i64) -> Result<bool, Fail> {
-    let b = branch.to_string();
-    let (mut batch, mut checking) = state
-        .db()
-        .read(move |c| {
-            let acked = store::acked(c, &b)?;
-            let mut batch = store::outbox(c, &b, acked, BATCH_MAX_EVENTS, BATCH_MAX_BYTES)?;
-            let checking = hub_high_water > acked;
-            if checking {
-                batch.retain(|e| e.seq <= hub_high_water);
-            }
-            Ok::<_, StoreError>((batch, checking))
-        })
-        .await?;
-    if checking && batch.is_empty() {
-        // None of ours lies at or below the hub's mark (they were renumbered past it): the
-        // numbers up to it are the hub's alone.
-        let b = branch.to_string();
-        batch = state
-            .db()
-            .write(move |tx| {
-                store::set_acked(tx, &b, hub_high_water)?;
-                store::outbox(tx, &b, hub_high_water, BATCH_MAX_EVENTS, BATCH_MAX_BYTES)
-            })
-            .await?;
-        checking = false;
-    }
+    let (mut batch, checking) = next_batch(state, branch, hub_high_water).await?;
     if batch.is_empty() {
         return Ok(false);
     }
-    let answer = loop {
-        let body = json!({"protocol": PROTOCOL, "branchId": branch, "events": batch});
-        match up.send(up.client.post(format!("{}/sync/v1/events", up.base)).json(&body)).await {
-            // A hub with a smaller body limit: fewer events at a time...
-            Err(Fail::TooLarge(why)) if batch.len() > 1 => {
-                tracing::warn!(branch_id = branch, events = batch.len(), reason = %why, "sync: batch too large for the hub; halving it");
-                batch.truncate(batch.len() / 2);
-            }
-            // ...and an event that alone is too large goes as a stub the hub parks, so the
-            // stream stays gap-free and the events behind it are not held up.
-            Err(Fail::TooLarge(why)) if batch[0].data.get("omitted").is_none() => {
-                let size = batch[0].data.to_string().len();
-                tracing::error!(branch_id = branch, seq = batch[0].seq, bytes = size, reason = %why, "sync: event too large for the hub; sending it as a stub to be parked");
-                batch[0].data = json!({"omitted": format!("{size} bytes: larger than the hub accepts")});
-            }
-            other => break other?,
-        }
-    };
+    let answer = send(up, branch, &mut batch).await?;
     let res: PushResponse = serde_json::from_value(answer).map_err(|e| Fail::Retry(format!("bad push answer: {e}")))?;
     let (first, last, n) = (batch[0].seq, batch[batch.len() - 1].seq, batch.len());
     let conflict = res.parked.iter().filter(|p| p.code == SEQ_CONFLICT).map(|p| p.seq).min();
@@ -518,6 +499,61 @@ async fn push(state: &AppState, up: &Uplink, branch: &str, hub_high_water: i64) 
     Ok(acked >= last && waiting)
 }
 
+/// The next batch from the acknowledged mark, and whether it is being checked against the
+/// hub's mark (see [`push`]).
+async fn next_batch(state: &AppState, branch: &str, hub_high_water: i64) -> Result<(Vec<WireEvent>, bool), Fail> {
+    let b = branch.to_string();
+    let (mut batch, mut checking) = state
+        .db()
+        .read(move |c| {
+            let acked = store::acked(c, &b)?;
+            let mut batch = store::outbox(c, &b, acked, BATCH_MAX_EVENTS, BATCH_MAX_BYTES)?;
+            let checking = hub_high_water > acked;
+            if checking {
+                batch.retain(|e| e.seq <= hub_high_water);
+            }
+            Ok::<_, StoreError>((batch, checking))
+        })
+        .await?;
+    if checking && batch.is_empty() {
+        // None of ours lies at or below the hub's mark (they were renumbered past it): the
+        // numbers up to it are the hub's alone.
+        let b = branch.to_string();
+        batch = state
+            .db()
+            .write(move |tx| {
+                store::set_acked(tx, &b, hub_high_water)?;
+                store::outbox(tx, &b, hub_high_water, BATCH_MAX_EVENTS, BATCH_MAX_BYTES)
+            })
+            .await?;
+        checking = false;
+    }
+    Ok((batch, checking))
+}
+
+/// Posts the batch, halving it while the hub finds it too large and sending an event that
+/// alone is too large as a stub; `batch` is left as what was sent.
+async fn send(up: &Uplink, branch: &str, batch: &mut Vec<WireEvent>) -> Result<Value, Fail> {
+    loop {
+        let body = json!({"protocol": PROTOCOL, "branchId": branch, "events": batch});
+        match up.send(up.client.post(format!("{}/sync/v1/events", up.base)).json(&body)).await {
+            // A hub with a smaller body limit: fewer events at a time...
+            Err(Fail::TooLarge(why)) if batch.len() > 1 => {
+                tracing::warn!(branch_id = branch, events = batch.len(), reason = %why, "sync: batch too large for the hub; halving it");
+                batch.truncate(batch.len() / 2);
+            }
+            // ...and an event that alone is too large goes as a stub the hub parks, so the
+            // stream stays gap-free and the events behind it are not held up.
+            Err(Fail::TooLarge(why)) if batch[0].data.get("omitted").is_none() => {
+                let size = batch[0].data.to_string().len();
+                tracing::error!(branch_id = branch, seq = batch[0].seq, bytes = size, reason = %why, "sync: event too large for the hub; sending it as a stub to be parked");
+                batch[0].data = json!({"omitted": format!("{size} bytes: larger than the hub accepts")});
+            }
+            other => return other,
+        }
+    }
+}
+
 async fn pull(state: &AppState, up: &Uplink, company: &str, branch: &str, feed_head: Option<i64>) -> Result<bool, Fail> {
     let mut cursor: i64 = state.db().read(|c| Ok(store::state_get(c, "feed:cursor")?.and_then(|v| v.parse().ok()).unwrap_or(0))).await?;
     if let Some(head) = feed_head
@@ -565,4 +601,30 @@ async fn pull(state: &AppState, up: &Uplink, company: &str, branch: &str, feed_h
     tracing::info!(events = page.events.len(), applied, cursor = next, "sync: feed applied");
     state.sync().update(|s| s.feed_applied += applied);
     Ok(page.more)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Step, plan};
+
+    #[test]
+    fn marks_that_agree_push() {
+        assert_eq!(plan(5, 5, 5), Step::Push);
+        // Events waiting here: push sends (or, with the hub ahead, first checks) them.
+        assert_eq!(plan(5, 9, 5), Step::Push);
+        assert_eq!(plan(5, 9, 7), Step::Push);
+        assert_eq!(plan(0, 0, 0), Step::Push);
+    }
+
+    #[test]
+    fn a_hub_behind_the_mark_gets_the_events_again() {
+        assert_eq!(plan(5, 5, 3), Step::Resend);
+        assert_eq!(plan(5, 9, 0), Step::Resend);
+    }
+
+    #[test]
+    fn a_hub_ahead_with_nothing_waiting_skips_its_numbers() {
+        assert_eq!(plan(5, 5, 8), Step::SkipTo);
+        assert_eq!(plan(0, 0, 1), Step::SkipTo);
+    }
 }

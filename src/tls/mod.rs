@@ -123,7 +123,7 @@ fn acceptor(resolver: &Arc<Resolver>) -> Result<tokio_rustls::TlsAcceptor, TlsEr
 
 /// The host name certificates are made for: `NAME.local`.
 pub fn host_name() -> String {
-    crate::discovery::host_name().trim_end_matches('.').to_string()
+    crate::mdns::host_name().trim_end_matches('.').to_string()
 }
 
 impl Tls {
