@@ -71,15 +71,18 @@ pub async fn take(state: &AppState) -> Result<PathBuf, StoreError> {
         let _ = std::fs::remove_file(&partial);
         return Err(e);
     }
-    std::fs::rename(&partial, &target).map_err(io)?;
-    super::sync_dir(&dir);
+    // The new copy is complete and on disk before an old one goes, and the oldest go before
+    // it takes its name: the directory never shows more than `keep` backups.
+    std::fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(io)?;
     let all = list(&dir);
-    for old in all.iter().take(all.len().saturating_sub(keep)) {
+    for old in all.iter().take((all.len() + 1).saturating_sub(keep)) {
         match std::fs::remove_file(old) {
             Ok(()) => tracing::info!(file = %old.display(), "removed old backup"),
             Err(e) => tracing::warn!(file = %old.display(), error = %e, "cannot remove old backup"),
         }
     }
+    std::fs::rename(&partial, &target).map_err(io)?;
+    super::sync_dir(&dir);
     Ok(target)
 }
 
