@@ -10,10 +10,10 @@
 //! copy it into the target's corpus directory once fixed, so it stays a regression input.
 //! Server targets also fail on a 500 (the server's panic guard answers 500).
 //!
-//! Figures: `FUZZ_SECONDS=3 cargo test --test fuzz -- --nocapture --test-threads 1` prints
+//! Figures: `FUZZ_SECONDS=3 cargo test --test it fuzz:: -- --nocapture --test-threads 1` prints
 //! one `fuzz <target>: N executions ...` line per target (docs/RELIABILITY.md).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -815,7 +815,7 @@ async fn fuzz_rest_bodies() {
     assert_eq!(st, 200);
 }
 
-/// One raw Engine.IO long-polling session (see tests/slow_client.rs).
+/// One raw Engine.IO long-polling session (see tests/it/slow_client.rs).
 struct Polling {
     http: reqwest::Client,
     url: String,

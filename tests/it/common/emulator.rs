@@ -4,7 +4,6 @@
 //! state, records every job it received, and can be switched off, run out of paper, or
 //! break a connection mid-job. Over TCP it also does Automatic Status Back like an Epson TM:
 //! after `GS a n` (n ≠ 0) it pushes a four-byte status frame at once and on every change.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -36,8 +35,6 @@ pub struct State {
     hung: bool,
     /// Automatic Status Back was turned on (`GS a n`, n ≠ 0).
     asb: bool,
-    /// Ignore `GS a` (a clone without ASB).
-    no_asb: bool,
     connections: usize,
     /// Status requests (DLE EOT) answered: a printer that pushes its status is asked less.
     status_requests: usize,
@@ -139,9 +136,6 @@ impl Emulator {
     }
     pub fn set_hung(&self, hung: bool) {
         self.state.0.lock().unwrap().hung = hung;
-    }
-    pub fn set_no_asb(&self, no: bool) {
-        self.state.0.lock().unwrap().no_asb = no;
     }
     /// Whether a sender turned Automatic Status Back on.
     pub fn asb_on(&self) -> bool {
@@ -273,7 +267,7 @@ pub fn session(
             }
             if rest.len() >= 3 && rest[..2] == [0x1d, 0x61] {
                 let mut st = state.0.lock().unwrap();
-                if !st.no_asb && !st.dumb {
+                if !st.dumb {
                     st.asb = rest[2] != 0;
                 }
                 i += 3;
