@@ -36,7 +36,7 @@ if [ -x target/debug/branchd ] || [ -x target/release/branchd ]; then
     echo "up to date"
   fi
 else
-  echo "no host build yet: keeping the committed file (tests/packaging.rs checks it)"
+  echo "no host build yet: keeping the committed file (tests/it/packaging.rs checks it)"
 fi
 
 summary=()

@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_total_beyond_i64_is_refused_not_overflowed() {
-        // Found by tests/fuzz.rs: 93 lines at the maximum quantity and price overflow i64.
+        // Found by tests/it/fuzz.rs: 93 lines at the maximum quantity and price overflow i64.
         let line = json!({"name": "x", "quantity": MAX_QUANTITY, "unitPrice": MAX_UNIT_PRICE});
         let body = json!({"branchId": "b", "type": "dine_in", "items": vec![line.clone(); 100]});
         assert_eq!(parse_new(&body).unwrap_err().0, "the order total is too large");

@@ -74,7 +74,7 @@ fn check_protocol(p: u64) -> Result<(), ApiError> {
     ))
 }
 
-/// Checks a push body (public for the fuzz suite, tests/fuzz.rs).
+/// Checks a push body (public for the fuzz suite, tests/it/fuzz.rs).
 pub fn parse_push(body: &Value, up: &Uplink) -> Result<PushRequest, ApiError> {
     check_protocol(body.get("protocol").and_then(Value::as_u64).unwrap_or(0))?;
     let req: PushRequest = serde_json::from_value(body.clone()).map_err(|e| ApiError::bad(format!("malformed push: {e}")))?;

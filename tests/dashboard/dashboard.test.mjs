@@ -1,5 +1,5 @@
 // The embedded dashboard, end to end in headless Chromium against a real branchd (started
-// by tests/dashboard.rs with fixtures: company co-1 with branches br-1 and br-2, company co-2
+// by tests/it/dashboard.rs with fixtures: company co-1 with branches br-1 and br-2, company co-2
 // with br-3). Tests run in order and share one browser.
 
 import { describe, test, before, after } from 'node:test';

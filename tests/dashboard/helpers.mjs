@@ -10,7 +10,7 @@ import { chromium } from 'playwright-core';
 
 export const fixtures = JSON.parse(process.env.BRANCHD_FIXTURES || '{}');
 export const BASE = process.env.BRANCHD_URL;
-if (!BASE) throw new Error('BRANCHD_URL is not set: run this suite through `cargo test --test dashboard`');
+if (!BASE) throw new Error('BRANCHD_URL is not set: run this suite through `cargo test --test it dashboard::`');
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = process.env.DASHBOARD_ARTIFACTS || path.resolve('../../target/dashboard-artifacts');

@@ -1,7 +1,7 @@
 // Every page of the dashboard at the four screen sizes staff use (desktop, tablet landscape,
 // tablet portrait, phone): no sideways page scroll, no control cut off (by the viewport, by a
 // scrolling or clipping ancestor, or by its own ellipsis) or covered by another, touch targets of 44 px on the
-// tablet-portrait and phone sizes; then the Users page end to end. Run by tests/dashboard.rs
+// tablet-portrait and phone sizes; then the Users page end to end. Run by tests/it/dashboard.rs
 // (`dashboard_fits_every_screen`) against its own server: company co-1 (br-1, br-2) with its
 // owner, and an HQ-managed user at br-1.
 

@@ -1,5 +1,5 @@
 // The first-run setup screen in headless Chromium, against an appliance with its demo data
-// (started by `cargo test --test setup setup_screen_in_headless_chromium`, which passes the
+// (started by `cargo test --test it setup::setup_screen_in_headless_chromium`, which passes the
 // demo admin's password). Not named *.test.mjs: the main dashboard suite runs on a server
 // without demo data and must not pick it up.
 

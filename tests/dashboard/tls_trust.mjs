@@ -1,4 +1,4 @@
-// One page load in Debian's Chromium for tests/tls.rs: does the browser trust the
+// One page load in Debian's Chromium for tests/it/tls.rs: does the browser trust the
 // appliance's HTTPS? The browser's certificate store is the NSS database under $HOME (the
 // Rust test makes a fresh HOME, with or without the appliance CA imported by certutil).
 // With PROBE_FROM (a plain-http page of the appliance), first runs the dashboard's "Switch to

@@ -1,4 +1,4 @@
-// Helpers for the socket.io-client conformance suite. The Rust harness (tests/js_client.rs)
+// Helpers for the socket.io-client conformance suite. The Rust harness (tests/it/js_client.rs)
 // starts a real branchd and passes its URL and fixtures in the environment.
 import { io } from 'socket.io-client';
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import https from 'node:https';
 export const URL = process.env.BRANCHD_URL;
 export const FX = JSON.parse(process.env.BRANCHD_FIXTURES || '{}');
 export const TRANSPORT = process.env.TRANSPORT || 'websocket';
-// Over HTTPS (tests/tls.rs): the appliance's CA, given to every client as `ca` (nothing else
+// Over HTTPS (tests/it/tls.rs): the appliance's CA, given to every client as `ca` (nothing else
 // trusts it: no NODE_EXTRA_CA_CERTS, no rejectUnauthorized: false).
 export const CA = process.env.BRANCHD_CA ? fs.readFileSync(process.env.BRANCHD_CA) : undefined;
 const TIMEOUT = 5000;
@@ -33,7 +33,7 @@ export function request(url, { method = 'GET', headers = {}, body } = {}) {
     req.end();
   });
 }
-if (!URL) throw new Error('BRANCHD_URL is not set: run this suite through `cargo test --test js_client`');
+if (!URL) throw new Error('BRANCHD_URL is not set: run this suite through `cargo test --test it js_client::`');
 
 const open = new Set();
 export function closeAll() { for (const s of open) s.close(); open.clear(); }

@@ -1,6 +1,6 @@
 """A second, independent Socket.IO client: python-socketio against a real branchd.
 
-Run through `cargo test --test python_client`, which starts the server and passes
+Run through `cargo test --test it python_client::`, which starts the server and passes
 BRANCHD_URL, BRANCHD_FIXTURES and TRANSPORT ("polling" or "websocket")."""
 import json
 import os
@@ -16,7 +16,7 @@ FX = json.loads(os.environ["BRANCHD_FIXTURES"])
 TRANSPORT = os.environ.get("TRANSPORT", "websocket")
 T = FX["tokens"]
 TIMEOUT = 5.0
-# Over HTTPS (tests/tls.rs): the appliance's CA file, the only CA these clients trust.
+# Over HTTPS (tests/it/tls.rs): the appliance's CA file, the only CA these clients trust.
 VERIFY = os.environ.get("BRANCHD_CA") or True
 
 

@@ -10,10 +10,10 @@
 //! copy it into the target's corpus directory once fixed, so it stays a regression input.
 //! Server targets also fail on a 500 (the server's panic guard answers 500).
 //!
-//! Figures: `FUZZ_SECONDS=3 cargo test --test fuzz -- --nocapture --test-threads 1` prints
+//! Figures: `FUZZ_SECONDS=3 cargo test --test it fuzz:: -- --nocapture --test-threads 1` prints
 //! one `fuzz <target>: N executions ...` line per target (docs/RELIABILITY.md).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,15 +30,20 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------
 // Panic capture: every panic of the process is recorded (message and place), so a panic in
 // a server task or the writer thread is seen even though it does not unwind into the test.
+// The process is shared with the other test modules: a panic on another module's own test
+// thread (libtest names it after the test, `module::name`) is that test's failure, reported
+// there, and not recorded; panics on every other thread (server tasks and threads of any
+// test, fuzz's own tests) are.
 
 fn panics() -> &'static Mutex<Vec<String>> {
     static P: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     P.get_or_init(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let msg = format!("{info}");
-            if let Ok(mut p) = panics().lock() {
-                p.push(msg);
+            let thread = std::thread::current();
+            let other_test = thread.name().is_some_and(|n| n.contains("::") && !n.starts_with("fuzz::"));
+            if !other_test && let Ok(mut p) = panics().lock() {
+                p.push(format!("{info}"));
             }
             default(info);
         }));
@@ -815,7 +820,7 @@ async fn fuzz_rest_bodies() {
     assert_eq!(st, 200);
 }
 
-/// One raw Engine.IO long-polling session (see tests/slow_client.rs).
+/// One raw Engine.IO long-polling session (see tests/it/slow_client.rs).
 struct Polling {
     http: reqwest::Client,
     url: String,

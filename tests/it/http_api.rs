@@ -1,6 +1,6 @@
 //! HTTP contract of SPEC §3 against a real server on an ephemeral port.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, order_body, token_with};
 use reqwest::Method;

@@ -4,11 +4,11 @@
 //! (ids and names from the hub, an order reaching it, the uplink surviving a restart); the
 //! refusals that change nothing; and the first-run screen in headless Chromium.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use branchd::config::ApplianceRole;
 use branchd::{App, AppState, Config};
@@ -367,15 +367,11 @@ async fn joining_hq_takes_ids_and_names_from_the_hub_and_syncs() {
     let reaches_hub = |id: String| {
         let (hub, t) = (&hub, hub_owner.clone());
         async move {
-            let deadline = Instant::now() + WAIT;
-            loop {
+            common::eventually_every(&format!("order {id} to reach the hub"), WAIT, Duration::from_millis(100), || async {
                 let (st, o) = hub.get(&format!("/api/orders/{id}"), &t).await;
-                if st == 200 {
-                    return o;
-                }
-                assert!(Instant::now() < deadline, "order {id} never reached the hub ({st} {o})");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+                if st == 200 { Ok(o) } else { Err(format!("{st} {o}")) }
+            })
+            .await
         }
     };
     let (st, o) = a.req(Method::POST, "/api/orders", Some(&token), Some(order("br-1"))).await;
@@ -412,6 +408,7 @@ async fn setup_screen_in_headless_chromium() {
         return;
     }
     let dir = common::ensure_dashboard_deps();
+    let _one = common::browser().await;
     let a = Appliance::start().await;
     let fixtures = json!({"demo": {"email": DEMO_EMAIL, "password": a.demo_password()}});
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-artifacts");

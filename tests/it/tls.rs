@@ -4,16 +4,16 @@
 //! python-socketio (`verify` = the CA file) and Debian's Chromium with and without the CA in
 //! its NSS certificate store.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
-use common::{TestServer, client_fixtures, ensure_dashboard_deps, ensure_js_deps, python};
+use common::{TestServer, client_fixtures, ensure_dashboard_deps, ensure_js_deps, eventually_every, python};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use sha2::{Digest, Sha256};
@@ -191,14 +191,10 @@ async fn a_replaced_certificate_file_is_served_without_a_restart() {
     // check interval, by the running server.
     std::fs::write(&key_path, &key_b).unwrap();
     std::fs::write(&cert_path, &chain_b).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if trusts_b.get(&url).send().await.is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the new certificate was not served within 10 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_every("the new certificate to be served", Duration::from_secs(10), Duration::from_millis(100), || async {
+        trusts_b.get(&url).send().await.ok().map(drop)
+    })
+    .await;
     let old = trusts_a.get(&url).send().await;
     assert!(old.is_err(), "the old certificate is gone: {old:?}");
 
@@ -232,7 +228,7 @@ async fn js_suite_over_https(transport: &str) {
     let ca = ca_file(&s).await;
     let fixtures = client_fixtures(&s, 1500, 64 * 1024);
     // The contract suite; the in-order test (50 clients, its own long print timeout) runs over
-    // plain HTTP in tests/js_client.rs: TLS sits below Socket.IO and changes nothing of order.
+    // plain HTTP in tests/it/js_client.rs: TLS sits below Socket.IO and changes nothing of order.
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .expect("tests/js")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -307,6 +303,7 @@ async fn python_socketio_over_https_polling() {
 /// Loads `url` in Chromium with `home` as HOME (its NSS store); the script's JSON verdict.
 async fn chromium_loads(dir: &Path, home: &Path, url: &str, host_rules: &str, probe: Option<(&str, &str)>) -> serde_json::Value {
     let (probe_from, probe_url) = probe.unwrap_or(("", ""));
+    let _one = common::browser().await;
     let out = tokio::process::Command::new("node")
         .arg("tls_trust.mjs")
         .current_dir(dir)
@@ -390,16 +387,15 @@ async fn branch_of(hub: &TestServer, upstream_ca: Option<PathBuf>) -> TestServer
 
 /// Waits (bounded) until the branch's sync status passes `pred`.
 async fn until_sync(s: &TestServer, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually_every(what, Duration::from_secs(30), Duration::from_millis(100), || async {
         let h: serde_json::Value = reqwest::get(format!("{}/health", s.base)).await.unwrap().json().await.unwrap();
         if pred(&h["sync"]) {
-            return h["sync"].clone();
+            return Ok(h["sync"].clone());
         }
-        assert!(Instant::now() < deadline, "{what}: not within 30 s: {h}");
         s.state.sync().wake();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Err(h.to_string())
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 //! is skipped with a message. Screenshots go to `target/dashboard-artifacts/`; with
 //! `BRANCHD_UPDATE_SCREENSHOTS=1` they are also copied to `docs/screenshots/`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -185,9 +185,6 @@ fn artifacts_dir() -> PathBuf {
     dir.join("dashboard-artifacts")
 }
 
-/// One browser suite at a time: two Chromiums on a small machine make each other's timeouts.
-static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Runs `node --test FILE` in tests/dashboard against `s`; fails when any of its tests fails.
 async fn run_suite(dir: &Path, file: &str, s: &TestServer, fixtures: &serde_json::Value) {
     let artifacts = artifacts_dir();
@@ -219,7 +216,7 @@ async fn dashboard_in_headless_chromium() {
         println!("SKIPPED dashboard_in_headless_chromium: {CHROMIUM} is missing (install the Debian package `chromium`)");
         return;
     }
-    let _one = BROWSER.lock().await;
+    let _one = common::browser().await; // two Chromiums on a small machine make each other's timeouts
     let dir = ensure_dashboard_deps();
     let s = TestServer::start_with(|c| {
         c.printer_timeouts.poll = Duration::from_millis(300);
@@ -263,7 +260,7 @@ async fn dashboard_fits_every_screen() {
         println!("SKIPPED dashboard_fits_every_screen: {CHROMIUM} is missing (install the Debian package `chromium`)");
         return;
     }
-    let _one = BROWSER.lock().await;
+    let _one = common::browser().await; // two Chromiums on a small machine make each other's timeouts
     let dir = ensure_dashboard_deps();
     // A stalled printer's banner (on every page) within seconds, not the real 30 s.
     let s = TestServer::start_with(|c| {

@@ -1,6 +1,5 @@
 //! Test support: a real branchd server on 127.0.0.1 port 0 with a temporary data directory
 //! and known fixtures, plus small HTTP helpers.
-#![allow(dead_code)]
 
 pub mod emulator;
 pub mod process;
@@ -8,6 +7,7 @@ pub mod proxy;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use branchd::auth::jwt::Claims;
 use branchd::auth::{license, password};
@@ -320,4 +320,63 @@ pub fn sql(s: &TestServer) -> rusqlite::Connection {
     let c = rusqlite::Connection::open(s.state.db().path()).expect("the database opens");
     c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     c
+}
+
+/// What a probe of [`eventually`] answers: `Some(x)`/`Ok(x)` when the awaited state is
+/// there, `None` or `Err(what it saw)` when not yet (the last `Err` goes into the failure
+/// message).
+pub trait Probe {
+    type Out;
+    fn ready(self) -> Result<Self::Out, Option<String>>;
+}
+
+impl<T> Probe for Option<T> {
+    type Out = T;
+    fn ready(self) -> Result<T, Option<String>> {
+        self.ok_or(None)
+    }
+}
+
+impl<T> Probe for Result<T, String> {
+    type Out = T;
+    fn ready(self) -> Result<T, Option<String>> {
+        self.map_err(Some)
+    }
+}
+
+/// Polls `probe` every 25 ms until it is ready and returns what it found; fails naming
+/// `what` (and what the probe saw last) once `limit` has passed.
+pub async fn eventually<P: Probe, F: std::future::Future<Output = P>>(what: &str, limit: Duration, probe: impl FnMut() -> F) -> P::Out {
+    eventually_every(what, limit, Duration::from_millis(25), probe).await
+}
+
+/// [`eventually`], polling every `every` (for probes that cost something: a process run, a
+/// POST that stores, a query to another server).
+pub async fn eventually_every<P: Probe, F: std::future::Future<Output = P>>(
+    what: &str,
+    limit: Duration,
+    every: Duration,
+    mut probe: impl FnMut() -> F,
+) -> P::Out {
+    let deadline = Instant::now() + limit;
+    loop {
+        let last = match probe().await.ready() {
+            Ok(x) => return x,
+            Err(last) => last,
+        };
+        if Instant::now() >= deadline {
+            match last {
+                Some(last) => panic!("timed out after {limit:?} waiting for {what}; last seen: {last}"),
+                None => panic!("timed out after {limit:?} waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Held by every test that drives Chromium (`dashboard`, `setup`, `tls`): one browser at a
+/// time on a small machine, as when each suite was a process of its own.
+pub async fn browser() -> tokio::sync::MutexGuard<'static, ()> {
+    static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    BROWSER.lock().await
 }

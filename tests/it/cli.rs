@@ -1,7 +1,7 @@
 //! The real binary: configuration errors, the admin CLI next to a running server, graceful
 //! shutdown, and durability across `kill -9`.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Runs the python-socketio client checks (tests/python) against a real server over both
 //! transports: a second, independent Socket.IO implementation.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -2,7 +2,7 @@
 //! link into a network namespace this test creates (so no packet leaves the machine): the
 //! advertisement resolves with its TXT keys, and it is withdrawn on shutdown.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};

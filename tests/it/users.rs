@@ -3,11 +3,11 @@
 //! Socket.IO handshake), sockets of such users closed within 10 s (raw Engine.IO
 //! long-polling, as a browser's first transport), and HQ users read-only at a branch.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{TestServer, eventually_every};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -325,16 +325,11 @@ async fn users_from_hq_are_read_only_at_a_branch() {
     let d = json!({"id": "hq-user-1", "email": "hq@co1.test", "passwordHash": branchd::auth::password::hash("hq-password"),
                    "role": "cashier", "companyId": "co-1", "branchId": "br-1", "disabled": true});
     s.state.db().write(move |tx| branchd::store::directory::replicate_user(tx, &d)).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        // The gate caches a user's state for up to 2 s when the change came from elsewhere.
-        let (st, _) = s.get("/api/orders?branchId=br-1", &token).await;
-        if st == 401 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the token of a user disabled at HQ is still accepted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // The gate caches a user's state for up to 2 s when the change came from elsewhere.
+    eventually_every("the token of a user disabled at HQ to be refused", Duration::from_secs(5), Duration::from_millis(200), || async {
+        (s.get("/api/orders?branchId=br-1", &token).await.0 == 401).then_some(())
+    })
+    .await;
     assert_eq!(code(&login(&s, "hq@co1.test", "hq-password").await.1), "USER_DISABLED");
 }
 
@@ -355,16 +350,15 @@ async fn hub_and_branch() -> (TestServer, TestServer) {
 
 /// Logs in at `s` until the answer has `want` status (the feed brings changes in its own time).
 async fn login_until(s: &TestServer, email: &str, password: &str, want: u16) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually_every(&format!("login at the branch to answer {want}"), Duration::from_secs(20), Duration::from_millis(50), || async {
         let (st, v) = login(s, email, password).await;
         if st == want {
-            return v;
+            return Ok(v);
         }
-        assert!(Instant::now() < deadline, "login at the branch still answers {st}: {v}");
         s.state.sync().wake();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Err(format!("{st}: {v}"))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,11 +389,13 @@ async fn users_made_at_hq_reach_the_branch_read_only_with_their_disabled_flag() 
     assert_eq!(st, 200, "{v}");
     let v = login_until(&branch, "feed@co1.test", "feed-password", 403).await;
     assert_eq!(code(&v), "USER_DISABLED");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while branch.get("/api/orders?branchId=br-1", &token).await.0 != 401 {
-        assert!(Instant::now() < deadline, "the branch still accepts the token of a user disabled at HQ");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_every(
+        "the branch to refuse the token of a user disabled at HQ",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || async { (branch.get("/api/orders?branchId=br-1", &token).await.0 == 401).then_some(()) },
+    )
+    .await;
     // A new password at HQ reaches the branch as well.
     assert_eq!(patch(&hub, &format!("/api/users/{id}"), &hq_owner, json!({"disabled": false})).await.0, 200);
     let (st, v) = hub.post(&format!("/api/users/{id}/password"), &hq_owner, json!({"password": "new-feed-password"})).await;

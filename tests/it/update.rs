@@ -8,7 +8,7 @@
 //! The "new builds" are shell scripts: they answer `version --json` as the new version and
 //! otherwise run the real binary (or, for the broken build, exit 1).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

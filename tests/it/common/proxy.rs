@@ -1,7 +1,6 @@
 //! A fault-injecting HTTP proxy for sync tests: between a branch and its hub it can drop a
 //! request, lose the response after the hub committed, duplicate a request, replay an old
 //! request later (reordering), delay, or refuse connections entirely (uplink down).
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -74,9 +73,6 @@ impl Proxy {
         i.chaos = None;
         i.script.clear();
         i.isolate_after_push = false;
-    }
-    pub fn script(&self, fates: &[Fate]) {
-        self.inner.lock().unwrap().script.extend(fates.iter().copied());
     }
     /// Answers 413 to any request whose body is larger than `bytes` (None: no limit).
     pub fn limit_body(&self, bytes: Option<usize>) {

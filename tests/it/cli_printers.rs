@@ -2,7 +2,7 @@
 //! file): typed connection flags, a table with headers or `--json`, a readable test result,
 //! one-line errors, and help on every command.
 
-mod common;
+use crate::common;
 
 use common::process::{BIN, ServerProcess, cli, run};
 use serde_json::Value;

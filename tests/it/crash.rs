@@ -3,7 +3,7 @@
 //! docs/RELIABILITY.md records runs with 100). After each restart every acknowledged write is
 //! present and the print queue matches its rows; at the end `PRAGMA integrity_check` is ok.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -6,10 +6,10 @@
 //! the victim's own client gets them all. Then floods: polling sessions, handshakes, events
 //! and joins from one socket, answered cheaply with memory and `/health` latency bounded.
 //!
-//! The Socket.IO clients speak Engine.IO v4 long-polling by hand (as tests/slow_client.rs),
-//! so dozens of sessions cost nothing. Figures: `cargo test --test abuse -- --nocapture`.
+//! The Socket.IO clients speak Engine.IO v4 long-polling by hand (as tests/it/slow_client.rs),
+//! so dozens of sessions cost nothing. Figures: `cargo test --test it abuse:: -- --nocapture`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -10,7 +10,6 @@
 //! instead: it answers no ESC/POS status request, pushes Star ASB frames (nine bytes, on by
 //! default, `ESC RS a n` turns them off and on) and records a job at each cut (`ESC d n`),
 //! since a held connection never closes between jobs.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -48,8 +47,6 @@ pub struct State {
     offline: bool,
     /// A Star Line Mode printer (Star ASB, no ESC/POS status).
     star: bool,
-    /// Ignore `GS a` (a clone without ASB).
-    no_asb: bool,
     connections: usize,
     /// Status requests (DLE EOT) answered: a printer that pushes its status is asked less.
     status_requests: usize,
@@ -163,9 +160,6 @@ impl Emulator {
     }
     pub fn set_hung(&self, hung: bool) {
         self.state.0.lock().unwrap().hung = hung;
-    }
-    pub fn set_no_asb(&self, no: bool) {
-        self.state.0.lock().unwrap().no_asb = no;
     }
     /// Whether a sender turned Automatic Status Back on.
     pub fn asb_on(&self) -> bool {
@@ -361,7 +355,7 @@ pub fn session(
             }
             if rest.len() >= 3 && rest[..2] == [0x1d, 0x61] {
                 let mut st = state.0.lock().unwrap();
-                if !st.no_asb && !st.dumb {
+                if !st.dumb {
                     st.asb = rest[2] != 0;
                     st.asb_fresh = st.asb;
                 }

@@ -3,7 +3,7 @@
 //! they differ, the support bundle has its members, is 0600 and holds no secret, and with no
 //! server doctor says so and exits 1.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;

@@ -4,7 +4,7 @@
 //! emulated, with idle polling and retries set to 60 s so that only the printer's own push
 //! can explain a quick answer; a Star job is still sent once and never claimed confirmed.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,4 @@
 //! The real binary as a child process (so tests can SIGKILL it), and its admin CLI.
-#![allow(dead_code)]
 
 use std::io::BufRead;
 use std::path::Path;

@@ -5,15 +5,15 @@
 //! `MOVED FROM` line), `/health` degraded, each order's `printing`, and retries that back off
 //! with a bounded log. Everything against the real server and the TCP ESC/POS emulator.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use branchd::printing::drivers::Timeouts;
-use common::TestServer;
 use common::emulator::{Emulator, Paper, contains};
+use common::{TestServer, eventually};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -73,18 +73,6 @@ async fn order(s: &TestServer, name: &str) -> Value {
     o
 }
 
-/// Polls `f` (bounded by `limit`) until it gives `Some`.
-async fn until<T, F: std::future::Future<Output = Option<T>>>(what: &str, limit: Duration, mut f: impl FnMut() -> F) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(x) = f().await {
-            return x;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 async fn open_alerts(s: &TestServer) -> Vec<Value> {
     let (st, list) = s.get("/api/alerts?branchId=br-1&open=true", &kitchen(s)).await;
     assert_eq!(st, 200, "{list}");
@@ -108,7 +96,7 @@ async fn jobs_of(s: &TestServer, printer: &str) -> Vec<Value> {
 }
 
 async fn until_status(s: &TestServer, id: &str, want: &str) {
-    until(want, WAIT, || async {
+    eventually(want, WAIT, || async {
         let (_, st) = s.get(&format!("/api/printers/{id}/status"), &manager(s)).await;
         (st["status"] == want).then_some(())
     })
@@ -161,7 +149,7 @@ async fn spell(fault: Fault, profile: &str) {
     assert_eq!(o["printing"]["state"], "pending", "{o}");
     assert_eq!(o["printing"]["jobs"][0]["printerId"], pid.as_str(), "{o}");
 
-    let alert = until("printer_stalled", WAIT, || stalled_alert(&s, &pid)).await;
+    let alert = eventually("printer_stalled", WAIT, || stalled_alert(&s, &pid)).await;
     let took = started.elapsed();
     // Counted from the ticket, not from the printer's first failed attempt (the slack is
     // the test's polling and a busy machine, not the server's).
@@ -191,16 +179,16 @@ async fn spell(fault: Fault, profile: &str) {
 
     // Several more retries in the same spell raise no second alert.
     let retries_before = retries(&s).await;
-    until("more retries", WAIT, || async { (retries(&s).await >= retries_before + 3).then_some(()) }).await;
+    eventually("more retries", WAIT, || async { (retries(&s).await >= retries_before + 3).then_some(()) }).await;
     let raised = events(&s, "/printing-ws", "printAlert").await;
     assert_eq!(raised.iter().filter(|a| a["type"] == "printer_stalled").count(), 1, "once per spell: {raised:?}");
 
     fault.apply(&emu, false);
-    until("printed", WAIT, || async { jobs_of(&s, &pid).await.iter().all(|j| j["status"] == "printed").then_some(()) }).await;
+    eventually("printed", WAIT, || async { jobs_of(&s, &pid).await.iter().all(|j| j["status"] == "printed").then_some(()) }).await;
     let printed = emu.wait_jobs(1, WAIT);
     assert_eq!(printed.len(), 1, "printed once");
     assert!(contains(&printed[0], "Mint lemonade"));
-    let recovered = until("printer_recovered", WAIT, || async {
+    let recovered = eventually("printer_recovered", WAIT, || async {
         events(&s, "/orders", "printAlert").await.into_iter().find(|a| a["type"] == "printer_recovered")
     })
     .await;
@@ -250,7 +238,7 @@ async fn at_the_real_threshold_the_alert_comes_within_30_seconds() {
     let pid = add_printer(&s, json!({"name": "Grill", "role": "kitchen", "connection": net(&emu)})).await;
     let started = Instant::now();
     let o = order(&s, "Mixed grill").await;
-    let alert = until("printer_stalled", Duration::from_secs(40), || stalled_alert(&s, &pid)).await;
+    let alert = eventually("printer_stalled", Duration::from_secs(40), || stalled_alert(&s, &pid)).await;
     let took = started.elapsed();
     assert!(took >= Duration::from_secs(29) && took <= Duration::from_secs(31), "alert after {took:?}");
     let raised = chrono::DateTime::parse_from_rfc3339(alert["raisedAt"].as_str().unwrap()).unwrap();
@@ -269,7 +257,7 @@ async fn ack_retry_and_moving_tickets_to_another_printer() {
     let front_id = add_printer(&s, json!({"name": "Front", "role": "label", "connection": net(&front)})).await;
     let o1 = order(&s, "Ayran").await;
     let o2 = order(&s, "Turkish coffee").await;
-    let alert = until("printer_stalled", WAIT, || stalled_alert(&s, &bar_id)).await;
+    let alert = eventually("printer_stalled", WAIT, || stalled_alert(&s, &bar_id)).await;
     let id = alert["id"].as_str().unwrap();
 
     // Ack: anyone who may see the branch; another company's user sees no such alert.
@@ -296,7 +284,7 @@ async fn ack_retry_and_moving_tickets_to_another_printer() {
     let (st, r) = s.post(&format!("/api/printers/{bar_id}/retry"), &kitchen(&s), json!({})).await;
     assert_eq!(st, 200, "{r}");
     assert_eq!(r["waitingJobs"], 2);
-    until("a retry", WAIT, || async { (retries(&s).await > before).then_some(()) }).await;
+    eventually("a retry", WAIT, || async { (retries(&s).await > before).then_some(()) }).await;
     let (st, _) = s.post(&format!("/api/printers/{bar_id}/retry"), &other, json!({})).await;
     assert_eq!(st, 404);
 
@@ -318,7 +306,7 @@ async fn ack_retry_and_moving_tickets_to_another_printer() {
     assert_eq!(printed.len(), 2);
     assert!(printed.iter().all(|p| contains(p, "MOVED FROM Bar")), "each moved ticket says where it came from");
     assert!(contains(&printed[0], "Ayran") && contains(&printed[1], "Turkish coffee"), "in their order");
-    until("printed on Front", WAIT, || async {
+    eventually("printed on Front", WAIT, || async {
         let js = jobs_of(&s, &front_id).await;
         (js.len() == 2 && js.iter().all(|j| j["status"] == "printed" && j["movedFrom"] == "Bar")).then_some(())
     })
@@ -332,7 +320,7 @@ async fn ack_retry_and_moving_tickets_to_another_printer() {
     // Back on: nothing is left for Bar to print twice.
     bar.power_on();
     until_status(&s, &bar_id, "online").await;
-    until("Bar's stall closed", WAIT, || async { stalled_alert(&s, &bar_id).await.is_none().then_some(()) }).await;
+    eventually("Bar's stall closed", WAIT, || async { stalled_alert(&s, &bar_id).await.is_none().then_some(()) }).await;
     assert!(bar.jobs().is_empty() && jobs_of(&s, &bar_id).await.is_empty());
     assert_eq!(front.jobs().len(), 2);
 }
@@ -412,7 +400,7 @@ async fn an_outage_is_retried_with_backoff_and_logged_once_per_change() {
     let s = server_with(timeouts(Duration::from_secs(30), Duration::from_millis(10), Duration::from_millis(300))).await;
     let emu = Emulator::start();
     let pid = add_printer(&s, json!({"name": "Bar", "role": "kitchen", "connection": net(&emu)})).await;
-    until("online", WAIT, || async {
+    eventually("online", WAIT, || async {
         let (_, st) = s.get(&format!("/api/printers/{pid}/status"), &manager(&s)).await;
         (st["status"] == "online").then_some(())
     })
@@ -424,7 +412,7 @@ async fn an_outage_is_retried_with_backoff_and_logged_once_per_change() {
     tokio::time::sleep(Duration::from_secs(3)).await; // the outage itself, not synchronisation
     let attempts = retries(&s).await - before;
     emu.power_on();
-    until("printed", WAIT, || async { jobs_of(&s, &pid).await.iter().all(|j| j["status"] == "printed").then_some(()) }).await;
+    eventually("printed", WAIT, || async { jobs_of(&s, &pid).await.iter().all(|j| j["status"] == "printed").then_some(()) }).await;
     let mut ids: Vec<String> = jobs_of(&s, &pid).await.iter().filter_map(|j| j["id"].as_str().map(str::to_string)).collect();
     ids.push(pid.clone());
     let during = Mutex::new(buf.lock().unwrap()[mark..].to_vec());
@@ -468,7 +456,7 @@ async fn a_printer_that_pushes_its_status_is_heard_within_two_seconds_and_prints
     let s = server_with(slow).await;
     let emu = Emulator::start();
     let id = add_printer(&s, json!({"name": "Pass", "role": "kitchen", "profile": "epson-tm-t20", "connection": net(&emu)})).await;
-    until("ASB turned on", WAIT, || async { emu.asb_on().then_some(()) }).await;
+    eventually("ASB turned on", WAIT, || async { emu.asb_on().then_some(()) }).await;
     until_status(&s, &id, "online").await;
     let asked = emu.status_requests();
     for (status, took) in spells_heard(&s, &emu, &id).await {
@@ -484,7 +472,7 @@ async fn a_printer_that_pushes_its_status_is_heard_within_two_seconds_and_prints
     emu.set_paper(Paper::Out);
     until_status(&s, &id, "paper_out").await;
     let o = order(&s, "Shawarma").await;
-    until("the ticket waits", WAIT, || async {
+    eventually("the ticket waits", WAIT, || async {
         let jobs = jobs_of(&s, &id).await;
         jobs.iter().any(|j| j["orderId"] == o["id"] && j["lastError"].as_str().is_some_and(|e| e.contains("not ready"))).then_some(())
     })

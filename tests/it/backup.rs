@@ -2,7 +2,7 @@
 //! while the server runs, refused for a damaged file, keeps the old database), and the
 //! scheduled backups inside `serve` with rotation.
 
-mod common;
+use crate::common;
 
 use common::process::{ServerProcess, ok, run};
 use std::path::Path;
@@ -52,11 +52,13 @@ async fn backup_under_write_load_restores_every_acknowledged_order() {
             }
         }));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < 100 {
-        assert!(Instant::now() < deadline, "writers are too slow");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually_every(
+        "100 acknowledged writes (the writers are too slow)",
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        || async { (acked.lock().unwrap().len() >= 100).then_some(()) },
+    )
+    .await;
 
     // The backup runs while the writers go on.
     let before: Vec<String> = acked.lock().unwrap().clone();

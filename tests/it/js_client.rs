@@ -1,9 +1,9 @@
 //! Runs the official JavaScript `socket.io-client` suite (tests/js, `node --test`) against a
 //! real server, once per transport: long-polling only, and WebSocket only. The in-order test
 //! (`ordering.test.mjs`, SPEC §6, many clients at once) runs on its own server, so it can be
-//! run alone and repeated: `cargo test --test js_client in_order`.
+//! run alone and repeated: `cargo test --test it js_client::in_order`.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -3,13 +3,14 @@
 //! tables and `--json`, one-line errors, and a disable made by the CLI closing the user's
 //! socket within 10 s.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::eventually_every;
 use common::process::{BIN, ServerProcess, cli, run};
 use serde_json::{Value, json};
 
@@ -58,11 +59,10 @@ async fn orders_status(base: &str, token: &str) -> u16 {
 /// Waits (bounded) until a call with `token` gets `want`: a change made by another process
 /// reaches the server's user gate within its cache lifetime (2 s).
 async fn until_status(base: &str, token: &str, want: u16) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while orders_status(base, token).await != want {
-        assert!(Instant::now() < deadline, "the token is not answered {want}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_every(&format!("the token to be answered {want}"), Duration::from_secs(5), Duration::from_millis(100), || async {
+        (orders_status(base, token).await == want).then_some(())
+    })
+    .await
 }
 
 async fn until_refused(base: &str, token: &str) {

@@ -2,14 +2,14 @@
 //! pseudo-terminal serial printer, the durable queue through power loss, paper-out, broken
 //! connections, restarts and expiry (SPEC §3 printing, §6 guarantees).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use branchd::printing::drivers::Timeouts;
 use common::emulator::{Emulator, Paper, Printed, SerialEmulator, contains, decode, lines};
-use common::{TestServer, test_config};
+use common::{TestServer, eventually, eventually_every, test_config};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -67,15 +67,11 @@ async fn jobs(s: &TestServer, query: &str) -> Vec<Value> {
 
 /// Waits (bounded) until `check` holds for the job list of `query`.
 async fn until(s: &TestServer, query: &str, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually(what, WAIT, || async {
         let js = jobs(s, query).await;
-        if check(&js) {
-            return js;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {js:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        if check(&js) { Ok(js) } else { Err(format!("{js:?}")) }
+    })
+    .await
 }
 
 async fn printer_status(s: &TestServer, id: &str) -> String {
@@ -84,11 +80,7 @@ async fn printer_status(s: &TestServer, id: &str) -> String {
 }
 
 async fn until_status(s: &TestServer, id: &str, want: &str) {
-    let deadline = Instant::now() + WAIT;
-    while printer_status(s, id).await != want {
-        assert!(Instant::now() < deadline, "printer never became {want}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    eventually(&format!("printer {id} to be {want}"), WAIT, || async { (printer_status(s, id).await == want).then_some(()) }).await
 }
 
 async fn events_named(s: &TestServer, name: &'static str) -> Vec<Value> {
@@ -456,15 +448,11 @@ async fn jobs_at(base: &str, token: &str) -> Vec<Value> {
 }
 
 async fn until_all_printed(base: &str, token: &str, n: usize) {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually_every(&format!("{n} jobs printed"), WAIT, Duration::from_millis(50), || async {
         let js = jobs_at(base, token).await;
-        if js.len() == n && js.iter().all(|j| j["status"] == "printed") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "jobs did not all print: {js:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if js.len() == n && js.iter().all(|j| j["status"] == "printed") { Ok(()) } else { Err(format!("{js:?}")) }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,11 +492,10 @@ async fn power_cut_with_jobs_queued_loses_nothing_and_doubles_nothing_unmarked()
     let body = json!({"branchId": "br-1", "type": "dine_in", "items": [{"name": "Mid-print", "quantity": 1, "unitPrice": 100}]});
     let r = http.post(format!("{}/api/orders", server.base)).bearer_auth(&token).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 201);
-    let deadline = Instant::now() + WAIT;
-    while !jobs_at(&server.base, &token).await.iter().any(|j| j["status"] == "printing") {
-        assert!(Instant::now() < deadline, "the job never started printing");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually_every("the job to start printing", WAIT, Duration::from_millis(10), || async {
+        jobs_at(&server.base, &token).await.iter().any(|j| j["status"] == "printing").then_some(())
+    })
+    .await;
     emu.wait_jobs(6, WAIT); // the bytes reached the printer
     server.kill_9();
     emu.set_mute(false);
