@@ -8,9 +8,10 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
+use crate::print_alerts::{Step, add_printer, heard, jobs_of, manager, net, order, server_with, timeouts, until_status};
 use branchd::printing::drivers::Timeouts;
-use common::TestServer;
 use common::emulator::{Emulator, Paper, SerialEmulator, contains};
+use common::{TestServer, eventually};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -18,64 +19,8 @@ const HEARD_WITHIN: Duration = Duration::from_secs(2);
 
 /// Idle polling and retries every 60 s: nothing but a push is heard within 2 s.
 async fn slow_server() -> TestServer {
-    let t = Timeouts {
-        connect: Duration::from_millis(1000),
-        write: Duration::from_secs(2),
-        read: Duration::from_millis(500),
-        confirm: Duration::from_millis(1500),
-        poll: Duration::from_secs(60),
-        backoff_min: Duration::from_secs(60),
-        backoff_max: Duration::from_secs(60),
-        stall: Duration::from_secs(60),
-    };
-    TestServer::start_with(move |c| {
-        c.printer_timeouts = t;
-        c.print_timeout = Duration::from_secs(5);
-    })
-    .await
-}
-
-fn manager(s: &TestServer) -> String {
-    s.token("branch_manager", Some("co-1"), Some("br-1"))
-}
-
-async fn add_printer(s: &TestServer, body: Value) -> String {
-    let mut body = body;
-    body["branchId"] = json!("br-1");
-    let (st, p) = s.post("/api/printers", &manager(s), body).await;
-    assert_eq!(st, 201, "{p}");
-    p["id"].as_str().unwrap().to_string()
-}
-
-async fn order(s: &TestServer, name: &str) -> Value {
-    let body = json!({"branchId": "br-1", "type": "dine_in", "items": [{"name": name, "quantity": 1, "unitPrice": 500}]});
-    let (st, o) = s.post("/api/orders", &manager(s), body).await;
-    assert_eq!(st, 201, "{o}");
-    o
-}
-
-async fn until<T, F: std::future::Future<Output = Option<T>>>(what: &str, limit: Duration, mut f: impl FnMut() -> F) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(x) = f().await {
-            return x;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-async fn until_status(s: &TestServer, id: &str, want: &str) {
-    until(want, WAIT, || async {
-        let (_, st) = s.get(&format!("/api/printers/{id}/status"), &manager(s)).await;
-        (st["status"] == want).then_some(())
-    })
-    .await
-}
-
-async fn jobs_of(s: &TestServer, printer: &str) -> Vec<Value> {
-    let (_, list) = s.get(&format!("/api/print-jobs?printerId={printer}"), &manager(s)).await;
-    list["items"].as_array().cloned().unwrap_or_default()
+    let minute = Duration::from_secs(60);
+    server_with(Timeouts { connect: Duration::from_millis(1000), poll: minute, ..timeouts(minute, minute, minute) }).await
 }
 
 /// The statuses `printerStatusUpdate` carried for a printer, in order.
@@ -91,28 +36,13 @@ fn updates(s: &TestServer, printer: &str) -> Vec<String> {
         .collect()
 }
 
-/// A change to make on an emulator, and the status it must be heard as.
-type Step<E> = (&'static str, fn(&E));
-
-/// Makes each change with `step` and measures how long the server took to report it.
-async fn heard<E>(s: &TestServer, emu: &E, id: &str, steps: &[Step<E>]) -> Vec<(String, Duration)> {
-    let mut heard = vec![];
-    for (want, step) in steps {
-        let t = Instant::now();
-        step(emu);
-        until_status(s, id, want).await;
-        heard.push((want.to_string(), t.elapsed()));
-    }
-    heard
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serial_epson_pushes_its_status_over_the_held_port_and_prints_once_when_ready() {
     let s = slow_server().await;
     let emu = SerialEmulator::start();
     let conn = json!({"type": "serial", "path": emu.path, "baudRate": 19200});
     let id = add_printer(&s, json!({"name": "Serial pass", "role": "kitchen", "profile": "epson-tm-t20", "connection": conn})).await;
-    until("ASB turned on", WAIT, || async { emu.asb_on().then_some(()) }).await;
+    eventually("ASB turned on", WAIT, || async { emu.asb_on().then_some(()) }).await;
     until_status(&s, &id, "online").await;
     let asked = emu.status_requests();
     let steps: [Step<SerialEmulator>; 6] = [
@@ -135,7 +65,7 @@ async fn a_serial_epson_pushes_its_status_over_the_held_port_and_prints_once_whe
     emu.set_paper(Paper::Out);
     until_status(&s, &id, "paper_out").await;
     let o = order(&s, "Shawarma").await;
-    until("the ticket waits", WAIT, || async {
+    eventually("the ticket waits", WAIT, || async {
         let jobs = jobs_of(&s, &id).await;
         jobs.iter().any(|j| j["orderId"] == o["id"] && j["lastError"].as_str().is_some_and(|e| e.contains("not ready"))).then_some(())
     })
@@ -144,7 +74,7 @@ async fn a_serial_epson_pushes_its_status_over_the_held_port_and_prints_once_whe
     emu.set_paper(Paper::Ok);
     let printed = emu.wait_jobs(1, Duration::from_secs(5));
     assert!(t.elapsed() < Duration::from_secs(3), "printed {:?} after the paper came back", t.elapsed());
-    until("the job recorded as printed", WAIT, || async {
+    eventually("the job recorded as printed", WAIT, || async {
         let jobs = jobs_of(&s, &id).await;
         jobs.iter().any(|j| j["orderId"] == o["id"] && j["status"] == "printed").then_some(())
     })
@@ -154,10 +84,6 @@ async fn a_serial_epson_pushes_its_status_over_the_held_port_and_prints_once_whe
     let all = emu.wait_jobs(1, Duration::from_secs(1));
     assert_eq!(all.len(), printed.len());
     assert_eq!(all.iter().filter(|j| contains(j, "Shawarma")).count(), 1);
-}
-
-fn net(emu: &Emulator) -> Value {
-    json!({"type": "network", "host": "127.0.0.1", "port": emu.addr.port()})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,7 +121,7 @@ async fn a_star_job_is_still_sent_once_and_not_claimed_confirmed() {
     // One ticket while the printer is fine: printed once, recorded as sent, not confirmed.
     let o = order(&s, "Kunafa").await;
     let printed = emu.wait_jobs(1, WAIT);
-    let job = until("the job recorded", WAIT, || async {
+    let job = eventually("the job recorded", WAIT, || async {
         jobs_of(&s, &id).await.into_iter().find(|j| j["orderId"] == o["id"] && j["status"] == "printed")
     })
     .await;
@@ -210,7 +136,7 @@ async fn a_star_job_is_still_sent_once_and_not_claimed_confirmed() {
     emu.set_paper(Paper::Out);
     until_status(&s, &id, "paper_out").await;
     let o2 = order(&s, "Halloumi").await;
-    until("the ticket waits", WAIT, || async {
+    eventually("the ticket waits", WAIT, || async {
         let jobs = jobs_of(&s, &id).await;
         jobs.iter().any(|j| j["orderId"] == o2["id"] && j["lastError"].as_str().is_some_and(|e| e.contains("not ready"))).then_some(())
     })
@@ -251,7 +177,7 @@ async fn a_held_serial_port_is_opened_again_after_it_failed() {
     std::os::unix::fs::symlink(&first.path, &link).unwrap();
     let conn = json!({"type": "serial", "path": link.to_string_lossy(), "baudRate": 19200});
     let id = add_printer(&s, json!({"name": "Serial pass", "role": "kitchen", "profile": "epson-tm-t20", "connection": conn})).await;
-    until("ASB turned on", WAIT, || async { first.asb_on().then_some(()) }).await;
+    eventually("ASB turned on", WAIT, || async { first.asb_on().then_some(()) }).await;
     until_status(&s, &id, "online").await;
     // Unplugged: the held port fails, the printer is offline.
     drop(first);
@@ -260,7 +186,7 @@ async fn a_held_serial_port_is_opened_again_after_it_failed() {
     let second = SerialEmulator::start();
     std::fs::remove_file(&link).unwrap();
     std::os::unix::fs::symlink(&second.path, &link).unwrap();
-    until("ASB turned on again", WAIT, || async { second.asb_on().then_some(()) }).await;
+    eventually("ASB turned on again", WAIT, || async { second.asb_on().then_some(()) }).await;
     until_status(&s, &id, "online").await;
     order(&s, "Falafel").await;
     let printed = second.wait_jobs(1, WAIT);

@@ -21,7 +21,7 @@ const WAIT: Duration = Duration::from_secs(20);
 /// The stall threshold the fast tests use (the real one, 30 s, has its own test).
 const STALL: Duration = Duration::from_secs(1);
 
-fn timeouts(stall: Duration, backoff_min: Duration, backoff_max: Duration) -> Timeouts {
+pub(crate) fn timeouts(stall: Duration, backoff_min: Duration, backoff_max: Duration) -> Timeouts {
     Timeouts {
         connect: Duration::from_millis(500),
         write: Duration::from_secs(2),
@@ -34,7 +34,7 @@ fn timeouts(stall: Duration, backoff_min: Duration, backoff_max: Duration) -> Ti
     }
 }
 
-async fn server_with(t: Timeouts) -> TestServer {
+pub(crate) async fn server_with(t: Timeouts) -> TestServer {
     TestServer::start_with(move |c| {
         c.printer_timeouts = t;
         c.print_timeout = Duration::from_secs(5);
@@ -46,7 +46,7 @@ async fn server() -> TestServer {
     server_with(timeouts(STALL, Duration::from_millis(200), Duration::from_secs(1))).await
 }
 
-fn manager(s: &TestServer) -> String {
+pub(crate) fn manager(s: &TestServer) -> String {
     s.token("branch_manager", Some("co-1"), Some("br-1"))
 }
 
@@ -54,11 +54,11 @@ fn kitchen(s: &TestServer) -> String {
     s.token("kitchen", Some("co-1"), Some("br-1"))
 }
 
-fn net(emu: &Emulator) -> Value {
+pub(crate) fn net(emu: &Emulator) -> Value {
     json!({"type": "network", "host": "127.0.0.1", "port": emu.addr.port()})
 }
 
-async fn add_printer(s: &TestServer, body: Value) -> String {
+pub(crate) async fn add_printer(s: &TestServer, body: Value) -> String {
     let mut body = body;
     body["branchId"] = json!("br-1");
     let (st, p) = s.post("/api/printers", &manager(s), body).await;
@@ -66,7 +66,7 @@ async fn add_printer(s: &TestServer, body: Value) -> String {
     p["id"].as_str().unwrap().to_string()
 }
 
-async fn order(s: &TestServer, name: &str) -> Value {
+pub(crate) async fn order(s: &TestServer, name: &str) -> Value {
     let body = json!({"branchId": "br-1", "type": "dine_in", "items": [{"name": name, "quantity": 1, "unitPrice": 500}]});
     let (st, o) = s.post("/api/orders", &manager(s), body).await;
     assert_eq!(st, 201, "{o}");
@@ -90,12 +90,12 @@ async fn events(s: &TestServer, ns: &'static str, name: &'static str) -> Vec<Val
     rows.filter_map(Result::ok).filter_map(|d| serde_json::from_str(&d).ok()).collect()
 }
 
-async fn jobs_of(s: &TestServer, printer: &str) -> Vec<Value> {
+pub(crate) async fn jobs_of(s: &TestServer, printer: &str) -> Vec<Value> {
     let (_, list) = s.get(&format!("/api/print-jobs?printerId={printer}"), &manager(s)).await;
     list["items"].as_array().cloned().unwrap_or_default()
 }
 
-async fn until_status(s: &TestServer, id: &str, want: &str) {
+pub(crate) async fn until_status(s: &TestServer, id: &str, want: &str) {
     eventually(want, WAIT, || async {
         let (_, st) = s.get(&format!("/api/printers/{id}/status"), &manager(s)).await;
         (st["status"] == want).then_some(())
@@ -428,16 +428,13 @@ async fn an_outage_is_retried_with_backoff_and_logged_once_per_change() {
 
 /// Switches the emulator between the states a printer pushes, in order, and returns how long
 /// each took to reach the printer's stored status (what `printerStatusUpdate` carries).
-type Step = (&'static str, fn(&Emulator));
+/// A change to make on an emulator, and the status it must be heard as.
+pub(crate) type Step<E> = (&'static str, fn(&E));
 
-async fn spells_heard(s: &TestServer, emu: &Emulator, id: &str) -> Vec<(String, Duration)> {
+/// Makes each change with `step` and measures how long the server took to report it (what
+/// `printerStatusUpdate` carries).
+pub(crate) async fn heard<E>(s: &TestServer, emu: &E, id: &str, steps: &[Step<E>]) -> Vec<(String, Duration)> {
     let mut heard = vec![];
-    let steps: [Step; 4] = [
-        ("paper_out", |e| e.set_paper(Paper::Out)),
-        ("online", |e| e.set_paper(Paper::Ok)),
-        ("cover_open", |e| e.set_cover_open(true)),
-        ("online", |e| e.set_cover_open(false)),
-    ];
     for (want, step) in steps {
         let t = Instant::now();
         step(emu);
@@ -445,6 +442,17 @@ async fn spells_heard(s: &TestServer, emu: &Emulator, id: &str) -> Vec<(String, 
         heard.push((want.to_string(), t.elapsed()));
     }
     heard
+}
+
+/// Paper out, back, cover open, closed: the spells an Epson-like printer reports.
+async fn spells_heard(s: &TestServer, emu: &Emulator, id: &str) -> Vec<(String, Duration)> {
+    let steps: [Step<Emulator>; 4] = [
+        ("paper_out", |e| e.set_paper(Paper::Out)),
+        ("online", |e| e.set_paper(Paper::Ok)),
+        ("cover_open", |e| e.set_cover_open(true)),
+        ("online", |e| e.set_cover_open(false)),
+    ];
+    heard(s, emu, id, &steps).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
