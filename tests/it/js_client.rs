@@ -14,7 +14,7 @@ const PRINT_TIMEOUT_MS: u64 = 1500;
 const MAX_PAYLOAD: u64 = 64 * 1024;
 
 /// The suite's files except the in-order test, which has its own server.
-fn suite_files(dir: &std::path::Path) -> Vec<String> {
+pub(crate) fn suite_files(dir: &std::path::Path) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .expect("tests/js")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -49,20 +49,38 @@ async fn run_with_timeout(transport: &str, files: &[String], print_timeout_ms: u
     })
     .await;
     let fixtures = client_fixtures(&s, print_timeout_ms, MAX_PAYLOAD);
-    let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec"])
+    node_suite(&dir, files, &s.base, None, &fixtures, transport).await;
+}
+
+/// Runs `files` of the JS suite in `dir` against `base` over `transport`; with `ca`, over
+/// HTTPS trusting only that CA (nothing from the environment).
+pub(crate) async fn node_suite(
+    dir: &std::path::Path,
+    files: &[String],
+    base: &str,
+    ca: Option<&std::path::Path>,
+    fixtures: &serde_json::Value,
+    transport: &str,
+) {
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.args(["--test", "--test-reporter=spec"])
         .args(files)
-        .current_dir(&dir)
-        .env("BRANCHD_URL", &s.base)
+        .current_dir(dir)
+        .env("BRANCHD_URL", base)
+        .env_remove("NODE_EXTRA_CA_CERTS")
+        .env_remove("NODE_TLS_REJECT_UNAUTHORIZED")
         .env("BRANCHD_FIXTURES", fixtures.to_string())
         .env("TRANSPORT", transport)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), out).await.expect("JS suite finished in time").expect("node runs");
+        .stderr(Stdio::piped());
+    if let Some(ca) = ca {
+        cmd.env("BRANCHD_CA", ca);
+    }
+    let how = if ca.is_some() { format!("https/{transport}") } else { transport.to_string() };
+    let out = tokio::time::timeout(Duration::from_secs(180), cmd.output()).await.expect("JS suite finished in time").expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("--- socket.io-client suite ({transport}) ---\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "socket.io-client suite failed over {transport}");
+    println!("--- socket.io-client suite ({how}) ---\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "socket.io-client suite failed over {how}");
     assert!(stdout.contains("pass") && !stdout.contains("ℹ pass 0"), "the suite ran no test");
 }
 

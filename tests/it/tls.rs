@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use common::{TestServer, client_fixtures, ensure_dashboard_deps, ensure_js_deps, eventually_every, python};
+use common::{TestServer, client_fixtures, ensure_dashboard_deps, ensure_js_deps, eventually_every};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use sha2::{Digest, Sha256};
@@ -229,30 +229,8 @@ async fn js_suite_over_https(transport: &str) {
     let fixtures = client_fixtures(&s, 1500, 64 * 1024);
     // The contract suite; the in-order test (50 clients, its own long print timeout) runs over
     // plain HTTP in tests/it/js_client.rs: TLS sits below Socket.IO and changes nothing of order.
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .expect("tests/js")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".test.mjs") && n != "ordering.test.mjs")
-        .collect();
-    files.sort();
-    let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec"])
-        .args(&files)
-        .current_dir(&dir)
-        .env("BRANCHD_URL", https_base(&s))
-        .env("BRANCHD_CA", &ca)
-        .env_remove("NODE_EXTRA_CA_CERTS")
-        .env_remove("NODE_TLS_REJECT_UNAUTHORIZED")
-        .env("BRANCHD_FIXTURES", fixtures.to_string())
-        .env("TRANSPORT", transport)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), out).await.expect("JS suite finished in time").expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("--- socket.io-client over https ({transport}) ---\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "socket.io-client suite failed over https/{transport}");
-    assert!(stdout.contains("pass") && !stdout.contains("ℹ pass 0"), "the suite ran no test");
+    let files = crate::js_client::suite_files(&dir);
+    crate::js_client::node_suite(&dir, &files, &https_base(&s), Some(&ca), &fixtures, transport).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,28 +244,10 @@ async fn socket_io_client_over_https_polling() {
 }
 
 async fn python_over_https(transport: &str) {
-    let py = python();
     let s = TestServer::start().await;
     let ca = ca_file(&s).await;
     let fixtures = client_fixtures(&s, 15_000, 1 << 20);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/client_check.py");
-    let out = tokio::process::Command::new(py)
-        .arg(script)
-        .env("BRANCHD_URL", https_base(&s))
-        .env("BRANCHD_CA", &ca)
-        .env_remove("REQUESTS_CA_BUNDLE")
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("CURL_CA_BUNDLE")
-        .env("BRANCHD_FIXTURES", fixtures.to_string())
-        .env("TRANSPORT", transport)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), out).await.expect("python checks finished").expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("--- python-socketio over https ({transport}) ---\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "python-socketio checks failed over https/{transport}");
-    assert!(stdout.contains(" passed, 0 failed"));
+    crate::python_client::python_checks(&https_base(&s), Some(&ca), &fixtures, transport).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
