@@ -98,18 +98,7 @@ pub fn role_names() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn p(role: Role, company: Option<&str>, branch: Option<&str>) -> Principal {
-        Principal {
-            sub: "u".into(),
-            role,
-            company_id: company.map(Into::into),
-            branch_id: branch.map(Into::into),
-            email: None,
-            device_id: None,
-            app_version: None,
-        }
-    }
+    use crate::auth::test_principal as p;
 
     #[test]
     fn the_management_table() {

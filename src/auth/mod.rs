@@ -118,21 +118,24 @@ impl Principal {
     }
 }
 
+/// A user principal for unit tests of the role tables.
+#[cfg(test)]
+pub(crate) fn test_principal(role: Role, company: Option<&str>, branch: Option<&str>) -> Principal {
+    Principal {
+        sub: "u".into(),
+        role,
+        company_id: company.map(Into::into),
+        branch_id: branch.map(Into::into),
+        email: None,
+        device_id: None,
+        app_version: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn p(role: Role, company: Option<&str>, branch: Option<&str>) -> Principal {
-        Principal {
-            sub: "u".into(),
-            role,
-            company_id: company.map(Into::into),
-            branch_id: branch.map(Into::into),
-            email: None,
-            device_id: None,
-            app_version: None,
-        }
-    }
+    use test_principal as p;
 
     #[test]
     fn role_table() {
