@@ -1,7 +1,7 @@
 //! Availability rows and their broadcasts (`availabilityUpdate`, `bulkAvailabilityUpdate`,
 //! `stockAlert`, `newAlert`), each written with the change.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::sql::{Row, params};
 use serde_json::{Value, json};
 
 use super::{Reader, StoreError, Tx, now_rfc3339};
@@ -9,7 +9,7 @@ use crate::availability::{Alert, Change, ItemState, crossing};
 
 pub const NS: &str = "/availability";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<ItemState> {
+fn from_row(r: &Row<'_>) -> Result<ItemState, StoreError> {
     Ok(ItemState {
         branch_id: r.get(0)?,
         item_type: r.get(1)?,
@@ -25,15 +25,20 @@ const COLUMNS: &str = "branch_id, item_type, item_id, available, stock, low_stoc
 
 pub fn list(r: &Reader<'_>, branch_id: &str) -> Result<Vec<ItemState>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM availability WHERE branch_id = ?1 ORDER BY item_type, item_id"))?;
-    let rows = stmt.query_map([branch_id], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query_map(
+        &format!("SELECT {COLUMNS} FROM availability WHERE branch_id = ?1 ORDER BY item_type, item_id"),
+        params![branch_id],
+        from_row,
+    )?;
+    Ok(rows)
 }
 
-fn get(conn: &Connection, branch_id: &str, item_type: &str, item_id: &str) -> Result<Option<ItemState>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM availability WHERE branch_id = ?1 AND item_type = ?2 AND item_id = ?3"))?;
-    Ok(stmt.query_row(params![branch_id, item_type, item_id], from_row).optional()?)
+fn get(conn: super::sql::Conn<'_>, branch_id: &str, item_type: &str, item_id: &str) -> Result<Option<ItemState>, StoreError> {
+    Ok(conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM availability WHERE branch_id = ?1 AND item_type = ?2 AND item_id = ?3"),
+        params![branch_id, item_type, item_id],
+        from_row,
+    )?)
 }
 
 /// Stores one change and emits its stock alerts; the caller emits the update itself.

@@ -10,10 +10,14 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{Reader, StoreError};
 
+/// What `backup` says on a hub cluster: PostgreSQL is backed up with its own tools.
+pub const POSTGRES_BACKUP: &str =
+    "this hub keeps its data in PostgreSQL: back it up with PostgreSQL's own tools (pg_dump, pg_basebackup, a replica)";
+
 /// Writes a consistent, compacted copy of the database behind `conn` to `file` (which must
 /// not exist), then flushes it to disk.
 pub fn vacuum_into(r: &Reader<'_>, file: &Path) -> Result<(), StoreError> {
-    let conn = r.conn;
+    let conn = r.conn.sqlite().ok_or_else(|| StoreError::Invalid(POSTGRES_BACKUP.into()))?;
     conn.execute("VACUUM INTO ?1", [file.to_string_lossy().as_ref()])?;
     let f = std::fs::File::open(file).map_err(|e| StoreError::io(format!("cannot reopen {}", file.display()), e))?;
     f.sync_all().map_err(|e| StoreError::io(format!("cannot flush {}", file.display()), e))?;
@@ -22,11 +26,22 @@ pub fn vacuum_into(r: &Reader<'_>, file: &Path) -> Result<(), StoreError> {
 
 /// `PRAGMA integrity_check`: `Ok(())` when SQLite answers `ok`, else the problems it lists
 /// (at most 20).
+/// PostgreSQL checks its own pages (and `pg_amcheck` does the rest): `Ok(())`.
 pub fn integrity(r: &Reader<'_>) -> Result<Result<(), Vec<String>>, StoreError> {
-    let conn = r.conn;
-    let mut stmt = conn.prepare("PRAGMA integrity_check(20)")?;
+    let rows = check(r, "PRAGMA integrity_check(20)")?;
+    if rows.is_empty() { Ok(Ok(())) } else { Ok(Err(rows)) }
+}
+
+/// `PRAGMA quick_check`: the problems SQLite lists (at most 20; empty: none).
+pub fn quick_problems(r: &Reader<'_>) -> Result<Vec<String>, StoreError> {
+    check(r, "PRAGMA quick_check(20)")
+}
+
+fn check(r: &Reader<'_>, pragma: &str) -> Result<Vec<String>, StoreError> {
+    let Some(conn) = r.conn.sqlite() else { return Ok(Vec::new()) };
+    let mut stmt = conn.prepare(pragma)?;
     let rows: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
-    if rows.len() == 1 && rows[0] == "ok" { Ok(Ok(())) } else { Ok(Err(rows)) }
+    Ok(rows.into_iter().filter(|r| r != "ok").collect())
 }
 
 /// What a database file holds, as far as restore needs to know.
@@ -47,7 +62,7 @@ pub struct FileReport {
 pub fn inspect(path: &Path) -> Result<FileReport, StoreError> {
     let open = |e| StoreError::Open { path: path.display().to_string(), source: e };
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(open)?;
-    let problems = integrity(&Reader { conn: &conn })?.err();
+    let problems = integrity(&Reader { conn: super::sql::Conn::Sqlite(&conn) })?.err();
     let schema_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let schema_floor = super::migrate::schema_floor(&conn).unwrap_or(schema_version);
     let count = |table: &str| -> Result<i64, StoreError> {
@@ -131,7 +146,7 @@ mod tests {
         let conn = super::super::db::open_rw(&db).unwrap();
         conn.execute("INSERT INTO companies (id, name, created_at) VALUES ('c', 'C', '2026-01-01T00:00:00Z')", []).unwrap();
         super::super::Direct::open(&db).unwrap().probe_write().unwrap();
-        let r = Reader { conn: &conn };
+        let r = Reader { conn: super::super::sql::Conn::Sqlite(&conn) };
         assert_eq!(integrity(&r).unwrap(), Ok(()));
         let copy = dir.path().join("copy.db");
         vacuum_into(&r, &copy).unwrap();

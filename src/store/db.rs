@@ -7,6 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+use super::sql::{Conn, PgConn};
 use super::{Event, StoreError};
 
 /// What a read closure gets ([`Db::read`]) and what every store function that only reads
@@ -14,14 +15,19 @@ use super::{Event, StoreError};
 /// query goes through a typed function of `store` (see ARCHITECTURE.md, "The store boundary").
 #[derive(Clone, Copy)]
 pub struct Reader<'a> {
-    pub(in crate::store) conn: &'a Connection,
+    pub(in crate::store) conn: Conn<'a>,
 }
 
 impl Reader<'_> {
     /// Whether the database answers a trivial query (liveness probes).
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+        self.conn.query_row("SELECT 1", super::sql::params![], |r| r.get::<i64>(0))?;
         Ok(())
+    }
+
+    /// Which engine is behind this reader.
+    pub fn backend(&self) -> super::sql::Backend {
+        self.conn.backend()
     }
 }
 
@@ -44,7 +50,7 @@ impl<'a> std::ops::Deref for Tx<'a> {
 }
 
 impl<'a> Tx<'a> {
-    pub(in crate::store) fn new(conn: &'a Connection) -> Self {
+    pub(in crate::store) fn new(conn: Conn<'a>) -> Self {
         Tx { read: Reader { conn }, events: Vec::new(), origin: super::events::Origin::Local }
     }
 
@@ -52,10 +58,10 @@ impl<'a> Tx<'a> {
     /// broadcasts), an `Ok` keeps both.
     pub fn isolated<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Tx<'a>) -> Result<T, E>) -> Result<T, E> {
         let mark = self.events.len();
-        savepoint(self.conn, "nested").map_err(StoreError::from)?;
+        savepoint(self.conn, "nested")?;
         let out = f(self);
         if out.is_ok() {
-            release(self.conn, "nested").map_err(StoreError::from)?;
+            release(self.conn, "nested")?;
         } else {
             rollback_to(self.conn, "nested");
             self.events.truncate(mark);
@@ -73,18 +79,18 @@ impl<'a> Tx<'a> {
     }
 }
 
-fn savepoint(conn: &Connection, name: &str) -> rusqlite::Result<()> {
-    conn.execute_batch(&format!("SAVEPOINT {name}"))
+fn savepoint(conn: Conn<'_>, name: &str) -> Result<(), StoreError> {
+    conn.batch(&format!("SAVEPOINT {name}"))
 }
 
-fn release(conn: &Connection, name: &str) -> rusqlite::Result<()> {
-    conn.execute_batch(&format!("RELEASE {name}"))
+fn release(conn: Conn<'_>, name: &str) -> Result<(), StoreError> {
+    conn.batch(&format!("RELEASE {name}"))
 }
 
 /// Undoes everything since the savepoint `name` and ends it (best effort: a failure here
 /// surfaces at COMMIT).
-fn rollback_to(conn: &Connection, name: &str) {
-    let _ = conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+fn rollback_to(conn: Conn<'_>, name: &str) {
+    let _ = conn.batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
 }
 
 /// Why a group's transaction did not commit; every write of the group gets it.
@@ -96,12 +102,11 @@ enum CommitFailure {
 }
 
 impl CommitFailure {
-    fn of(e: &rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode as C;
-        match e.sqlite_error_code() {
-            Some(C::DiskFull) => CommitFailure::Full,
-            Some(C::DatabaseCorrupt | C::NotADatabase) => CommitFailure::Corrupt(e.to_string()),
-            _ => CommitFailure::Unavailable(e.to_string()),
+    fn of(e: StoreError) -> Self {
+        match e {
+            StoreError::Full => CommitFailure::Full,
+            StoreError::Corrupt(m) => CommitFailure::Corrupt(m),
+            other => CommitFailure::Unavailable(other.to_string()),
         }
     }
 }
@@ -131,75 +136,134 @@ pub struct Db {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Job>>>,
-    readers: Mutex<Vec<Connection>>,
-    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    health: Arc<super::health::StorageHealth>,
+/// Where the database lives.
+#[derive(Clone)]
+enum Location {
+    File(PathBuf),
+    Postgres(String),
 }
 
+/// An open connection of either engine, owned by a thread or the read pool.
+enum Owned {
+    Sqlite(Connection),
+    Postgres(PgConn),
+}
+
+impl Owned {
+    fn conn(&self) -> Conn<'_> {
+        match self {
+            Owned::Sqlite(c) => Conn::Sqlite(c),
+            Owned::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+
+    fn begin(&self) -> Result<(), StoreError> {
+        match self {
+            Owned::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE")?),
+            Owned::Postgres(_) => self.conn().batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", super::events::WRITE_ORDER_LOCK)),
+        }
+    }
+
+    fn usable(&self) -> bool {
+        match self {
+            Owned::Sqlite(_) => true,
+            Owned::Postgres(c) => !c.is_closed(),
+        }
+    }
+}
+
+struct Inner {
+    location: Location,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    readers: Mutex<Vec<Owned>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    health: Arc<super::health::StorageHealth>,
+    /// PostgreSQL: the broadcasts of every process, read back from the event log.
+    fanout: Option<Arc<super::fanout::Fanout>>,
+}
+
+/// Per-connection settings: a busy timeout (the CLI and the server share the file), foreign
+/// keys, and `synchronous = FULL` (a commit is on disk before anyone hears "ok").
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
 
 /// The database opened by one command of the CLI (no writer thread, no bus): it works while
-/// a server runs (WAL lets both share the file; the busy timeout serialises their writes).
+/// a server runs (WAL lets both share the file; the busy timeout serialises their writes; a
+/// PostgreSQL database is shared by design).
 pub struct Direct {
-    conn: Connection,
+    conn: Owned,
 }
 
 impl Direct {
     /// Opens the database read-write, in WAL mode, with migrations applied.
     pub fn open(path: &Path) -> Result<Direct, StoreError> {
-        Ok(Direct { conn: open_rw(path)? })
+        Ok(Direct { conn: Owned::Sqlite(open_rw(path)?) })
+    }
+
+    /// Opens a hub cluster's PostgreSQL database (`postgres://…`), with migrations applied.
+    pub fn open_postgres(url: &str) -> Result<Direct, StoreError> {
+        let conn = PgConn::connect(url)?;
+        super::migrate::apply_postgres(&conn)?;
+        Ok(Direct { conn: Owned::Postgres(conn) })
     }
 
     /// Runs `f` with read access.
     pub fn read<T, E: From<StoreError>>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T, E>) -> Result<T, E> {
-        f(&Reader { conn: &self.conn })
+        f(&Reader { conn: self.conn.conn() })
     }
 
-    /// Runs `f` in one transaction (`BEGIN IMMEDIATE … COMMIT`; an `Err` rolls it back). The
-    /// events it records are stored (the sync relay sends the syncable ones) but broadcast
-    /// by nobody: no server's bus sees them.
+    /// Runs `f` in one transaction (an `Err` rolls it back). The events it records are
+    /// stored (the sync relay sends the syncable ones); on SQLite they are broadcast by
+    /// nobody, on PostgreSQL every hub process broadcasts them (they read the event log).
     pub fn write<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from)?;
-        let mut tx = Tx::new(&self.conn);
+        self.conn.begin()?;
+        let conn = self.conn.conn();
+        let mut tx = Tx::new(conn);
         let out = f(&mut tx);
+        let had_events = !tx.events.is_empty();
         if out.is_ok() {
-            if let Err(e) = self.conn.execute_batch("COMMIT") {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(E::from(e.into()));
+            if had_events {
+                super::fanout::announce(conn)?;
+            }
+            if let Err(e) = conn.batch("COMMIT") {
+                let _ = conn.batch("ROLLBACK");
+                return Err(E::from(e));
             }
         } else {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = conn.batch("ROLLBACK");
         }
         out
     }
 
-    /// `PRAGMA user_version`: the schema version (migrations applied).
+    /// The schema version (migrations applied).
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        super::migrate::user_version(&self.conn)
+        match &self.conn {
+            Owned::Sqlite(c) => super::migrate::user_version(c),
+            Owned::Postgres(c) => super::migrate::postgres_version(c),
+        }
     }
 
     /// A consistent copy of the database in `file` (see [`super::backup::vacuum_into`]).
     pub fn copy_to(&self, file: &Path) -> Result<(), StoreError> {
-        super::backup::vacuum_into(&Reader { conn: &self.conn }, file)
+        super::backup::vacuum_into(&Reader { conn: self.conn.conn() }, file)
     }
 
     /// `PRAGMA integrity_check`: `Ok(())` or the problems SQLite lists.
     pub fn integrity(&self) -> Result<Result<(), Vec<String>>, StoreError> {
-        super::backup::integrity(&Reader { conn: &self.conn })
+        super::backup::integrity(&Reader { conn: self.conn.conn() })
     }
 
     /// Checks that the write lock can be taken (nothing is changed).
     pub fn probe_write(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
-        Ok(())
+        match &self.conn {
+            Owned::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?),
+            Owned::Postgres(_) => self.conn.conn().batch("BEGIN; ROLLBACK;"),
+        }
     }
 }
 
@@ -233,26 +297,54 @@ impl Db {
     /// committed group's events (in commit order) before the writers are told "done".
     pub fn open(path: &Path, sink: EventSink) -> Result<Db, StoreError> {
         let conn = open_rw(path)?;
+        Self::start(Location::File(path.to_path_buf()), Owned::Sqlite(conn), sink, None)
+    }
+
+    /// Opens a hub cluster's PostgreSQL database (`postgres://…`), applies migrations (once,
+    /// whichever process gets there first) and starts the writer thread. `sink` gets the
+    /// events every process of the cluster commits, in event id order, each once.
+    pub fn open_postgres(url: &str, sink: EventSink) -> Result<Db, StoreError> {
+        let conn = PgConn::connect(url)?;
+        super::migrate::apply_postgres(&conn)?;
+        let fanout = super::fanout::Fanout::start(url, sink)?;
+        Self::start(Location::Postgres(url.to_string()), Owned::Postgres(conn), Box::new(|_| {}), Some(fanout))
+    }
+
+    fn start(location: Location, conn: Owned, sink: EventSink, fanout: Option<Arc<super::fanout::Fanout>>) -> Result<Db, StoreError> {
         let health = Arc::new(super::health::StorageHealth::default());
         let (tx, rx) = mpsc::channel::<Job>();
         let writer_health = health.clone();
+        let writer_fanout = fanout.clone();
         let handle = std::thread::Builder::new()
             .name("branchd-db-writer".into())
-            .spawn(move || writer_loop(conn, rx, sink, &writer_health))
+            .spawn(move || writer_loop(conn, rx, sink, writer_fanout, &writer_health))
             .map_err(|e| StoreError::Thread(format!("cannot start the writer thread: {e}")))?;
         Ok(Db {
             inner: Arc::new(Inner {
-                path: path.to_path_buf(),
+                location,
                 writer: Mutex::new(Some(tx)),
                 readers: Mutex::new(Vec::new()),
                 writer_thread: Mutex::new(Some(handle)),
                 health,
+                fanout,
             }),
         })
     }
 
+    /// The database file (empty for PostgreSQL).
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        match &self.inner.location {
+            Location::File(p) => p,
+            Location::Postgres(_) => Path::new(""),
+        }
+    }
+
+    /// Which engine holds the data.
+    pub fn backend(&self) -> super::sql::Backend {
+        match &self.inner.location {
+            Location::File(_) => super::sql::Backend::Sqlite,
+            Location::Postgres(_) => super::sql::Backend::Postgres,
+        }
     }
 
     /// Full disk, damage: what `/health` reports about the storage.
@@ -261,15 +353,9 @@ impl Db {
     }
 
     /// `PRAGMA quick_check` on a read connection; damage is recorded in [`Db::health`].
-    /// Returns what it found (empty: none).
+    /// Returns what it found (empty: none). PostgreSQL checks its own pages.
     pub async fn quick_check(&self) -> Result<Vec<String>, StoreError> {
-        let found = self
-            .read(|r| {
-                let mut stmt = r.conn.prepare("PRAGMA quick_check(20)")?;
-                let rows: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
-                Ok(rows.into_iter().filter(|r| r != "ok").collect::<Vec<_>>())
-            })
-            .await;
+        let found = self.read(|r| super::backup::quick_problems(r)).await;
         match found {
             Ok(problems) if !problems.is_empty() => {
                 self.health().damaged(&problems.join("; "));
@@ -329,25 +415,33 @@ impl Db {
             .map_err(|e| StoreError::Thread(format!("a read task failed: {e}")))?
     }
 
+    fn open_reader(&self) -> Result<Owned, StoreError> {
+        match &self.inner.location {
+            Location::File(path) => {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let c = Connection::open_with_flags(path, flags)
+                    .map_err(|e| StoreError::Open { path: path.display().to_string(), source: e })?;
+                configure(&c)?;
+                Ok(Owned::Sqlite(c))
+            }
+            Location::Postgres(url) => Ok(Owned::Postgres(PgConn::connect(url)?)),
+        }
+    }
+
     /// Same as [`Db::read`] for code already on a blocking thread.
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
         let conn = match pooled {
-            Some(c) => c,
-            None => {
-                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                let c = Connection::open_with_flags(&self.inner.path, flags)
-                    .map_err(|e| StoreError::Open { path: self.inner.path.display().to_string(), source: e })?;
-                configure(&c)?;
-                c
-            }
+            Some(c) if c.usable() => c,
+            _ => self.open_reader()?,
         };
-        let out = f(&Reader { conn: &conn });
+        let out = f(&Reader { conn: conn.conn() });
         if let Err(StoreError::Corrupt(m)) = &out {
             self.inner.health.damaged(m);
         }
         if let Ok(mut pool) = self.inner.readers.lock()
             && pool.len() < READ_POOL
+            && conn.usable()
         {
             pool.push(conn);
         }
@@ -363,13 +457,23 @@ impl Db {
         if let Some(h) = handle {
             let _ = h.join();
         }
+        if let Some(f) = &self.inner.fanout {
+            f.stop();
+        }
         if let Ok(mut pool) = self.inner.readers.lock() {
             pool.clear();
         }
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, sink: EventSink, health: &super::health::StorageHealth) {
+fn writer_loop(
+    mut conn: Owned,
+    rx: mpsc::Receiver<Job>,
+    sink: EventSink,
+    fanout: Option<Arc<super::fanout::Fanout>>,
+    health: &super::health::StorageHealth,
+) {
+    let url = fanout.as_ref().map(|f| f.url().to_string());
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -378,7 +482,14 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, sink: EventSink, h
                 Err(_) => break,
             }
         }
-        match commit_group(&mut conn, group, &sink) {
+        // A PostgreSQL connection lost (server restart, failover) is opened again.
+        if !conn.usable()
+            && let Some(url) = &url
+            && let Ok(c) = PgConn::connect(url)
+        {
+            conn = Owned::Postgres(c);
+        }
+        match commit_group(&conn, group, &sink, fanout.as_deref()) {
             // Only a group that stored something proves the disk takes writes again.
             Ok(true) => health.write_succeeded(),
             Ok(false) => {}
@@ -388,25 +499,28 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, sink: EventSink, h
         }
     }
     // Checkpoint on a clean shutdown so the WAL does not grow across restarts.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    if let Owned::Sqlite(c) = &conn {
+        let _ = c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    }
 }
 
 /// Runs and commits one group: `Ok(whether any write of it stored something)`, or why it
 /// did not commit (the health tracker logs changes of state, so a full disk is not logged
 /// per write).
-fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: &EventSink) -> Result<bool, CommitFailure> {
+fn commit_group(owned: &Owned, group: Vec<Job>, sink: &EventSink, fanout: Option<&super::fanout::Fanout>) -> Result<bool, CommitFailure> {
     let mut completions = Vec::with_capacity(group.len());
     let mut events = Vec::new();
     let mut wrote = false;
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let failure = CommitFailure::of(&e);
+    if let Err(e) = owned.begin() {
         tracing::debug!(error = %e, "cannot begin write transaction");
+        let failure = CommitFailure::of(e);
         for job in group {
             let (_, done) = job(None);
             done(Some(failure.clone()));
         }
         return Err(failure);
     }
+    let conn = owned.conn();
     for job in group {
         if let Err(e) = savepoint(conn, "w") {
             tracing::error!(error = %e, "savepoint failed");
@@ -430,13 +544,18 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: &EventSink) -> Res
         }
         completions.push(done);
     }
-    let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
+    let announced = if events.is_empty() { Ok(()) } else { super::fanout::announce(conn) };
+    let commit_error = announced.and_then(|()| conn.batch("COMMIT")).err().map(|e| {
         tracing::debug!(error = %e, "commit failed");
-        let _ = conn.execute_batch("ROLLBACK");
-        CommitFailure::of(&e)
+        let _ = conn.batch("ROLLBACK");
+        CommitFailure::of(e)
     });
     if commit_error.is_none() && !events.is_empty() {
-        sink(events);
+        match fanout {
+            // Every process reads the cluster's events back in id order (ours included).
+            Some(f) => f.deliver_now(conn),
+            None => sink(events),
+        }
     }
     for done in completions {
         done(commit_error.clone());

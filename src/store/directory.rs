@@ -1,6 +1,6 @@
 //! Companies, branches, users and desktop-app licenses.
 
-use rusqlite::{OptionalExtension, params};
+use super::sql::{Row, params};
 
 use super::{Reader, StoreError, Tx, now_rfc3339};
 
@@ -20,7 +20,7 @@ pub struct Branch {
 const BRANCH_COLS: &str =
     "SELECT b.id, b.company_id, b.name, b.currency, COALESCE(c.name, '') FROM branches b LEFT JOIN companies c ON c.id = b.company_id";
 
-fn branch_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Branch> {
+fn branch_from(r: &Row<'_>) -> Result<Branch, StoreError> {
     let currency: String = r.get(3)?;
     let currency_digits = crate::currency::minor_digits(&currency).unwrap_or(2);
     Ok(Branch { id: r.get(0)?, company_id: r.get(1)?, name: r.get(2)?, currency, currency_digits, company_name: r.get(4)? })
@@ -42,21 +42,20 @@ pub struct License {
     pub branch_id: String,
 }
 
-fn unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+fn unique_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Constraint(_))
 }
 
 pub fn add_company(tx: &Tx<'_>, id: &str, name: &str) -> Result<(), StoreError> {
     let conn = tx.conn;
-    conn.execute("INSERT INTO companies (id, name, created_at) VALUES (?1, ?2, ?3)", params![id, name, now_rfc3339()]).map_err(|e| {
-        if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("company {id} already exists")) } else { e.into() }
-    })?;
+    conn.execute("INSERT INTO companies (id, name, created_at) VALUES (?1, ?2, ?3)", params![id, name, now_rfc3339()])
+        .map_err(|e| if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("company {id} already exists")) } else { e })?;
     Ok(())
 }
 
 pub fn company_exists(r: &Reader<'_>, id: &str) -> Result<bool, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT 1 FROM companies WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some())
+    Ok(conn.query_opt("SELECT 1 FROM companies WHERE id = ?1", params![id], |_| Ok(()))?.is_some())
 }
 
 pub fn add_branch(tx: &Tx<'_>, id: &str, company_id: &str, name: &str) -> Result<(), StoreError> {
@@ -68,25 +67,27 @@ pub fn add_branch(tx: &Tx<'_>, id: &str, company_id: &str, name: &str) -> Result
         "INSERT INTO branches (id, company_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![id, company_id, name, now_rfc3339()],
     )
-    .map_err(|e| if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("branch {id} already exists")) } else { e.into() })?;
+    .map_err(|e| if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("branch {id} already exists")) } else { e })?;
     Ok(())
 }
 
 pub fn branch(r: &Reader<'_>, id: &str) -> Result<Option<Branch>, StoreError> {
-    let mut stmt = r.conn.prepare_cached(&format!("{BRANCH_COLS} WHERE b.id = ?1"))?;
-    Ok(stmt.query_row([id], branch_from).optional()?)
+    Ok(r.conn.query_opt(&format!("{BRANCH_COLS} WHERE b.id = ?1"), params![id], branch_from)?)
 }
 
 /// The company's and the branch's names, for receipt headers.
 pub fn names(r: &Reader<'_>, branch_id: &str) -> Result<Option<(String, String)>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached("SELECT c.name, b.name FROM branches b JOIN companies c ON c.id = b.company_id WHERE b.id = ?1")?;
-    Ok(stmt.query_row([branch_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
+    Ok(conn.query_opt(
+        "SELECT c.name, b.name FROM branches b JOIN companies c ON c.id = b.company_id WHERE b.id = ?1",
+        params![branch_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }
 
 /// A company's name.
 pub fn company_name(r: &Reader<'_>, id: &str) -> Result<Option<String>, StoreError> {
-    Ok(r.conn.query_row("SELECT name FROM companies WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+    Ok(r.conn.query_opt("SELECT name FROM companies WHERE id = ?1", params![id], |r| r.get(0))?)
 }
 
 /// Sets a branch's currency (an ISO 4217 code checked by `crate::currency::parse`).
@@ -99,9 +100,9 @@ pub fn set_branch_currency(tx: &Tx<'_>, id: &str, currency: &str) -> Result<(), 
 
 /// Branches a principal may see: all (None), one company's, or one branch.
 pub fn branches(r: &Reader<'_>, company: Option<&str>) -> Result<Vec<Branch>, StoreError> {
-    let mut stmt = r.conn.prepare_cached(&format!("{BRANCH_COLS} WHERE ?1 IS NULL OR b.company_id = ?1 ORDER BY b.id"))?;
-    let rows = stmt.query_map([company], branch_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows =
+        r.conn.query_map(&format!("{BRANCH_COLS} WHERE ?1 IS NULL OR b.company_id = ?1 ORDER BY b.id"), params![company], branch_from)?;
+    Ok(rows)
 }
 
 pub fn add_user(tx: &Tx<'_>, u: &UserRow) -> Result<(), StoreError> {
@@ -122,9 +123,11 @@ pub fn add_user(tx: &Tx<'_>, u: &UserRow) -> Result<(), StoreError> {
         "INSERT INTO users (id, email, password_hash, role, company_id, branch_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![u.id, u.email, u.password_hash, u.role, u.company_id, u.branch_id, now_rfc3339()],
     )
-    .map_err(|e| {
-        if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("user {} already exists", u.email)) } else { e.into() }
-    })?;
+    .map_err(
+        |e| {
+            if unique_violation(&e) { StoreError::conflict("CONFLICT", format!("user {} already exists", u.email)) } else { e }
+        },
+    )?;
     Ok(())
 }
 
@@ -156,7 +159,7 @@ pub const ORIGIN_HQ: &str = "hq";
 
 const USER_COLS: &str = "id, email, password_hash, role, company_id, branch_id, name, disabled, password_changed_at, origin, created_at";
 
-fn user_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+fn user_from(r: &Row<'_>) -> Result<User, StoreError> {
     Ok(User {
         id: r.get(0)?,
         email: r.get(1)?,
@@ -165,7 +168,7 @@ fn user_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         company_id: r.get(4)?,
         branch_id: r.get(5)?,
         name: r.get(6)?,
-        disabled: r.get::<_, i64>(7)? != 0,
+        disabled: r.get::<i64>(7)? != 0,
         password_changed_at: r.get(8)?,
         origin: r.get(9)?,
         created_at: r.get(10)?,
@@ -174,45 +177,46 @@ fn user_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 
 pub fn user_by_email(r: &Reader<'_>, email: &str) -> Result<Option<User>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE email = ?1"))?;
-    Ok(stmt.query_row([email], user_from).optional()?)
+    Ok(conn.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE lower(email) = lower(?1)"), params![email], user_from)?)
 }
 
 pub fn user(r: &Reader<'_>, id: &str) -> Result<Option<User>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], user_from).optional()?)
+    Ok(conn.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"), params![id], user_from)?)
 }
 
 /// Users of one company (`None`: every user), optionally of one branch, by email.
 pub fn users(r: &Reader<'_>, company: Option<&str>, branch: Option<&str>) -> Result<Vec<User>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {USER_COLS} FROM users WHERE (?1 IS NULL OR company_id = ?1) AND (?2 IS NULL OR branch_id = ?2) ORDER BY email"
-    ))?;
-    let rows = stmt.query_map(params![company, branch], user_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query_map(
+        &format!("SELECT {USER_COLS} FROM users WHERE (?1 IS NULL OR company_id = ?1) AND (?2 IS NULL OR branch_id = ?2) ORDER BY email"),
+        params![company, branch],
+        user_from,
+    )?;
+    Ok(rows)
 }
 
 /// What the token gate needs of a user: (disabled, password changed at, Unix ms).
 pub fn user_gate_state(r: &Reader<'_>, id: &str) -> Result<Option<(bool, Option<i64>)>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(
+    Ok(conn.query_opt(
         "SELECT disabled, password_changed_at FROM users WHERE id = ?1
          UNION ALL SELECT 1, NULL FROM users_removed WHERE id = ?1 LIMIT 1",
-    )?;
-    Ok(stmt.query_row([id], |r| Ok((r.get::<_, i64>(0)? != 0, r.get(1)?))).optional()?)
+        params![id],
+        |r| Ok((r.get::<i64>(0)? != 0, r.get(1)?)),
+    )?)
 }
 
 /// Every user whose tokens may be refused: disabled, or with a password change recorded.
 pub fn users_with_restrictions(r: &Reader<'_>) -> Result<std::collections::HashMap<String, (bool, Option<i64>)>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query_map(
         "SELECT id, disabled, password_changed_at FROM users WHERE disabled != 0 OR password_changed_at IS NOT NULL
                              UNION ALL SELECT id, 1, NULL FROM users_removed",
+        params![],
+        |r| Ok((r.get::<String>(0)?, (r.get::<i64>(1)? != 0, r.get(2)?))),
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)? != 0, r.get(2)?))))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.into_iter().collect())
 }
 
 /// A change to a local user (`None` fields stay as they are; `branch_id: Some(None)` clears it).
@@ -269,7 +273,7 @@ pub fn update_user(tx: &Tx<'_>, id: &str, change: &UserChange) -> Result<User, S
 pub fn remove_user(tx: &Tx<'_>, id: &str) -> Result<bool, StoreError> {
     let conn = tx.conn;
     conn.execute("INSERT OR IGNORE INTO users_removed (id, removed_at) VALUES (?1, ?2)", params![id, now_rfc3339()])?;
-    Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
+    Ok(conn.execute("DELETE FROM users WHERE id = ?1", params![id])? == 1)
 }
 
 /// The `directory:user` feed payload a hub publishes for a user (branches store it as an HQ user).
@@ -292,7 +296,7 @@ pub fn publish_user(tx: &Tx<'_>, u: &User) -> Result<(), StoreError> {
 
 pub fn count_users(r: &Reader<'_>) -> Result<i64, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+    Ok(conn.query_row("SELECT COUNT(*) FROM users", params![], |r| r.get(0))?)
 }
 
 pub fn add_license(tx: &Tx<'_>, key_hash: &str, company_id: &str, branch_id: &str) -> Result<(), StoreError> {
@@ -312,15 +316,17 @@ pub fn add_license(tx: &Tx<'_>, key_hash: &str, company_id: &str, branch_id: &st
 /// An active (not revoked) license by the hash of its key.
 pub fn license(r: &Reader<'_>, key_hash: &str) -> Result<Option<License>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1 AND revoked_at IS NULL")?;
-    Ok(stmt.query_row([key_hash], |r| Ok(License { company_id: r.get(0)?, branch_id: r.get(1)? })).optional()?)
+    Ok(conn.query_opt("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1 AND revoked_at IS NULL", params![key_hash], |r| {
+        Ok(License { company_id: r.get(0)?, branch_id: r.get(1)? })
+    })?)
 }
 
 /// The company and branch of a license, revoked or not.
 pub fn license_any(r: &Reader<'_>, key_hash: &str) -> Result<Option<License>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1")?;
-    Ok(stmt.query_row([key_hash], |r| Ok(License { company_id: r.get(0)?, branch_id: r.get(1)? })).optional()?)
+    Ok(conn.query_opt("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1", params![key_hash], |r| {
+        Ok(License { company_id: r.get(0)?, branch_id: r.get(1)? })
+    })?)
 }
 
 /// The branch and its company's name when the database holds exactly one branch (an
@@ -332,16 +338,15 @@ pub fn sole_branch(r: &Reader<'_>) -> Result<Option<(String, Branch)>, StoreErro
         return Ok(None);
     }
     let b = all.remove(0);
-    let name: Option<String> = conn.query_row("SELECT name FROM companies WHERE id = ?1", [&b.company_id], |r| r.get(0)).ok();
+    let name: Option<String> = conn.query_opt("SELECT name FROM companies WHERE id = ?1", params![&b.company_id], |r| r.get(0))?;
     Ok(Some((name.unwrap_or_default(), b)))
 }
 
 /// Hashes of every revoked license.
 pub fn revoked_licenses(r: &Reader<'_>) -> Result<std::collections::HashSet<String>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached("SELECT key_hash FROM licenses WHERE revoked_at IS NOT NULL")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query_map("SELECT key_hash FROM licenses WHERE revoked_at IS NOT NULL", params![], |r| r.get::<String>(0))?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Revokes a license; `false` when no active license has that hash.

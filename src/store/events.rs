@@ -1,9 +1,9 @@
 //! The event log: every broadcast, stored with the change it announces. It serves `catchUp`
 //! and is the outbox the sync relay forwards to HQ.
 
-use rusqlite::{Connection, params};
 use serde_json::Value;
 
+use super::sql::{Conn, params};
 use super::{Reader, StoreError, Tx};
 
 /// A stored broadcast. `data` already carries `eventId`.
@@ -72,19 +72,19 @@ pub fn syncable(name: &str) -> bool {
 
 /// The next number of `branch`'s sync stream: gap-free, because it is taken in the same
 /// transaction as the event (a rolled-back write takes its number back with it).
-fn next_stream_seq(conn: &Connection, branch: &str) -> Result<i64, StoreError> {
+fn next_stream_seq(conn: Conn<'_>, branch: &str) -> Result<i64, StoreError> {
     Ok(conn.query_row(
         "INSERT INTO sync_state (key, value) VALUES ('stream:' || ?1, '1')
-         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
-         RETURNING CAST(value AS INTEGER)",
-        [branch],
+         ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(sync_state.value AS BIGINT) + 1 AS TEXT)
+         RETURNING CAST(value AS BIGINT)",
+        params![branch],
         |r| r.get(0),
     )?)
 }
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn append(
-    conn: &Connection,
+    conn: Conn<'_>,
     ns: &str,
     name: &str,
     company: &str,
@@ -100,18 +100,24 @@ pub(crate) fn append(
     } else {
         (None, None)
     };
-    conn.execute(
+    let seq: i64 = conn.query_row(
         "INSERT INTO events (namespace, name, company_id, branch_id, data, created_ms, stream_seq, event_uuid, origin)
-         VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, ?7, ?8) RETURNING seq",
         params![ns, name, company, branch, now_ms(), stream_seq, uuid, origin.as_str()],
+        |r| r.get(0),
     )?;
-    let seq = conn.last_insert_rowid();
     if let Value::Object(map) = &mut data {
         map.insert("eventId".into(), Value::String(seq.to_string()));
     }
     conn.execute("UPDATE events SET data = ?1 WHERE seq = ?2", params![data.to_string(), seq])?;
     Ok(Event { seq, namespace: ns.into(), name: name.into(), company_id: company.into(), branch_id: branch.into(), data })
 }
+
+/// PostgreSQL: every write transaction of the cluster takes this advisory lock first and
+/// holds it to COMMIT (`db::begin`), so event ids increase in commit order across processes
+/// (`catchUp` and the fan-out read the log forward and must never see a smaller id commit
+/// after a larger one). Taking it first, before any row lock, keeps writers deadlock-free.
+pub(in crate::store) const WRITE_ORDER_LOCK: i64 = 0x6272_616e_6368_02;
 
 /// Result of a catch-up query.
 pub struct CatchUp {
@@ -123,10 +129,9 @@ pub struct CatchUp {
 /// An unknown or expired `since` gives every kept event with `truncated`.
 pub fn catch_up(r: &Reader<'_>, ns: &str, since: &str, visible: impl Fn(&str, &str) -> bool) -> Result<CatchUp, StoreError> {
     let conn = r.conn;
-    let max: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+    let max: i64 = conn.query_row("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events", params![], |r| r.get(0))?;
     let pruned: i64 = conn
-        .query_row("SELECT value FROM meta WHERE key = 'events_pruned_through'", [], |r| r.get::<_, String>(0))
-        .ok()
+        .query_opt("SELECT value FROM meta WHERE key = 'events_pruned_through'", params![], |r| r.get::<String>(0))?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let parsed = since.trim().parse::<i64>().ok().filter(|s| *s >= 0 && *s <= max);
@@ -134,19 +139,17 @@ pub fn catch_up(r: &Reader<'_>, ns: &str, since: &str, visible: impl Fn(&str, &s
         Some(s) if s >= pruned => (s, false),
         _ => (0, true),
     };
-    let mut stmt =
-        conn.prepare_cached("SELECT seq, name, company_id, branch_id, data FROM events WHERE namespace = ?1 AND seq > ?2 ORDER BY seq")?;
-    let mut rows = stmt.query(params![ns, after])?;
     let mut events = Vec::new();
-    while let Some(r) = rows.next()? {
+    let sql = "SELECT seq, name, company_id, branch_id, data FROM events WHERE namespace = ?1 AND seq > ?2 ORDER BY seq";
+    conn.each(sql, params![ns, after], |r| {
         let company: String = r.get(2)?;
         let branch: String = r.get(3)?;
         if !visible(&company, &branch) {
-            continue;
+            return Ok(true);
         }
         if events.len() == CATCH_UP_MAX {
             truncated = true;
-            break;
+            return Ok(false);
         }
         let data: String = r.get(4)?;
         events.push(Event {
@@ -157,7 +160,8 @@ pub fn catch_up(r: &Reader<'_>, ns: &str, since: &str, visible: impl Fn(&str, &s
             branch_id: branch,
             data: serde_json::from_str(&data)?,
         });
-    }
+        Ok(true)
+    })?;
     Ok(CatchUp { events, truncated })
 }
 
@@ -178,7 +182,7 @@ pub fn prune(tx: &Tx<'_>, policy: Retention) -> Result<usize, StoreError> {
     let conn = tx.conn;
     let cutoff = now_ms() - KEEP_MS;
     let keep = match policy {
-        Retention::Plain => "0",
+        Retention::Plain => "(1 = 0)",
         Retention::KeepUnsynced => {
             "(stream_seq IS NOT NULL AND stream_seq > COALESCE((SELECT CAST(value AS INTEGER) FROM sync_state
                                                                WHERE key = 'acked:' || events.branch_id), 0))"
@@ -186,13 +190,13 @@ pub fn prune(tx: &Tx<'_>, policy: Retention) -> Result<usize, StoreError> {
         Retention::Hub => "(origin = 'local')",
     };
     let doomed = format!("created_ms < ?1 AND NOT {keep}");
-    let through: Option<i64> = conn.query_row(&format!("SELECT MAX(seq) FROM events WHERE {doomed}"), [cutoff], |r| r.get(0))?;
+    let through: Option<i64> = conn.query_row(&format!("SELECT MAX(seq) FROM events WHERE {doomed}"), params![cutoff], |r| r.get(0))?;
     let Some(through) = through else { return Ok(0) };
     let n = conn.execute(&format!("DELETE FROM events WHERE seq <= ?2 AND {doomed}"), params![cutoff, through])?;
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('events_pruned_through', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [through.to_string()],
+        params![through.to_string()],
     )?;
     Ok(n)
 }
@@ -208,14 +212,14 @@ pub fn append_internal(tx: &Tx<'_>, name: &str, company: &str, branch: &str, dat
 mod tests {
     use super::*;
 
-    fn db() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
+    fn db() -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::migrate::apply(&conn).unwrap();
         conn
     }
 
-    fn order(conn: &Connection, id: &str) -> i64 {
-        append(conn, "/orders", "newOrder", "co-1", "br-1", serde_json::json!({"id": id}), Origin::Local).unwrap().seq
+    fn order(conn: &rusqlite::Connection, id: &str) -> i64 {
+        append(Conn::Sqlite(conn), "/orders", "newOrder", "co-1", "br-1", serde_json::json!({"id": id}), Origin::Local).unwrap().seq
     }
 
     #[test]
@@ -223,10 +227,10 @@ mod tests {
         let conn = db();
         let old: Vec<i64> = (0..3).map(|i| order(&conn, &format!("old-{i}"))).collect();
         // The first three are older than the retention window.
-        conn.execute("UPDATE events SET created_ms = ?1 WHERE seq <= ?2", params![now_ms() - KEEP_MS - 1000, old[2]]).unwrap();
+        conn.execute("UPDATE events SET created_ms = ?1 WHERE seq <= ?2", rusqlite::params![now_ms() - KEEP_MS - 1000, old[2]]).unwrap();
         let kept: Vec<i64> = (0..2).map(|i| order(&conn, &format!("new-{i}"))).collect();
-        assert_eq!(prune(&crate::store::Tx::new(&conn), Retention::Plain).unwrap(), 3);
-        let conn = Reader { conn: &conn };
+        assert_eq!(prune(&crate::store::Tx::new(Conn::Sqlite(&conn)), Retention::Plain).unwrap(), 3);
+        let conn = Reader { conn: Conn::Sqlite(&conn) };
 
         let all = |_: &str, _: &str| true;
         let expired = catch_up(&conn, "/orders", &old[0].to_string(), all).unwrap();

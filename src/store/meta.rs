@@ -4,14 +4,15 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
+use super::sql::{Conn, params};
 
 const SECRET_KEPT: &str = "jwt_secret_kept";
 
-fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+fn get(conn: Conn<'_>, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn.query_opt("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))?)
 }
 
 /// Whether the database at `path` was served with a secret kept in the data directory.
@@ -22,9 +23,10 @@ pub fn secret_was_kept(path: &Path) -> Result<bool, StoreError> {
     }
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let conn = Conn::Sqlite(&conn);
     let has_meta: bool =
-        conn.query_row("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |r| r.get(0))?;
-    Ok(has_meta && get(&conn, SECRET_KEPT)?.is_some())
+        conn.query_row("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'", params![], |r| r.get(0))?;
+    Ok(has_meta && get(conn, SECRET_KEPT)?.is_some())
 }
 
 /// The appliance's stable id (made once, kept in the database).
@@ -38,14 +40,14 @@ fn appliance_id_in(tx: &super::Tx<'_>) -> Result<String, StoreError> {
         return Ok(id);
     }
     let id = uuid::Uuid::new_v4().to_string();
-    conn.execute("INSERT INTO meta (key, value) VALUES ('appliance_id', ?1)", [&id])?;
+    conn.execute("INSERT INTO meta (key, value) VALUES ('appliance_id', ?1)", params![&id])?;
     Ok(id)
 }
 
 /// Records that this database is served with the data directory's secret file.
 pub async fn note_secret_kept(db: &super::Db) -> Result<(), StoreError> {
     db.write(|tx| {
-        tx.conn.execute("INSERT INTO meta (key, value) VALUES (?1, '1') ON CONFLICT(key) DO NOTHING", [SECRET_KEPT])?;
+        tx.conn.execute("INSERT INTO meta (key, value) VALUES (?1, '1') ON CONFLICT(key) DO NOTHING", params![SECRET_KEPT])?;
         Ok::<_, StoreError>(())
     })
     .await

@@ -6,6 +6,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
+use super::sql::{Conn, PgConn, params};
 
 pub struct Migration {
     pub name: &'static str,
@@ -93,6 +94,68 @@ pub(in crate::store) fn apply(conn: &Connection) -> Result<usize, StoreError> {
 /// The schema version the binary expects.
 pub fn latest() -> i64 {
     MIGRATIONS.len() as i64
+}
+
+/// The PostgreSQL migrations (a hub cluster), in order; numbered on their own. Append only.
+pub const POSTGRES_MIGRATIONS: &[Migration] =
+    &[Migration { name: "0001_init", sql: include_str!("../../migrations/postgres/0001_init.sql"), additive: false }];
+
+/// The advisory lock under which PostgreSQL migrations run: processes starting together
+/// wait for the first one, then find nothing left to do.
+const MIGRATION_LOCK: i64 = 0x6272_616e_6368_01;
+
+/// The PostgreSQL schema version the binary expects.
+pub fn latest_postgres() -> i64 {
+    POSTGRES_MIGRATIONS.len() as i64
+}
+
+/// The PostgreSQL database's schema version (0: none yet).
+pub(in crate::store) fn postgres_version(conn: &PgConn) -> Result<i64, StoreError> {
+    let c = Conn::Postgres(conn);
+    c.batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")?;
+    c.query_row("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_migrations", params![], |r| r.get::<i64>(0))
+}
+
+/// Applies the PostgreSQL migrations not yet recorded in `schema_migrations`, each in its own
+/// transaction, under an advisory lock; refuses a database newer than this binary. Returns
+/// how many ran.
+pub(in crate::store) fn apply_postgres(conn: &PgConn) -> Result<usize, StoreError> {
+    let c = Conn::Postgres(conn);
+    c.query_row("SELECT CAST(1 AS BIGINT) FROM (SELECT pg_advisory_lock(?1)) AS l", params![MIGRATION_LOCK], |r| r.get::<i64>(0))?;
+    let out = apply_postgres_locked(conn);
+    let _ = c.query_row("SELECT CAST(1 AS BIGINT) FROM (SELECT pg_advisory_unlock(?1)) AS l", params![MIGRATION_LOCK], |r| r.get::<i64>(0));
+    out
+}
+
+fn apply_postgres_locked(conn: &PgConn) -> Result<usize, StoreError> {
+    let c = Conn::Postgres(conn);
+    let current = postgres_version(conn)?;
+    if current > latest_postgres() {
+        return Err(StoreError::SchemaTooNew { found: current, known: latest_postgres() });
+    }
+    let mut applied = 0;
+    for (i, m) in POSTGRES_MIGRATIONS.iter().enumerate() {
+        let version = i as i64 + 1;
+        if version <= current {
+            continue;
+        }
+        let run = || -> Result<(), StoreError> {
+            c.batch("BEGIN")?;
+            c.batch(m.sql)?;
+            c.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![version, m.name, super::now_rfc3339()],
+            )?;
+            c.batch("COMMIT")
+        };
+        if let Err(e) = run() {
+            let _ = c.batch("ROLLBACK");
+            return Err(StoreError::PostgresMigration { name: m.name.to_string(), message: e.to_string() });
+        }
+        tracing::info!(migration = m.name, "applied PostgreSQL migration");
+        applied += 1;
+    }
+    Ok(applied)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod backup;
 pub mod db;
 pub mod directory;
 pub mod events;
+pub mod fanout;
 pub mod health;
 pub mod meta;
 pub mod migrate;
@@ -25,6 +26,7 @@ pub mod print_alerts;
 pub mod print_jobs;
 pub mod printers;
 pub mod setup;
+pub mod sql;
 pub mod sync;
 
 pub use db::{Db, Direct, Reader, Tx};
@@ -36,6 +38,12 @@ pub use events::Event;
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    /// Any other database error (PostgreSQL's, or a query that gave no row where one was due).
+    #[error("database error: {0}")]
+    Database(String),
+    /// A UNIQUE, FOREIGN KEY, NOT NULL or CHECK constraint refused the change.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
     /// The disk is full: nothing of the write was stored (SPEC §3 `STORAGE_FULL`).
     #[error("the data disk is full")]
     Full,
@@ -65,6 +73,11 @@ pub enum StoreError {
     Open { path: String, source: rusqlite::Error },
     #[error("migration {name} failed: {source}")]
     Migration { name: String, source: rusqlite::Error },
+    #[error("PostgreSQL migration {name} failed: {message}")]
+    PostgresMigration { name: String, message: String },
+    /// The database was migrated by a newer branchd: this binary does not know its schema.
+    #[error("the database is at schema version {found}, newer than this binary knows ({known}); run the newer branchd or restore a backup")]
+    SchemaTooNew { found: i64, known: i64 },
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -73,6 +86,7 @@ impl From<rusqlite::Error> for StoreError {
         match e.sqlite_error_code() {
             Some(C::DiskFull) => StoreError::Full,
             Some(C::DatabaseCorrupt | C::NotADatabase) => StoreError::Corrupt(e.to_string()),
+            Some(C::ConstraintViolation) => StoreError::Constraint(e.to_string()),
             Some(
                 C::SystemIoFailure
                 | C::ReadOnly

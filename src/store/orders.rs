@@ -1,6 +1,6 @@
 //! Orders: rows, numbering, transitions; each change stored with its broadcast.
 
-use rusqlite::{OptionalExtension, Row, params};
+use super::sql::{Row, params};
 use serde_json::{Value, json};
 
 use super::{Page, Reader, StoreError, Tx, now_rfc3339};
@@ -10,12 +10,12 @@ pub const NS: &str = "/orders";
 
 const COLUMNS: &str = "seq, id, company_id, branch_id, number, type, status, items, subtotal, total, customer, notes, driver, cancel_reason, created_at, updated_at, printing";
 
-fn json_col(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Value>> {
+fn json_col(r: &Row<'_>, i: usize) -> Result<Option<Value>, StoreError> {
     let s: Option<String> = r.get(i)?;
     Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
+fn from_row(r: &Row<'_>) -> Result<(i64, Order), StoreError> {
     let status: String = r.get(6)?;
     let items: String = r.get(7)?;
     Ok((
@@ -44,8 +44,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
 /// An order with its `printing`.
 pub fn get(r: &Reader<'_>, id: &str) -> Result<Option<Order>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM orders WHERE id = ?1"))?;
-    let Some((_, mut o)) = stmt.query_row([id], from_row).optional()? else { return Ok(None) };
+    let Some((_, mut o)) = conn.query_opt(&format!("SELECT {COLUMNS} FROM orders WHERE id = ?1"), params![id], from_row)? else {
+        return Ok(None);
+    };
     fill_printing(r, &mut o)?;
     Ok(Some(o))
 }
@@ -71,10 +72,8 @@ pub enum Created {
 pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &str, print: bool) -> Result<Created, StoreError> {
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(new.canonical.as_bytes()));
     if let Some(id) = &new.id {
-        let prior: Option<(Option<String>, String)> = tx
-            .conn
-            .query_row("SELECT request_hash, branch_id FROM orders WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let prior: Option<(Option<String>, String)> =
+            tx.conn.query_opt("SELECT request_hash, branch_id FROM orders WHERE id = ?1", params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         if let Some((prior_hash, _)) = prior {
             if prior_hash.as_deref() == Some(hash.as_str()) {
                 let order = get(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("order {id} not found")))?;
@@ -220,13 +219,13 @@ pub fn list(r: &Reader<'_>, f: &Filter) -> Result<Page<Order>, StoreError> {
         sql.push_str(&format!(" AND branch_id IN ({})", marks.join(",")));
     }
     sql.push_str(" ORDER BY seq LIMIT ?3");
-    let mut stmt = conn.prepare(&sql)?;
-    let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(f.after_seq), Box::new(f.since.clone()), Box::new((f.limit + 1) as i64)];
+    let limit = (f.limit + 1) as i64;
+    let mut args: Vec<&dyn super::sql::Param> = vec![&f.after_seq, &f.since, &limit];
     for b in f.branches.iter().flatten() {
-        args.push(Box::new(b.clone()));
+        args.push(b);
     }
-    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())), from_row)?;
-    let mut page = Page::from_rows(rows.collect::<Result<_, _>>()?, f.limit);
+    let rows = conn.query_map(&sql, &args, from_row)?;
+    let mut page = Page::from_rows(rows, f.limit);
     for o in &mut page.items {
         fill_printing(r, o)?;
     }

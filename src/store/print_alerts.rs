@@ -4,7 +4,7 @@
 //! one until its job is reprinted or moved. Acks mark an alert seen, not resolved.
 //! Must not decide when a printer is stalled: the print queue does, this only records it.
 
-use rusqlite::{OptionalExtension, params};
+use super::sql::{Row, params};
 use serde_json::{Value, json};
 
 use super::{Reader, StoreError, Tx, now_rfc3339};
@@ -74,13 +74,11 @@ pub fn raise(tx: &mut Tx<'_>, a: NewAlert<'_>) -> Result<Value, StoreError> {
 /// The open `printer_stalled` alert of a printer, if any (its id).
 pub fn open_stall(r: &Reader<'_>, printer_id: &str) -> Result<Option<String>, StoreError> {
     let conn = r.conn;
-    Ok(conn
-        .query_row(
-            "SELECT id FROM print_alerts WHERE printer_id = ?1 AND type = 'printer_stalled' AND resolved_at IS NULL ORDER BY seq DESC LIMIT 1",
-            [printer_id],
-            |r| r.get(0),
-        )
-        .optional()?)
+    Ok(conn.query_opt(
+        "SELECT id FROM print_alerts WHERE printer_id = ?1 AND type = 'printer_stalled' AND resolved_at IS NULL ORDER BY seq DESC LIMIT 1",
+        params![printer_id],
+        |r| r.get(0),
+    )?)
 }
 
 /// Closes a printer's open stall alert (if it has one) and broadcasts `printer_recovered`.
@@ -116,7 +114,7 @@ pub fn resolve_for_job(tx: &Tx<'_>, job_id: &str) -> Result<usize, StoreError> {
     )?)
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+fn from_row(r: &Row<'_>) -> Result<Value, StoreError> {
     let data: String = r.get(0)?;
     let mut v: Value = serde_json::from_str(&data).unwrap_or_else(|_| json!({}));
     let resolved: Option<String> = r.get(1)?;
@@ -132,31 +130,28 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
 /// Alerts of `branches` (`None`: every branch), newest first, at most `limit`.
 pub fn list(r: &Reader<'_>, branches: Option<&[String]>, open_only: bool, limit: usize) -> Result<Vec<Value>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(
-        "SELECT data, resolved_at, acked_at, acked_by, branch_id FROM print_alerts
-         WHERE (?1 = 0 OR resolved_at IS NULL) ORDER BY seq DESC",
-    )?;
-    let mut rows = stmt.query(params![open_only])?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
+    let sql = "SELECT data, resolved_at, acked_at, acked_by, branch_id FROM print_alerts
+         WHERE (?1 = 0 OR resolved_at IS NULL) ORDER BY seq DESC";
+    conn.each(sql, params![open_only], |r| {
         let branch: String = r.get(4)?;
         if branches.is_some_and(|b| !b.contains(&branch)) {
-            continue;
+            return Ok(true);
         }
         out.push(from_row(r)?);
-        if out.len() >= limit {
-            break;
-        }
-    }
+        Ok(out.len() < limit)
+    })?;
     Ok(out)
 }
 
 /// One alert with its branch and company (for the caller's access check).
 pub fn get(r: &Reader<'_>, id: &str) -> Result<Option<(String, String, Value)>, StoreError> {
     let conn = r.conn;
-    let mut stmt =
-        conn.prepare_cached("SELECT data, resolved_at, acked_at, acked_by, company_id, branch_id FROM print_alerts WHERE id = ?1")?;
-    Ok(stmt.query_row([id], |r| Ok((r.get(4)?, r.get(5)?, from_row(r)?))).optional()?)
+    Ok(conn.query_opt(
+        "SELECT data, resolved_at, acked_at, acked_by, company_id, branch_id FROM print_alerts WHERE id = ?1",
+        params![id],
+        |r| Ok((r.get(4)?, r.get(5)?, from_row(r)?)),
+    )?)
 }
 
 /// Marks an alert seen and broadcasts `printAlertAck`; acking twice keeps the first ack.
@@ -178,11 +173,8 @@ pub fn ack(tx: &mut Tx<'_>, id: &str, by: &str) -> Result<Value, StoreError> {
 /// Open `printer_stalled` alerts (for `/health`): their payloads.
 pub fn open_stalls(r: &Reader<'_>) -> Result<Vec<Value>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(
-        "SELECT data, resolved_at, acked_at, acked_by FROM print_alerts WHERE type = 'printer_stalled' AND resolved_at IS NULL ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query_map("SELECT data, resolved_at, acked_at, acked_by FROM print_alerts WHERE type = 'printer_stalled' AND resolved_at IS NULL ORDER BY seq", params![], from_row)?;
+    Ok(rows)
 }
 
 /// Stores an alert exactly as a branch reported it (the hub's copy), idempotently.

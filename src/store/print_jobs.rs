@@ -1,7 +1,7 @@
 //! Print-job rows: the durable queue. Every change is written with its `printJobUpdate`
 //! broadcast; alerts (`printAlert`) are written with the change that raises them.
 
-use rusqlite::{OptionalExtension, Row, params};
+use super::sql::{Row, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -43,7 +43,7 @@ pub struct Job {
 const COLUMNS: &str = "seq, id, company_id, branch_id, printer_id, kind, order_id, station, status, attempts, uncertain, reprint_of, \
                        last_error, created_at, updated_at, printed_at, data, next_attempt_ms, expires_at_ms, moved_from";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Job)> {
+fn from_row(r: &Row<'_>) -> Result<(i64, Job), StoreError> {
     Ok((
         r.get(0)?,
         Job {
@@ -102,16 +102,13 @@ fn announce(tx: &mut Tx<'_>, j: &Job) -> Result<(), StoreError> {
 /// a printer with an open stall alert.
 pub fn order_printing(r: &Reader<'_>, order_id: &str) -> Result<Value, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(
-        "SELECT j.id, j.printer_id, j.kind, j.status,
+    let sql = "SELECT j.id, j.printer_id, j.kind, j.status,
                 EXISTS (SELECT 1 FROM print_jobs r WHERE r.reprint_of = j.id AND r.status NOT IN ('failed', 'expired', 'cancelled')),
                 EXISTS (SELECT 1 FROM print_alerts a WHERE a.printer_id = j.printer_id AND a.type = 'printer_stalled'
                                                         AND a.resolved_at IS NULL)
-         FROM print_jobs j WHERE j.order_id = ?1 AND j.kind != 'test' ORDER BY j.seq",
-    )?;
-    let mut rows = stmt.query([order_id])?;
+         FROM print_jobs j WHERE j.order_id = ?1 AND j.kind != 'test' ORDER BY j.seq";
     let (mut jobs, mut attention, mut pending, mut printed) = (Vec::new(), false, false, false);
-    while let Some(r) = rows.next()? {
+    conn.each(sql, params![order_id], |r| {
         let (id, printer, kind, status): (String, String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
         let (reprinted, stalled): (bool, bool) = (r.get(4)?, r.get(5)?);
         match status.as_str() {
@@ -122,7 +119,8 @@ pub fn order_printing(r: &Reader<'_>, order_id: &str) -> Result<Value, StoreErro
             _ => {}
         }
         jobs.push(json!({"id": id, "printerId": printer, "kind": kind, "status": status}));
-    }
+        Ok(true)
+    })?;
     let state = if attention {
         "attention"
     } else if pending {
@@ -151,11 +149,12 @@ pub fn announce_order(tx: &mut Tx<'_>, order_id: &str, before: Option<&Value>) -
 /// The orders with tickets waiting on a printer.
 pub fn orders_waiting_on(r: &Reader<'_>, printer_id: &str) -> Result<Vec<String>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query_map(
         "SELECT DISTINCT order_id FROM print_jobs WHERE printer_id = ?1 AND status IN ('queued', 'printing') AND order_id IS NOT NULL",
+        params![printer_id],
+        |r| r.get(0),
     )?;
-    let rows = stmt.query_map([printer_id], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// Runs `f` and re-announces the `printing` of each of `orders` that it changed.
@@ -177,7 +176,7 @@ pub fn waiting(r: &Reader<'_>, printer_id: &str) -> Result<(i64, Option<String>)
     let conn = r.conn;
     Ok(conn.query_row(
         "SELECT COUNT(*), MIN(created_at) FROM print_jobs WHERE printer_id = ?1 AND status IN ('queued', 'printing') AND kind != 'test'",
-        [printer_id],
+        params![printer_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
 }
@@ -224,31 +223,33 @@ fn insert(tx: &mut Tx<'_>, new: NewJob<'_>) -> Result<Job, StoreError> {
 
 pub fn get(r: &Reader<'_>, id: &str) -> Result<Option<Job>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM print_jobs WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], from_row).optional()?.map(|(_, j)| j))
+    Ok(conn.query_opt(&format!("SELECT {COLUMNS} FROM print_jobs WHERE id = ?1"), params![id], from_row)?.map(|(_, j)| j))
 }
 
 /// The printer's next job in FIFO order (`printing` ones first: they were interrupted).
 pub fn next_for_printer(r: &Reader<'_>, printer_id: &str) -> Result<Option<Job>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM print_jobs WHERE printer_id = ?1 AND status IN ('queued', 'printing') ORDER BY seq LIMIT 1"
-    ))?;
-    Ok(stmt.query_row([printer_id], from_row).optional()?.map(|(_, j)| j))
+    Ok(conn
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM print_jobs WHERE printer_id = ?1 AND status IN ('queued', 'printing') ORDER BY seq LIMIT 1"),
+            params![printer_id],
+            from_row,
+        )?
+        .map(|(_, j)| j))
 }
 
 /// Printers with pending work.
 pub fn printers_with_work(r: &Reader<'_>) -> Result<Vec<String>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached("SELECT DISTINCT printer_id FROM print_jobs WHERE status IN ('queued', 'printing')")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows =
+        conn.query_map("SELECT DISTINCT printer_id FROM print_jobs WHERE status IN ('queued', 'printing')", params![], |r| r.get(0))?;
+    Ok(rows)
 }
 
-fn set(tx: &mut Tx<'_>, id: &str, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Job, StoreError> {
+fn set(tx: &mut Tx<'_>, id: &str, sql: &str, args: &[&dyn super::sql::Param]) -> Result<Job, StoreError> {
     let order = get(tx, id)?.and_then(|j| j.order_id.filter(|_| j.kind != "test"));
     let before = order.as_deref().map(|o| order_printing(tx, o)).transpose()?;
-    let mut all: Vec<&dyn rusqlite::ToSql> = vec![&id];
+    let mut all: Vec<&dyn super::sql::Param> = vec![&id];
     all.extend_from_slice(args);
     let n = tx.conn.execute(sql, all.as_slice())?;
     if n == 0 {
@@ -285,11 +286,8 @@ pub fn move_jobs(
     to: &crate::printing::model::Printer,
 ) -> Result<Vec<Job>, StoreError> {
     let ids: Vec<String> = {
-        let mut stmt = tx
-            .conn
-            .prepare_cached("SELECT id FROM print_jobs WHERE printer_id = ?1 AND status = 'queued' AND kind != 'test' ORDER BY seq")?;
-        let rows = stmt.query_map([&from.id], |r| r.get(0))?;
-        rows.collect::<Result<_, _>>()?
+        let sql = "SELECT id FROM print_jobs WHERE printer_id = ?1 AND status = 'queued' AND kind != 'test' ORDER BY seq";
+        tx.conn.query_map(sql, params![&from.id], |r| r.get(0))?
     };
     let mut moved = Vec::with_capacity(ids.len());
     let now = now_rfc3339();
@@ -309,7 +307,7 @@ pub fn move_jobs(
 
 /// Makes every ticket waiting on a printer due now (`POST /api/printers/{id}/retry`).
 pub fn retry_now(tx: &mut Tx<'_>, printer_id: &str) -> Result<usize, StoreError> {
-    Ok(tx.conn.execute("UPDATE print_jobs SET next_attempt_ms = 0 WHERE printer_id = ?1 AND status = 'queued'", [printer_id])?)
+    Ok(tx.conn.execute("UPDATE print_jobs SET next_attempt_ms = 0 WHERE printer_id = ?1 AND status = 'queued'", params![printer_id])?)
 }
 
 /// `note`: set when the printer could not confirm the job (it was sent in full).
@@ -379,7 +377,7 @@ pub fn recover_interrupted(tx: &Tx<'_>) -> Result<usize, StoreError> {
     Ok(conn.execute(
         "UPDATE print_jobs SET status = 'queued', uncertain = 1, last_error = 'interrupted while printing', next_attempt_ms = 0
          WHERE status = 'printing'",
-        [],
+        params![],
     )?)
 }
 
@@ -403,17 +401,14 @@ pub fn list(r: &Reader<'_>, f: &Filter) -> Result<Page<Job>, StoreError> {
     } else {
         (format!("SELECT {COLUMNS} FROM print_jobs WHERE seq > ?1 AND {WHERE} ORDER BY seq"), f.after_seq)
     };
-    let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = Vec::new();
-    for row in stmt.query_map(params![from, f.status, f.printer_id], from_row)? {
-        let (seq, j) = row?;
+    conn.each(&sql, params![from, f.status, f.printer_id], |row| {
+        let (seq, j) = from_row(row)?;
         if f.branches.as_ref().is_none_or(|b| b.contains(&j.branch_id)) {
             rows.push((seq, j));
-            if rows.len() > f.limit {
-                break;
-            }
         }
-    }
+        Ok(rows.len() <= f.limit)
+    })?;
     Ok(Page::from_rows(rows, f.limit))
 }
 

@@ -1,6 +1,6 @@
 //! Printer rows and their broadcasts on `/printing-ws`.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::sql::{Row, params};
 use serde_json::{Value, json};
 
 use super::{Page, Reader, StoreError, Tx, now_rfc3339};
@@ -10,7 +10,7 @@ pub const NS: &str = "/printing-ws";
 
 const COLUMNS: &str = "seq, id, company_id, branch_id, name, role, stations, paper_width, connection, profile, status, checked_at, created_at, answers_status, fallback_printer_id, fallback_after_seconds";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Printer)> {
+fn from_row(r: &Row<'_>) -> Result<(i64, Printer), StoreError> {
     let stations: String = r.get(6)?;
     let connection: String = r.get(8)?;
     let connection: model::Connection = serde_json::from_str(&connection).unwrap_or(model::Connection::Virtual);
@@ -39,24 +39,30 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Printer)> {
 
 pub fn get(r: &Reader<'_>, id: &str) -> Result<Option<Printer>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], from_row).optional()?.map(|(_, p)| p))
+    Ok(conn.query_opt(&format!("SELECT {COLUMNS} FROM printers WHERE id = ?1"), params![id], from_row)?.map(|(_, p)| p))
 }
 
 /// A desktop app's printer, by the app's device id and its own name for it, in one branch.
 pub fn by_desktop(r: &Reader<'_>, branch_id: &str, device_id: &str, local_id: &str) -> Result<Option<Printer>, StoreError> {
     let conn = r.conn;
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE branch_id = ?1 AND device_id = ?2 AND local_id = ?3"))?;
-    Ok(stmt.query_row(params![branch_id, device_id, local_id], from_row).optional()?.map(|(_, p)| p))
+    Ok(conn
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM printers WHERE branch_id = ?1 AND device_id = ?2 AND local_id = ?3"),
+            params![branch_id, device_id, local_id],
+            from_row,
+        )?
+        .map(|(_, p)| p))
 }
 
 /// Every printer a desktop app reported in one branch.
 pub fn by_device(r: &Reader<'_>, branch_id: &str, device_id: &str) -> Result<Vec<Printer>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE branch_id = ?1 AND device_id = ?2 ORDER BY seq"))?;
-    let rows = stmt.query_map(params![branch_id, device_id], from_row)?;
-    Ok(rows.map(|r| r.map(|(_, p)| p)).collect::<Result<_, _>>()?)
+    let rows = conn.query_map(
+        &format!("SELECT {COLUMNS} FROM printers WHERE branch_id = ?1 AND device_id = ?2 ORDER BY seq"),
+        params![branch_id, device_id],
+        from_row,
+    )?;
+    Ok(rows.into_iter().map(|(_, p)| p).collect())
 }
 
 /// A desktop app went away: its printers cannot be reached until it is back (it reports
@@ -73,21 +79,18 @@ pub fn desktop_gone(tx: &mut Tx<'_>, branch_id: &str, device_id: &str) -> Result
 
 pub fn list(r: &Reader<'_>, branches: Option<&[String]>, after_seq: i64, limit: usize) -> Result<Page<Printer>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM printers WHERE seq > ?1 ORDER BY seq"))?;
     let mut rows = Vec::new();
-    for row in stmt.query_map([after_seq], from_row)? {
-        let (seq, p) = row?;
+    conn.each(&format!("SELECT {COLUMNS} FROM printers WHERE seq > ?1 ORDER BY seq"), params![after_seq], |row| {
+        let (seq, p) = from_row(row)?;
         if branches.is_none_or(|b| b.contains(&p.branch_id)) {
             rows.push((seq, p));
-            if rows.len() > limit {
-                break;
-            }
         }
-    }
+        Ok(rows.len() <= limit)
+    })?;
     Ok(Page::from_rows(rows, limit))
 }
 
-fn write_row(conn: &Connection, p: &Printer) -> Result<(), StoreError> {
+fn write_row(conn: super::sql::Conn<'_>, p: &Printer) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE printers SET name = ?2, role = ?3, stations = ?4, paper_width = ?5, connection = ?6, profile = ?7,
                              device_id = ?8, local_id = ?9, status = ?10, checked_at = ?11, answers_status = ?12,
@@ -199,7 +202,7 @@ pub fn remove(tx: &mut Tx<'_>, p: &Printer) -> Result<(), StoreError> {
          WHERE printer_id = ?1 AND status IN ('queued', 'printing')",
         params![p.id, now_rfc3339()],
     )?;
-    tx.conn.execute("DELETE FROM printers WHERE id = ?1", [&p.id])?;
+    tx.conn.execute("DELETE FROM printers WHERE id = ?1", params![&p.id])?;
     // Its alerts close with it: nothing waits on a printer that is gone.
     tx.conn
         .execute("UPDATE print_alerts SET resolved_at = ?2 WHERE printer_id = ?1 AND resolved_at IS NULL", params![p.id, now_rfc3339()])?;
@@ -212,7 +215,7 @@ pub fn remove(tx: &mut Tx<'_>, p: &Printer) -> Result<(), StoreError> {
 pub fn set_status(tx: &mut Tx<'_>, p: &Printer, status: &str, detail: Option<&str>, answered: bool) -> Result<Option<Value>, StoreError> {
     let now = now_rfc3339();
     // Compared with the stored status, not the caller's copy (which may be older).
-    let current: Option<String> = tx.conn.query_row("SELECT status FROM printers WHERE id = ?1", [&p.id], |r| r.get(0)).optional()?;
+    let current: Option<String> = tx.conn.query_opt("SELECT status FROM printers WHERE id = ?1", params![&p.id], |r| r.get(0))?;
     tx.conn.execute(
         "UPDATE printers SET status = ?2, status_detail = ?3, checked_at = ?4, answers_status = MAX(answers_status, ?5)
          WHERE id = ?1",
@@ -234,7 +237,7 @@ pub fn set_status(tx: &mut Tx<'_>, p: &Printer, status: &str, detail: Option<&st
 
 pub fn status_detail(r: &Reader<'_>, id: &str) -> Result<Option<String>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT status_detail FROM printers WHERE id = ?1", [id], |r| r.get(0)).optional()?.flatten())
+    Ok(conn.query_opt("SELECT status_detail FROM printers WHERE id = ?1", params![id], |r| r.get(0))?.flatten())
 }
 
 /// Stores a printer exactly as a branch reports it (the hub's view of branch printers).
@@ -256,6 +259,6 @@ pub fn replicate_status(tx: &Tx<'_>, id: &str, status: &str, checked_at: &str) -
 
 pub fn delete_replica(tx: &Tx<'_>, id: &str) -> Result<(), StoreError> {
     let conn = tx.conn;
-    conn.execute("DELETE FROM printers WHERE id = ?1", [id])?;
+    conn.execute("DELETE FROM printers WHERE id = ?1", params![id])?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! branch and admin (standalone) or with the ones HQ's hub names (join). Also the uplink a
 //! join persisted (`meta`), used when the configuration gives none.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::sql::params;
 
 use super::directory::{self, UserRow};
 use super::{Reader, StoreError, Tx, now_rfc3339};
@@ -38,7 +38,7 @@ pub fn demo(r: &Reader<'_>, ids: DemoIds<'_>) -> Result<Option<Demo>, StoreError
     let Some(admin) = directory::user_by_email(r, ids.admin_email)?.filter(|u| u.company_id.as_deref() == Some(ids.company_id)) else {
         return Ok(None);
     };
-    let others: i64 = r.conn.query_row("SELECT COUNT(*) FROM companies WHERE id != ?1", [ids.company_id], |r| r.get(0))?;
+    let others: i64 = r.conn.query_row("SELECT COUNT(*) FROM companies WHERE id != ?1", params![ids.company_id], |r| r.get(0))?;
     if others > 0 {
         return Ok(None);
     }
@@ -96,22 +96,23 @@ pub fn replace_demo(tx: &mut Tx<'_>, ids: DemoIds<'_>, r: &Replacement) -> Resul
     )?;
 
     // The demo's own printer and everything of the demo orders.
-    let mut stmt = conn.prepare(
-        "SELECT id FROM printers WHERE branch_id = ?1 AND json_extract(connection, '$.type') = 'virtual'
-                                      AND name = 'Virtual receipt printer'",
+    let named = conn.query_map(
+        "SELECT id, connection FROM printers WHERE branch_id = ?1 AND name = 'Virtual receipt printer'",
+        params![ob],
+        |row| Ok((row.get::<String>(0)?, row.get::<String>(1)?)),
     )?;
-    let removed_printers = stmt.query_map([ob], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-    drop(stmt);
+    let virtual_printer = |connection: &str| serde_json::from_str::<serde_json::Value>(connection).is_ok_and(|c| c["type"] == "virtual");
+    let removed_printers: Vec<String> = named.into_iter().filter(|(_, c)| virtual_printer(c)).map(|(id, _)| id).collect();
     for p in &removed_printers {
-        conn.execute("DELETE FROM printers WHERE id = ?1", [p])?;
+        conn.execute("DELETE FROM printers WHERE id = ?1", params![p])?;
     }
-    conn.execute("DELETE FROM print_jobs WHERE company_id = ?1", [oc])?;
-    conn.execute("DELETE FROM print_alerts WHERE company_id = ?1", [oc])?;
-    conn.execute("DELETE FROM orders WHERE company_id = ?1", [oc])?;
-    conn.execute("DELETE FROM order_numbers WHERE branch_id = ?1", [ob])?;
-    conn.execute("DELETE FROM events WHERE company_id = ?1", [oc])?;
-    conn.execute("DELETE FROM sync_parked WHERE branch_id IN (?1, 'feed:' || ?1)", [ob])?;
-    conn.execute("DELETE FROM sync_state WHERE key IN ('acked:' || ?1, 'stream:' || ?1, 'uplink:branch', 'feed:cursor')", [ob])?;
+    conn.execute("DELETE FROM print_jobs WHERE company_id = ?1", params![oc])?;
+    conn.execute("DELETE FROM print_alerts WHERE company_id = ?1", params![oc])?;
+    conn.execute("DELETE FROM orders WHERE company_id = ?1", params![oc])?;
+    conn.execute("DELETE FROM order_numbers WHERE branch_id = ?1", params![ob])?;
+    conn.execute("DELETE FROM events WHERE company_id = ?1", params![oc])?;
+    conn.execute("DELETE FROM sync_parked WHERE branch_id IN (?1, 'feed:' || ?1)", params![ob])?;
+    conn.execute("DELETE FROM sync_state WHERE key IN ('acked:' || ?1, 'stream:' || ?1, 'uplink:branch', 'feed:cursor')", params![ob])?;
 
     // What stays moves to the new ids.
     for table in ["printers", "availability"] {
@@ -132,8 +133,8 @@ pub fn replace_demo(tx: &mut Tx<'_>, ids: DemoIds<'_>, r: &Replacement) -> Resul
 
     // The demo admin goes (its tokens stay refused), the new one comes.
     directory::remove_user(tx, &demo.admin_id)?;
-    conn.execute("DELETE FROM branches WHERE company_id = ?1", [oc])?;
-    conn.execute("DELETE FROM companies WHERE id = ?1", [oc])?;
+    conn.execute("DELETE FROM branches WHERE company_id = ?1", params![oc])?;
+    conn.execute("DELETE FROM companies WHERE id = ?1", params![oc])?;
     directory::add_user(tx, &r.admin)?;
     if let Some((url, token)) = &r.uplink {
         set_meta(conn, UPLINK_URL, url)?;
@@ -142,14 +143,17 @@ pub fn replace_demo(tx: &mut Tx<'_>, ids: DemoIds<'_>, r: &Replacement) -> Resul
     Ok(Replaced { removed_printers })
 }
 
-fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
-    conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])?;
+fn set_meta(conn: super::sql::Conn<'_>, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
     Ok(())
 }
 
 /// The uplink first-run setup joined (hub URL, credential), if any.
 pub fn persisted_uplink(r: &Reader<'_>) -> Result<Option<(String, String)>, StoreError> {
-    let get = |k: &str| r.conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get::<_, String>(0)).optional();
+    let get = |k: &str| r.conn.query_opt("SELECT value FROM meta WHERE key = ?1", params![k], |r| r.get::<String>(0));
     Ok(match (get(UPLINK_URL)?, get(UPLINK_TOKEN)?) {
         (Some(u), Some(t)) => Some((u, t)),
         _ => None,

@@ -1,7 +1,7 @@
 //! Sync tables: the branch's outbox cursor and parked events, the hub's uplink credentials,
 //! received events and per-branch high-water marks, and the hub's feed.
 
-use rusqlite::{OptionalExtension, params};
+use super::sql::params;
 
 use super::{Reader, StoreError, Tx, now_rfc3339};
 
@@ -17,7 +17,7 @@ pub struct WireEvent {
 
 pub fn state_get(r: &Reader<'_>, key: &str) -> Result<Option<String>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(conn.query_opt("SELECT value FROM sync_state WHERE key = ?1", params![key], |r| r.get(0))?)
 }
 
 pub fn state_set(tx: &Tx<'_>, key: &str, value: &str) -> Result<(), StoreError> {
@@ -81,20 +81,18 @@ pub fn rebase(tx: &Tx<'_>, branch: &str, from: i64, hub_high_water: i64) -> Resu
 /// `max_bytes` of payload (always at least one event).
 pub fn outbox(r: &Reader<'_>, branch: &str, after: i64, max: usize, max_bytes: usize) -> Result<Vec<WireEvent>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(
-        "SELECT stream_seq, event_uuid, namespace, name, data FROM events
-         WHERE branch_id = ?1 AND stream_seq > ?2 ORDER BY stream_seq LIMIT ?3",
-    )?;
-    let mut rows = stmt.query(params![branch, after, max as i64])?;
+    let sql = "SELECT stream_seq, event_uuid, namespace, name, data FROM events
+         WHERE branch_id = ?1 AND stream_seq > ?2 ORDER BY stream_seq LIMIT ?3";
     let (mut out, mut bytes) = (Vec::new(), 0usize);
-    while let Some(r) = rows.next()? {
+    conn.each(sql, params![branch, after, max as i64], |r| {
         let data: String = r.get(4)?;
         if !out.is_empty() && bytes + data.len() > max_bytes {
-            break;
+            return Ok(false);
         }
         bytes += data.len();
         out.push(WireEvent { seq: r.get(0)?, id: r.get(1)?, namespace: r.get(2)?, name: r.get(3)?, data: serde_json::from_str(&data)? });
-    }
+        Ok(true)
+    })?;
     Ok(out)
 }
 
@@ -120,7 +118,7 @@ pub fn park(tx: &Tx<'_>, branch: &str, seq: i64, code: &str, message: &str) -> R
 
 pub fn parked_count(r: &Reader<'_>) -> Result<i64, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT COUNT(*) FROM sync_parked", [], |r| r.get(0))?)
+    Ok(conn.query_row("SELECT COUNT(*) FROM sync_parked", params![], |r| r.get(0))?)
 }
 
 // ---- hub side ------------------------------------------------------------------------------
@@ -150,16 +148,14 @@ pub fn uplink_revoke(tx: &Tx<'_>, branch: &str) -> Result<bool, StoreError> {
 /// The (branch, company) of an active credential.
 pub fn uplink_by_hash(r: &Reader<'_>, hash: &str) -> Result<Option<(String, String)>, StoreError> {
     let conn = r.conn;
-    Ok(conn
-        .query_row("SELECT branch_id, company_id FROM uplinks WHERE token_hash = ?1 AND revoked_at IS NULL", [hash], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?)
+    Ok(conn.query_opt("SELECT branch_id, company_id FROM uplinks WHERE token_hash = ?1 AND revoked_at IS NULL", params![hash], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?)
 }
 
 pub fn high_water(r: &Reader<'_>, branch: &str) -> Result<i64, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT high_water FROM hub_streams WHERE branch_id = ?1", [branch], |r| r.get(0)).optional()?.unwrap_or(0))
+    Ok(conn.query_opt("SELECT high_water FROM hub_streams WHERE branch_id = ?1", params![branch], |r| r.get(0))?.unwrap_or(0))
 }
 
 /// What happened to one pushed event at the hub.
@@ -174,9 +170,8 @@ pub enum Received {
 /// Stores one pushed event under its unique key (branch, seq).
 pub fn hub_receive(tx: &Tx<'_>, branch: &str, e: &WireEvent, status: &str) -> Result<Received, StoreError> {
     let conn = tx.conn;
-    let existing: Option<String> = conn
-        .query_row("SELECT event_uuid FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2", params![branch, e.seq], |r| r.get(0))
-        .optional()?;
+    let existing: Option<String> =
+        conn.query_opt("SELECT event_uuid FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2", params![branch, e.seq], |r| r.get(0))?;
     match existing {
         Some(id) if id == e.id => Ok(Received::Duplicate),
         Some(_) => Ok(Received::Conflict),
@@ -194,13 +189,11 @@ pub fn hub_receive(tx: &Tx<'_>, branch: &str, e: &WireEvent, status: &str) -> Re
 /// The stored-but-not-yet-applied event right after the high-water mark, if it arrived.
 pub fn next_pending(r: &Reader<'_>, branch: &str, seq: i64) -> Result<Option<WireEvent>, StoreError> {
     let conn = r.conn;
-    let row = conn
-        .query_row(
-            "SELECT stream_seq, event_uuid, namespace, name, data FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2",
-            params![branch, seq],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)),
-        )
-        .optional()?;
+    let row = conn.query_opt(
+        "SELECT stream_seq, event_uuid, namespace, name, data FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2",
+        params![branch, seq],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<String>(4)?)),
+    )?;
     match row {
         Some((seq, id, namespace, name, data)) => Ok(Some(WireEvent { seq, id, namespace, name, data: serde_json::from_str(&data)? })),
         None => Ok(None),
@@ -233,21 +226,19 @@ pub struct FeedEvent {
 /// except when the database itself is restored from an older copy).
 pub fn feed_head(r: &Reader<'_>) -> Result<i64, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)", [], |r| r.get(0))?)
+    Ok(conn.query_row("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)", params![], |r| r.get(0))?)
 }
 
 pub fn feed(r: &Reader<'_>, company: &str, branch: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>, StoreError> {
     let conn = r.conn;
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query_map(
         "SELECT seq, namespace, name, data FROM events
          WHERE (branch_id = ?1 OR (branch_id = '' AND company_id = ?4)) AND origin = 'local' AND seq > ?2 ORDER BY seq LIMIT ?3",
+        params![branch, after, limit as i64, company],
+        |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?, r.get::<String>(3)?)),
     )?;
-    let rows = stmt.query_map(params![branch, after, limit as i64, company], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-    })?;
     let mut out = Vec::new();
-    for row in rows {
-        let (cursor, namespace, name, data) = row?;
+    for (cursor, namespace, name, data) in rows {
         out.push(FeedEvent { cursor, namespace, name, data: serde_json::from_str(&data)? });
     }
     Ok(out)

@@ -1,0 +1,591 @@
+//! One SQL interface over two backends: SQLite (every appliance) and PostgreSQL (a hub
+//! cluster, `BRANCHD_DATABASE_URL`). The table-group files write their queries once, in the
+//! SQL both engines accept (`?N` parameters, `ON CONFLICT … DO …`, `RETURNING`, `CAST(… AS
+//! BIGINT)`), and run them through [`Conn`]; the few places where the engines differ ask
+//! [`Conn::backend`].
+//!
+//! Values cross the boundary as [`Cell`]s: integers are 64-bit everywhere (the PostgreSQL
+//! schema uses `BIGINT` where SQLite says `INTEGER`), booleans are integers 0/1, JSON is text.
+//! This module owns the translation (`?N` → `$N`), the statement caches and the mapping of
+//! each engine's errors to [`StoreError`]; it must not know any table.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use super::StoreError;
+
+/// Which engine a connection talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A PostgreSQL connection with its prepared statements (keyed by the SQL as written here).
+pub struct PgConn {
+    client: RefCell<postgres::Client>,
+    statements: RefCell<HashMap<String, postgres::Statement>>,
+}
+
+impl PgConn {
+    pub fn connect(url: &str) -> Result<PgConn, StoreError> {
+        let client = postgres::Client::connect(url, postgres::NoTls)
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {}", pg_message(&e))))?;
+        Ok(PgConn { client: RefCell::new(client), statements: RefCell::new(HashMap::new()) })
+    }
+
+    /// The client itself, for LISTEN/NOTIFY and advisory locks held across calls.
+    pub fn client(&self) -> std::cell::RefMut<'_, postgres::Client> {
+        self.client.borrow_mut()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.borrow().is_closed()
+    }
+
+    fn statement(&self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let translated = to_postgres(sql);
+        let stmt = self.client.borrow_mut().prepare(&translated).map_err(StoreError::from)?;
+        let mut cache = self.statements.borrow_mut();
+        if cache.len() > 512 {
+            cache.clear();
+        }
+        cache.insert(sql.to_string(), stmt.clone());
+        Ok(stmt)
+    }
+}
+
+/// A connection of either engine, borrowed for one read or one transaction.
+#[derive(Clone, Copy)]
+pub enum Conn<'a> {
+    Sqlite(&'a rusqlite::Connection),
+    Postgres(&'a PgConn),
+}
+
+/// A value going into or coming out of a query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// Anything that can be a query parameter.
+pub trait Param {
+    fn cell(&self) -> Cell<'_>;
+}
+
+impl Param for i64 {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Int(*self)
+    }
+}
+impl Param for i32 {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Int(i64::from(*self))
+    }
+}
+impl Param for u32 {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Int(i64::from(*self))
+    }
+}
+impl Param for u16 {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Int(i64::from(*self))
+    }
+}
+impl Param for u8 {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Int(i64::from(*self))
+    }
+}
+impl Param for usize {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Int(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+}
+impl Param for bool {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Int(i64::from(*self))
+    }
+}
+impl Param for f64 {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Real(*self)
+    }
+}
+impl Param for str {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Text(self)
+    }
+}
+impl Param for String {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Text(self)
+    }
+}
+impl Param for [u8] {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Blob(self)
+    }
+}
+impl Param for Vec<u8> {
+    fn cell(&self) -> Cell<'_> {
+        Cell::Blob(self)
+    }
+}
+impl<T: Param + ?Sized> Param for &T {
+    fn cell(&self) -> Cell<'_> {
+        (**self).cell()
+    }
+}
+impl<T: Param> Param for Option<T> {
+    fn cell(&self) -> Cell<'_> {
+        self.as_ref().map_or(Cell::Null, Param::cell)
+    }
+}
+
+/// `params![a, b, …]`: a parameter list for [`Conn`]'s methods.
+macro_rules! params {
+    () => { &[] as &[&dyn $crate::store::sql::Param] };
+    ($($p:expr),+ $(,)?) => { &[$(&$p as &dyn $crate::store::sql::Param),+] as &[&dyn $crate::store::sql::Param] };
+}
+pub(crate) use params;
+
+/// Something a column can be read as.
+pub trait FromCell: Sized {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String>;
+}
+
+impl FromCell for i64 {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        match cell {
+            Cell::Int(i) => Ok(i),
+            Cell::Text(t) => t.parse().map_err(|_| format!("expected an integer, found text {t:?}")),
+            Cell::Real(r) if r.fract() == 0.0 => Ok(r as i64),
+            other => Err(format!("expected an integer, found {other:?}")),
+        }
+    }
+}
+impl FromCell for i32 {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        i64::from_cell(cell).and_then(|i| i32::try_from(i).map_err(|e| e.to_string()))
+    }
+}
+impl FromCell for u32 {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        i64::from_cell(cell).and_then(|i| u32::try_from(i).map_err(|e| e.to_string()))
+    }
+}
+impl FromCell for u16 {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        i64::from_cell(cell).and_then(|i| u16::try_from(i).map_err(|e| e.to_string()))
+    }
+}
+impl FromCell for u8 {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        i64::from_cell(cell).and_then(|i| u8::try_from(i).map_err(|e| e.to_string()))
+    }
+}
+impl FromCell for usize {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        i64::from_cell(cell).and_then(|i| usize::try_from(i).map_err(|e| e.to_string()))
+    }
+}
+impl FromCell for bool {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        i64::from_cell(cell).map(|i| i != 0)
+    }
+}
+impl FromCell for f64 {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        match cell {
+            Cell::Real(r) => Ok(r),
+            Cell::Int(i) => Ok(i as f64),
+            other => Err(format!("expected a number, found {other:?}")),
+        }
+    }
+}
+impl FromCell for String {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        match cell {
+            Cell::Text(t) => Ok(t.to_string()),
+            Cell::Int(i) => Ok(i.to_string()),
+            Cell::Blob(b) => String::from_utf8(b.to_vec()).map_err(|e| e.to_string()),
+            other => Err(format!("expected text, found {other:?}")),
+        }
+    }
+}
+impl FromCell for Vec<u8> {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        match cell {
+            Cell::Blob(b) => Ok(b.to_vec()),
+            Cell::Text(t) => Ok(t.as_bytes().to_vec()),
+            other => Err(format!("expected bytes, found {other:?}")),
+        }
+    }
+}
+impl<T: FromCell> FromCell for Option<T> {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        match cell {
+            Cell::Null => Ok(None),
+            c => T::from_cell(c).map(Some),
+        }
+    }
+}
+
+/// One result row.
+pub enum Row<'r> {
+    Sqlite(&'r rusqlite::Row<'r>),
+    Postgres(&'r postgres::Row),
+}
+
+impl Row<'_> {
+    /// Column `i` (0-based) as `T`; a stored value of another type is [`StoreError::Corrupt`].
+    pub fn get<T: FromCell>(&self, i: usize) -> Result<T, StoreError> {
+        let converted = match self {
+            Row::Sqlite(r) => {
+                let v = r.get_ref(i)?;
+                T::from_cell(lite_cell(v))
+            }
+            Row::Postgres(r) => {
+                let cell: Cell<'_> = r.try_get(i).map_err(StoreError::from)?;
+                T::from_cell(cell)
+            }
+        };
+        converted.map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+    }
+}
+
+fn lite_cell(v: rusqlite::types::ValueRef<'_>) -> Cell<'_> {
+    use rusqlite::types::ValueRef as V;
+    match v {
+        V::Null => Cell::Null,
+        V::Integer(i) => Cell::Int(i),
+        V::Real(r) => Cell::Real(r),
+        V::Text(t) => std::str::from_utf8(t).map_or(Cell::Blob(t), Cell::Text),
+        V::Blob(b) => Cell::Blob(b),
+    }
+}
+
+struct Lite<'a>(&'a dyn Param);
+
+impl rusqlite::ToSql for Lite<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput as O, ValueRef as V};
+        Ok(match self.0.cell() {
+            Cell::Null => O::Borrowed(V::Null),
+            Cell::Int(i) => O::Borrowed(V::Integer(i)),
+            Cell::Real(r) => O::Borrowed(V::Real(r)),
+            Cell::Text(t) => O::Borrowed(V::Text(t.as_bytes())),
+            Cell::Blob(b) => O::Borrowed(V::Blob(b)),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Pg<'a>(Cell<'a>);
+
+impl postgres::types::ToSql for Pg<'_> {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::Type;
+        match (self.0, ty) {
+            (Cell::Null, _) => Ok(postgres::types::IsNull::Yes),
+            (Cell::Int(i), &Type::INT8) => i.to_sql(ty, out),
+            (Cell::Int(i), &Type::INT4) => i32::try_from(i)?.to_sql(ty, out),
+            (Cell::Int(i), &Type::INT2) => i16::try_from(i)?.to_sql(ty, out),
+            (Cell::Int(i), &Type::BOOL) => (i != 0).to_sql(ty, out),
+            (Cell::Int(i), &Type::FLOAT8) => (i as f64).to_sql(ty, out),
+            (Cell::Int(i), _) => i.to_string().as_str().to_sql(&Type::TEXT, out),
+            (Cell::Real(r), &Type::FLOAT4) => (r as f32).to_sql(ty, out),
+            (Cell::Real(r), &Type::FLOAT8) => r.to_sql(ty, out),
+            (Cell::Real(r), _) => r.to_string().as_str().to_sql(&Type::TEXT, out),
+            (Cell::Text(t), &Type::INT8) => t.parse::<i64>()?.to_sql(ty, out),
+            (Cell::Text(t), &Type::INT4) => t.parse::<i32>()?.to_sql(ty, out),
+            (Cell::Text(t), &Type::FLOAT8) => t.parse::<f64>()?.to_sql(ty, out),
+            (Cell::Text(t), &Type::BYTEA) => t.as_bytes().to_sql(ty, out),
+            (Cell::Text(t), _) => t.to_sql(&Type::TEXT, out),
+            (Cell::Blob(b), _) => b.to_sql(&Type::BYTEA, out),
+        }
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+impl<'a> postgres::types::FromSql<'a> for Cell<'a> {
+    fn from_sql(ty: &postgres::types::Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::{FromSql, Type};
+        Ok(match *ty {
+            Type::INT8 => Cell::Int(i64::from_sql(ty, raw)?),
+            Type::INT4 => Cell::Int(i64::from(i32::from_sql(ty, raw)?)),
+            Type::INT2 => Cell::Int(i64::from(i16::from_sql(ty, raw)?)),
+            Type::BOOL => Cell::Int(i64::from(bool::from_sql(ty, raw)?)),
+            Type::FLOAT8 => Cell::Real(f64::from_sql(ty, raw)?),
+            Type::FLOAT4 => Cell::Real(f64::from(f32::from_sql(ty, raw)?)),
+            Type::BYTEA => Cell::Blob(raw),
+            Type::NUMERIC => return Err("NUMERIC column: cast it to BIGINT in the query".into()),
+            _ => Cell::Text(<&str as FromSql>::from_sql(&Type::TEXT, raw)?),
+        })
+    }
+
+    fn from_sql_null(_: &postgres::types::Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Cell::Null)
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+}
+
+/// `?N` and `?` parameters → `$N` (outside quoted strings and identifiers).
+pub fn to_postgres(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    let mut next = 1;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '?' => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                out.push('$');
+                if digits.is_empty() {
+                    out.push_str(&next.to_string());
+                    next += 1;
+                } else {
+                    out.push_str(&digits);
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+fn pg_params<'a>(params: &'a [&'a dyn Param]) -> Vec<Pg<'a>> {
+    params.iter().map(|p| Pg(p.cell())).collect()
+}
+
+fn pg_refs<'a>(values: &'a [Pg<'a>]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect()
+}
+
+impl<'a> Conn<'a> {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs one statement; the number of rows it changed.
+    pub fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
+        match self {
+            Conn::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                Ok(stmt.execute(rusqlite::params_from_iter(params.iter().map(|p| Lite(*p))))?)
+            }
+            Conn::Postgres(c) => {
+                let stmt = c.statement(sql)?;
+                let values = pg_params(params);
+                let n = c.client.borrow_mut().execute(&stmt, &pg_refs(&values))?;
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            }
+        }
+    }
+
+    /// Statements without parameters, separated by `;`.
+    pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        match self {
+            Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Conn::Postgres(c) => Ok(c.client.borrow_mut().batch_execute(sql)?),
+        }
+    }
+
+    /// Calls `f` for each row in order until it returns `Ok(false)`.
+    pub fn each(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut f: impl FnMut(&Row<'_>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Conn::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(|p| Lite(*p))))?;
+                while let Some(r) = rows.next()? {
+                    if !f(&Row::Sqlite(r))? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Conn::Postgres(c) => {
+                let stmt = c.statement(sql)?;
+                let values = pg_params(params);
+                let rows = c.client.borrow_mut().query(&stmt, &pg_refs(&values))?;
+                for r in &rows {
+                    if !f(&Row::Postgres(r))? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Every row, each turned into a `T` by `f`.
+    pub fn query_map<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut f: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        self.each(sql, params, |r| {
+            out.push(f(r)?);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// The first row, if any.
+    pub fn query_opt<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        f: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.each(sql, params, |r| {
+            if let Some(f) = f.take() {
+                out = Some(f(r)?);
+            }
+            Ok(false)
+        })?;
+        Ok(out)
+    }
+
+    /// The first row; none is an error (for queries that always give one, like `count(*)`).
+    pub fn query_row<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        f: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.query_opt(sql, params, f)?.ok_or_else(|| StoreError::Database(format!("no row from: {sql}")))
+    }
+
+    /// The SQLite connection, for the few SQLite-only operations (backup, PRAGMAs).
+    pub(in crate::store) fn sqlite(&self) -> Option<&'a rusqlite::Connection> {
+        match self {
+            Conn::Sqlite(c) => Some(c),
+            Conn::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL connection, for the few PostgreSQL-only operations (advisory locks,
+    /// NOTIFY).
+    pub(in crate::store) fn postgres(&self) -> Option<&'a PgConn> {
+        match self {
+            Conn::Sqlite(_) => None,
+            Conn::Postgres(c) => Some(c),
+        }
+    }
+}
+
+/// The message of a PostgreSQL error, with the server's text when there is one.
+pub(in crate::store) fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        let Some(db) = e.as_db_error() else {
+            return if e.is_closed() {
+                StoreError::Unavailable(format!("PostgreSQL connection closed: {e}"))
+            } else {
+                StoreError::Unavailable(format!("PostgreSQL: {e}"))
+            };
+        };
+        let code = db.code();
+        if *code == SqlState::DISK_FULL {
+            StoreError::Full
+        } else if *code == SqlState::UNIQUE_VIOLATION
+            || *code == SqlState::FOREIGN_KEY_VIOLATION
+            || *code == SqlState::NOT_NULL_VIOLATION
+            || *code == SqlState::CHECK_VIOLATION
+        {
+            StoreError::Constraint(pg_message(&e))
+        } else if code.code().starts_with("08") || code.code().starts_with("57") || code.code().starts_with("53") {
+            StoreError::Unavailable(pg_message(&e))
+        } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
+            StoreError::Corrupt(pg_message(&e))
+        } else {
+            StoreError::Database(pg_message(&e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_become_dollar_numbers_outside_quotes() {
+        assert_eq!(to_postgres("SELECT ?1, ?2 FROM t WHERE a = ?1"), "SELECT $1, $2 FROM t WHERE a = $1");
+        assert_eq!(to_postgres("SELECT ? , ?"), "SELECT $1 , $2");
+        assert_eq!(to_postgres("SELECT '?1', \"a?\" WHERE x = ?3"), "SELECT '?1', \"a?\" WHERE x = $3");
+        assert_eq!(to_postgres("SELECT 'it''s ?' , ?2"), "SELECT 'it''s ?' , $2");
+    }
+
+    #[test]
+    fn sqlite_round_trip_of_every_cell_kind() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        let conn = Conn::Sqlite(&c);
+        conn.batch("CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)").unwrap();
+        let none: Option<String> = None;
+        assert_eq!(conn.execute("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)", params![7i64, 1.5f64, "x", vec![1u8, 2], none]).unwrap(), 1);
+        let row = conn
+            .query_row("SELECT i, r, s, b, n FROM t", params![], |r| {
+                Ok((r.get::<i64>(0)?, r.get::<f64>(1)?, r.get::<String>(2)?, r.get::<Vec<u8>>(3)?, r.get::<Option<String>>(4)?))
+            })
+            .unwrap();
+        assert_eq!(row, (7, 1.5, "x".to_string(), vec![1, 2], None));
+        assert!(conn.query_opt("SELECT i FROM t WHERE i = ?1", params![8i64], |r| r.get::<i64>(0)).unwrap().is_none());
+        let bad = conn.query_row("SELECT s FROM t", params![], |r| r.get::<i64>(0)).unwrap_err();
+        assert!(matches!(bad, StoreError::Corrupt(_)), "{bad:?}");
+    }
+}
