@@ -65,12 +65,19 @@ impl App {
         let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
         let secret = crate::secrets::jwt_secret(&config)?;
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-        let db = Db::open(
-            &config.db_path(),
-            Box::new(move |evs| {
-                let _ = events_tx.send(evs);
-            }),
-        )?;
+        let sink: crate::store::db::EventSink = Box::new(move |evs| {
+            let _ = events_tx.send(evs);
+        });
+        let db = match &config.database_url {
+            // A hub cluster: connecting and migrating block, so not on the async workers.
+            Some(url) => {
+                let url = url.expose().to_string();
+                tokio::task::spawn_blocking(move || Db::open_postgres(&url, sink))
+                    .await
+                    .map_err(|e| AppError::Serve(std::io::Error::other(e)))??
+            }
+            None => Db::open(&config.db_path(), sink)?,
+        };
         if config.jwt_secret.is_none() {
             crate::store::meta::note_secret_kept(&db).await?;
         }

@@ -40,7 +40,12 @@ fn usage<T>(msg: impl Into<String>) -> Result<T, CommandError> {
     Err(CommandError::Usage(msg.into()))
 }
 
+/// The database the commands act on: the data directory's SQLite file, or a hub cluster's
+/// PostgreSQL database (`BRANCHD_DATABASE_URL`), shared with the running processes.
 fn open(config: &Config) -> Result<Direct, CommandError> {
+    if let Some(url) = &config.database_url {
+        return Ok(Direct::open_postgres(url.expose())?);
+    }
     std::fs::create_dir_all(&config.data_dir)?;
     Ok(Direct::open(&config.db_path())?)
 }
@@ -81,7 +86,10 @@ pub async fn run(cmd: Command, config: &Config) -> Result<(), CommandError> {
         Command::Discover { seconds, json: as_json } => discover(config, seconds, as_json).await?,
         Command::Migrate => {
             let version = open(config)?.schema_version()?;
-            println!("database {} is at schema version {version} (latest {})", config.db_path().display(), migrate::latest());
+            match &config.database_url {
+                Some(_) => println!("PostgreSQL database is at schema version {version} (latest {})", migrate::latest_postgres()),
+                None => println!("database {} is at schema version {version} (latest {})", config.db_path().display(), migrate::latest()),
+            }
         }
         Command::Backup { file } => {
             if file.exists() {

@@ -209,6 +209,20 @@ settings! {
         },
     }
 
+    /// A hub cluster's PostgreSQL database, `postgres://user:password@host:port/dbname`
+    /// (role hub only; every process of the cluster names the same one).
+    ///
+    /// Unset: the hub keeps its state in SQLite in DATA_DIR, as a branch does. Set, JWT_SECRET
+    /// must be set too (every process shares it); see docs/HUB-CLUSTER.md.
+    database_url: Option<Secret> = None => {
+        key: "database_url", env: "BRANCHD_DATABASE_URL", flag: Flag::None, group: "Identity and roles", toml: "\"\"",
+        shown: "unset (SQLite in DATA_DIR)", secret: true,
+        parse text: |s| match s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            true => Ok(Some(Secret::from(s))),
+            false => Err("must be a postgres:// URL".into()),
+        },
+    }
+
     // --- Sync with HQ
     /// HQ (hub) base URL, e.g. `https://hq.example.com`; sync is off when unset.
     upstream_url: Option<String> = None => {
@@ -355,6 +369,17 @@ settings! {
 
 /// The cross-setting rules, checked after every setting parsed on its own.
 fn check_together(c: &Config) -> Result<(), ConfigError> {
+    if c.database_url.is_some() {
+        if c.role != ApplianceRole::Hub {
+            return Err(bad("BRANCHD_DATABASE_URL", "is for a hub cluster only (BRANCHD_ROLE=hub); a branch keeps its data in SQLite"));
+        }
+        if c.jwt_secret.is_none() {
+            return Err(bad(
+                "JWT_SECRET",
+                "must be set with BRANCHD_DATABASE_URL: every process of the hub cluster signs and checks tokens with it",
+            ));
+        }
+    }
     match (&c.tls_cert, &c.tls_key) {
         (Some(_), None) => Err(bad("BRANCHD_TLS_KEY", "must be set with BRANCHD_TLS_CERT")),
         (None, Some(_)) => Err(bad("BRANCHD_TLS_CERT", "must be set with BRANCHD_TLS_KEY")),

@@ -94,6 +94,10 @@ pub async fn scheduled(state: AppState) {
     if hours <= 0.0 {
         return;
     }
+    if state.config().database_url.is_some() {
+        tracing::info!("scheduled backups are off: this hub keeps its data in PostgreSQL (back it up with pg_dump or a replica)");
+        return;
+    }
     let every = Duration::from_secs_f64(hours * 3600.0).max(Duration::from_secs(1));
     let dir = dir(state.config());
     // Leftovers of a backup interrupted by a crash or shutdown.

@@ -207,20 +207,26 @@ impl Direct {
 
     /// Opens a hub cluster's PostgreSQL database (`postgres://…`), with migrations applied.
     pub fn open_postgres(url: &str) -> Result<Direct, StoreError> {
-        let conn = PgConn::connect(url)?;
-        super::migrate::apply_postgres(&conn)?;
-        Ok(Direct { conn: Owned::Postgres(conn) })
+        outside_runtime(|| {
+            let conn = PgConn::connect(url)?;
+            super::migrate::apply_postgres(&conn)?;
+            Ok(Direct { conn: Owned::Postgres(conn) })
+        })
     }
 
     /// Runs `f` with read access.
     pub fn read<T, E: From<StoreError>>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T, E>) -> Result<T, E> {
-        f(&Reader { conn: self.conn.conn() })
+        outside_runtime(|| f(&Reader { conn: self.conn.conn() }))
     }
 
     /// Runs `f` in one transaction (an `Err` rolls it back). The events it records are
     /// stored (the sync relay sends the syncable ones); on SQLite they are broadcast by
     /// nobody, on PostgreSQL every hub process broadcasts them (they read the event log).
     pub fn write<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        outside_runtime(|| self.write_now(f))
+    }
+
+    fn write_now<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E> {
         self.conn.begin()?;
         let conn = self.conn.conn();
         let mut tx = Tx::new(conn);
@@ -244,7 +250,7 @@ impl Direct {
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         match &self.conn {
             Owned::Sqlite(c) => super::migrate::user_version(c),
-            Owned::Postgres(c) => super::migrate::postgres_version(c),
+            Owned::Postgres(c) => outside_runtime(|| super::migrate::postgres_version(c)),
         }
     }
 
@@ -264,6 +270,15 @@ impl Direct {
             Owned::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?),
             Owned::Postgres(_) => self.conn.conn().batch("BEGIN; ROLLBACK;"),
         }
+    }
+}
+
+/// Runs blocking database work that may be PostgreSQL's: its client runs a runtime of its
+/// own, which must not start inside the CLI's async runtime (SQLite does not care).
+fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

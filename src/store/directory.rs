@@ -272,7 +272,7 @@ pub fn update_user(tx: &Tx<'_>, id: &str, change: &UserChange) -> Result<User, S
 /// Deletes a user and remembers its id, so its tokens stay refused; `false` when there was none.
 pub fn remove_user(tx: &Tx<'_>, id: &str) -> Result<bool, StoreError> {
     let conn = tx.conn;
-    conn.execute("INSERT OR IGNORE INTO users_removed (id, removed_at) VALUES (?1, ?2)", params![id, now_rfc3339()])?;
+    conn.execute("INSERT INTO users_removed (id, removed_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING", params![id, now_rfc3339()])?;
     Ok(conn.execute("DELETE FROM users WHERE id = ?1", params![id])? == 1)
 }
 
@@ -367,7 +367,10 @@ pub fn replicate_user(tx: &Tx<'_>, d: &serde_json::Value) -> Result<(), StoreErr
     };
     if let Some(c) = s("companyId") {
         let name = s("companyName").unwrap_or_else(|| c.clone());
-        conn.execute("INSERT OR IGNORE INTO companies (id, name, created_at) VALUES (?1, ?2, ?3)", params![c, name, now_rfc3339()])?;
+        conn.execute(
+            "INSERT INTO companies (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            params![c, name, now_rfc3339()],
+        )?;
     }
     let disabled = d.get("disabled").and_then(serde_json::Value::as_bool).unwrap_or(false);
     let changed = d.get("passwordChangedAt").and_then(serde_json::Value::as_i64);

@@ -84,7 +84,7 @@ pub fn create(tx: &mut Tx<'_>, company_id: &str, new: &NewOrder, business_day: &
     }
     let number: i64 = tx.conn.query_row(
         "INSERT INTO order_numbers (branch_id, business_day, last_number) VALUES (?1, ?2, 1)
-         ON CONFLICT(branch_id, business_day) DO UPDATE SET last_number = last_number + 1
+         ON CONFLICT(branch_id, business_day) DO UPDATE SET last_number = order_numbers.last_number + 1
          RETURNING last_number",
         params![new.branch_id, business_day],
         |r| r.get(0),
@@ -245,7 +245,7 @@ pub fn upsert_replica(tx: &Tx<'_>, o: &Order) -> Result<bool, StoreError> {
          ON CONFLICT(id) DO UPDATE SET number = excluded.number, status = excluded.status, items = excluded.items,
              subtotal = excluded.subtotal, total = excluded.total, customer = excluded.customer, notes = excluded.notes,
              driver = excluded.driver, cancel_reason = excluded.cancel_reason, updated_at = excluded.updated_at,
-             printing = COALESCE(excluded.printing, printing)",
+             printing = COALESCE(excluded.printing, orders.printing)",
         params![
             o.id,
             o.company_id,

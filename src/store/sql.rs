@@ -23,15 +23,28 @@ pub enum Backend {
 
 /// A PostgreSQL connection with its prepared statements (keyed by the SQL as written here).
 pub struct PgConn {
-    client: RefCell<postgres::Client>,
+    client: std::mem::ManuallyDrop<RefCell<postgres::Client>>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        // SAFETY: `client` is taken once, here, and never used again.
+        let client = unsafe { std::mem::ManuallyDrop::take(&mut self.client) };
+        // Closing blocks on the client's own runtime, which cannot start inside ours.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::Builder::new().name("branchd-pg-close".into()).spawn(move || drop(client));
+        } else {
+            drop(client);
+        }
+    }
 }
 
 impl PgConn {
     pub fn connect(url: &str) -> Result<PgConn, StoreError> {
         let client = postgres::Client::connect(url, postgres::NoTls)
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {}", pg_message(&e))))?;
-        Ok(PgConn { client: RefCell::new(client), statements: RefCell::new(HashMap::new()) })
+        Ok(PgConn { client: std::mem::ManuallyDrop::new(RefCell::new(client)), statements: RefCell::new(HashMap::new()) })
     }
 
     /// The client itself, for LISTEN/NOTIFY and advisory locks held across calls.
@@ -43,12 +56,21 @@ impl PgConn {
         self.client.borrow().is_closed()
     }
 
-    fn statement(&self, sql: &str) -> Result<postgres::Statement, StoreError> {
+    /// The prepared statement for `sql`. A parameter PostgreSQL cannot type from the query
+    /// alone (`?2 IS NULL OR x = ?2`) gets the type of the value given the first time.
+    fn statement(&self, sql: &str, params: &[Pg<'_>]) -> Result<postgres::Statement, StoreError> {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
         let translated = to_postgres(sql);
-        let stmt = self.client.borrow_mut().prepare(&translated).map_err(StoreError::from)?;
+        let prepared = self.client.borrow_mut().prepare(&translated);
+        let stmt = match prepared {
+            Err(e) if e.code() == Some(&postgres::error::SqlState::INDETERMINATE_DATATYPE) => {
+                let types: Vec<postgres::types::Type> = params.iter().map(|p| p.natural_type()).collect();
+                self.client.borrow_mut().prepare_typed(&translated, &types)?
+            }
+            other => other?,
+        };
         let mut cache = self.statements.borrow_mut();
         if cache.len() > 512 {
             cache.clear();
@@ -292,6 +314,18 @@ impl rusqlite::ToSql for Lite<'_> {
 #[derive(Debug)]
 struct Pg<'a>(Cell<'a>);
 
+impl Pg<'_> {
+    fn natural_type(&self) -> postgres::types::Type {
+        use postgres::types::Type;
+        match self.0 {
+            Cell::Int(_) => Type::INT8,
+            Cell::Real(_) => Type::FLOAT8,
+            Cell::Blob(_) => Type::BYTEA,
+            Cell::Text(_) | Cell::Null => Type::TEXT,
+        }
+    }
+}
+
 impl postgres::types::ToSql for Pg<'_> {
     fn to_sql(
         &self,
@@ -413,8 +447,8 @@ impl<'a> Conn<'a> {
                 Ok(stmt.execute(rusqlite::params_from_iter(params.iter().map(|p| Lite(*p))))?)
             }
             Conn::Postgres(c) => {
-                let stmt = c.statement(sql)?;
                 let values = pg_params(params);
+                let stmt = c.statement(sql, &values)?;
                 let n = c.client.borrow_mut().execute(&stmt, &pg_refs(&values))?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
@@ -448,8 +482,8 @@ impl<'a> Conn<'a> {
                 Ok(())
             }
             Conn::Postgres(c) => {
-                let stmt = c.statement(sql)?;
                 let values = pg_params(params);
+                let stmt = c.statement(sql, &values)?;
                 let rows = c.client.borrow_mut().query(&stmt, &pg_refs(&values))?;
                 for r in &rows {
                     if !f(&Row::Postgres(r))? {
@@ -509,15 +543,6 @@ impl<'a> Conn<'a> {
         match self {
             Conn::Sqlite(c) => Some(c),
             Conn::Postgres(_) => None,
-        }
-    }
-
-    /// The PostgreSQL connection, for the few PostgreSQL-only operations (advisory locks,
-    /// NOTIFY).
-    pub(in crate::store) fn postgres(&self) -> Option<&'a PgConn> {
-        match self {
-            Conn::Sqlite(_) => None,
-            Conn::Postgres(c) => Some(c),
         }
     }
 }

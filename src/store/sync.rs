@@ -110,7 +110,7 @@ pub fn pending(r: &Reader<'_>, branch: &str) -> Result<(i64, Option<i64>), Store
 pub fn park(tx: &Tx<'_>, branch: &str, seq: i64, code: &str, message: &str) -> Result<(), StoreError> {
     let conn = tx.conn;
     conn.execute(
-        "INSERT OR IGNORE INTO sync_parked (branch_id, stream_seq, code, message, parked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO sync_parked (branch_id, stream_seq, code, message, parked_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
         params![branch, seq, code, message, now_rfc3339()],
     )?;
     Ok(())
