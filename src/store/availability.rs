@@ -34,11 +34,11 @@ pub fn list(r: &Reader<'_>, branch_id: &str) -> Result<Vec<ItemState>, StoreErro
 }
 
 fn get(conn: super::sql::Conn<'_>, branch_id: &str, item_type: &str, item_id: &str) -> Result<Option<ItemState>, StoreError> {
-    Ok(conn.query_opt(
+    conn.query_opt(
         &format!("SELECT {COLUMNS} FROM availability WHERE branch_id = ?1 AND item_type = ?2 AND item_id = ?3"),
         params![branch_id, item_type, item_id],
         from_row,
-    )?)
+    )
 }
 
 /// Stores one change and emits its stock alerts; the caller emits the update itself.

@@ -146,7 +146,7 @@ enum Location {
 /// An open connection of either engine, owned by a thread or the read pool.
 enum Owned {
     Sqlite(Connection),
-    Postgres(PgConn),
+    Postgres(Box<PgConn>),
 }
 
 impl Owned {
@@ -210,7 +210,7 @@ impl Direct {
         outside_runtime(|| {
             let conn = PgConn::connect(url)?;
             super::migrate::apply_postgres(&conn)?;
-            Ok(Direct { conn: Owned::Postgres(conn) })
+            Ok(Direct { conn: Owned::Postgres(Box::new(conn)) })
         })
     }
 
@@ -322,7 +322,7 @@ impl Db {
         let conn = PgConn::connect(url)?;
         super::migrate::apply_postgres(&conn)?;
         let fanout = super::fanout::Fanout::start(url, sink)?;
-        Self::start(Location::Postgres(url.to_string()), Owned::Postgres(conn), Box::new(|_| {}), Some(fanout))
+        Self::start(Location::Postgres(url.to_string()), Owned::Postgres(Box::new(conn)), Box::new(|_| {}), Some(fanout))
     }
 
     fn start(location: Location, conn: Owned, sink: EventSink, fanout: Option<Arc<super::fanout::Fanout>>) -> Result<Db, StoreError> {
@@ -370,7 +370,7 @@ impl Db {
     /// `PRAGMA quick_check` on a read connection; damage is recorded in [`Db::health`].
     /// Returns what it found (empty: none). PostgreSQL checks its own pages.
     pub async fn quick_check(&self) -> Result<Vec<String>, StoreError> {
-        let found = self.read(|r| super::backup::quick_problems(r)).await;
+        let found = self.read(super::backup::quick_problems).await;
         match found {
             Ok(problems) if !problems.is_empty() => {
                 self.health().damaged(&problems.join("; "));
@@ -439,7 +439,7 @@ impl Db {
                 configure(&c)?;
                 Ok(Owned::Sqlite(c))
             }
-            Location::Postgres(url) => Ok(Owned::Postgres(PgConn::connect(url)?)),
+            Location::Postgres(url) => Ok(Owned::Postgres(Box::new(PgConn::connect(url)?))),
         }
     }
 
@@ -502,7 +502,7 @@ fn writer_loop(
             && let Some(url) = &url
             && let Ok(c) = PgConn::connect(url)
         {
-            conn = Owned::Postgres(c);
+            conn = Owned::Postgres(Box::new(c));
         }
         match commit_group(&conn, group, &sink, fanout.as_deref()) {
             // Only a group that stored something proves the disk takes writes again.

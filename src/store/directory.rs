@@ -72,22 +72,22 @@ pub fn add_branch(tx: &Tx<'_>, id: &str, company_id: &str, name: &str) -> Result
 }
 
 pub fn branch(r: &Reader<'_>, id: &str) -> Result<Option<Branch>, StoreError> {
-    Ok(r.conn.query_opt(&format!("{BRANCH_COLS} WHERE b.id = ?1"), params![id], branch_from)?)
+    r.conn.query_opt(&format!("{BRANCH_COLS} WHERE b.id = ?1"), params![id], branch_from)
 }
 
 /// The company's and the branch's names, for receipt headers.
 pub fn names(r: &Reader<'_>, branch_id: &str) -> Result<Option<(String, String)>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_opt(
+    conn.query_opt(
         "SELECT c.name, b.name FROM branches b JOIN companies c ON c.id = b.company_id WHERE b.id = ?1",
         params![branch_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+    )
 }
 
 /// A company's name.
 pub fn company_name(r: &Reader<'_>, id: &str) -> Result<Option<String>, StoreError> {
-    Ok(r.conn.query_opt("SELECT name FROM companies WHERE id = ?1", params![id], |r| r.get(0))?)
+    r.conn.query_opt("SELECT name FROM companies WHERE id = ?1", params![id], |r| r.get(0))
 }
 
 /// Sets a branch's currency (an ISO 4217 code checked by `crate::currency::parse`).
@@ -177,12 +177,12 @@ fn user_from(r: &Row<'_>) -> Result<User, StoreError> {
 
 pub fn user_by_email(r: &Reader<'_>, email: &str) -> Result<Option<User>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE lower(email) = lower(?1)"), params![email], user_from)?)
+    conn.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE lower(email) = lower(?1)"), params![email], user_from)
 }
 
 pub fn user(r: &Reader<'_>, id: &str) -> Result<Option<User>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"), params![id], user_from)?)
+    conn.query_opt(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"), params![id], user_from)
 }
 
 /// Users of one company (`None`: every user), optionally of one branch, by email.
@@ -199,12 +199,12 @@ pub fn users(r: &Reader<'_>, company: Option<&str>, branch: Option<&str>) -> Res
 /// What the token gate needs of a user: (disabled, password changed at, Unix ms).
 pub fn user_gate_state(r: &Reader<'_>, id: &str) -> Result<Option<(bool, Option<i64>)>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_opt(
+    conn.query_opt(
         "SELECT disabled, password_changed_at FROM users WHERE id = ?1
          UNION ALL SELECT 1, NULL FROM users_removed WHERE id = ?1 LIMIT 1",
         params![id],
         |r| Ok((r.get::<i64>(0)? != 0, r.get(1)?)),
-    )?)
+    )
 }
 
 /// Every user whose tokens may be refused: disabled, or with a password change recorded.
@@ -296,7 +296,7 @@ pub fn publish_user(tx: &Tx<'_>, u: &User) -> Result<(), StoreError> {
 
 pub fn count_users(r: &Reader<'_>) -> Result<i64, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT COUNT(*) FROM users", params![], |r| r.get(0))?)
+    conn.query_row("SELECT COUNT(*) FROM users", params![], |r| r.get(0))
 }
 
 pub fn add_license(tx: &Tx<'_>, key_hash: &str, company_id: &str, branch_id: &str) -> Result<(), StoreError> {
@@ -316,17 +316,17 @@ pub fn add_license(tx: &Tx<'_>, key_hash: &str, company_id: &str, branch_id: &st
 /// An active (not revoked) license by the hash of its key.
 pub fn license(r: &Reader<'_>, key_hash: &str) -> Result<Option<License>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_opt("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1 AND revoked_at IS NULL", params![key_hash], |r| {
+    conn.query_opt("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1 AND revoked_at IS NULL", params![key_hash], |r| {
         Ok(License { company_id: r.get(0)?, branch_id: r.get(1)? })
-    })?)
+    })
 }
 
 /// The company and branch of a license, revoked or not.
 pub fn license_any(r: &Reader<'_>, key_hash: &str) -> Result<Option<License>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_opt("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1", params![key_hash], |r| {
+    conn.query_opt("SELECT company_id, branch_id FROM licenses WHERE key_hash = ?1", params![key_hash], |r| {
         Ok(License { company_id: r.get(0)?, branch_id: r.get(1)? })
-    })?)
+    })
 }
 
 /// The branch and its company's name when the database holds exactly one branch (an

@@ -73,13 +73,13 @@ pub fn syncable(name: &str) -> bool {
 /// The next number of `branch`'s sync stream: gap-free, because it is taken in the same
 /// transaction as the event (a rolled-back write takes its number back with it).
 fn next_stream_seq(conn: Conn<'_>, branch: &str) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
+    conn.query_row(
         "INSERT INTO sync_state (key, value) VALUES ('stream:' || ?1, '1')
          ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(sync_state.value AS BIGINT) + 1 AS TEXT)
          RETURNING CAST(value AS BIGINT)",
         params![branch],
         |r| r.get(0),
-    )?)
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -117,7 +117,7 @@ pub(crate) fn append(
 /// holds it to COMMIT (`db::begin`), so event ids increase in commit order across processes
 /// (`catchUp` and the fan-out read the log forward and must never see a smaller id commit
 /// after a larger one). Taking it first, before any row lock, keeps writers deadlock-free.
-pub(in crate::store) const WRITE_ORDER_LOCK: i64 = 0x6272_616e_6368_02;
+pub(in crate::store) const WRITE_ORDER_LOCK: i64 = 0x0062_7261_6e63_6802;
 
 /// Result of a catch-up query.
 pub struct CatchUp {

@@ -12,7 +12,7 @@ use super::sql::{Conn, params};
 const SECRET_KEPT: &str = "jwt_secret_kept";
 
 fn get(conn: Conn<'_>, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn.query_opt("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))?)
+    conn.query_opt("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))
 }
 
 /// Whether the database at `path` was served with a secret kept in the data directory.

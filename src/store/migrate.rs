@@ -102,7 +102,7 @@ pub const POSTGRES_MIGRATIONS: &[Migration] =
 
 /// The advisory lock under which PostgreSQL migrations run: processes starting together
 /// wait for the first one, then find nothing left to do.
-const MIGRATION_LOCK: i64 = 0x6272_616e_6368_01;
+const MIGRATION_LOCK: i64 = 0x0062_7261_6e63_6801;
 
 /// The PostgreSQL schema version the binary expects.
 pub fn latest_postgres() -> i64 {

@@ -74,11 +74,11 @@ pub fn raise(tx: &mut Tx<'_>, a: NewAlert<'_>) -> Result<Value, StoreError> {
 /// The open `printer_stalled` alert of a printer, if any (its id).
 pub fn open_stall(r: &Reader<'_>, printer_id: &str) -> Result<Option<String>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_opt(
+    conn.query_opt(
         "SELECT id FROM print_alerts WHERE printer_id = ?1 AND type = 'printer_stalled' AND resolved_at IS NULL ORDER BY seq DESC LIMIT 1",
         params![printer_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Closes a printer's open stall alert (if it has one) and broadcasts `printer_recovered`.
@@ -108,10 +108,10 @@ pub fn recover(tx: &mut Tx<'_>, company: &str, branch: &str, printer_id: &str, p
 /// Resolves the `job_expired` alerts of a job (it was reprinted or moved).
 pub fn resolve_for_job(tx: &Tx<'_>, job_id: &str) -> Result<usize, StoreError> {
     let conn = tx.conn;
-    Ok(conn.execute(
+    conn.execute(
         "UPDATE print_alerts SET resolved_at = ?2 WHERE job_id = ?1 AND type = 'job_expired' AND resolved_at IS NULL",
         params![job_id, now_rfc3339()],
-    )?)
+    )
 }
 
 fn from_row(r: &Row<'_>) -> Result<Value, StoreError> {
@@ -147,11 +147,11 @@ pub fn list(r: &Reader<'_>, branches: Option<&[String]>, open_only: bool, limit:
 /// One alert with its branch and company (for the caller's access check).
 pub fn get(r: &Reader<'_>, id: &str) -> Result<Option<(String, String, Value)>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_opt(
+    conn.query_opt(
         "SELECT data, resolved_at, acked_at, acked_by, company_id, branch_id FROM print_alerts WHERE id = ?1",
         params![id],
         |r| Ok((r.get(4)?, r.get(5)?, from_row(r)?)),
-    )?)
+    )
 }
 
 /// Marks an alert seen and broadcasts `printAlertAck`; acking twice keeps the first ack.

@@ -174,11 +174,11 @@ pub fn with_order_updates<T>(
 /// How many tickets wait on a printer, and when the oldest was queued (ms since the epoch).
 pub fn waiting(r: &Reader<'_>, printer_id: &str) -> Result<(i64, Option<String>), StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(*), MIN(created_at) FROM print_jobs WHERE printer_id = ?1 AND status IN ('queued', 'printing') AND kind != 'test'",
         params![printer_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+    )
 }
 
 pub fn enqueue(tx: &mut Tx<'_>, new: NewJob<'_>) -> Result<Job, StoreError> {
@@ -307,7 +307,7 @@ pub fn move_jobs(
 
 /// Makes every ticket waiting on a printer due now (`POST /api/printers/{id}/retry`).
 pub fn retry_now(tx: &mut Tx<'_>, printer_id: &str) -> Result<usize, StoreError> {
-    Ok(tx.conn.execute("UPDATE print_jobs SET next_attempt_ms = 0 WHERE printer_id = ?1 AND status = 'queued'", params![printer_id])?)
+    tx.conn.execute("UPDATE print_jobs SET next_attempt_ms = 0 WHERE printer_id = ?1 AND status = 'queued'", params![printer_id])
 }
 
 /// `note`: set when the printer could not confirm the job (it was sent in full).
@@ -374,11 +374,11 @@ pub fn alert(tx: &mut Tx<'_>, company: &str, branch: &str, kind: &str, message: 
 /// After a crash: jobs caught mid-print go back to the queue, marked uncertain.
 pub fn recover_interrupted(tx: &Tx<'_>) -> Result<usize, StoreError> {
     let conn = tx.conn;
-    Ok(conn.execute(
+    conn.execute(
         "UPDATE print_jobs SET status = 'queued', uncertain = 1, last_error = 'interrupted while printing', next_attempt_ms = 0
          WHERE status = 'printing'",
         params![],
-    )?)
+    )
 }
 
 pub struct Filter {

@@ -17,7 +17,7 @@ pub struct WireEvent {
 
 pub fn state_get(r: &Reader<'_>, key: &str) -> Result<Option<String>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_opt("SELECT value FROM sync_state WHERE key = ?1", params![key], |r| r.get(0))?)
+    conn.query_opt("SELECT value FROM sync_state WHERE key = ?1", params![key], |r| r.get(0))
 }
 
 pub fn state_set(tx: &Tx<'_>, key: &str, value: &str) -> Result<(), StoreError> {
@@ -100,11 +100,9 @@ pub fn outbox(r: &Reader<'_>, branch: &str, after: i64, max: usize, max_bytes: u
 pub fn pending(r: &Reader<'_>, branch: &str) -> Result<(i64, Option<i64>), StoreError> {
     let conn = r.conn;
     let acked = acked(r, branch)?;
-    Ok(conn.query_row(
-        "SELECT COUNT(*), MIN(created_ms) FROM events WHERE branch_id = ?1 AND stream_seq > ?2",
-        params![branch, acked],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+    conn.query_row("SELECT COUNT(*), MIN(created_ms) FROM events WHERE branch_id = ?1 AND stream_seq > ?2", params![branch, acked], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
 }
 
 pub fn park(tx: &Tx<'_>, branch: &str, seq: i64, code: &str, message: &str) -> Result<(), StoreError> {
@@ -118,7 +116,7 @@ pub fn park(tx: &Tx<'_>, branch: &str, seq: i64, code: &str, message: &str) -> R
 
 pub fn parked_count(r: &Reader<'_>) -> Result<i64, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT COUNT(*) FROM sync_parked", params![], |r| r.get(0))?)
+    conn.query_row("SELECT COUNT(*) FROM sync_parked", params![], |r| r.get(0))
 }
 
 // ---- hub side ------------------------------------------------------------------------------
@@ -148,9 +146,9 @@ pub fn uplink_revoke(tx: &Tx<'_>, branch: &str) -> Result<bool, StoreError> {
 /// The (branch, company) of an active credential.
 pub fn uplink_by_hash(r: &Reader<'_>, hash: &str) -> Result<Option<(String, String)>, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_opt("SELECT branch_id, company_id FROM uplinks WHERE token_hash = ?1 AND revoked_at IS NULL", params![hash], |r| {
+    conn.query_opt("SELECT branch_id, company_id FROM uplinks WHERE token_hash = ?1 AND revoked_at IS NULL", params![hash], |r| {
         Ok((r.get(0)?, r.get(1)?))
-    })?)
+    })
 }
 
 pub fn high_water(r: &Reader<'_>, branch: &str) -> Result<i64, StoreError> {
@@ -226,7 +224,7 @@ pub struct FeedEvent {
 /// except when the database itself is restored from an older copy).
 pub fn feed_head(r: &Reader<'_>) -> Result<i64, StoreError> {
     let conn = r.conn;
-    Ok(conn.query_row("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)", params![], |r| r.get(0))?)
+    conn.query_row("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)", params![], |r| r.get(0))
 }
 
 pub fn feed(r: &Reader<'_>, company: &str, branch: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>, StoreError> {
