@@ -2,6 +2,7 @@
 //! and known fixtures, plus small HTTP helpers.
 
 pub mod emulator;
+pub mod lb;
 pub mod nginx;
 pub mod postgres;
 pub mod process;
