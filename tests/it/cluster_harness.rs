@@ -331,3 +331,117 @@ async fn fault_lb_skips_backends_down_or_refusing() {
     assert_eq!(res.status(), 502, "no backend left");
     assert_eq!(lb.forwarded(), 10);
 }
+
+/// A Socket.IO connect to `/orders` over Engine.IO long-polling alone: `Err` with the HTTP
+/// status and body when a request of the session is refused.
+async fn polling_connect(client: &reqwest::Client, base: &str, token: &str) -> Result<(), String> {
+    let open = client.get(format!("{base}/socket.io/?EIO=4&transport=polling")).send().await.unwrap().text().await.unwrap();
+    let sid = serde_json::from_str::<serde_json::Value>(&open[1..]).unwrap()["sid"].as_str().unwrap().to_string();
+    let url = format!("{base}/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let refused = |status: reqwest::StatusCode, body: String| format!("HTTP {status}: {body}");
+    let res = client.post(&url).body(format!("40/orders,{{\"token\":\"{token}\"}}")).send().await.unwrap();
+    if res.status() != 200 {
+        return Err(refused(res.status(), res.text().await.unwrap()));
+    }
+    for _ in 0..5 {
+        let res = client.get(&url).send().await.unwrap();
+        let (status, reply) = (res.status(), res.text().await.unwrap());
+        if status != 200 {
+            return Err(refused(status, reply));
+        }
+        if reply.split('\u{1e}').any(|p| p.starts_with("40/orders,")) {
+            return Ok(());
+        }
+    }
+    Err("no connect reply".into())
+}
+
+/// A WebSocket text frame from the client (masked, as clients must).
+fn ws_frame(text: &str) -> Vec<u8> {
+    let mask = [0x11u8, 0x22, 0x33, 0x44];
+    let mut f = vec![0x81u8];
+    match text.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n => {
+            f.push(0x80 | 126);
+            f.extend((n as u16).to_be_bytes());
+        }
+    }
+    f.extend(mask);
+    f.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// The next text frame from the server (unmasked, not fragmented: Engine.IO's packets).
+async fn ws_read(conn: &mut tokio::net::TcpStream) -> String {
+    let mut head = [0u8; 2];
+    conn.read_exact(&mut head).await.expect("a frame");
+    let len = match head[1] & 0x7f {
+        126 => usize::from(conn.read_u16().await.unwrap()),
+        127 => conn.read_u64().await.unwrap() as usize,
+        n => usize::from(n),
+    };
+    let mut body = vec![0u8; len];
+    conn.read_exact(&mut body).await.unwrap();
+    String::from_utf8_lossy(&body).into()
+}
+
+/// A Socket.IO connect to `/orders` over WebSocket alone (no polling first).
+async fn websocket_connect(addr: SocketAddr, token: &str) -> Result<(), String> {
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: hq.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let head = read_head(&mut conn).await;
+    if !head.starts_with("HTTP/1.1 101") {
+        return Err(head);
+    }
+    let open = ws_read(&mut conn).await;
+    if !open.starts_with("0{") {
+        return Err(format!("no open packet: {open}"));
+    }
+    conn.write_all(&ws_frame(&format!("40/orders,{{\"token\":\"{token}\"}}"))).await.unwrap();
+    for _ in 0..5 {
+        let packet = tokio::time::timeout(Duration::from_secs(10), ws_read(&mut conn)).await.map_err(|_| "no reply in 10 s".to_string())?;
+        if packet.starts_with("40/orders,") {
+            return Ok(());
+        }
+    }
+    Err("no connect reply".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_config_carries_socket_io_to_two_branchd_processes() {
+    // Two real branchd servers with the same secret: what the cluster's processes look like
+    // from nginx (each keeps its own Engine.IO sessions).
+    let (s1, s2) = (common::TestServer::start().await, common::TestServer::start().await);
+    let token = s1.token("company_owner", Some("co-1"), None);
+    let Some(sticky) = nginx::start(&[s1.addr, s2.addr], Balance::Sticky) else { return };
+    let round_robin = nginx::start(&[s1.addr, s2.addr], Balance::RoundRobin).expect("nginx is installed");
+
+    // Long-polling works with sticky sessions, from any client address...
+    for last in 2..=5u8 {
+        let client = client_from([127, 0, 0, last]);
+        polling_connect(&client, &sticky.base, &token).await.unwrap_or_else(|e| panic!("127.0.0.{last}: {e}\n{}", sticky.access_log()));
+    }
+    // ...and breaks without them: the session's next request reaches the other process.
+    let err = polling_connect(&client_from([127, 0, 0, 1]), &round_robin.base, &token).await.expect_err("round robin breaks long-polling");
+    assert!(err.starts_with("HTTP 400"), "{err}\n{}", round_robin.access_log());
+
+    // WebSocket-only clients need no stickiness: one connection for the whole session, on
+    // either process.
+    let before = round_robin.access_log().len();
+    for _ in 0..4 {
+        websocket_connect(round_robin.addr, &token).await.unwrap_or_else(|e| panic!("{e}\n{}", round_robin.error_log()));
+    }
+    // (nginx logs a WebSocket when it closes.)
+    common::eventually("WebSockets logged on both processes", Duration::from_secs(10), || async {
+        let log = round_robin.access_log()[before..].to_string();
+        if log.contains(&s1.addr.to_string()) && log.contains(&s2.addr.to_string()) { Ok(()) } else { Err(log) }
+    })
+    .await;
+    websocket_connect(sticky.addr, &token).await.expect("WebSocket through the sticky config");
+}
