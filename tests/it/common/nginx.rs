@@ -149,7 +149,7 @@ fn main_config(dir: &Path) -> String {
 }
 
 fn try_start(bin: &Path, backends: &[SocketAddr], balance: Balance) -> Option<Nginx> {
-    let dir = tempfile::Builder::new().prefix("branchd-nginx-").tempdir().expect("temp dir").keep();
+    let dir = supervised::temp_dir("branchd-nginx-");
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     std::fs::create_dir(dir.join("tmp")).expect("tmp dir");

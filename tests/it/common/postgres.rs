@@ -145,7 +145,7 @@ fn start(bin: PathBuf) -> Server {
 }
 
 fn try_start(bin: &Path) -> Option<Server> {
-    let dir = tempfile::Builder::new().prefix("branchd-pg-").tempdir().expect("temp dir").keep();
+    let dir = supervised::temp_dir("branchd-pg-");
     supervised::give_away(&dir);
     let data = dir.join("data");
     let out = supervised::command(&bin.join("initdb"))

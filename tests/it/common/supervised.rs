@@ -9,7 +9,7 @@
 //! and the directory is given to that user first; otherwise as the test's own user.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 /// `$1` signal for a graceful stop, `$2` directory to remove, `$3` log file, then the program.
@@ -38,6 +38,13 @@ pub fn unprivileged() -> Option<(u32, u32)> {
     assert!(!pw.is_null(), "tests run as root but there is no user `nobody` to run servers as");
     // SAFETY: non-null result of getpwnam.
     Some(unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
+}
+
+/// A new temporary directory for a server, kept (the supervisor removes it): in `/tmp` when
+/// root, since the unprivileged user may not reach into a `TMPDIR` of root's.
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let base = if unprivileged().is_some() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
+    tempfile::Builder::new().prefix(prefix).tempdir_in(base).expect("temp dir").keep()
 }
 
 /// Gives `dir` and everything in it to the user of [`unprivileged`] (when root).
