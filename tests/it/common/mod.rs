@@ -2,8 +2,12 @@
 //! and known fixtures, plus small HTTP helpers.
 
 pub mod emulator;
+pub mod lb;
+pub mod nginx;
+pub mod postgres;
 pub mod process;
 pub mod proxy;
+pub mod supervised;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

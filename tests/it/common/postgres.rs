@@ -1,0 +1,201 @@
+//! A real PostgreSQL for the hub-cluster tests (issue 15): Debian's server binaries
+//! (`/usr/lib/postgresql/<newest>/bin`), one server per test process, started on first use
+//! and stopped when the process exits (see [`super::supervised`]), each test with a fresh
+//! database of its own.
+//!
+//! The server is made with `initdb -A trust` in a temporary directory, as `nobody` when the
+//! tests run as root (PostgreSQL refuses root), and listens on 127.0.0.1 on a free port and on
+//! a unix socket in that directory. `fsync` stays on: durability is what the cluster tests
+//! check (only `initdb` skips flushing the fresh cluster's files). Settings are small, for a
+//! shared 2-core machine: 200 connections, 32 MB shared buffers, no parallel query.
+//!
+//! ```ignore
+//! let Some(db) = common::postgres::database("cross_process") else { return };  // says SKIPPED
+//! let url = db.url();                       // postgres://postgres@127.0.0.1:PORT/cross_process_0
+//! assert_eq!(db.psql("SELECT count(*) FROM events"), "0");
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::supervised::{self, Supervised};
+
+/// The database superuser `initdb` makes (trusted, no password).
+pub const USER: &str = "postgres";
+
+/// What a test prints when PostgreSQL is missing and it does not run.
+pub const SKIPPED: &str = "SKIPPED: PostgreSQL not installed (apt-get install postgresql)";
+
+/// The newest `/usr/lib/postgresql/<version>/bin` with `initdb`, `postgres` and `psql`.
+pub fn bin_dir() -> Option<PathBuf> {
+    let mut found: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let version = e.file_name().to_str()?.split('.').map(|p| p.parse().ok()).collect::<Option<Vec<u32>>>()?;
+            let bin = e.path().join("bin");
+            ["initdb", "postgres", "psql"].iter().all(|t| bin.join(t).is_file()).then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+/// A program of the installed PostgreSQL (`pg_dump`, `pg_isready`...), when installed.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    bin_dir().map(|b| b.join(name)).filter(|p| p.is_file())
+}
+
+struct Server {
+    bin: PathBuf,
+    port: u16,
+    /// Held for the life of the test process: dropping it would stop the server.
+    _process: Supervised,
+}
+
+/// The test process's server, started on first call; `None` when PostgreSQL is missing.
+fn server() -> Option<&'static Server> {
+    static SERVER: OnceLock<Option<Server>> = OnceLock::new();
+    SERVER.get_or_init(|| bin_dir().map(start)).as_ref()
+}
+
+/// A fresh database on the test process's server, named after `name` (plus a number, so the
+/// same name may be asked for twice). `None`, after printing [`SKIPPED`], when PostgreSQL is
+/// not installed: the test returns. Blocks while the server starts (first call: seconds).
+pub fn database(name: &str) -> Option<PgDb> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let Some(server) = server() else {
+        eprintln!("{SKIPPED}");
+        return None;
+    };
+    let mut base: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(40).collect();
+    if base.is_empty() {
+        base.push_str("test");
+    }
+    let db = PgDb { name: format!("{base}_{}", NEXT.fetch_add(1, Ordering::Relaxed)), port: server.port, bin: server.bin.clone() };
+    let admin = PgDb { name: "postgres".into(), ..db.clone() };
+    admin.psql(&format!("CREATE DATABASE \"{}\"", db.name));
+    Some(db)
+}
+
+/// One test's database.
+#[derive(Debug, Clone)]
+pub struct PgDb {
+    name: String,
+    port: u16,
+    bin: PathBuf,
+}
+
+impl PgDb {
+    /// `postgres://postgres@127.0.0.1:PORT/NAME`, for `BRANCHD_DATABASE_URL`.
+    pub fn url(&self) -> String {
+        format!("postgres://{USER}@127.0.0.1:{}/{}", self.port, self.name)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs `sql` (one or more statements) with `psql` on this database; the rows of the last
+    /// result, one a line, columns separated by `|`, no header. Panics with psql's message
+    /// when it fails.
+    pub fn psql(&self, sql: &str) -> String {
+        self.try_psql(sql).unwrap_or_else(|e| panic!("psql on {} failed: {e}\nSQL: {sql}", self.name))
+    }
+
+    /// [`PgDb::psql`], with psql's error message as `Err` (for SQL that is meant to fail).
+    pub fn try_psql(&self, sql: &str) -> Result<String, String> {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(self.url())
+            .arg("-c")
+            .arg(sql)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .map_err(|e| format!("psql does not run: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim_end_matches('\n').to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+}
+
+/// A port nothing listens on right now (the server binds it a moment later; a clash is
+/// noticed and retried by [`start`]).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// `initdb` and start a server; retried on a fresh port when another process took it first.
+fn start(bin: PathBuf) -> Server {
+    for _ in 0..5 {
+        if let Some(server) = try_start(&bin) {
+            return server;
+        }
+    }
+    panic!("PostgreSQL could not bind a free port on 127.0.0.1 in five tries");
+}
+
+fn try_start(bin: &Path) -> Option<Server> {
+    let dir = supervised::temp_dir("branchd-pg-");
+    supervised::give_away(&dir);
+    let data = dir.join("data");
+    let out = supervised::command(&bin.join("initdb"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "-U", USER, "-E", "UTF8", "--locale=C", "--no-sync"])
+        .output()
+        .expect("initdb runs");
+    assert!(out.status.success(), "initdb failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let port = free_port();
+    let log = dir.join("postgres.log");
+    let mut args: Vec<String> = vec!["-D".into(), data.display().to_string()];
+    for setting in [
+        "listen_addresses=127.0.0.1".to_string(),
+        format!("port={port}"),
+        format!("unix_socket_directories={}", dir.display()),
+        "fsync=on".into(),
+        "synchronous_commit=on".into(),
+        "max_connections=200".into(),
+        "shared_buffers=32MB".into(),
+        "max_parallel_workers_per_gather=0".into(),
+        "max_wal_size=512MB".into(),
+        "log_min_messages=warning".into(),
+    ] {
+        args.extend(["-c".into(), setting]);
+    }
+    // SIGQUIT: immediate shutdown, the database is thrown away anyway.
+    let process = Supervised::spawn(&bin.join("postgres"), &args, &log, "QUIT", Some(&dir));
+    let server = Server { bin: bin.to_path_buf(), port, _process: process };
+    let probe = PgDb { name: "postgres".into(), port, bin: bin.to_path_buf() };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if !server._process.alive() {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            if log.contains("could not bind") || log.contains("already in use") {
+                return None; // dropping `server` removes the directory
+            }
+            panic!("PostgreSQL exited at start; its log:\n{log}");
+        }
+        // Ours, not a server that happened to be on the port.
+        if let Ok(seen) = probe.try_psql("SHOW data_directory")
+            && Path::new(&seen) == data
+        {
+            return Some(server);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "PostgreSQL did not accept connections in 60 s; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
