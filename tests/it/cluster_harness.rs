@@ -172,6 +172,21 @@ async fn nginx_sticky_keeps_each_client_address_on_one_backend() {
     }
     // Whole addresses are hashed: clients of one /24 spread over the backends.
     assert!(by_client.contains(&"a".to_string()) && by_client.contains(&"b".to_string()), "{by_client:?}");
+
+    // The documented rolling update: a marks `down`, everyone on b; back up, everyone back
+    // where they were (the hash keeps its places).
+    let names = async || {
+        let mut names = Vec::new();
+        for last in 2..=21u8 {
+            names.push(name_of(&client_from([127, 0, 0, last]), &lb.base).await);
+        }
+        names
+    };
+    lb.set_down(&[0]);
+    assert!(lb.config().contains(&format!("server {} max_fails=3 fail_timeout=10s down;", a.addr)), "{}", lb.config());
+    assert!(names().await.iter().all(|n| n == "b"), "{}", lb.access_log());
+    lb.set_down(&[]);
+    assert_eq!(names().await, by_client, "{}", lb.access_log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

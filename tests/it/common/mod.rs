@@ -1,5 +1,7 @@
 //! Test support: a real branchd server on 127.0.0.1 port 0 with a temporary data directory
-//! and known fixtures, plus small HTTP helpers.
+//! and known fixtures, plus small HTTP helpers. For the hub cluster (issue 15): a real
+//! PostgreSQL (`postgres`), nginx running the documented load-balancer config (`nginx`) and a
+//! fault-injecting load balancer for sync (`lb`), stopped with the test process (`supervised`).
 
 pub mod emulator;
 pub mod lb;

@@ -44,6 +44,8 @@ pub struct Nginx {
     pub base: String,
     dir: PathBuf,
     process: Supervised,
+    backends: Vec<SocketAddr>,
+    balance: Balance,
 }
 
 /// The nginx binary, when installed.
@@ -83,6 +85,33 @@ impl Nginx {
         std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
     }
 
+    /// Marks the backends at the indexes in `down` as `down` (all others up) and reloads
+    /// nginx, as in the documented rolling update; returns once new workers run the new
+    /// config and the old ones take no new connections (open connections stay where they
+    /// are until they close).
+    pub fn set_down(&self, down: &[usize]) {
+        std::fs::write(self.dir.join("branchd-hub-cluster.conf"), config_for(self.addr, &self.backends, down, self.balance))
+            .expect("write config");
+        let workers = || std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.process.pid)).unwrap_or_default();
+        let before = workers();
+        // SAFETY: a plain kill(2); the pid is nginx's (its supervisor reaps it only at stop).
+        assert_eq!(unsafe { libc::kill(self.process.pid as libc::pid_t, libc::SIGHUP) }, 0, "signal nginx");
+        // Reloaded: a new worker runs, and the old ones have stopped accepting (they are
+        // gone, or say they are shutting down while their open connections finish).
+        let old_accepting =
+            |w: &str| std::fs::read(format!("/proc/{w}/cmdline")).is_ok_and(|c| !String::from_utf8_lossy(&c).contains("shutting down"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = workers();
+            let fresh = now.split_whitespace().any(|w| !before.split_whitespace().any(|b| b == w));
+            if fresh && !before.split_whitespace().any(old_accepting) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "nginx did not reload in 30 s:\n{}", self.error_log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops nginx (fast shutdown: open connections are closed) and removes its directory;
     /// dropping does the same.
     pub fn stop(mut self) {
@@ -90,10 +119,11 @@ impl Nginx {
     }
 }
 
-/// The documented config for this test: listening on `listen`, balancing over `backends`.
-/// Panics when the template no longer has the lines it swaps (then this helper must learn
-/// the new shape, so that the documented file stays the tested one).
-pub fn config_for(listen: SocketAddr, backends: &[SocketAddr], balance: Balance) -> String {
+/// The documented config for this test: listening on `listen`, balancing over `backends`,
+/// those at the indexes in `down` marked `down`. Panics when the template no longer has the
+/// lines it swaps (then this helper must learn the new shape, so that the documented file
+/// stays the tested one).
+fn config_for(listen: SocketAddr, backends: &[SocketAddr], down: &[usize], balance: Balance) -> String {
     let (mut listens, mut servers, mut sticky) = (0, 0, 0);
     let mut in_upstream = false;
     let mut out = String::new();
@@ -112,8 +142,9 @@ pub fn config_for(listen: SocketAddr, backends: &[SocketAddr], balance: Balance)
             // The first server line, once per backend, with its parameters; the others go.
             if servers == 0 {
                 let params = t.trim_end_matches(';').split_whitespace().skip(2).collect::<Vec<_>>().join(" ");
-                for b in backends {
-                    out.push_str(&format!("{indent}server {b} {params};\n"));
+                for (i, b) in backends.iter().enumerate() {
+                    let down = if down.contains(&i) { " down" } else { "" };
+                    out.push_str(&format!("{indent}server {b} {params}{down};\n"));
                 }
             }
             servers += 1;
@@ -153,13 +184,13 @@ fn try_start(bin: &Path, backends: &[SocketAddr], balance: Balance) -> Option<Ng
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     std::fs::create_dir(dir.join("tmp")).expect("tmp dir");
-    std::fs::write(dir.join("branchd-hub-cluster.conf"), config_for(addr, backends, balance)).expect("write config");
+    std::fs::write(dir.join("branchd-hub-cluster.conf"), config_for(addr, backends, &[], balance)).expect("write config");
     std::fs::write(dir.join("nginx.conf"), main_config(&dir)).expect("write config");
     supervised::give_away(&dir);
     let args: Vec<String> = ["-p", &dir.display().to_string(), "-c", "nginx.conf", "-e", "error.log"].map(String::from).into();
     // SIGTERM: fast shutdown (SIGQUIT would wait for open WebSockets).
     let process = Supervised::spawn(bin, &args, &dir.join("nginx.out"), "TERM", Some(&dir));
-    let nginx = Nginx { addr, base: format!("http://{addr}"), dir, process };
+    let nginx = Nginx { addr, base: format!("http://{addr}"), dir, process, backends: backends.to_vec(), balance };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if !nginx.process.alive() {
