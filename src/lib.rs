@@ -19,6 +19,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod currency;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod mdns;

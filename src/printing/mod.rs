@@ -1,26 +1,25 @@
-//! Printers: their model, test prints and the desktop-app request/answer correlation.
+//! Printing: test prints and everything between a job and paper.
 //!
-//! Owns what a "printer" is and everything between a job and paper: rendering (`render`,
-//! pure bytes), routing a new order to printers (`routing`), the durable per-printer queue
-//! (`queue`), drivers for network, serial, USB, virtual and desktop printers (`drivers`),
-//! and the request/answer correlation with desktop apps (`desktop`).
+//! Owns rendering (`render`, pure bytes), the durable per-printer queue (`queue`), drivers
+//! for network, serial, USB, virtual and desktop printers (`drivers`), finding printers
+//! (`discovery`) and the request/answer correlation with desktop apps (`desktop`). What a
+//! "printer" is and which printers an order prints on are `domain::printer` and
+//! `domain::routing` (beneath the store, which stores and routes them).
 //! Must not know Socket.IO: desktop apps are reached through [`desktop::DesktopLink`].
 
 pub mod desktop;
 pub mod discovery;
 pub mod drivers;
-pub mod model;
 pub mod queue;
 pub mod render;
-pub mod routing;
 
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::domain::printer::{Connection, Printer};
 use crate::state::AppState;
 use crate::store::print_jobs::{self, NewJob};
-use model::{Connection, Printer};
 
 /// The outcome of a test print: the `printer:test:result` payload plus an error code.
 #[derive(Debug, Clone)]

@@ -38,7 +38,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub const NAMESPACES: [&str; 3] = ["/printing-ws", "/orders", "/availability"];
+use crate::domain::NAMESPACES;
 
 /// Transport settings that are not user settings (tests shorten them).
 #[derive(Debug, Clone, Copy)]

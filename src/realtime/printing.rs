@@ -13,9 +13,9 @@ use socketioxide::extract::SocketRef;
 
 use super::{Ctx, Later, Registrar};
 use crate::auth::Principal;
+use crate::domain::printer::{Connection, Fields, STATUSES};
 use crate::error::ApiError;
 use crate::printing::desktop::DesktopLink;
-use crate::printing::model::{Connection, Fields, STATUSES};
 use crate::state::AppState;
 use crate::store::{StoreError, printers};
 use crate::validate;

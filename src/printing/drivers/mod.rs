@@ -17,8 +17,8 @@ use base64::Engine;
 use serde_json::json;
 
 use super::desktop::DesktopHub;
-use super::model::{Connection, Printer};
 use super::render::Rendered;
+use crate::domain::printer::{Connection, Printer};
 use status::{Report, Status};
 
 /// Why a delivery failed, which decides what the queue does next.
