@@ -21,6 +21,7 @@ pub mod config;
 pub mod currency;
 pub mod domain;
 pub mod error;
+pub mod fsutil;
 pub mod http;
 pub mod mdns;
 pub mod metrics;

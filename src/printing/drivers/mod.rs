@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::desktop::DesktopHub;
 use super::render::Rendered;
+pub use crate::config::Timeouts;
 use crate::domain::printer::{Connection, Printer};
 use status::{Report, Status};
 
@@ -38,39 +39,6 @@ pub enum DriverError {
     /// retry later as a normal copy; its status is the app's to report.
     #[error("{0}")]
     Refused(String),
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub write: Duration,
-    pub read: Duration,
-    /// How long a printer may take to process a job before confirming it.
-    pub confirm: Duration,
-    /// How often an idle printer is asked for its status.
-    pub poll: Duration,
-    /// The first and the longest wait between attempts on a printer that is not ready or
-    /// failed (each failed attempt doubles it; a ready printer resets it).
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
-    /// How long a ticket waits on a printer that cannot print before `printer_stalled`
-    /// (SPEC §4: 30 s).
-    pub stall: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(3),
-            write: Duration::from_secs(10),
-            read: Duration::from_millis(1500),
-            confirm: Duration::from_secs(20),
-            poll: Duration::from_secs(10),
-            backoff_min: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(30),
-            stall: Duration::from_secs(30),
-        }
-    }
 }
 
 pub enum Driver {
