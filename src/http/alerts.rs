@@ -58,7 +58,7 @@ pub async fn retry(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<Str
     let printer = printer(&st, &p, &id).await?;
     let pid = printer.id.clone();
     let waiting = st.db().write(move |tx| print_jobs::retry_now(tx, &pid)).await.map_err(ApiError::from)?;
-    st.print_queue().retry_now(&st, &printer.id);
+    crate::printing::queue::retry_now(&st, &printer.id);
     Ok(Json(json!({"printerId": printer.id, "waitingJobs": waiting})))
 }
 

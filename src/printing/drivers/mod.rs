@@ -16,10 +16,10 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::json;
 
-use super::desktop::DesktopHub;
 use super::render::Rendered;
 pub use crate::config::Timeouts;
 use crate::domain::printer::{Connection, Printer};
+use crate::state::desktops::{self, DesktopHub};
 use status::{Report, Status};
 
 /// Why a delivery failed, which decides what the queue does next.
@@ -98,12 +98,12 @@ impl Driver {
                 let a = hub.request(device, &printer.branch_id, &correlation, "print:job", payload, *timeout).await;
                 match a.code {
                     None => Ok(Report::online()),
-                    Some(super::desktop::PRINT_TIMEOUT) => Err(DriverError::Unconfirmed("the desktop app did not answer in time".into())),
+                    Some(desktops::PRINT_TIMEOUT) => Err(DriverError::Unconfirmed("the desktop app did not answer in time".into())),
                     // Gone after the job reached it: it may have printed.
-                    Some(super::desktop::DESKTOP_OFFLINE) if a.sent => {
+                    Some(desktops::DESKTOP_OFFLINE) if a.sent => {
                         Err(DriverError::Unconfirmed("the desktop app disconnected before confirming the job".into()))
                     }
-                    Some(super::desktop::DESKTOP_OFFLINE) => Err(DriverError::Unreachable(a.message)),
+                    Some(desktops::DESKTOP_OFFLINE) => Err(DriverError::Unreachable(a.message)),
                     Some(_) => Err(DriverError::Refused(format!("the desktop app could not print: {}", a.message))),
                 }
             }
