@@ -10,7 +10,6 @@ use tokio::net::TcpListener;
 
 use crate::auth::jwt::Keys;
 use crate::config::Config;
-use crate::printing::queue::PrintQueue;
 use crate::state::AppState;
 use crate::store::{Db, StoreError};
 
@@ -144,7 +143,7 @@ impl App {
         });
         let maintenance = tokio::spawn(crate::ops::upkeep::maintenance(state.clone()));
         tokio::spawn(crate::realtime::connect::disconnect_revoked(state.clone(), state.config().license_check));
-        PrintQueue::start(&state).await?;
+        crate::printing::queue::start(&state).await?;
         let relay =
             (state.config().role == crate::config::ApplianceRole::Branch).then(|| tokio::spawn(crate::sync::relay::run(state.clone())));
         let mdns = start_mdns(&state, listener.local_addr().map(|a| a.port()).unwrap_or(0)).await;

@@ -26,9 +26,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use base64::Engine;
 use chrono::NaiveTime;
-
-pub use crate::secrets::Secret;
+use ed25519_dalek::VerifyingKey;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{setting}: {reason}")]
@@ -69,6 +69,100 @@ pub enum LogFormat {
 pub enum Zone {
     Named(chrono_tz::Tz),
     System,
+}
+
+/// A configured secret (`JWT_SECRET`, `BRANCHD_UPSTREAM_TOKEN`): `Debug` and `Display` print
+/// `<redacted>`, so a secret never reaches a log line or an error message by accident; the
+/// value is read only through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret(s.to_string())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Printer I/O timeouts and the queue's waits (the `printer_timeouts` internal setting;
+/// `printing::drivers` and `printing::queue` use them).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub write: Duration,
+    pub read: Duration,
+    /// How long a printer may take to process a job before confirming it.
+    pub confirm: Duration,
+    /// How often an idle printer is asked for its status.
+    pub poll: Duration,
+    /// The first and the longest wait between attempts on a printer that is not ready or
+    /// failed (each failed attempt doubles it; a ready printer resets it).
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// How long a ticket waits on a printer that cannot print before `printer_stalled`
+    /// (SPEC §4: 30 s).
+    pub stall: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(3),
+            write: Duration::from_secs(10),
+            read: Duration::from_millis(1500),
+            confirm: Duration::from_secs(20),
+            poll: Duration::from_secs(10),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            stall: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Socket.IO transport settings that are not user settings (the `realtime` internal setting;
+/// tests shorten them).
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// Engine.IO heartbeat (SPEC: the socket.io defaults, 25 s and 20 s).
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// Packets queued per client. What a slow client gets: everything, late. Nobody waits
+    /// for it: its packets queue up (memory is taken only as the queue grows) while it
+    /// catches up, and a client that stops answering is cut off by the heartbeat within
+    /// `ping_interval + ping_timeout`; it reconnects and `catchUp` returns what it missed.
+    /// Only a client more than this many packets behind misses broadcasts (counted in
+    /// `branchd_broadcast_deliveries_dropped_total` and logged); at a branch's event rates
+    /// the heartbeat cuts a dead client off long before that.
+    pub socket_buffer: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { ping_interval: Duration::from_secs(25), ping_timeout: Duration::from_secs(20), socket_buffer: 16 * 1024 }
+    }
 }
 
 /// Declares the settings: see the module doc. Generates [`Config`] (with `Default` and
@@ -350,7 +444,7 @@ settings! {
     update_public_key: Option<String> = None => {
         key: "update_public_key", env: "BRANCHD_UPDATE_PUBLIC_KEY", flag: Flag::None, group: "Updates", toml: "\"\"",
         shown: "the key built into this binary",
-        parse text: |s| crate::ops::update::parse_public_key(s).map(|_| Some(s.to_string())),
+        parse text: |s| parse_public_key(s).map(|_| Some(s.to_string())),
     }
 
     [internal]
@@ -360,11 +454,11 @@ settings! {
     /// shorten it.
     tls_check: Duration = Duration::from_secs(5);
     /// Printer I/O timeouts and the idle status-poll interval (tests shorten them).
-    printer_timeouts: crate::printing::drivers::Timeouts = crate::printing::drivers::Timeouts::default();
+    printer_timeouts: Timeouts = Timeouts::default();
     /// How often connected desktop apps are checked for a revoked license (tests shorten it).
     license_check: Duration = Duration::from_secs(10);
     /// Engine.IO heartbeat and per-client queue (tests shorten them).
-    realtime: crate::realtime::Tuning = crate::realtime::Tuning::default();
+    realtime: Tuning = Tuning::default();
 }
 
 /// The cross-setting rules, checked after every setting parsed on its own.
@@ -416,6 +510,14 @@ fn on_off(v: &toml::Value) -> Result<bool, String> {
 /// A number in `range`; else "`v` is not `what`".
 fn in_range<T: std::str::FromStr + PartialOrd>(v: &toml::Value, range: std::ops::RangeInclusive<T>, what: &str) -> Result<T, String> {
     text(v).parse::<T>().ok().filter(|n| range.contains(n)).ok_or_else(|| format!("{} is not {what}", text(v)))
+}
+
+/// Parses a base64 ed25519 public key (`update_public_key`; `ops::update` verifies
+/// manifests with it).
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|e| format!("not base64: {e}"))?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| "not 32 bytes".to_string())?;
+    VerifyingKey::from_bytes(&arr).map_err(|e| format!("not an ed25519 public key: {e}"))
 }
 
 /// Where a setting's command-line flag is accepted.

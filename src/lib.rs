@@ -6,11 +6,12 @@
 //! - [`config`], [`cli`], [`commands`]: settings of SPEC §1 and the admin CLI.
 //! - [`auth`]: JWT and license identity, the role table of SPEC §2.
 //! - [`http`]: REST of SPEC §3; [`realtime`]: Socket.IO of SPEC §4.
-//! - [`orders`], [`availability`]: domain rules, no I/O.
-//! - [`printing`]: printers, rendering, the print queue, drivers, desktop-app correlation.
+//! - [`orders`], [`availability`], [`domain`]: domain rules and types, no I/O.
+//! - [`printing`]: rendering, the print queue's workers, drivers, discovery, test prints.
 //! - [`mdns`]: mDNS advertisement and browsing.
 //! - [`sync`]: branch ↔ hub event exchange (outbox relay, hub endpoints, feed).
 //! - [`store`]: the only code that touches SQLite.
+//! - The modules form layers with no import cycle (ARCHITECTURE.md, "Import graph").
 
 pub mod app;
 pub mod auth;
@@ -19,7 +20,9 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod currency;
+pub mod domain;
 pub mod error;
+pub mod fsutil;
 pub mod http;
 pub mod mdns;
 pub mod metrics;

@@ -13,42 +13,6 @@ use crate::config::Config;
 
 pub const JWT_SECRET_FILE: &str = "jwt_secret";
 
-/// A configured secret (`JWT_SECRET`, `BRANCHD_UPSTREAM_TOKEN`): `Debug` and `Display` print
-/// `<redacted>`, so a secret never reaches a log line or an error message by accident; the
-/// value is read only through [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Secret {
-        Secret(s)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Secret {
-        Secret(s.to_string())
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// Writes `contents` to `path` readable by the owner only, failing if it exists.
 pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
@@ -127,6 +91,6 @@ pub fn rotate(config: &Config) -> Result<std::path::PathBuf, SecretError> {
     let _ = std::fs::remove_file(&tmp);
     write_private(&tmp, &fresh()).map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
-    crate::ops::sync_dir(&config.data_dir);
+    crate::fsutil::sync_dir(&config.data_dir);
     Ok(path)
 }

@@ -2,6 +2,14 @@
 //! cheap to clone): configuration, the database, the Socket.IO handle, the print queue,
 //! desktop apps, sync, TLS, metrics, throttles, and the §2 branch checks every transport
 //! makes. It sits beneath the features, which take it; `app.rs` only builds and wires it.
+//! The handles it holds for features are plain types here, so that it imports no feature:
+//! `desktops` (desktop-app correlation), `print_queue` (the workers' registry; the workers
+//! are `printing::queue`'s) and `relay` (sync status and wake-up; the task is
+//! `sync::relay`'s).
+
+pub mod desktops;
+pub mod print_queue;
+pub mod relay;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,10 +21,11 @@ use crate::auth::{Principal, jwt::Keys};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::printing::desktop::DesktopHub;
-use crate::printing::queue::PrintQueue;
 use crate::store::{Db, directory};
-use crate::sync::relay::Relay;
+
+use desktops::DesktopHub;
+use print_queue::PrintQueue;
+use relay::Relay;
 
 /// Cheap to clone; everything a handler needs.
 #[derive(Clone)]
@@ -28,6 +37,10 @@ pub struct AppState {
 const PASSWORD_CHECKS: usize = 2;
 /// Password checks waiting their turn; more are refused (429) at once.
 const PASSWORD_QUEUE: usize = 32;
+/// New Engine.IO sessions one source address may open at once, then per second
+/// (`realtime::admission`).
+const SESSION_BURST: u32 = 200;
+const SESSIONS_PER_SECOND: u32 = 20;
 
 struct Inner {
     config: Config,
@@ -69,10 +82,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 login_throttle: Default::default(),
                 source_throttle: Default::default(),
-                session_limiter: crate::auth::throttle::RateLimiter::new(
-                    crate::realtime::admission::SESSION_BURST,
-                    crate::realtime::admission::SESSIONS_PER_SECOND,
-                ),
+                session_limiter: crate::auth::throttle::RateLimiter::new(SESSION_BURST, SESSIONS_PER_SECOND),
                 password_checker: crate::auth::password::Checker::start(PASSWORD_CHECKS, PASSWORD_QUEUE),
                 user_gate: crate::auth::gate::UserGate::default(),
                 branch_cache: Default::default(),

@@ -43,7 +43,7 @@ pub async fn ack(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<Strin
     Ok(Json(alert))
 }
 
-async fn printer(st: &AppState, p: &crate::auth::Principal, id: &str) -> Result<crate::printing::model::Printer, ApiError> {
+async fn printer(st: &AppState, p: &crate::auth::Principal, id: &str) -> Result<crate::domain::printer::Printer, ApiError> {
     let lookup = id.to_string();
     let found = st.db().read(move |c| printers::get(c, &lookup)).await?;
     found.filter(|x| p.may_access(&x.branch_id, Some(&x.company_id))).ok_or_else(|| ApiError::not_found(format!("printer {id} not found")))
@@ -58,7 +58,7 @@ pub async fn retry(State(st): State<AppState>, Auth(p): Auth, Path(id): Path<Str
     let printer = printer(&st, &p, &id).await?;
     let pid = printer.id.clone();
     let waiting = st.db().write(move |tx| print_jobs::retry_now(tx, &pid)).await.map_err(ApiError::from)?;
-    st.print_queue().retry_now(&st, &printer.id);
+    crate::printing::queue::retry_now(&st, &printer.id);
     Ok(Json(json!({"printerId": printer.id, "waitingJobs": waiting})))
 }
 

@@ -19,8 +19,8 @@ use tower_http::compression::CompressionLayer;
 
 use super::Auth;
 use crate::auth::{Principal, Role};
+use crate::domain::NAMESPACES;
 use crate::error::ApiError;
-use crate::realtime::NAMESPACES;
 use crate::state::AppState;
 use crate::store::directory;
 

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::{Auth, JsonBody, paging};
 use crate::auth::Principal;
+use crate::domain::printer::{self as model, Printer};
 use crate::error::ApiError;
-use crate::printing::model::{self, Printer};
 use crate::state::AppState;
 use crate::store::{Page, StoreError, printers as store};
 use crate::validate;

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::{ClientAddr, JsonBody};
 use crate::auth::jwt::Claims;
 use crate::auth::throttle::{Source, SourceRefusal};
+use crate::domain::NAMESPACES;
 use crate::error::ApiError;
 use crate::metrics::Limit;
-use crate::realtime::NAMESPACES;
 use crate::state::AppState;
 use crate::store::directory;
 use crate::validate;
@@ -100,7 +100,7 @@ async fn db_ok(st: &AppState) -> bool {
 
 /// What needs a person (SPEC §3 `degraded`): the storage's problems and an uplink failing
 /// for over an hour.
-fn problems(st: &AppState, sync: &crate::sync::relay::Status) -> Vec<crate::store::health::Problem> {
+fn problems(st: &AppState, sync: &crate::state::relay::Status) -> Vec<crate::store::health::Problem> {
     let mut out = st.db().health().problems();
     if sync.enabled && !sync.online {
         let last = sync.last_success_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
@@ -224,7 +224,7 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
-fn sync_metrics(s: &crate::sync::relay::Status) -> String {
+fn sync_metrics(s: &crate::state::relay::Status) -> String {
     let last = s.last_success_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp()).unwrap_or(0);
     let rows = [
         ("branchd_sync_enabled", "gauge", "Whether this branch syncs with a hub.", u8::from(s.enabled) as i64),

@@ -82,7 +82,7 @@ pub async fn take(state: &AppState) -> Result<PathBuf, StoreError> {
         }
     }
     std::fs::rename(&partial, &target).map_err(io)?;
-    super::sync_dir(&dir);
+    crate::fsutil::sync_dir(&dir);
     Ok(target)
 }
 
@@ -237,7 +237,7 @@ pub async fn restore(config: &Config, file: &Path) -> Result<(), OpsError> {
 
     let kept = set_aside(config, &db)?;
     std::fs::rename(&incoming, &db)?;
-    super::sync_dir(&config.data_dir);
+    crate::fsutil::sync_dir(&config.data_dir);
     // Bring the schema up to date and switch the copy to WAL now, not at the next start.
     drop(crate::store::Direct::open(&db)?);
     for p in std::iter::once(db.clone()).chain(sidecars(&db)) {

@@ -6,7 +6,7 @@ use rand::Rng;
 
 use crate::auth::{Role, license, password};
 use crate::config::Config;
-use crate::printing::model::{Connection, Fields};
+use crate::domain::printer::{Connection, Fields};
 use crate::store::{Db, StoreError, directory, printers};
 
 pub const DEMO_COMPANY: &str = "demo-company";

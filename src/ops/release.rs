@@ -84,12 +84,12 @@ pub fn run(cmd: ReleaseCmd) -> Result<(), OpsError> {
                 let data = std::fs::read(file).map_err(|e| OpsError::Usage(format!("cannot read build {file}: {e}")))?;
                 let sha = hex::encode(Sha256::digest(&data));
                 let name = format!("branchd-{version}-{target}");
-                super::write_atomic(&out.join(&name), &data)?;
+                crate::fsutil::write_atomic(&out.join(&name), &data)?;
                 let signature = sign_artifact(&version, target, &sha, &key);
                 println!("{target}: {name} ({} bytes, sha256 {sha})", data.len());
                 m.artifacts.insert(target.to_string(), Artifact { url: name, sha256: sha, size: data.len() as u64, signature });
             }
-            super::write_atomic(&out.join("manifest.json"), sign_manifest(&m, &key).as_bytes())?;
+            crate::fsutil::write_atomic(&out.join("manifest.json"), sign_manifest(&m, &key).as_bytes())?;
             println!("signed manifest for {version} written to {}", out.join("manifest.json").display());
             println!("public key: {}", public(&key));
         }

@@ -1,26 +1,29 @@
-//! Printers: their model, test prints and the desktop-app request/answer correlation.
+//! Printing: test prints and everything between a job and paper.
 //!
-//! Owns what a "printer" is and everything between a job and paper: rendering (`render`,
-//! pure bytes), routing a new order to printers (`routing`), the durable per-printer queue
-//! (`queue`), drivers for network, serial, USB, virtual and desktop printers (`drivers`),
-//! and the request/answer correlation with desktop apps (`desktop`).
-//! Must not know Socket.IO: desktop apps are reached through [`desktop::DesktopLink`].
+//! Owns rendering (`render`, pure bytes), the durable per-printer queue (`queue`), drivers
+//! for network, serial, USB, virtual and desktop printers (`drivers`), finding printers
+//! (`discovery`) and test prints (through the print queue or a desktop app). What a
+//! "printer" is and which printers an order prints on are `domain::printer` and
+//! `domain::routing` (beneath the store, which stores and routes them).
+//! Must not know Socket.IO: desktop apps are reached through the [`DesktopHub`] in
+//! `AppState` (`state::desktops`), which realtime gives a [`DesktopLink`] per app.
+//!
+//! [`DesktopHub`]: crate::state::desktops::DesktopHub
+//! [`DesktopLink`]: crate::state::desktops::DesktopLink
 
-pub mod desktop;
 pub mod discovery;
 pub mod drivers;
-pub mod model;
 pub mod queue;
 pub mod render;
-pub mod routing;
 
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::state::AppState;
+use crate::domain::printer::{Connection, Printer};
+use crate::state::print_queue::Finished;
+use crate::state::{AppState, desktops};
 use crate::store::print_jobs::{self, NewJob};
-use model::{Connection, Printer};
 
 /// The outcome of a test print: the `printer:test:result` payload plus an error code.
 #[derive(Debug, Clone)]
@@ -55,7 +58,7 @@ impl TestOutcome {
     }
 
     pub fn timed_out(&self) -> bool {
-        self.code == Some(desktop::PRINT_TIMEOUT)
+        self.code == Some(desktops::PRINT_TIMEOUT)
     }
 }
 
@@ -75,8 +78,8 @@ pub struct StartedTest {
 }
 
 enum Started {
-    Desktop { correlation_id: String, sent: Result<desktop::Sent, desktop::Answer> },
-    Local { job: Result<String, String>, finished: tokio::sync::broadcast::Receiver<queue::Finished> },
+    Desktop { correlation_id: String, sent: Result<desktops::Sent, desktops::Answer> },
+    Local { job: Result<String, String>, finished: tokio::sync::broadcast::Receiver<Finished> },
 }
 
 /// The first half of [`test_print`]: sends the request to the desktop app (or queues the
@@ -146,7 +149,7 @@ async fn queue_test_page(state: &AppState, printer: &Printer) -> Result<String, 
         })
         .await
         .map_err(|e| format!("cannot queue the test page: {e}"))?;
-    state.print_queue().wake(state, &printer.id);
+    queue::wake(state, &printer.id);
     Ok(job.id)
 }
 
@@ -156,7 +159,7 @@ async fn wait_test_page(
     state: &AppState,
     printer: &Printer,
     job: String,
-    mut finished: tokio::sync::broadcast::Receiver<queue::Finished>,
+    mut finished: tokio::sync::broadcast::Receiver<Finished>,
 ) -> (String, bool, String, Option<&'static str>) {
     let wait = async {
         loop {
@@ -174,7 +177,7 @@ async fn wait_test_page(
         Err(_) => {
             let id = job.clone();
             let _ = state.db().write(move |tx| print_jobs::cancel_if_queued(tx, &id, "test print timed out")).await;
-            (job, false, "timeout".into(), Some(desktop::PRINT_TIMEOUT))
+            (job, false, "timeout".into(), Some(desktops::PRINT_TIMEOUT))
         }
     }
 }

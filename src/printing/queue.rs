@@ -17,23 +17,26 @@
 //! attempt; `/metrics` counts the attempts. A ticket waiting `Timeouts::stall` raises one
 //! `printer_stalled` alert per spell; printing again closes it with `printer_recovered`.
 //! A printer with a fallback hands its waiting tickets over once stalled that long.
+//!
+//! Which workers run (and the finished-job broadcast) is the handle in `AppState`
+//! (`state::print_queue::PrintQueue`); [`start`], [`wake`] and [`retry_now`] drive it.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::json;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::drivers::network::{Held, Pushed};
 use super::drivers::status::{Asb, Report, Status};
-use super::drivers::{Driver, DriverError, Timeouts};
-use super::model::{Connection, Printer};
+use super::drivers::{Driver, DriverError};
 use super::render::{self, Profile, Rendered};
+use crate::domain::printer::{Connection, Printer};
 use crate::state::AppState;
+use crate::state::print_queue::Finished;
 use crate::store::print_alerts;
 use crate::store::print_jobs::{self, Job};
 use crate::store::{StoreError, directory, orders, printers};
@@ -70,119 +73,34 @@ fn hold_key(p: &Printer) -> Option<(String, Asb)> {
     }
 }
 
-/// A finished job, for callers waiting on one (test prints).
-#[derive(Debug, Clone)]
-pub struct Finished {
-    pub job_id: String,
-    pub status: String,
-    pub error: Option<String>,
+/// Recovers jobs interrupted by a crash and starts a worker for every printer.
+pub async fn start(state: &AppState) -> Result<(), StoreError> {
+    let recovered = state.db().write(|tx| print_jobs::recover_interrupted(tx)).await?;
+    if recovered > 0 {
+        tracing::warn!(jobs = recovered, "print jobs were interrupted mid-print; they will print again with a POSSIBLE DUPLICATE banner");
+    }
+    let all = state.db().read(|c| printers::list(c, None, 0, 100_000)).await?;
+    for p in all.items {
+        wake(state, &p.id);
+    }
+    Ok(())
 }
 
-struct Worker {
-    wake: Arc<Notify>,
-    /// Set by "retry now": the next attempt is not held back.
-    kick: Arc<AtomicBool>,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+/// Wakes the printer's worker (starting it if needed). A hub drives no printer: the ones
+/// it knows are copies of its branches' printers.
+pub fn wake(state: &AppState, printer_id: &str) {
+    if state.config().role == crate::config::ApplianceRole::Hub {
+        return;
+    }
+    state.print_queue().wake_or_start(printer_id, state.shutdown_token(), |wake, kick, stop| {
+        tokio::spawn(run(state.clone(), printer_id.to_string(), wake, kick, stop))
+    });
 }
 
-#[derive(Default)]
-pub struct PrintQueue {
-    workers: Mutex<HashMap<String, Worker>>,
-    finished: Mutex<Option<broadcast::Sender<Finished>>>,
-    pub timeouts: Timeouts,
-}
-
-impl PrintQueue {
-    pub fn with_timeouts(timeouts: Timeouts) -> PrintQueue {
-        PrintQueue { timeouts, ..PrintQueue::default() }
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Finished> {
-        let mut guard = self.finished.lock().unwrap_or_else(|e| e.into_inner());
-        guard.get_or_insert_with(|| broadcast::channel(256).0).subscribe()
-    }
-
-    fn finished(&self, f: Finished) {
-        if let Some(tx) = self.finished.lock().ok().and_then(|g| g.clone()) {
-            let _ = tx.send(f);
-        }
-    }
-
-    /// Recovers jobs interrupted by a crash and starts a worker for every printer.
-    pub async fn start(state: &AppState) -> Result<(), StoreError> {
-        let recovered = state.db().write(|tx| print_jobs::recover_interrupted(tx)).await?;
-        if recovered > 0 {
-            tracing::warn!(
-                jobs = recovered,
-                "print jobs were interrupted mid-print; they will print again with a POSSIBLE DUPLICATE banner"
-            );
-        }
-        let all = state.db().read(|c| printers::list(c, None, 0, 100_000)).await?;
-        for p in all.items {
-            state.print_queue().wake(state, &p.id);
-        }
-        Ok(())
-    }
-
-    /// Wakes the printer's worker (starting it if needed). A hub drives no printer: the ones
-    /// it knows are copies of its branches' printers.
-    pub fn wake(&self, state: &AppState, printer_id: &str) {
-        if state.config().role == crate::config::ApplianceRole::Hub {
-            return;
-        }
-        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = workers.get(printer_id)
-            && !w.stop.is_cancelled()
-        {
-            w.wake.notify_one();
-            return;
-        }
-        let (wake, stop) = (Arc::new(Notify::new()), state.shutdown_token().child_token());
-        let kick = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(run(state.clone(), printer_id.to_string(), wake.clone(), kick.clone(), stop.clone()));
-        workers.insert(printer_id.to_string(), Worker { wake, kick, stop, task });
-    }
-
-    /// The printers with a running worker, sorted.
-    pub fn workers(&self) -> Vec<String> {
-        let ws = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        let mut ids: Vec<String> =
-            ws.iter().filter(|(_, w)| !w.stop.is_cancelled() && !w.task.is_finished()).map(|(id, _)| id.clone()).collect();
-        ids.sort();
-        ids
-    }
-
-    /// "Retry now": the printer's next attempt happens at once, whatever its backoff.
-    pub fn retry_now(&self, state: &AppState, printer_id: &str) {
-        if let Some(w) = self.workers.lock().ok().as_ref().and_then(|ws| ws.get(printer_id)) {
-            w.kick.store(true, Ordering::SeqCst);
-        }
-        self.wake(state, printer_id);
-    }
-
-    /// On shutdown: lets jobs being printed finish (up to `limit`), then stops every worker.
-    pub async fn drain(&self, limit: Duration) {
-        let tasks: Vec<_> = match self.workers.lock() {
-            Ok(mut ws) => ws.drain().map(|(_, w)| w.task).collect(),
-            Err(_) => vec![],
-        };
-        let all = async {
-            for t in tasks {
-                let _ = t.await;
-            }
-        };
-        if tokio::time::timeout(limit, all).await.is_err() {
-            tracing::warn!("print jobs still running at shutdown; they will be reprinted as possible duplicates");
-        }
-    }
-
-    /// Stops the worker of a removed printer.
-    pub fn forget(&self, printer_id: &str) {
-        if let Some(w) = self.workers.lock().ok().and_then(|mut ws| ws.remove(printer_id)) {
-            w.stop.cancel();
-        }
-    }
+/// "Retry now": the printer's next attempt happens at once, whatever its backoff.
+pub fn retry_now(state: &AppState, printer_id: &str) {
+    state.print_queue().kick(printer_id);
+    wake(state, printer_id);
 }
 
 /// The wait after `failures` consecutive failed attempts: `min` doubled each time up to

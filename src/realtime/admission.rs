@@ -2,9 +2,10 @@
 //! grow without bound). A session costs memory from its handshake until its heartbeat lapses
 //! (45 s) even if it never connects a namespace, so new sessions are rate-limited per source
 //! address (a token bucket: a burst for a screen of tablets behind one address, then a steady
-//! rate); a refused handshake gets 429 and is counted in `/metrics`. Requests of existing
-//! sessions (`sid=`) pass untouched. The appliance itself (loopback without a forwarding
-//! proxy) is not limited: it is where the operator's own tools and benchmarks run.
+//! rate; both are set where `AppState` makes the limiter); a refused handshake gets 429 and
+//! is counted in `/metrics`. Requests of existing sessions (`sid=`) pass untouched. The
+//! appliance itself (loopback without a forwarding proxy) is not limited: it is where the
+//! operator's own tools and benchmarks run.
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -13,10 +14,6 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::throttle::Source;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// New sessions one source may open at once, then per second.
-pub const SESSION_BURST: u32 = 200;
-pub const SESSIONS_PER_SECOND: u32 = 20;
 
 pub async fn limit_new_sessions(State(st): State<AppState>, req: Request, next: Next) -> Response {
     if !req.uri().path().starts_with("/socket.io") || req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("sid="))) {

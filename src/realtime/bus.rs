@@ -54,6 +54,6 @@ fn wake_printing(state: &AppState, ev: &Event) {
         _ => None,
     };
     if let Some(id) = id {
-        state.print_queue().wake(state, id);
+        crate::printing::queue::wake(state, id);
     }
 }

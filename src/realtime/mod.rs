@@ -23,7 +23,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
@@ -35,32 +34,11 @@ use socketioxide::socket::Socket;
 
 use crate::auth::Principal;
 use crate::config::Config;
+use crate::domain::NAMESPACES;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub const NAMESPACES: [&str; 3] = ["/printing-ws", "/orders", "/availability"];
-
-/// Transport settings that are not user settings (tests shorten them).
-#[derive(Debug, Clone, Copy)]
-pub struct Tuning {
-    /// Engine.IO heartbeat (SPEC: the socket.io defaults, 25 s and 20 s).
-    pub ping_interval: Duration,
-    pub ping_timeout: Duration,
-    /// Packets queued per client. What a slow client gets: everything, late. Nobody waits
-    /// for it: its packets queue up (memory is taken only as the queue grows) while it
-    /// catches up, and a client that stops answering is cut off by the heartbeat within
-    /// `ping_interval + ping_timeout`; it reconnects and `catchUp` returns what it missed.
-    /// Only a client more than this many packets behind misses broadcasts (counted in
-    /// `branchd_broadcast_deliveries_dropped_total` and logged); at a branch's event rates
-    /// the heartbeat cuts a dead client off long before that.
-    pub socket_buffer: usize,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning { ping_interval: Duration::from_secs(25), ping_timeout: Duration::from_secs(20), socket_buffer: 16 * 1024 }
-    }
-}
+pub use crate::config::Tuning;
 
 pub fn room_branch(id: &str) -> String {
     format!("branch:{id}")

@@ -1,6 +1,6 @@
 //! `/printing-ws`: web clients ask for test prints; desktop apps report their printers and
 //! status and answer correlated requests. Desktop apps are registered with the
-//! [`DesktopHub`](crate::printing::desktop::DesktopHub) through a [`DesktopLink`] that wraps
+//! [`DesktopHub`](crate::state::desktops::DesktopHub) through a [`DesktopLink`] that wraps
 //! their socket.
 //!
 //! `printer:test` waits on another party (the desktop app or the printer): it is registered
@@ -13,10 +13,10 @@ use socketioxide::extract::SocketRef;
 
 use super::{Ctx, Later, Registrar};
 use crate::auth::Principal;
+use crate::domain::printer::{Connection, Fields, STATUSES};
 use crate::error::ApiError;
-use crate::printing::desktop::DesktopLink;
-use crate::printing::model::{Connection, Fields, STATUSES};
 use crate::state::AppState;
+use crate::state::desktops::DesktopLink;
 use crate::store::{StoreError, printers};
 use crate::validate;
 

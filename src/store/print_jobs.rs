@@ -282,8 +282,8 @@ pub fn mark_printing(tx: &mut Tx<'_>, id: &str, printer_id: &str) -> Result<Job,
 /// `job_expired` alerts are resolved. Returns the moved jobs.
 pub fn move_jobs(
     tx: &mut Tx<'_>,
-    from: &crate::printing::model::Printer,
-    to: &crate::printing::model::Printer,
+    from: &crate::domain::printer::Printer,
+    to: &crate::domain::printer::Printer,
 ) -> Result<Vec<Job>, StoreError> {
     let ids: Vec<String> = {
         let sql = "SELECT id FROM print_jobs WHERE printer_id = ?1 AND status = 'queued' AND kind != 'test' ORDER BY seq";
@@ -416,7 +416,7 @@ pub fn list(r: &Reader<'_>, f: &Filter) -> Result<Page<Job>, StoreError> {
 /// alert for each station no printer serves.
 pub fn route_order(tx: &mut Tx<'_>, order: &crate::orders::Order) -> Result<usize, StoreError> {
     let printers = super::printers::list(tx, Some(std::slice::from_ref(&order.branch_id)), 0, 1000)?.items;
-    let plan = crate::printing::routing::plan(order, &printers);
+    let plan = crate::domain::routing::plan(order, &printers);
     let (company, branch) = (order.company_id.as_str(), order.branch_id.as_str());
     let mut queued = 0;
     for (printer, station) in &plan.kitchen {

@@ -4,7 +4,7 @@ use super::sql::{Row, params};
 use serde_json::{Value, json};
 
 use super::{Page, Reader, StoreError, Tx, now_rfc3339};
-use crate::printing::model::{self, Fields, Printer, initial_status};
+use crate::domain::printer::{self as model, Fields, Printer, initial_status};
 
 pub const NS: &str = "/printing-ws";
 
@@ -154,7 +154,7 @@ pub fn add(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, fields: Fields) -
         local_id: None,
         answers_status: false,
         fallback_printer_id: None,
-        fallback_after_seconds: crate::printing::model::DEFAULT_FALLBACK_AFTER_SECONDS,
+        fallback_after_seconds: crate::domain::printer::DEFAULT_FALLBACK_AFTER_SECONDS,
     };
     fields.apply(&mut p);
     if p.name.is_empty() {

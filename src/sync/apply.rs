@@ -7,8 +7,8 @@
 use serde_json::Value;
 
 use crate::availability::{self, ItemState};
+use crate::domain::printer::Printer;
 use crate::orders::{self, Order, Status};
-use crate::printing::model::Printer;
 use crate::store::events::Origin;
 use crate::store::{
     StoreError, Tx, availability as avail_store, orders as order_store, print_alerts as print_alert_store, printers as printer_store,

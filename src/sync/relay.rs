@@ -2,16 +2,14 @@
 //! pulls the hub's feed. It advances its cursor only from the hub's answer (given after the
 //! hub's commit), retries with exponential backoff and jitter, is woken early by new events,
 //! notices when the hub lost events it had acknowledged (a restored backup) and sends them
-//! again, and stops loudly — never loops — on a credential or protocol refusal.
+//! again, and stops loudly — never loops — on a credential or protocol refusal. Its status
+//! and wake-up live in `AppState` (`state::relay::Relay`).
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::Rng;
 use reqwest::StatusCode;
-use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 use super::{BATCH_MAX_BYTES, BATCH_MAX_EVENTS, FEED_MAX, FeedResponse, Hello, PROTOCOL, PushResponse, WireEvent, apply};
 use crate::state::AppState;
@@ -24,53 +22,6 @@ const IDLE: Duration = Duration::from_secs(5);
 const SEQ_CONFLICT: &str = "SEQ_CONFLICT";
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const PERSIST_SUCCESS_EVERY: Duration = Duration::from_secs(60);
-
-/// What `/health`, `/metrics` and the dashboard show about sync.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    pub enabled: bool,
-    pub online: bool,
-    pub branch_id: Option<String>,
-    pub acked: i64,
-    pub hub_high_water: i64,
-    pub pending: i64,
-    pub oldest_pending_age_seconds: Option<i64>,
-    pub last_success_at: Option<String>,
-    pub last_error: Option<String>,
-    pub stopped: Option<String>,
-    pub parked: i64,
-    pub divergences: u64,
-    pub pushed: u64,
-    /// Events the hub said it already had (resent after a lost answer or a restart).
-    pub duplicates: u64,
-    pub feed_applied: u64,
-    /// Something an installer must fix although sync runs (e.g. the credential is for a
-    /// branch this appliance does not have).
-    pub warning: Option<String>,
-}
-
-/// The relay's shared handle (in `AppState`): its status, and the wake-up new events send.
-#[derive(Default)]
-pub struct Relay {
-    status: Mutex<Status>,
-    wake: Notify,
-}
-
-impl Relay {
-    pub fn status(&self) -> Status {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-    /// New local events: push them now rather than at the next poll.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-    fn update(&self, f: impl FnOnce(&mut Status)) {
-        if let Ok(mut s) = self.status.lock() {
-            f(&mut s);
-        }
-    }
-}
 
 enum Fail {
     /// Try again later (network, 5xx, timeouts).
@@ -219,7 +170,7 @@ pub async fn run_uplink(state: AppState, base: String, token: String) {
         refresh_backlog(&state).await;
         let offline = failures > 0;
         tokio::select! {
-            _ = state.sync().wake.notified() => {}
+            _ = state.sync().notified() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = uplink_back(&up), if offline => tracing::info!("sync: the hub is reachable again"),
             _ = stop.cancelled() => return,

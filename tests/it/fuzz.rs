@@ -542,13 +542,13 @@ fn fuzz_availability_bodies() {
 fn fuzz_printer_bodies() {
     fuzz_sync("printers", |input| {
         let Some(v) = as_json(input) else { return };
-        if let Ok(f) = branchd::printing::model::parse_fields(&v)
+        if let Ok(f) = branchd::domain::printer::parse_fields(&v)
             && let Some(c) = &f.connection
         {
-            let _ = branchd::printing::model::initial_status(c);
+            let _ = branchd::domain::printer::initial_status(c);
         }
         if let Some(c) = v.get("connection") {
-            let _ = branchd::printing::model::parse_connection(c);
+            let _ = branchd::domain::printer::parse_connection(c);
         }
     });
 }

@@ -9,12 +9,16 @@
 //!   features share is in `src/state.rs` (the import graph stays without `app` in a cycle).
 //! - Every module file under `src/` is on ARCHITECTURE.md's code map (by its own path or a
 //!   folder it lies in).
+//! - The top-level modules form layers: no import cycle among them, counting the modules a
+//!   module names through `crate::` paths in code outside `#[cfg(test)]` modules (the graph
+//!   `tools/import-graph.py` prints).
 //! - No function outside tests is longer than `MAX_FN_LINES` lines (from the line of its
 //!   `fn` to its closing brace); `#[cfg(test)]` modules are not counted.
 //!
 //! Comments are not checked (they may name what they talk about); code and string literals
 //! are. Every message says `file:line`, what is wrong and what to do.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Where a dependency may be named: path prefixes under the crate root.
@@ -317,6 +321,103 @@ fn code_map(architecture: &str) -> Vec<String> {
     section.split('`').skip(1).step_by(2).filter(|t| t.starts_with("src/")).map(str::to_string).collect()
 }
 
+/// The top-level module a source file belongs to (`src/store/db.rs` → `store`, `src/state.rs`
+/// → `state`); `None` for the crate roots `lib.rs` and `main.rs`.
+fn top_module(path: &str) -> Option<&str> {
+    let head = path.strip_prefix("src/")?.split('/').next()?;
+    let module = head.strip_suffix(".rs").unwrap_or(head);
+    (!matches!(module, "lib" | "main")).then_some(module)
+}
+
+/// The first names of the paths after each `crate::` in lexed code, with their byte offsets:
+/// `crate::store::Db` → `store`, `crate::{auth::Role, store}` → `auth` and `store`.
+fn crate_paths(code: &str) -> Vec<(usize, &str)> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let ident_at = |at: usize| {
+        let len = code[at..].find(|c: char| !is_ident(c)).unwrap_or(code.len() - at);
+        &code[at..at + len]
+    };
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(p) = code[from..].find("crate::") {
+        let at = from + p;
+        from = at + "crate::".len();
+        if code[..at].chars().next_back().is_some_and(is_ident) {
+            continue;
+        }
+        if !code[from..].starts_with('{') {
+            out.push((from, ident_at(from)));
+            continue;
+        }
+        // A group: the first name of each item at depth 1.
+        let (mut depth, mut item_start) = (0, true);
+        for (i, c) in code[from..].char_indices() {
+            match c {
+                '{' => {
+                    depth += 1;
+                    item_start = depth == 1;
+                }
+                '}' if depth == 1 => break,
+                '}' => depth -= 1,
+                ',' if depth == 1 => item_start = true,
+                c if item_start && is_ident(c) => {
+                    out.push((from + i, ident_at(from + i)));
+                    item_start = false;
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Module → module → the first `file:line` that names it: the top-level modules each module
+/// names through `crate::` paths, in code outside `#[cfg(test)]` modules.
+type Graph = BTreeMap<String, BTreeMap<String, String>>;
+
+fn import_graph(files: &[Source]) -> Graph {
+    let known: BTreeSet<&str> = files.iter().filter_map(|f| top_module(&f.path)).collect();
+    let mut graph = Graph::new();
+    for f in files {
+        let Some(me) = top_module(&f.path) else { continue };
+        let code = without_test_modules(&lex(&f.text).code);
+        for (at, dep) in crate_paths(&code) {
+            if dep != me && known.contains(dep) {
+                let line = code[..at].matches('\n').count() + 1;
+                let edges = graph.entry(me.to_string()).or_default();
+                edges.entry(dep.to_string()).or_insert_with(|| format!("{}:{line}", f.path));
+            }
+        }
+    }
+    graph
+}
+
+/// The import cycles of `graph`: each strongly connected set of more than one module,
+/// sorted.
+fn import_cycles(graph: &Graph) -> Vec<Vec<String>> {
+    let reach = |start: &str| {
+        let (mut seen, mut todo) = (BTreeSet::new(), vec![start.to_string()]);
+        while let Some(m) = todo.pop() {
+            for dep in graph.get(&m).into_iter().flat_map(|d| d.keys()) {
+                if seen.insert(dep.clone()) {
+                    todo.push(dep.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reaches: BTreeMap<&String, BTreeSet<String>> = graph.keys().map(|m| (m, reach(m))).collect();
+    let mut cycles: Vec<Vec<String>> = Vec::new();
+    for (m, from_m) in &reaches {
+        let mut cycle: Vec<String> = from_m.iter().filter(|o| reaches.get(o).is_some_and(|r| r.contains(*m))).cloned().collect();
+        if cycle.len() > 1 && !cycles.iter().any(|c| c.contains(m)) {
+            cycle.sort();
+            cycles.push(cycle);
+        }
+    }
+    cycles
+}
+
 /// Every violation in `files` (and against the code map in `architecture`), one line each.
 fn check(files: &[Source], architecture: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -373,6 +474,18 @@ fn check(files: &[Source], architecture: &str) -> Vec<String> {
                 f.path
             ));
         }
+    }
+    let graph = import_graph(files);
+    for cycle in import_cycles(&graph) {
+        let edges: Vec<(&String, &String, &String)> =
+            cycle.iter().flat_map(|m| graph[m].iter().filter(|(dep, _)| cycle.contains(dep)).map(move |(dep, at)| (m, dep, at))).collect();
+        let list: Vec<String> = edges.iter().map(|(m, dep, at)| format!("{m} -> {dep} ({at})")).collect();
+        out.push(format!(
+            "{}: import cycle among the top-level modules {}: {}; move what the lower one needs beneath both (a plain type), or have it take a value or closure that app.rs wires, instead (ARCHITECTURE.md, \"Import graph\")",
+            edges[0].2,
+            cycle.join(", "),
+            list.join(", ")
+        ));
     }
     out
 }
@@ -436,9 +549,17 @@ fn planted_violations_are_reported() {
             "src/http/bad.rs",
             "fn f<'a>(c: &'a x) {\n    let n = c.query_row(\"SELECT 1\", [], |r| r.get(0));\n    let e: rusqlite::Error = todo!();\n    let s = r#\"\n  UPDATE orders SET x = 1\"#;\n    let io: socketioxide::SocketIo = todo!();\n    let st: crate::app::AppState = todo!();\n}\n",
         ),
-        file("src/planted.rs", "fn main() {}\n"),
+        file("src/planted.rs", "use crate::http::x;\nfn main() {}\n"),
         // A function of 81 lines is one too many; 80 lines, a declaration, and test code pass.
         file("src/http/long.rs", &long_fns),
+        // An import cycle: store -> http (in a `use` group over lines) -> store. A `crate::`
+        // path in a comment, a string or a test module, or after a word ending in `crate`,
+        // is no edge (else http -> planted -> http would be a second cycle).
+        file("src/store/up.rs", "use crate::{\n    validate::{self, Invalid},\n    http::Json,\n};\n"),
+        file(
+            "src/http/down.rs",
+            "// crate::planted\nfn f() {\n    let s = \"crate::planted\";\n    let notcrate::planted = 1;\n    let db: crate::store::Db = todo!();\n}\n#[cfg(test)]\nmod tests {\n    use crate::planted::x;\n}\n",
+        ),
     ];
     let problems = check(&files, map);
     let expect = [
@@ -449,6 +570,7 @@ fn planted_violations_are_reported() {
         "src/http/bad.rs:7: `crate::app` outside the wiring",
         "src/planted.rs:1: module missing from ARCHITECTURE.md's code map",
         "src/http/long.rs:86: fn `too_long` is 81 lines (more than 80)",
+        "src/http/down.rs:5: import cycle among the top-level modules http, store: http -> store (src/http/down.rs:5), store -> http (src/store/up.rs:3)",
     ];
     for e in expect {
         assert!(problems.iter().any(|p| p.starts_with(e)), "expected a problem starting {e:?}, got:\n{}", problems.join("\n"));

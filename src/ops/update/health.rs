@@ -95,7 +95,7 @@ fn put_back(p: &Pending) -> Result<(), UpdateError> {
         source,
     })?;
     if let Some(dir) = p.binary.parent() {
-        crate::ops::sync_dir(dir);
+        crate::fsutil::sync_dir(dir);
     }
     println!("put {} back as {}", p.previous.display(), p.binary.display());
     Ok(())

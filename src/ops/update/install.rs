@@ -125,9 +125,10 @@ fn install(config: &Config, m: &Manifest, download: &Path, bin: &Path, previous:
         installed_at_ms: chrono::Utc::now().timestamp_millis(),
     };
     let _ = std::fs::create_dir_all(&config.data_dir);
-    let _ = crate::ops::write_atomic(&config.data_dir.join(PENDING_FILE), serde_json::to_string(&pending).unwrap_or_default().as_bytes());
+    let _ =
+        crate::fsutil::write_atomic(&config.data_dir.join(PENDING_FILE), serde_json::to_string(&pending).unwrap_or_default().as_bytes());
     std::fs::rename(download, bin).map_err(|source| UpdateError::Replace { binary: bin.to_path_buf(), source })?;
-    crate::ops::sync_dir(dir);
+    crate::fsutil::sync_dir(dir);
     Ok(pending)
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{BUILTIN_PUBLIC_KEY, UpdateError};
 use crate::config::Config;
+pub use crate::config::parse_public_key;
 
 const MANIFEST_DOMAIN: &[u8] = b"branchd-manifest-v1\n";
 
@@ -40,13 +41,6 @@ struct Envelope<'a> {
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// Parses a base64 ed25519 public key.
-pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|e| format!("not base64: {e}"))?;
-    let arr: [u8; 32] = bytes.try_into().map_err(|_| "not 32 bytes".to_string())?;
-    VerifyingKey::from_bytes(&arr).map_err(|e| format!("not an ed25519 public key: {e}"))
 }
 
 fn parse_signature(text: &str) -> Result<Signature, String> {

@@ -109,7 +109,7 @@ fn record_check(config: &Config, source: Option<&str>, result: &Result<Manifest,
     };
     let v = json!({"checkedAt": crate::store::now_rfc3339(), "current": crate::VERSION, "available": available,
                    "newer": is_newer, "source": source, "error": error});
-    let _ = super::write_atomic(&config.data_dir.join(STATUS_FILE), v.to_string().as_bytes());
+    let _ = crate::fsutil::write_atomic(&config.data_dir.join(STATUS_FILE), v.to_string().as_bytes());
 }
 
 /// Inside `serve`: checks for a newer release a minute after start and every six hours,

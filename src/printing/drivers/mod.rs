@@ -16,9 +16,10 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::json;
 
-use super::desktop::DesktopHub;
-use super::model::{Connection, Printer};
 use super::render::Rendered;
+pub use crate::config::Timeouts;
+use crate::domain::printer::{Connection, Printer};
+use crate::state::desktops::{self, DesktopHub};
 use status::{Report, Status};
 
 /// Why a delivery failed, which decides what the queue does next.
@@ -38,39 +39,6 @@ pub enum DriverError {
     /// retry later as a normal copy; its status is the app's to report.
     #[error("{0}")]
     Refused(String),
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub write: Duration,
-    pub read: Duration,
-    /// How long a printer may take to process a job before confirming it.
-    pub confirm: Duration,
-    /// How often an idle printer is asked for its status.
-    pub poll: Duration,
-    /// The first and the longest wait between attempts on a printer that is not ready or
-    /// failed (each failed attempt doubles it; a ready printer resets it).
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
-    /// How long a ticket waits on a printer that cannot print before `printer_stalled`
-    /// (SPEC §4: 30 s).
-    pub stall: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(3),
-            write: Duration::from_secs(10),
-            read: Duration::from_millis(1500),
-            confirm: Duration::from_secs(20),
-            poll: Duration::from_secs(10),
-            backoff_min: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(30),
-            stall: Duration::from_secs(30),
-        }
-    }
 }
 
 pub enum Driver {
@@ -130,12 +98,12 @@ impl Driver {
                 let a = hub.request(device, &printer.branch_id, &correlation, "print:job", payload, *timeout).await;
                 match a.code {
                     None => Ok(Report::online()),
-                    Some(super::desktop::PRINT_TIMEOUT) => Err(DriverError::Unconfirmed("the desktop app did not answer in time".into())),
+                    Some(desktops::PRINT_TIMEOUT) => Err(DriverError::Unconfirmed("the desktop app did not answer in time".into())),
                     // Gone after the job reached it: it may have printed.
-                    Some(super::desktop::DESKTOP_OFFLINE) if a.sent => {
+                    Some(desktops::DESKTOP_OFFLINE) if a.sent => {
                         Err(DriverError::Unconfirmed("the desktop app disconnected before confirming the job".into()))
                     }
-                    Some(super::desktop::DESKTOP_OFFLINE) => Err(DriverError::Unreachable(a.message)),
+                    Some(desktops::DESKTOP_OFFLINE) => Err(DriverError::Unreachable(a.message)),
                     Some(_) => Err(DriverError::Refused(format!("the desktop app could not print: {}", a.message))),
                 }
             }

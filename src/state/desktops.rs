@@ -1,4 +1,5 @@
-//! Desktop print agents: which app is connected for which device, and the correlation of
+//! Desktop print agents (a handle in `AppState`, used by `printing` and `realtime`): which
+//! app is connected for which device, and the correlation of
 //! requests sent to them (SPEC §4). A request carries a fresh `correlationId`; the first
 //! answer from the same connection resolves it, later duplicates are ignored; no answer
 //! within the print timeout resolves it as a timeout; a disconnect fails its pending

@@ -5,7 +5,7 @@
 
 use crate::orders::Order;
 
-use super::model::Printer;
+use super::printer::Printer;
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
@@ -54,8 +54,8 @@ pub fn plan(order: &Order, printers: &[Printer]) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::printer::Connection;
     use crate::orders::{Item, Status};
-    use crate::printing::model::Connection;
 
     fn printer(id: &str, role: &str, stations: &[&str]) -> Printer {
         Printer {
