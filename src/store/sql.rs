@@ -65,7 +65,10 @@ impl PgConn {
         let translated = to_postgres(sql);
         let prepared = self.client.borrow_mut().prepare(&translated);
         let stmt = match prepared {
-            Err(e) if e.code() == Some(&postgres::error::SqlState::INDETERMINATE_DATATYPE) => {
+            Err(e)
+                if e.code() == Some(&postgres::error::SqlState::INDETERMINATE_DATATYPE)
+                    || e.code() == Some(&postgres::error::SqlState::AMBIGUOUS_PARAMETER) =>
+            {
                 let types: Vec<postgres::types::Type> = params.iter().map(|p| p.natural_type()).collect();
                 self.client.borrow_mut().prepare_typed(&translated, &types)?
             }

@@ -223,8 +223,13 @@ pub struct FeedEvent {
 /// The newest position the feed ever had (events' AUTOINCREMENT counter: it never goes back,
 /// except when the database itself is restored from an older copy).
 pub fn feed_head(r: &Reader<'_>) -> Result<i64, StoreError> {
-    let conn = r.conn;
-    conn.query_row("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)", params![], |r| r.get(0))
+    let sql = match r.backend() {
+        super::sql::Backend::Sqlite => "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
+        super::sql::Backend::Postgres => {
+            "SELECT COALESCE(pg_sequence_last_value(CAST(pg_get_serial_sequence('events', 'seq') AS regclass)), 0)"
+        }
+    };
+    r.conn.query_row(sql, params![], |r| r.get(0))
 }
 
 pub fn feed(r: &Reader<'_>, company: &str, branch: &str, after: i64, limit: usize) -> Result<Vec<FeedEvent>, StoreError> {

@@ -23,10 +23,23 @@ struct Pair {
     hub: TestServer,
     branch: TestServer,
     proxy: Arc<Proxy>,
+    /// The hub's PostgreSQL database (a hub cluster's store), when it has one.
+    pg: Option<common::postgres::PgDb>,
 }
 
 async fn pair() -> Pair {
-    let hub = TestServer::start_with(|c| c.role = ApplianceRole::Hub).await;
+    pair_on(None).await
+}
+
+/// A branch syncing through a fault-injecting proxy to a hub on SQLite, or on the PostgreSQL
+/// database `pg` (the same tests run against both stores).
+async fn pair_on(pg: Option<common::postgres::PgDb>) -> Pair {
+    let url = pg.as_ref().map(|db| db.url());
+    let hub = TestServer::start_with(move |c| {
+        c.role = ApplianceRole::Hub;
+        c.database_url = url.map(Into::into);
+    })
+    .await;
     let credential = branchd::sync::hub::new_credential();
     let hash = branchd::auth::license::hash(&credential);
     hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, "br-1", "co-1", &hash)).await.unwrap();
@@ -37,7 +50,7 @@ async fn pair() -> Pair {
         c.upstream_token = Some(credential.into());
     })
     .await;
-    Pair { hub, branch, proxy }
+    Pair { hub, branch, proxy, pg }
 }
 
 fn cashier(s: &TestServer) -> String {
@@ -52,6 +65,19 @@ async fn branch_stream(s: &TestServer) -> Vec<(i64, String)> {
         .unwrap();
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     rows.collect::<Result<Vec<_>, _>>().unwrap()
+}
+
+/// (stream seq, event uuid, status) of every event the hub stored for br-1.
+async fn pair_hub_stream(p: &Pair) -> Vec<(i64, String, String)> {
+    let Some(pg) = &p.pg else { return hub_stream(&p.hub).await };
+    let out = pg.psql("SELECT stream_seq, event_uuid, status FROM hub_events WHERE branch_id = 'br-1' ORDER BY stream_seq");
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (f[0].trim().parse().unwrap(), f[1].trim().to_string(), f[2].trim().to_string())
+        })
+        .collect()
 }
 
 async fn hub_stream(s: &TestServer) -> Vec<(i64, String, String)> {
@@ -121,7 +147,19 @@ fn assert_exactly_once(branch: &[(i64, String)], hub: &[(i64, String, String)]) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn effectively_once_through_lost_responses_duplicates_and_reordering() {
-    let p = pair().await;
+    effectively_once(None).await;
+}
+
+/// The same against a hub on PostgreSQL (a hub cluster's store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn effectively_once_through_lost_responses_duplicates_and_reordering_on_postgres() {
+    if let Some(db) = common::postgres::database("effectively_once_through_lost_") {
+        effectively_once(Some(db)).await;
+    }
+}
+
+async fn effectively_once(pg: Option<common::postgres::PgDb>) {
+    let p = pair_on(pg).await;
     p.proxy.chaos(
         0x9e37_79b9_7f4a_7c15,
         vec![
@@ -141,7 +179,7 @@ async fn effectively_once_through_lost_responses_duplicates_and_reordering() {
     until_synced(&p).await;
     assert!(p.proxy.count("LoseResponse") > 0 && p.proxy.count("Duplicate") > 0 && p.proxy.count("ReplayLater") > 0, "faults happened");
     assert!(health(&p.branch).await["sync"]["duplicates"].as_u64().unwrap() > 0, "duplicated batches were reported as duplicates");
-    assert_exactly_once(&branch_stream(&p.branch).await, &hub_stream(&p.hub).await);
+    assert_exactly_once(&branch_stream(&p.branch).await, &pair_hub_stream(&p).await);
 
     // The hub's own view: every order once, in its final state.
     let admin = p.hub.token("super_admin", None, None);
@@ -161,7 +199,19 @@ async fn effectively_once_through_lost_responses_duplicates_and_reordering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_outage_is_caught_up_and_visible_meanwhile() {
-    let p = pair().await;
+    long_outage(None).await;
+}
+
+/// The same against a hub on PostgreSQL (a hub cluster's store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_outage_is_caught_up_and_visible_meanwhile_on_postgres() {
+    if let Some(db) = common::postgres::database("a_long_outage_is_caught_up_and") {
+        long_outage(Some(db)).await;
+    }
+}
+
+async fn long_outage(pg: Option<common::postgres::PgDb>) {
+    let p = pair_on(pg).await;
     make_traffic(&p.branch, 1).await;
     until_synced(&p).await;
     assert_eq!(health(&p.branch).await["upstream"], "online");
@@ -182,7 +232,7 @@ async fn a_long_outage_is_caught_up_and_visible_meanwhile() {
         if h["upstream"] == "online" && h["sync"]["pending"] == 0 { Ok(()) } else { Err(h.to_string()) }
     })
     .await;
-    assert_exactly_once(&branch_stream(&p.branch).await, &hub_stream(&p.hub).await);
+    assert_exactly_once(&branch_stream(&p.branch).await, &pair_hub_stream(&p).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +253,7 @@ async fn a_hub_restored_from_backup_is_noticed_and_refilled() {
     assert!(total > 5);
     make_traffic(&p.branch, 1).await;
     until_synced(&p).await;
-    assert_exactly_once(&branch_stream(&p.branch).await, &hub_stream(&p.hub).await);
+    assert_exactly_once(&branch_stream(&p.branch).await, &pair_hub_stream(&p).await);
     let h = health(&p.branch).await;
     assert!(h["sync"]["divergences"].as_u64().unwrap() >= 1, "the divergence was noticed: {h}");
 }
@@ -213,7 +263,7 @@ async fn a_branch_restored_from_an_older_backup_renumbers_its_new_events_and_los
     let p = pair().await;
     make_traffic(&p.branch, 10).await;
     until_synced(&p).await;
-    let hub_before = hub_stream(&p.hub).await;
+    let hub_before = pair_hub_stream(&p).await;
     assert!(hub_before.len() > 8);
     // The branch goes back to the moment after its event 5 (restored from an older backup):
     // what it writes next reuses numbers the hub already holds for other events.
@@ -230,7 +280,7 @@ async fn a_branch_restored_from_an_older_backup_renumbers_its_new_events_and_los
     let new_orders = make_traffic(&p.branch, 3).await;
     until_synced(&p).await;
 
-    let (branch, hub) = (branch_stream(&p.branch).await, hub_stream(&p.hub).await);
+    let (branch, hub) = (branch_stream(&p.branch).await, pair_hub_stream(&p).await);
     let seqs: Vec<i64> = hub.iter().map(|e| e.0).collect();
     assert_eq!(seqs, (1..=hub.len() as i64).collect::<Vec<_>>(), "the hub's stream has no gap");
     assert!(hub.iter().all(|e| e.2 == "applied"), "{hub:?}");
@@ -250,7 +300,19 @@ async fn a_branch_restored_from_an_older_backup_renumbers_its_new_events_and_los
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_event_is_parked_and_does_not_block_the_rest() {
-    let p = pair().await;
+    invalid_event_parked(None).await;
+}
+
+/// The same against a hub on PostgreSQL (a hub cluster's store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_event_is_parked_and_does_not_block_the_rest_on_postgres() {
+    if let Some(db) = common::postgres::database("an_invalid_event_is_parked_and") {
+        invalid_event_parked(Some(db)).await;
+    }
+}
+
+async fn invalid_event_parked(pg: Option<common::postgres::PgDb>) {
+    let p = pair_on(pg).await;
     make_traffic(&p.branch, 1).await;
     until_synced(&p).await;
     // A corrupt outbox row (as a bug might write): a newOrder without an order.
@@ -272,7 +334,7 @@ async fn an_invalid_event_is_parked_and_does_not_block_the_rest() {
     tx.commit().unwrap();
     let after = make_traffic(&p.branch, 3).await;
     until_synced(&p).await;
-    let hub = hub_stream(&p.hub).await;
+    let hub = pair_hub_stream(&p).await;
     assert_eq!(hub.iter().filter(|e| e.2 == "parked").count(), 1);
     assert_eq!(health(&p.branch).await["sync"]["parked"], 1);
     let admin = p.hub.token("super_admin", None, None);
@@ -321,14 +383,26 @@ async fn a_body_limit_in_front_of_the_hub_shrinks_batches_and_parks_what_never_f
     let h = health(&p.branch).await;
     assert_eq!(h["sync"]["parked"], 1, "and reported: {h}");
     assert!(p.proxy.count("TooLarge") >= 2, "batches were refused and shrunk");
-    let hub = hub_stream(&p.hub).await;
+    let hub = pair_hub_stream(&p).await;
     let seqs: Vec<i64> = hub.iter().map(|e| e.0).collect();
     assert_eq!(seqs, (1..=hub.len() as i64).collect::<Vec<_>>(), "gap-free all the same");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hq_changes_flow_down_to_the_branch() {
-    let p = pair().await;
+    hq_changes_flow_down(None).await;
+}
+
+/// The same against a hub on PostgreSQL (a hub cluster's store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hq_changes_flow_down_to_the_branch_on_postgres() {
+    if let Some(db) = common::postgres::database("hq_changes_flow_down_to_the_br") {
+        hq_changes_flow_down(Some(db)).await;
+    }
+}
+
+async fn hq_changes_flow_down(pg: Option<common::postgres::PgDb>) {
+    let p = pair_on(pg).await;
     let owner = p.hub.token("company_owner", Some("co-1"), None);
     // The branch's receipt printer, copied to the hub before HQ takes an order.
     let manager = p.branch.token("branch_manager", Some("co-1"), Some("br-1"));
@@ -438,7 +512,19 @@ async fn hq_changes_flow_down_to_the_branch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_and_protocol_are_enforced() {
-    let p = pair().await;
+    credentials_and_protocol(None).await;
+}
+
+/// The same against a hub on PostgreSQL (a hub cluster's store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_and_protocol_are_enforced_on_postgres() {
+    if let Some(db) = common::postgres::database("credentials_and_protocol_are_e") {
+        credentials_and_protocol(Some(db)).await;
+    }
+}
+
+async fn credentials_and_protocol(pg: Option<common::postgres::PgDb>) {
+    let p = pair_on(pg).await;
     let hub = &p.hub;
     let post = |token: Option<&str>, body: Value| {
         let mut r = reqwest::Client::new().post(format!("{}/sync/v1/events", hub.base)).json(&body);
