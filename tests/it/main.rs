@@ -14,6 +14,7 @@ mod backup;
 mod cli;
 mod cli_printers;
 mod cli_users;
+mod cluster;
 mod cluster_harness;
 mod crash;
 mod dashboard;
