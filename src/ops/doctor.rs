@@ -296,7 +296,11 @@ impl<'a> Doctor<'a> {
             }
         };
         if printers.is_empty() {
-            r.bad("printers", "none configured", "find them: sudo branchd printer discover; then branchd printer add …");
+            if self.config.role == crate::config::ApplianceRole::Hub {
+                r.ok("printers", "none: a hub does not print (it keeps copies of its branches' printers)");
+            } else {
+                r.bad("printers", "none configured", "find them: sudo branchd printer discover; then branchd printer add …");
+            }
         }
         let mut desktop = 0;
         for p in &printers {
@@ -417,6 +421,21 @@ fn check_settings(r: &mut Report, files: &Config, running: Option<&Value>) {
 
 /// Database: writable and intact.
 fn check_database(r: &mut Report, config: &Config) {
+    if let Some(url) = &config.database_url {
+        let checked = crate::store::Direct::open_postgres(url.expose()).and_then(|db| {
+            db.probe_write()?;
+            db.schema_version()
+        });
+        match checked {
+            Ok(v) => r.ok("database", format!("PostgreSQL (hub cluster) reachable and writable, schema version {v}")),
+            Err(e) => r.bad(
+                "database",
+                format!("PostgreSQL: {e}"),
+                "check BRANCHD_DATABASE_URL and that PostgreSQL runs and accepts this host (pg_hba.conf): psql \"$BRANCHD_DATABASE_URL\" -c 'SELECT 1'",
+            ),
+        }
+        return;
+    }
     let db = config.db_path();
     if !db.exists() {
         r.bad(
@@ -547,6 +566,10 @@ fn check_disk(r: &mut Report, config: &Config) {
 
 /// Scheduled backups: the newest one's age.
 fn check_backup(r: &mut Report, config: &Config) {
+    if config.database_url.is_some() {
+        r.ok("backup", crate::store::backup::POSTGRES_BACKUP);
+        return;
+    }
     if config.backup_interval_hours <= 0.0 {
         r.ok("backup", "scheduled backups are off (backup_interval_hours = 0)");
         return;

@@ -100,6 +100,10 @@ fn examine(config: &Config) -> Result<Option<String>, (&'static str, String)> {
     {
         return Err(("BRANCHD_BACKUP_DIR", format!("{e} (outside the data directory it also needs ReadWritePaths= in the unit)")));
     }
+    if config.database_url.is_some() {
+        // A hub cluster's database is checked by `doctor` (it needs the server reachable).
+        return Ok(None);
+    }
     let db = config.db_path();
     if !db.exists() {
         return Ok(None);

@@ -256,19 +256,19 @@ impl Direct {
 
     /// A consistent copy of the database in `file` (see [`super::backup::vacuum_into`]).
     pub fn copy_to(&self, file: &Path) -> Result<(), StoreError> {
-        super::backup::vacuum_into(&Reader { conn: self.conn.conn() }, file)
+        outside_runtime(|| super::backup::vacuum_into(&Reader { conn: self.conn.conn() }, file))
     }
 
     /// `PRAGMA integrity_check`: `Ok(())` or the problems SQLite lists.
     pub fn integrity(&self) -> Result<Result<(), Vec<String>>, StoreError> {
-        super::backup::integrity(&Reader { conn: self.conn.conn() })
+        outside_runtime(|| super::backup::integrity(&Reader { conn: self.conn.conn() }))
     }
 
     /// Checks that the write lock can be taken (nothing is changed).
     pub fn probe_write(&self) -> Result<(), StoreError> {
         match &self.conn {
             Owned::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?),
-            Owned::Postgres(_) => self.conn.conn().batch("BEGIN; ROLLBACK;"),
+            Owned::Postgres(_) => outside_runtime(|| self.conn.conn().batch("BEGIN; ROLLBACK;")),
         }
     }
 }

@@ -112,7 +112,10 @@ pub fn latest_postgres() -> i64 {
 /// The PostgreSQL database's schema version (0: none yet).
 pub(in crate::store) fn postgres_version(conn: &PgConn) -> Result<i64, StoreError> {
     let c = Conn::Postgres(conn);
-    c.batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")?;
+    let exists = c.query_row("SELECT to_regclass('schema_migrations') IS NOT NULL", params![], |r| r.get::<bool>(0))?;
+    if !exists {
+        c.batch("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")?;
+    }
     c.query_row("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_migrations", params![], |r| r.get::<i64>(0))
 }
 

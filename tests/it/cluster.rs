@@ -297,3 +297,33 @@ async fn killing_one_process_loses_nothing_acknowledged_and_clients_and_uplinks_
     until_synced(&branch, "br-1").await;
     assert_hub_has_exactly(&db, "br-1", &branch_stream(&branch, "br-1"));
 }
+
+#[test]
+fn a_database_url_needs_the_hub_role_and_a_shared_secret_and_backups_point_to_postgres_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).arg("--data-dir").arg(dir.path()).env("BRANCHD_CONFIG", "").env_remove("JWT_SECRET");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let url = ("BRANCHD_DATABASE_URL", "postgres://postgres@127.0.0.1:1/none");
+    let (code, err) = run(&[url, ("JWT_SECRET", common::SECRET)], &["check-config"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("BRANCHD_DATABASE_URL") && err.contains("hub"), "a branch keeps SQLite: {err}");
+    let (code, err) = run(&[url, ("BRANCHD_ROLE", "hub")], &["check-config"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("JWT_SECRET"), "every process must share the secret: {err}");
+    let (code, err) =
+        run(&[("BRANCHD_DATABASE_URL", "mysql://x"), ("BRANCHD_ROLE", "hub"), ("JWT_SECRET", common::SECRET)], &["check-config"]);
+    assert_eq!(code, Some(2), "{err}");
+
+    let Some(db) = common::postgres::database("backup_tools") else { return };
+    let out = admin(&db, &["backup", dir.path().join("copy.db").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("pg_dump"), "{err}");
+    assert!(!dir.path().join("copy.db").exists());
+}
