@@ -241,6 +241,20 @@ settings! {
         key: "bind", env: "BRANCHD_BIND", flag: Flag::Serve("bind"), group: "Network", toml: "\"0.0.0.0\"",
         parse text: |s| s.parse().map_err(|_| format!("{s} is not an IP address")),
     }
+    /// Reverse proxies / load balancers whose `X-Forwarded-For` names the client, e.g.
+    /// `["10.0.0.5", "10.0.1.0/24"]` (a hub cluster's nginx); comma-separated in the environment.
+    ///
+    /// Loopback is always trusted. The client address is what per-address limits (failed
+    /// logins, new Socket.IO sessions) count: behind an untrusted proxy every client would
+    /// share the proxy's address.
+    trusted_proxies: Vec<ipnet::IpNet> = vec![] => {
+        key: "trusted_proxies", env: "BRANCHD_TRUSTED_PROXIES", flag: Flag::None, group: "Network", toml: "[]",
+        shown: "loopback only",
+        parse value: |v| list(v)
+            .iter()
+            .map(|s| s.parse::<ipnet::IpNet>().or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from)).map_err(|_| format!("{s} is not an IP address or network like 10.0.1.0/24")))
+            .collect(),
+    }
     /// Browser origins allowed to call the API (CORS), e.g. `["https://pos.example.com"]`,
     /// or `["*"]` for any; comma-separated in the environment and on the command line.
     cors_origins: Vec<String> = vec![] => {
@@ -720,6 +734,25 @@ impl Layer {
 }
 
 impl Config {
+    /// The client behind a request from `peer`: `peer` itself, or, when `peer` is loopback or
+    /// a trusted proxy, the last address of `X-Forwarded-For` that is not a trusted proxy.
+    pub fn client_address(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        let trusted = |ip: &IpAddr| ip.is_loopback() || self.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let Some(chain) = forwarded_for else { return peer };
+        let mut client = peer;
+        for hop in chain.rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) if trusted(&ip) => client = ip,
+                Ok(ip) => return ip,
+                Err(_) => return client,
+            }
+        }
+        client
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("branchd.db")
     }
@@ -860,5 +893,21 @@ mod tests {
         let c = env(&[("BRANCHD_UPSTREAM_URL", "https://hq.example/"), ("TZ", ":/etc/localtime")]).resolve().unwrap();
         assert_eq!(c.upstream_url.as_deref(), Some("https://hq.example"));
         assert!(matches!(c.zone, Zone::System));
+    }
+
+    #[test]
+    fn the_client_behind_trusted_proxies_is_the_last_untrusted_forwarded_address() {
+        let c = Layer::from_toml("trusted_proxies = [\"10.0.1.0/24\", \"10.0.0.5\"]").unwrap().resolve().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Not a proxy: its own address, whatever it claims.
+        assert_eq!(c.client_address(ip("192.168.1.9"), Some("1.2.3.4")), ip("192.168.1.9"));
+        // A trusted proxy: the client it names; a chain of trusted proxies is walked back.
+        assert_eq!(c.client_address(ip("10.0.0.5"), Some("192.168.1.9")), ip("192.168.1.9"));
+        assert_eq!(c.client_address(ip("10.0.1.7"), Some("6.6.6.6, 192.168.1.9, 10.0.0.5")), ip("192.168.1.9"));
+        assert_eq!(c.client_address(ip("127.0.0.1"), Some("192.168.1.9")), ip("192.168.1.9"));
+        // No header, or garbage in it: the last trusted hop.
+        assert_eq!(c.client_address(ip("10.0.0.5"), None), ip("10.0.0.5"));
+        assert_eq!(c.client_address(ip("10.0.0.5"), Some("not-an-ip")), ip("10.0.0.5"));
+        assert!(Layer::from_toml("trusted_proxies = [\"10.0.0.0/33\"]").unwrap().resolve().is_err());
     }
 }

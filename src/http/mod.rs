@@ -143,26 +143,21 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// The address a request came from: the TCP peer, or for a peer on loopback (a reverse
-/// proxy on the same machine, such as nginx in front of a hub cluster) the last address of
-/// `X-Forwarded-For`.
+/// The address a request came from: the TCP peer, or for a peer on loopback or in
+/// `trusted_proxies` (nginx in front of a hub cluster) the client `X-Forwarded-For` names
+/// (`Config::client_address`).
 pub struct ClientAddr(pub std::net::IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
-        if peer.is_loopback()
-            && let Some(fwd) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
-            && let Some(Ok(ip)) = fwd.rsplit(',').next().map(|s| s.trim().parse::<std::net::IpAddr>())
-        {
-            return Ok(ClientAddr(ip));
-        }
-        Ok(ClientAddr(peer))
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        Ok(ClientAddr(st.config().client_address(peer, forwarded)))
     }
 }
 

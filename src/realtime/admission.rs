@@ -20,16 +20,12 @@ pub async fn limit_new_sessions(State(st): State<AppState>, req: Request, next: 
         return next.run(req).await;
     }
     let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|f| f.rsplit(',').next())
-        .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok());
-    let source = match (peer, forwarded) {
-        (Some(p), Some(f)) if p.is_loopback() => Some(f),
-        (Some(p), _) if p.is_loopback() => None,
-        (p, _) => p,
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    // Loopback with no forwarded client is this machine's own tooling: not limited.
+    let source = match peer {
+        Some(p) if p.is_loopback() && forwarded.is_none() => None,
+        Some(p) => Some(st.config().client_address(p, forwarded)),
+        None => None,
     };
     if let Some(ip) = source
         && !st.session_limiter().allow(Source::from(ip), std::time::Instant::now())
