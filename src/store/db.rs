@@ -129,6 +129,9 @@ pub type EventSink = Box<dyn Fn(Vec<Event>) + Send + Sync>;
 
 const MAX_GROUP: usize = 256;
 const READ_POOL: usize = 8;
+/// A PostgreSQL read connection idle longer than this is checked before use (a server
+/// restart or failover meanwhile closed it; the client only notices on use).
+const RECHECK_IDLE: Duration = Duration::from_millis(500);
 
 /// Handle to the database: cheap to clone.
 #[derive(Clone)]
@@ -164,6 +167,14 @@ impl Owned {
         }
     }
 
+    /// Whether the connection answers a trivial query (always, for SQLite).
+    fn answers(&self) -> bool {
+        match self {
+            Owned::Sqlite(_) => true,
+            Owned::Postgres(c) => c.client().is_valid(Duration::from_secs(2)).is_ok(),
+        }
+    }
+
     fn usable(&self) -> bool {
         match self {
             Owned::Sqlite(_) => true,
@@ -175,7 +186,8 @@ impl Owned {
 struct Inner {
     location: Location,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
-    readers: Mutex<Vec<Owned>>,
+    /// Idle read connections, with when each was last used.
+    readers: Mutex<Vec<(Owned, std::time::Instant)>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     health: Arc<super::health::StorageHealth>,
     /// PostgreSQL: the broadcasts of every process, read back from the event log.
@@ -447,18 +459,26 @@ impl Db {
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = self.inner.readers.lock().ok().and_then(|mut p| p.pop());
         let conn = match pooled {
-            Some(c) if c.usable() => c,
+            Some((c, idle_since)) if c.usable() && (idle_since.elapsed() < RECHECK_IDLE || c.answers()) => c,
             _ => self.open_reader()?,
         };
         let out = f(&Reader { conn: conn.conn() });
-        if let Err(StoreError::Corrupt(m)) = &out {
-            self.inner.health.damaged(m);
+        match &out {
+            Err(StoreError::Corrupt(m)) => self.inner.health.damaged(m),
+            // PostgreSQL restarted or failed over: the pooled connections are dead too.
+            Err(StoreError::Unavailable(_)) if matches!(conn, Owned::Postgres(_)) => {
+                if let Ok(mut pool) = self.inner.readers.lock() {
+                    pool.clear();
+                }
+                return out;
+            }
+            _ => {}
         }
         if let Ok(mut pool) = self.inner.readers.lock()
             && pool.len() < READ_POOL
             && conn.usable()
         {
-            pool.push(conn);
+            pool.push((conn, std::time::Instant::now()));
         }
         out
     }
@@ -497,14 +517,8 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        // A PostgreSQL connection lost (server restart, failover) is opened again.
-        if !conn.usable()
-            && let Some(url) = &url
-            && let Ok(c) = PgConn::connect(url)
-        {
-            conn = Owned::Postgres(Box::new(c));
-        }
-        match commit_group(&conn, group, &sink, fanout.as_deref()) {
+        let begun = begin(&mut conn, url.as_deref());
+        match commit_group(&conn, begun, group, &sink, fanout.as_deref()) {
             // Only a group that stored something proves the disk takes writes again.
             Ok(true) => health.write_succeeded(),
             Ok(false) => {}
@@ -522,11 +536,31 @@ fn writer_loop(
 /// Runs and commits one group: `Ok(whether any write of it stored something)`, or why it
 /// did not commit (the health tracker logs changes of state, so a full disk is not logged
 /// per write).
-fn commit_group(owned: &Owned, group: Vec<Job>, sink: &EventSink, fanout: Option<&super::fanout::Fanout>) -> Result<bool, CommitFailure> {
+/// Begins the group's transaction. A PostgreSQL connection found dead (a server restart or
+/// failover closes it, and the client notices only on use) is opened again once, before any
+/// write of the group has run.
+fn begin(conn: &mut Owned, url: Option<&str>) -> Result<(), StoreError> {
+    match (conn.begin(), url) {
+        (Err(StoreError::Unavailable(why)), Some(url)) => {
+            tracing::debug!(error = %why, "PostgreSQL connection lost; connecting again");
+            *conn = Owned::Postgres(Box::new(PgConn::connect(url)?));
+            conn.begin()
+        }
+        (begun, _) => begun,
+    }
+}
+
+fn commit_group(
+    owned: &Owned,
+    begun: Result<(), StoreError>,
+    group: Vec<Job>,
+    sink: &EventSink,
+    fanout: Option<&super::fanout::Fanout>,
+) -> Result<bool, CommitFailure> {
     let mut completions = Vec::with_capacity(group.len());
     let mut events = Vec::new();
     let mut wrote = false;
-    if let Err(e) = owned.begin() {
+    if let Err(e) = begun {
         tracing::debug!(error = %e, "cannot begin write transaction");
         let failure = CommitFailure::of(e);
         for job in group {

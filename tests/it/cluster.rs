@@ -327,3 +327,36 @@ fn a_database_url_needs_the_hub_role_and_a_shared_secret_and_backups_point_to_po
     assert!(!out.status.success() && err.contains("pg_dump"), "{err}");
     assert!(!dir.path().join("copy.db").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_by_postgres_are_made_again_without_a_failed_request() {
+    let Some(db) = common::postgres::database("reconnect") else { return };
+    directory(&db);
+    let (a, b) = (Hub::start(&db), Hub::start(&db));
+    let token = owner();
+    let client = reqwest::Client::new();
+    let list = |base: String| client.get(format!("{base}/api/orders?branchId=br-2")).bearer_auth(&token).send();
+    assert_eq!(list(a.base()).await.unwrap().status(), 200);
+    assert_eq!(list(b.base()).await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // A PostgreSQL restart or failover, as the hub processes see it: every connection cut.
+    let cut = db.psql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    assert!(cut.parse::<i64>().unwrap() >= 4, "the writers, readers and listeners of both processes: {cut}");
+
+    let r = client.post(format!("{}/api/orders", b.base())).bearer_auth(&token).json(&common::order_body("br-2")).send().await.unwrap();
+    assert_eq!(r.status(), 201, "the first write after the cut: {}", r.text().await.unwrap());
+    assert_eq!(list(a.base()).await.unwrap().status(), 200, "the first read after the cut");
+    // Broadcasts cross processes again (each process's listener reconnected).
+    let out = python(json!({"token": token, "branch": "br-2", "clients": [[a.base(), "websocket"], [b.base(), "websocket"]], "post": [b.base(), a.base()], "orders": 6})).await;
+    let posted: Vec<String> = serde_json::from_value(out["posted"].clone()).unwrap();
+    for c in out["clients"].as_array().unwrap() {
+        // (The order written right after the cut may arrive too: A's listener delivered it
+        // after reconnecting, once, in order.)
+        let events: Vec<(i64, String)> = serde_json::from_value(c["events"].clone()).unwrap();
+        let of_run: Vec<&String> = events.iter().map(|e| &e.1).filter(|id| posted.contains(id)).collect();
+        assert_eq!(of_run, posted.iter().collect::<Vec<_>>(), "{c}");
+        assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "{c}");
+    }
+}
