@@ -213,7 +213,16 @@ async fn two_branches_push_5000_events_each_through_a_balancer_that_splits_and_r
     // Consecutive requests go to different processes; a fifth of the sync POSTs are sent
     // again to the next process too (a retry across the balancer).
     let lb = FaultLb::start(&addrs, LbConfig { replay_fraction: 0.2, ..LbConfig::default() }).await;
-    let (b1, b2) = (branch_on(&lb, c1).await, branch_on(&lb, c2).await);
+    let (b1, b2) = (branch_on(&lb, c1.clone()).await, branch_on(&lb, c2).await);
+    // An HQ change for br-1, made through one process: the feed down to the branch.
+    let r = reqwest::Client::new()
+        .put(format!("{}/api/availability/br-1/product/falafel", hubs[0].base()))
+        .bearer_auth(owner())
+        .json(&json!({"available": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     tokio::join!(orders_until(&b1, "br-1", 5000, 16), orders_until(&b2, "br-2", 5000, 16));
     tokio::join!(until_synced(&b1, "br-1"), until_synced(&b2, "br-2"));
 
@@ -226,6 +235,15 @@ async fn two_branches_push_5000_events_each_through_a_balancer_that_splits_and_r
         let orders: i64 = common::sql(branch).query_row("SELECT count(*) FROM orders WHERE branch_id = ?1", [id], |r| r.get(0)).unwrap();
         assert_eq!(db.psql(&format!("SELECT count(*) FROM orders WHERE branch_id = '{id}'")), orders.to_string(), "{id}: every order once");
     }
+    // The feed to a branch is the same from every process.
+    let mut feeds = Vec::new();
+    for h in &hubs {
+        let r = reqwest::Client::new().get(format!("{}/sync/v1/feed?after=0", h.base())).bearer_auth(&c1).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        feeds.push(r.json::<Value>().await.unwrap());
+    }
+    assert!(feeds[0].to_string().contains("falafel"), "{}", feeds[0]);
+    assert!(feeds.iter().all(|f| f == &feeds[0]), "{feeds:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
