@@ -234,6 +234,9 @@ async fn may_backup(st: &AppState, p: &Principal) -> Result<Result<(), ApiError>
     if let Err(e) = require_role(p, &[Role::CompanyOwner, Role::SuperAdmin]) {
         return Ok(Err(e));
     }
+    if st.config().database_url.is_some() {
+        return Ok(Err(ApiError::new(StatusCode::CONFLICT, "CONFLICT", crate::store::backup::POSTGRES_BACKUP)));
+    }
     if p.role == Role::CompanyOwner {
         let own = p.company_id.clone().unwrap_or_default();
         let others = st.db().read(move |c| Ok(directory::branches(c, None)?.into_iter().any(|b| b.company_id != own))).await?;

@@ -121,6 +121,19 @@ async fn an_order_posted_on_one_process_reaches_the_clients_of_every_process_onc
     let Some(db) = common::postgres::database("fan_out") else { return };
     directory(&db);
     let (a, b) = (Hub::start(&db), Hub::start(&db));
+    // The dashboard offers no database download: PostgreSQL's tools back it up.
+    let admin_token = common::token_for_secret("super_admin", None, None);
+    let system: Value = reqwest::Client::new()
+        .get(format!("{}/api/system", a.base()))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(system["mayBackup"], false, "{system}");
+    assert!(system["backupRefusal"].as_str().unwrap_or("").contains("pg_dump"), "{system}");
     // Long-polling clients through the documented nginx config (sticky), when nginx is here.
     let nginx = common::nginx::start(&[a.addr(), b.addr()], common::nginx::Balance::Sticky);
     let mut clients =
