@@ -584,8 +584,30 @@ fn fuzz_escpos_status_bytes() {
         let _ = branchd::printing::drivers::status::from_realtime(b(0), b(1), b(2));
         let _ = branchd::printing::drivers::status::from_paper_reply(b(0));
         let _ = branchd::printing::drivers::status::valid_rt(b(0));
+        let _ = branchd::printing::drivers::status::from_asb([b(0), b(1), b(2), b(3)]);
+        if let Some(len) = branchd::printing::drivers::status::star_frame_len(b(0)) {
+            let _ = branchd::printing::drivers::status::from_star(&input[..len.min(input.len())]);
+        }
         if let Ok(s) = std::str::from_utf8(input) {
             let _ = branchd::printing::discovery::hosts_of(s.trim());
+        }
+    });
+}
+
+#[test]
+fn fuzz_printer_status_stream() {
+    // A held connection's bytes through `status::Splitter`; the first byte picks the mode
+    // (ASB off, ESC/POS ASB, Star Line, Star raster). The same target as fuzz/ (cargo-fuzz).
+    use branchd::printing::drivers::status::{Asb, Piece, Splitter};
+    fuzz_sync("printer_status_stream", |input| {
+        let Some((&mode, stream)) = input.split_first() else { return };
+        let asb = [None, Some(Asb::EscPos), Some(Asb::StarLine), Some(Asb::StarRaster)][usize::from(mode % 4)];
+        let mut split = Splitter::new(asb);
+        for &b in stream {
+            match split.feed(b) {
+                Some(Piece::Reply(r)) => assert!(asb.is_some() || r == b, "ASB off: every byte is an answer as it came"),
+                Some(Piece::Pushed(_)) | None => assert!(asb.is_some(), "ASB off: a byte taken for a pushed frame"),
+            }
         }
     });
 }

@@ -349,3 +349,84 @@ async fn new_socketio_sessions_are_rate_limited_per_address() {
     let metrics = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains(&format!("branchd_limit_hits_total{{limit=\"socketio_session_rate\"}} {refused}")), "{metrics}");
 }
+
+/// One raw Engine.IO long-polling session: the packets a hand-made client would send.
+struct RawSession {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl RawSession {
+    /// Opens a session and connects it to `ns` with `token`.
+    async fn connect(base: &str, ns: &str, token: &str) -> RawSession {
+        let http = reqwest::Client::new();
+        let open = http.get(format!("{base}/socket.io/?EIO=4&transport=polling")).send().await.unwrap().text().await.unwrap();
+        let hs: Value = serde_json::from_str(open.strip_prefix('0').expect("an open packet")).unwrap();
+        let s = RawSession { http, url: format!("{base}/socket.io/?EIO=4&transport=polling&sid={}", hs["sid"].as_str().unwrap()) };
+        s.send(&format!("40{ns},{}", json!({ "token": token }))).await;
+        s.wait_for(&format!("40{ns},")).await.expect("connected");
+        s
+    }
+
+    async fn send(&self, packet: &str) -> u16 {
+        self.http.post(&self.url).body(packet.to_string()).send().await.unwrap().status().as_u16()
+    }
+
+    /// Polls until a packet starting with `prefix` arrives: `Err` with what came instead
+    /// once the session is closed (a CLOSE packet `1` or an unknown session).
+    async fn wait_for(&self, prefix: &str) -> Result<String, String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            let res = self.http.get(&self.url).send().await.unwrap();
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap();
+            if status != 200 {
+                seen.push(format!("HTTP {status} {body}"));
+                return Err(seen.join(" | "));
+            }
+            for p in body.split('\u{1e}') {
+                if p.starts_with(prefix) {
+                    return Ok(p.to_string());
+                }
+                if p == "2" {
+                    self.send("3").await;
+                }
+                seen.push(p.to_string());
+                if p == "1" {
+                    return Err(seen.join(" | "));
+                }
+            }
+        }
+        Err(format!("timed out; saw {}", seen.join(" | ")))
+    }
+}
+
+/// Issue #10 item 11 said Node's server ignores a packet for a namespace the client has not
+/// joined. It does not: socket.io 4.8.4 (the reference server of `benches/loadgen`) closes the
+/// whole Engine.IO connection (`Client.ondecoded` → "invalid state" → `close()`; checked over
+/// polling and WebSocket, docs/RELIABILITY.md). branchd does the same, inside socketioxide
+/// (`SocketGone` → transport close). This pins that, and that only the offending connection
+/// is closed: another client of the same user keeps working, and the offender can reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_for_a_namespace_not_joined_closes_that_connection_only_as_nodes_server_does() {
+    let s = TestServer::start().await;
+    let token = s.token("branch_manager", Some("co-1"), Some("br-1"));
+    let offender = RawSession::connect(&s.base, "/orders", &token).await;
+    let bystander = RawSession::connect(&s.base, "/orders", &token).await;
+
+    assert_eq!(offender.send(r#"42/availability,["x"]"#).await, 200);
+    let closed = offender.wait_for("43/").await.expect_err("the connection is closed, as Node's server closes it");
+    assert!(closed.ends_with(" 1") || closed == "1" || closed.contains("HTTP 400"), "{closed}");
+
+    assert_eq!(bystander.send(r#"42/orders,1["requestLiveOrders",{}]"#).await, 200);
+    let ack = bystander.wait_for("43/orders,1").await.expect("the other client is not affected");
+    assert!(ack.contains(r#""success":true"#), "{ack}");
+    let (st, order) = s.post("/api/orders", &token, common::order_body("br-1")).await;
+    assert_eq!(st, 201, "{order}");
+    bystander.wait_for(r#"42/orders,["newOrder""#).await.expect("newOrder reaches the other client");
+
+    let again = RawSession::connect(&s.base, "/orders", &token).await;
+    assert_eq!(again.send(r#"42/orders,1["requestLiveOrders",{}]"#).await, 200);
+    again.wait_for("43/orders,1").await.expect("the offender reconnects and is answered");
+}
