@@ -170,6 +170,24 @@ pub struct RunArgs {
     /// branchd only, WebSocket only (--polling-fraction 0).
     #[arg(long)]
     pub tls: bool,
+    /// Already-running servers (host:port, comma-separated) instead of starting any: a hub
+    /// cluster on one database, or one server. Worker w connects its clients to address
+    /// w mod len; orders are POSTed to the first address only, so the clients of the others
+    /// measure cross-process delivery (reported per address). The servers must already have
+    /// the layout's companies and branches (admin CLI) and --jwt-secret; --servers, --tls and
+    /// cold start do not apply.
+    #[arg(long, value_delimiter = ',')]
+    pub cluster: Vec<std::net::SocketAddr>,
+    /// With --cluster: the server processes' pids, for RSS and CPU readings (summed).
+    #[arg(long, value_delimiter = ',')]
+    pub cluster_pids: Vec<u32>,
+    /// With --cluster: the name of the case in the table.
+    #[arg(long, default_value = "cluster")]
+    pub cluster_name: String,
+    /// A database server's pid (PostgreSQL's postmaster): its CPU and its children's (live
+    /// backends and exited ones) during the order phase is reported as db_cpu_pct.
+    #[arg(long)]
+    pub db_pid: Option<u32>,
     /// Free-form label stored in result.json (e.g. the git commit).
     #[arg(long, default_value = "")]
     pub label: String,
