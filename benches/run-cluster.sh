@@ -27,6 +27,7 @@ RATE=${RATE:-20}
 DURATION=${DURATION:-10}
 BRANCHES=${BRANCHES:-50}
 EVENTS=${EVENTS:-2000}
+PARTS=${PARTS:-fanout ingest}   # which comparisons to run
 BIN=${BRANCHD_BIN:-target/release/branchd}
 LG=target/release/branchd-loadgen
 SECRET=loadgen-secret-0123456789abcdef
@@ -141,13 +142,11 @@ ingest_cluster() { # $1 run
 for r in $(seq 1 "$RUNS"); do
     # Alternate which goes first, so that neither always gets the quieter half of a run.
     if [ $((r % 2)) = 1 ]; then order="sqlite cluster"; else order="cluster sqlite"; fi
-    for kind in $order; do
-        echo "run $r: fan-out, $kind ..." >&2
-        "fanout_$kind" "$r"
-    done
-    for kind in $order; do
-        echo "run $r: ingestion, $kind ..." >&2
-        "ingest_$kind" "$r"
+    for part in $PARTS; do
+        for kind in $order; do
+            echo "run $r: $part, $kind ..." >&2
+            "${part}_$kind" "$r"
+        done
     done
 done
 
