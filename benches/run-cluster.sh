@@ -16,6 +16,7 @@
 #   benches/run-cluster.sh                      # 3 runs, data on /dev/shm, out in target/cluster-bench
 #   RUNS=1 SCRATCH=target benches/run-cluster.sh  # one run, databases on disk
 #   BRANCHD_BIN=path/to/branchd benches/run-cluster.sh   # another build of branchd
+#   RUNS=1 PGSTATS=1 benches/run-cluster.sh     # + statements and transactions per event/order
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,7 @@ DURATION=${DURATION:-10}
 BRANCHES=${BRANCHES:-50}
 EVENTS=${EVENTS:-2000}
 PARTS=${PARTS:-fanout ingest}   # which comparisons to run
+PGSTATS=${PGSTATS:-0}   # 1: load pg_stat_statements and write the cluster's statement counts (costs a little; not for the figures)
 BIN=${BRANCHD_BIN:-target/release/branchd}
 LG=target/release/branchd-loadgen
 SECRET=loadgen-secret-0123456789abcdef
@@ -56,11 +58,25 @@ trap cleanup EXIT
 [ "$(id -u)" = 0 ] && chown nobody "$PGDIR"
 as_pg "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U postgres -E UTF8 --locale=C >/dev/null
 PGPORT=$(free_port)
+PRELOAD=""
+[ "$PGSTATS" = 1 ] && PRELOAD="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/postgres.log" -w -o \
-    "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGDIR -c max_connections=300 -c shared_buffers=128MB -c fsync=on -c synchronous_commit=on -c log_min_messages=warning" \
+    "$PRELOAD -c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGDIR -c max_connections=300 -c shared_buffers=128MB -c fsync=on -c synchronous_commit=on -c log_min_messages=warning" \
     start >/dev/null
 PGPID=$(head -n 1 "$PGDIR/data/postmaster.pid")
 psql_do() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c "$1"; }
+# With PGSTATS=1: the statements, transactions and rows of database $1 since stats_reset $1, into $2.
+pgstats_reset() { [ "$PGSTATS" = 1 ] || return 0; psql_do "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null; psql_do "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal')" >/dev/null; psql_db "$1" "SELECT pg_stat_reset()" >/dev/null; }
+pgstats_dump() {
+    [ "$PGSTATS" = 1 ] || return 0
+    {
+        echo "# statements (calls) in database $1"
+        psql_do "SELECT sum(s.calls) AS calls FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$1'"
+        psql_do "SELECT s.calls, left(regexp_replace(s.query, '\s+', ' ', 'g'), 140) AS query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$1' ORDER BY s.calls DESC LIMIT 25"
+        psql_db "$1" "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched FROM pg_stat_database WHERE datname = '$1'"
+    } >"$2"
+}
+psql_db() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$1" -c "$2"; }
 echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on port $PGPORT (postmaster $PGPID), data in $PGDIR" >&2
 
 # The loadgen layout (10 branches lg-br-B in 2 companies lg-co-C, B mod 2) in a hub's store.
@@ -119,10 +135,12 @@ fanout_cluster() { # $1 run
     STARTED=("$p0" "$p1")
     unset BRANCHD_ROLE BRANCHD_DATABASE_URL
     sleep 1
+    pgstats_reset "fanout_$1"
     echo "{\"pg_hub_a\": $(rss_kib "$p0"), \"pg_hub_b\": $(rss_kib "$p1")}" >"$OUT/idle-rss-cluster-$1.json"
     nice -n 5 "$LG" --cluster "127.0.0.1:$port0,127.0.0.1:$port1" --cluster-pids "$p0,$p1" --cluster-name pg-cluster \
         --db-pid "$PGPID" --clients "$CLIENTS" --rate "$RATE" --duration "$DURATION" --label "run $1" \
         --out "$OUT/fanout-cluster-$1" >/dev/null
+    pgstats_dump "fanout_$1" "$OUT/pgstats-fanout-$1.txt"
     stop_pids "$p0" "$p1"
     rm -rf "$d0" "$d1"
 }
@@ -134,9 +152,11 @@ ingest_sqlite() { # $1 run
 
 ingest_cluster() { # $1 run
     psql_do "CREATE DATABASE ingest_$1"
+    pgstats_reset "ingest_$1"
     nice -n 5 "$LG" sync --branchd "$BIN" --branches "$BRANCHES" --events "$EVENTS" --orders 0 \
         --database-url "postgres://postgres@127.0.0.1:$PGPORT/ingest_$1" --hubs 2 --db-pid "$PGPID" \
         --scratch "$SCRATCH" --out "$OUT/ingest-cluster-$1" >/dev/null
+    pgstats_dump "ingest_$1" "$OUT/pgstats-ingest-$1.txt"
 }
 
 for r in $(seq 1 "$RUNS"); do
