@@ -42,10 +42,12 @@ Examples:
   branchd-loadgen --clients 2000,10000 --rate 20,10 --duration 10   # 20 orders/s at 2,000, 10 at 10,000
   branchd-loadgen --clients 1000,5000,10000,19500 --rate 0          # idle memory only
   branchd-loadgen --clients 10000 --branches 20 --owner-fraction 0 --rate 0 --saturate --scratch /dev/shm
+  branchd-loadgen --cluster 127.0.0.1:8001,127.0.0.1:8002 --cluster-pids 101,102 --clients 2000  # running hub cluster
 
 Other modes (each has its own --help):
   branchd-loadgen print-latency ...   # order POST -> last kitchen-ticket byte at a printer emulator
-  branchd-loadgen sync ...            # branch->hub drain rate and online latency
+  branchd-loadgen sync ...            # branch(es)->hub drain rate and online latency
+  benches/run-cluster.sh              # hub cluster on PostgreSQL vs the SQLite hub (issue 15)
 
 See docs/BENCHMARKS.md for the figures and how they were taken.";
 
