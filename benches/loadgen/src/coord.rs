@@ -18,13 +18,15 @@ use crate::RunArgs;
 use crate::clock::now_ns;
 use crate::hist::{AtomicHist, Snap};
 use crate::proto::{self, Layout};
-use crate::report::{Case, Orders, SatStep, Saturation};
+use crate::report::{Case, Orders, SatStep, Saturation, TargetLat};
 use crate::server::{self, Kind, Server, Setup};
 
 const MAX_CLIENTS: usize = 200_000;
 const MAX_ORDERS_PER_PHASE: u64 = 2_000_000;
 
 struct Worker {
+    /// Index of the address (in [`Target::addrs`]) its clients connect to.
+    target: usize,
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
@@ -70,6 +72,8 @@ struct Stats {
     ws_lat: Snap,
     poll_lat: Snap,
     errors: BTreeMap<String, u64>,
+    /// WebSocket + polling latency and deliveries per target address.
+    by_target: BTreeMap<usize, (u64, Snap)>,
 }
 
 fn merge_errors(into: &mut BTreeMap<String, u64>, v: &Value) {
@@ -95,6 +99,10 @@ async fn stats(workers: &mut [Worker]) -> Result<Stats, String> {
         s.live += n("live");
         s.ws_lat.merge(&snap(&v["ws_lat"]));
         s.poll_lat.merge(&snap(&v["poll_lat"]));
+        let t = s.by_target.entry(w.target).or_default();
+        t.0 += n("delivered");
+        t.1.merge(&snap(&v["ws_lat"]));
+        t.1.merge(&snap(&v["poll_lat"]));
         merge_errors(&mut s.errors, &v["errors"]);
     }
     Ok(s)
@@ -131,6 +139,10 @@ async fn run_inner(a: RunArgs) -> Result<ExitCode, String> {
     if a.tls && (kinds.contains(&Kind::Reference) || a.polling_fraction > 0.0) {
         return Err("--tls: branchd only (--servers branchd) and WebSocket only (--polling-fraction 0)".into());
     }
+    let kinds = if a.cluster.is_empty() { kinds } else { Vec::new() };
+    if !a.cluster.is_empty() && (a.tls || !a.cluster_pids.iter().all(|&p| server::pid_alive(p))) {
+        return Err("--cluster: no --tls, and every --cluster-pids must be a running process".into());
+    }
     if kinds.contains(&Kind::Branchd) && !a.branchd.is_file() {
         return Err(format!("{} not found: cargo build --release first", a.branchd.display()));
     }
@@ -151,6 +163,25 @@ async fn run_inner(a: RunArgs) -> Result<ExitCode, String> {
     eprintln!("loadgen: {}", machine["summary"].as_str().unwrap_or(""));
     let mut phase = 0u64;
     let mut cases = Vec::new();
+    if !a.cluster.is_empty() {
+        let target = Target { name: a.cluster_name.clone(), addrs: a.cluster.clone(), pids: a.cluster_pids.clone(), db_pid: a.db_pid };
+        for (idx, &n) in a.clients.iter().enumerate() {
+            eprintln!("loadgen: {} ({} addresses) with {n} clients ...", target.name, target.addrs.len());
+            let mut workers = Vec::new();
+            let case = match measure(&a, &target, n, a.rate_for(idx), layout, 0.0, &mut phase, &mut workers).await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("loadgen: {} at {n} clients failed: {e}", target.name);
+                    Case { server: target.name.clone(), clients: n, failure: Some(e), ..Case::default() }
+                }
+            };
+            for w in workers {
+                w.exit().await;
+            }
+            eprintln!("loadgen: {}", crate::report::one_line(&case));
+            cases.push(case);
+        }
+    }
     for (idx, &n) in a.clients.iter().enumerate() {
         for &kind in &kinds {
             eprintln!("loadgen: {} with {n} clients ...", kind.name());
@@ -207,7 +238,8 @@ async fn run_case(a: &RunArgs, kind: Kind, n: usize, rate: f64, layout: Layout, 
     };
     let (mut srv, cold) = Server::start(kind, &setup).await?;
     let mut workers = Vec::new();
-    let res = measure(a, &mut srv, n, rate, layout, cold, phase, &mut workers).await;
+    let target = Target { name: kind.name().into(), addrs: vec![srv.addr()], pids: vec![srv.pid], db_pid: a.db_pid };
+    let res = measure(a, &target, n, rate, layout, cold, phase, &mut workers).await;
     for w in workers {
         w.exit().await;
     }
@@ -232,7 +264,7 @@ async fn fetch_ca(a: &RunArgs, addr: std::net::SocketAddr) -> Result<PathBuf, St
 #[allow(clippy::too_many_arguments)]
 fn spawn_worker(
     a: &RunArgs,
-    addr: std::net::SocketAddr,
+    (target, addr): (usize, std::net::SocketAddr),
     first: usize,
     count: usize,
     layout: Layout,
@@ -266,7 +298,7 @@ fn spawn_worker(
     let mut child = c.spawn().map_err(|e| format!("cannot start a worker: {e}"))?;
     let stdin = child.stdin.take().ok_or("worker stdin")?;
     let stdout = child.stdout.take().ok_or("worker stdout")?;
-    Ok(Worker { child, stdin, lines: BufReader::new(stdout).lines() })
+    Ok(Worker { target, child, stdin, lines: BufReader::new(stdout).lines() })
 }
 
 struct Joined {
@@ -280,10 +312,34 @@ impl Joined {
     }
 }
 
+/// What the clients connect to: the server this run started, or already-running servers
+/// (--cluster). RSS and CPU are summed over `pids`.
+struct Target {
+    name: String,
+    addrs: Vec<std::net::SocketAddr>,
+    pids: Vec<u32>,
+    db_pid: Option<u32>,
+}
+
+impl Target {
+    fn rss_kib(&self) -> (u64, u64) {
+        self.pids.iter().map(|&p| server::rss_kib(p)).fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+    }
+    fn cpu_ms(&self) -> f64 {
+        cpu_of(&self.pids)
+    }
+    fn db_cpu_ms(&self) -> f64 {
+        self.db_pid.map(server::cpu_tree_ms).unwrap_or(0.0)
+    }
+    fn alive(&self) -> bool {
+        self.pids.iter().all(|&p| server::pid_alive(p))
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn measure(
     a: &RunArgs,
-    srv: &mut Server,
+    srv: &Target,
     n: usize,
     rate: f64,
     layout: Layout,
@@ -291,24 +347,27 @@ async fn measure(
     phase: &mut u64,
     workers: &mut Vec<Worker>,
 ) -> Result<Case, String> {
-    let mut case = Case { server: srv.kind.name().into(), clients: n, cold_start_ms: cold, ..Case::default() };
+    let mut case = Case { server: srv.name.clone(), clients: n, cold_start_ms: cold, ..Case::default() };
     tokio::time::sleep(Duration::from_secs_f64(a.settle_secs)).await;
-    case.rss_idle_kib = server::rss_kib(srv.pid).0;
+    case.rss_idle_kib = srv.rss_kib().0;
 
     // Connect phase.
-    let nw = a.workers.unwrap_or_else(|| n.div_ceil(a.clients_per_worker).max(if n >= 2000 { 2 } else { 1 })).clamp(1, n);
+    // At least one worker per server address, so that every server gets clients.
+    let nw =
+        a.workers.unwrap_or_else(|| n.div_ceil(a.clients_per_worker).max(if n >= 2000 { 2 } else { 1 })).max(srv.addrs.len()).clamp(1, n);
     if n.div_ceil(nw) > 19_000 {
         return Err(format!("{n} clients over {nw} workers exceeds 19,000 per process"));
     }
     let source_ips = if a.source_ips == 0 { n.div_ceil(25_000) } else { a.source_ips };
     case.workers = nw;
-    let tls_ca = if a.tls { Some(fetch_ca(a, srv.addr()).await?) } else { None };
-    let cpu0 = server::cpu_ms(srv.pid);
+    let tls_ca = if a.tls { Some(fetch_ca(a, srv.addrs[0]).await?) } else { None };
+    let cpu0 = srv.cpu_ms();
     let t0 = Instant::now();
     let mut first = 0;
     for w in 0..nw {
         let count = n / nw + usize::from(w < n % nw);
-        workers.push(spawn_worker(a, srv.addr(), first, count, layout, nw, source_ips, tls_ca.as_deref())?);
+        let t = w % srv.addrs.len();
+        workers.push(spawn_worker(a, (t, srv.addrs[t]), first, count, layout, nw, source_ips, tls_ca.as_deref())?);
         first += count;
     }
     let ready_timeout = Duration::from_secs_f64(60.0 + a.connect_timeout + n as f64 / 100.0);
@@ -340,7 +399,7 @@ async fn measure(
             case.first_refusal = v["first_refusal"].as_str().map(str::to_string);
         }
     }
-    let cpu1 = server::cpu_ms(srv.pid);
+    let cpu1 = srv.cpu_ms();
     case.connect_secs = wall_ms / 1e3;
     case.connect_total_secs = t0.elapsed().as_secs_f64();
     case.connect_rate = if wall_ms > 0.0 { case.held as f64 / (wall_ms / 1e3) } else { 0.0 };
@@ -350,10 +409,11 @@ async fn measure(
     case.cpu_ms_per_connect = if case.held > 0 { case.cpu_connect_ms / case.held as f64 } else { 0.0 };
 
     tokio::time::sleep(Duration::from_secs_f64(a.idle_secs)).await;
-    case.rss_connected_kib = server::rss_kib(srv.pid).0;
+    case.rss_connected_kib = srv.rss_kib().0;
     case.bytes_per_connection =
         if case.held > 0 { (case.rss_connected_kib as f64 - case.rss_idle_kib as f64) * 1024.0 / case.held as f64 } else { 0.0 };
-    case.health = server::health(srv.port).await.and_then(|b| serde_json::from_str::<Value>(&b).ok()).map(|v| v["connections"].clone());
+    case.health =
+        server::health(srv.addrs[0].port()).await.and_then(|b| serde_json::from_str::<Value>(&b).ok()).map(|v| v["connections"].clone());
 
     // Orders.
     let http = reqwest::Client::builder()
@@ -365,7 +425,7 @@ async fn measure(
     let tokens: Vec<String> = (0..layout.companies)
         .map(|c| crate::jwt::sign(&a.jwt_secret, "lg-poster", "company_owner", &Layout::company_id(c), None, 86_400))
         .collect();
-    let poster = Poster { http, url: format!("http://{}/api/orders", srv.addr()), tokens, layout, max_inflight: a.max_inflight_posts };
+    let poster = Poster { http, url: format!("http://{}/api/orders", srv.addrs[0]), tokens, layout, max_inflight: a.max_inflight_posts };
     let wpids: Vec<u32> = workers.iter().filter_map(Worker::pid).collect();
     if rate > 0.0 && a.duration > 0.0 {
         *phase += 1;
@@ -403,7 +463,7 @@ async fn measure(
         }
         case.saturation = Some(sat);
     }
-    let (rss, hwm) = server::rss_kib(srv.pid);
+    let (rss, hwm) = srv.rss_kib();
     case.rss_end_kib = rss;
     case.rss_hwm_kib = hwm;
     let end = stats(workers).await?;
@@ -505,7 +565,7 @@ async fn drive(p: &Poster, phase: u64, rate: f64, secs: f64) -> Driven {
 #[allow(clippy::too_many_arguments)]
 async fn order_phase(
     a: &RunArgs,
-    srv: &Server,
+    srv: &Target,
     workers: &mut [Worker],
     wpids: &[u32],
     poster: &Poster,
@@ -520,7 +580,7 @@ async fn order_phase(
             return Err(format!("worker said {v}"));
         }
     }
-    let (cpu0, wcpu0, t0) = (server::cpu_ms(srv.pid), cpu_of(wpids), Instant::now());
+    let (cpu0, db0, wcpu0, t0) = (srv.cpu_ms(), srv.db_cpu_ms(), cpu_of(wpids), Instant::now());
     let d = drive(poster, phase, rate, secs).await;
     let expected: u64 = d.ok_branches.iter().map(|&b| joined.expected(&poster.layout, b)).sum();
     let deadline = Instant::now() + Duration::from_secs_f64(a.grace_secs);
@@ -530,7 +590,7 @@ async fn order_phase(
         s = stats(workers).await?;
     }
     let elapsed = t0.elapsed().as_secs_f64();
-    let (cpu1, wcpu1) = (server::cpu_ms(srv.pid), cpu_of(wpids));
+    let (cpu1, db1, wcpu1) = (srv.cpu_ms(), srv.db_cpu_ms(), cpu_of(wpids));
     let ms = |us: u64| us as f64 / 1e3;
     Ok(Orders {
         rate,
@@ -553,6 +613,19 @@ async fn order_phase(
         post_p99_ms: ms(d.post_lat.quantile(0.99)),
         server_cpu_pct: (cpu1 - cpu0) / (elapsed * 1e3) * 100.0,
         client_cpu_pct: (wcpu1 - wcpu0) / (elapsed * 1e3) * 100.0,
+        db_cpu_pct: (db1 - db0) / (elapsed * 1e3) * 100.0,
+        by_target: s
+            .by_target
+            .iter()
+            .map(|(&t, (delivered, lat))| TargetLat {
+                addr: srv.addrs[t].to_string(),
+                posted_here: t == 0,
+                delivered: *delivered,
+                p50_ms: ms(lat.quantile(0.5)),
+                p99_ms: ms(lat.quantile(0.99)),
+                max_ms: ms(lat.max),
+            })
+            .collect(),
         live_after: s.live,
         errors: s.errors,
     })

@@ -42,10 +42,12 @@ Examples:
   branchd-loadgen --clients 2000,10000 --rate 20,10 --duration 10   # 20 orders/s at 2,000, 10 at 10,000
   branchd-loadgen --clients 1000,5000,10000,19500 --rate 0          # idle memory only
   branchd-loadgen --clients 10000 --branches 20 --owner-fraction 0 --rate 0 --saturate --scratch /dev/shm
+  branchd-loadgen --cluster 127.0.0.1:8001,127.0.0.1:8002 --cluster-pids 101,102 --clients 2000  # running hub cluster
 
 Other modes (each has its own --help):
   branchd-loadgen print-latency ...   # order POST -> last kitchen-ticket byte at a printer emulator
-  branchd-loadgen sync ...            # branch->hub drain rate and online latency
+  branchd-loadgen sync ...            # branch(es)->hub drain rate and online latency
+  benches/run-cluster.sh              # hub cluster on PostgreSQL vs the SQLite hub (issue 15)
 
 See docs/BENCHMARKS.md for the figures and how they were taken.";
 
@@ -170,6 +172,24 @@ pub struct RunArgs {
     /// branchd only, WebSocket only (--polling-fraction 0).
     #[arg(long)]
     pub tls: bool,
+    /// Already-running servers (host:port, comma-separated) instead of starting any: a hub
+    /// cluster on one database, or one server. Worker w connects its clients to address
+    /// w mod len; orders are POSTed to the first address only, so the clients of the others
+    /// measure cross-process delivery (reported per address). The servers must already have
+    /// the layout's companies and branches (admin CLI) and --jwt-secret; --servers, --tls and
+    /// cold start do not apply.
+    #[arg(long, value_delimiter = ',')]
+    pub cluster: Vec<std::net::SocketAddr>,
+    /// With --cluster: the server processes' pids, for RSS and CPU readings (summed).
+    #[arg(long, value_delimiter = ',')]
+    pub cluster_pids: Vec<u32>,
+    /// With --cluster: the name of the case in the table.
+    #[arg(long, default_value = "cluster")]
+    pub cluster_name: String,
+    /// A database server's pid (PostgreSQL's postmaster): its CPU and its children's (live
+    /// backends and exited ones) during the order phase is reported as db_cpu_pct.
+    #[arg(long)]
+    pub db_pid: Option<u32>,
     /// Free-form label stored in result.json (e.g. the git commit).
     #[arg(long, default_value = "")]
     pub label: String,

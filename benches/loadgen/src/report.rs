@@ -31,8 +31,23 @@ pub struct Orders {
     pub post_p99_ms: f64,
     pub server_cpu_pct: f64,
     pub client_cpu_pct: f64,
+    /// CPU of --db-pid and its children (PostgreSQL), when given.
+    pub db_cpu_pct: f64,
     pub live_after: u64,
     pub errors: BTreeMap<String, u64>,
+    /// Latency per server address the clients were connected to (--cluster).
+    pub by_target: Vec<TargetLat>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TargetLat {
+    pub addr: String,
+    /// The orders were POSTed to this address; the others received them across processes.
+    pub posted_here: bool,
+    pub delivered: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -134,6 +149,18 @@ pub fn one_line(c: &Case) -> String {
             s,
             "; orders {:.0}/s x {:.0} s: delivered {}/{}, p50 {:.2} p99 {:.2} max {:.1} ms, {:.0} deliveries/s, server CPU {:.0}%",
             o.rate, o.duration_s, o.delivered, o.expected, o.lat_p50_ms, o.lat_p99_ms, o.lat_max_ms, o.deliveries_per_s, o.server_cpu_pct
+        );
+    }
+    for t in c.orders.iter().flat_map(|o| &o.by_target) {
+        let _ = write!(
+            s,
+            "; clients on {}{}: {} delivered, p50 {:.2} p99 {:.2} max {:.1} ms",
+            t.addr,
+            if t.posted_here { " (POSTed here)" } else { "" },
+            t.delivered,
+            t.p50_ms,
+            t.p99_ms,
+            t.max_ms
         );
     }
     if let Some(sat) = &c.saturation {

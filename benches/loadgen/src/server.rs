@@ -53,7 +53,6 @@ pub struct Setup<'a> {
 }
 
 pub struct Server {
-    pub kind: Kind,
     pub pid: u32,
     pub port: u16,
     child: Child,
@@ -69,12 +68,15 @@ fn log_file(dir: &Path, name: &str) -> std::io::Result<std::fs::File> {
     std::fs::File::create(dir.join(name))
 }
 
-/// Runs one admin CLI command of branchd against `data_dir`; returns its stdout.
-pub fn admin(branchd: &Path, data_dir: &Path, secret: &str, args: &[&str]) -> Result<String, String> {
+/// Runs one admin CLI command of branchd against `data_dir` with extra environment variables
+/// (e.g. BRANCHD_DATABASE_URL: the command then acts on that database instead of the data
+/// directory's SQLite file); returns its stdout.
+pub fn admin_env(branchd: &Path, data_dir: &Path, secret: &str, env: &[(String, String)], args: &[&str]) -> Result<String, String> {
     let out = std::process::Command::new(branchd)
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("JWT_SECRET", secret)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -86,18 +88,30 @@ pub fn admin(branchd: &Path, data_dir: &Path, secret: &str, args: &[&str]) -> Re
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// A fresh branchd data directory under `s.scratch` with the layout's companies and branches.
+/// A fresh branchd data directory under `s.scratch` with the layout's companies and branches
+/// (made with the admin CLI and `s.env`, so in PostgreSQL when that names a database).
 pub fn prepare_branchd_dir(s: &Setup<'_>) -> Result<PathBuf, String> {
+    prepare_dir_with(s, 0..s.layout.branches)
+}
+
+/// A fresh data directory with only branch `b` of the layout and its company (a branch
+/// appliance among several).
+pub fn prepare_branch_dir(s: &Setup<'_>, b: usize) -> Result<PathBuf, String> {
+    prepare_dir_with(s, b..b + 1)
+}
+
+fn prepare_dir_with(s: &Setup<'_>, branches: std::ops::Range<usize>) -> Result<PathBuf, String> {
     let dir = s.scratch.join(format!("branchd-{}-{}", std::process::id(), s.tag));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for c in 0..s.layout.companies {
+    let companies: std::collections::BTreeSet<usize> = branches.clone().map(|b| s.layout.company_of(b)).collect();
+    for c in companies {
         let id = Layout::company_id(c);
-        admin(s.branchd, &dir, s.secret, &["company", "add", &id, "--name", &format!("Loadgen company {c}")])?;
+        admin_env(s.branchd, &dir, s.secret, &s.env, &["company", "add", &id, "--name", &format!("Loadgen company {c}")])?;
     }
-    for b in 0..s.layout.branches {
+    for b in branches {
         let (id, co) = (Layout::branch_id(b), Layout::company_id(s.layout.company_of(b)));
-        admin(s.branchd, &dir, s.secret, &["branch", "add", &id, "--company", &co, "--name", &format!("Loadgen branch {b}")])?;
+        admin_env(s.branchd, &dir, s.secret, &s.env, &["branch", "add", &id, "--company", &co, "--name", &format!("Loadgen branch {b}")])?;
     }
     Ok(dir)
 }
@@ -147,7 +161,7 @@ impl Server {
         let spawned = Instant::now();
         let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", kind.name()))?;
         let pid = child.id().ok_or("server exited at once")?;
-        let mut server = Server { kind, pid, port, child, data_dir };
+        let mut server = Server { pid, port, child, data_dir };
         let deadline = spawned + Duration::from_secs(20);
         loop {
             if health_ok(port).await {
@@ -233,4 +247,36 @@ pub fn cpu_ms(pid: u32) -> f64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     ticks as f64 * 1000.0 / hz
+}
+
+fn stat_fields(pid: u32) -> Vec<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    s.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().map(str::to_string).collect()).unwrap_or_default()
+}
+
+fn ticks_ms(f: &[String], idx: &[usize]) -> f64 {
+    let ticks: u64 = idx.iter().filter_map(|&i| f.get(i).and_then(|v| v.parse::<u64>().ok())).sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 * 1000.0 / hz
+}
+
+/// CPU time in ms of a process and its direct children (PostgreSQL's postmaster and its
+/// backends): its own, its reaped children's (cutime + cstime) and its live children's.
+pub fn cpu_tree_ms(pid: u32) -> f64 {
+    let mut total = ticks_ms(&stat_fields(pid), &[11, 12, 13, 14]);
+    let me = pid.to_string();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let f = stat_fields(child);
+        if f.get(1) == Some(&me) {
+            total += ticks_ms(&f, &[11, 12]);
+        }
+    }
+    total
+}
+
+/// True while the process exists and is not a zombie.
+pub fn pid_alive(pid: u32) -> bool {
+    stat_fields(pid).first().is_some_and(|s| s != "Z")
 }
