@@ -160,11 +160,19 @@ impl Owned {
         }
     }
 
-    fn begin(&self) -> Result<(), StoreError> {
+    /// BEGIN (and on PostgreSQL the cluster's write-order lock), with `then` in the same
+    /// round trip.
+    fn begin_with(&self, then: &str) -> Result<(), StoreError> {
         match self {
-            Owned::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE")?),
-            Owned::Postgres(_) => self.conn().batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", super::events::WRITE_ORDER_LOCK)),
+            Owned::Sqlite(c) => Ok(c.execute_batch(&format!("BEGIN IMMEDIATE; {then}"))?),
+            Owned::Postgres(_) => {
+                self.conn().batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({}); {then}", super::events::WRITE_ORDER_LOCK))
+            }
         }
+    }
+
+    fn begin(&self) -> Result<(), StoreError> {
+        self.begin_with("")
     }
 
     /// Whether the connection answers a trivial query (always, for SQLite).
@@ -246,7 +254,7 @@ impl Direct {
         let had_events = !tx.events.is_empty();
         if out.is_ok() {
             if had_events {
-                super::fanout::announce(conn)?;
+                conn.batch(super::fanout::announcement(conn))?;
             }
             if let Err(e) = conn.batch("COMMIT") {
                 let _ = conn.batch("ROLLBACK");
@@ -540,11 +548,11 @@ fn writer_loop(
 /// failover closes it, and the client notices only on use) is opened again once, before any
 /// write of the group has run.
 fn begin(conn: &mut Owned, url: Option<&str>) -> Result<(), StoreError> {
-    match (conn.begin(), url) {
+    match (conn.begin_with("SAVEPOINT w"), url) {
         (Err(StoreError::Unavailable(why)), Some(url)) => {
             tracing::debug!(error = %why, "PostgreSQL connection lost; connecting again");
             *conn = Owned::Postgres(Box::new(PgConn::connect(url)?));
-            conn.begin()
+            conn.begin_with("SAVEPOINT w")
         }
         (begun, _) => begun,
     }
@@ -570,9 +578,17 @@ fn commit_group(
         return Err(failure);
     }
     let conn = owned.conn();
-    for job in group {
-        if let Err(e) = savepoint(conn, "w") {
-            tracing::error!(error = %e, "savepoint failed");
+    // Transaction control travels with its neighbours (one round trip to PostgreSQL each):
+    // BEGIN opened savepoint `w` for the first write; between writes "RELEASE w; SAVEPOINT w"
+    // (or "ROLLBACK TO w", which keeps `w`); after the last, one batch ends it and commits.
+    let mut last_ok = true;
+    let n = group.len();
+    for (i, job) in group.into_iter().enumerate() {
+        if i > 0 {
+            let between = if last_ok { "RELEASE w; SAVEPOINT w" } else { "ROLLBACK TO w" };
+            if let Err(e) = conn.batch(between) {
+                tracing::error!(error = %e, "savepoint failed");
+            }
         }
         let mut tx = Tx::new(conn);
         // A panicking write must not take the writer thread (and every later write) with it:
@@ -581,28 +597,30 @@ fn commit_group(
         let job_events = std::mem::take(&mut tx.events);
         let Ok((ok, done)) = run else {
             tracing::error!("a database write panicked; it was rolled back");
-            rollback_to(conn, "w");
+            last_ok = false;
             continue;
         };
+        last_ok = ok;
         if ok {
             wrote = true;
-            let _ = release(conn, "w");
             events.extend(job_events);
-        } else {
-            rollback_to(conn, "w");
         }
         completions.push(done);
     }
-    let announced = if events.is_empty() { Ok(()) } else { super::fanout::announce(conn) };
-    let commit_error = announced.and_then(|()| conn.batch("COMMIT")).err().map(|e| {
+    let mut tail = String::from(if last_ok || n == 0 { "RELEASE w; " } else { "ROLLBACK TO w; RELEASE w; " });
+    if !events.is_empty() {
+        tail.push_str(super::fanout::announcement(conn));
+    }
+    tail.push_str("COMMIT");
+    let commit_error = conn.batch(&tail).err().map(|e| {
         tracing::debug!(error = %e, "commit failed");
         let _ = conn.batch("ROLLBACK");
         CommitFailure::of(e)
     });
     if commit_error.is_none() && !events.is_empty() {
         match fanout {
-            // Every process reads the cluster's events back in id order (ours included).
-            Some(f) => f.deliver_now(conn),
+            // Every process broadcasts the cluster's events in id order (ours included).
+            Some(f) => f.deliver_committed(conn, events),
             None => sink(events),
         }
     }

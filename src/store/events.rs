@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::sql::{Conn, params};
+use super::sql::{Backend, Conn, params};
 use super::{Reader, StoreError, Tx};
 
 /// A stored broadcast. `data` already carries `eventId`.
@@ -100,16 +100,39 @@ pub(crate) fn append(
     } else {
         (None, None)
     };
-    let seq: i64 = conn.query_row(
-        "INSERT INTO events (namespace, name, company_id, branch_id, data, created_ms, stream_seq, event_uuid, origin)
-         VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, ?7, ?8) RETURNING seq",
-        params![ns, name, company, branch, now_ms(), stream_seq, uuid, origin.as_str()],
-        |r| r.get(0),
-    )?;
-    if let Value::Object(map) = &mut data {
-        map.insert("eventId".into(), Value::String(seq.to_string()));
-    }
-    conn.execute("UPDATE events SET data = ?1 WHERE seq = ?2", params![data.to_string(), seq])?;
+    let seq = match conn.backend() {
+        // One round trip: the id comes from the sequence inside the statement, and the
+        // payload gets it in place of a marker.
+        Backend::Postgres => {
+            if let Value::Object(map) = &mut data {
+                map.insert("eventId".into(), Value::String(EVENT_ID_MARK.into()));
+            }
+            let seq: i64 = conn.query_row(
+                "WITH n AS (SELECT nextval(pg_get_serial_sequence('events', 'seq')) AS s)
+                 INSERT INTO events (seq, namespace, name, company_id, branch_id, data, created_ms, stream_seq, event_uuid, origin)
+                 SELECT s, ?1, ?2, ?3, ?4, replace(?9, ?10, '\"eventId\":\"' || s || '\"'), CAST(?5 AS BIGINT), CAST(?6 AS BIGINT), ?7, ?8 FROM n RETURNING seq",
+                params![ns, name, company, branch, now_ms(), stream_seq, uuid, origin.as_str(), data.to_string(), EVENT_ID_JSON],
+                |r| r.get(0),
+            )?;
+            if let Value::Object(map) = &mut data {
+                map.insert("eventId".into(), Value::String(seq.to_string()));
+            }
+            seq
+        }
+        Backend::Sqlite => {
+            let seq: i64 = conn.query_row(
+                "INSERT INTO events (namespace, name, company_id, branch_id, data, created_ms, stream_seq, event_uuid, origin)
+                 VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, ?7, ?8) RETURNING seq",
+                params![ns, name, company, branch, now_ms(), stream_seq, uuid, origin.as_str()],
+                |r| r.get(0),
+            )?;
+            if let Value::Object(map) = &mut data {
+                map.insert("eventId".into(), Value::String(seq.to_string()));
+            }
+            conn.execute("UPDATE events SET data = ?1 WHERE seq = ?2", params![data.to_string(), seq])?;
+            seq
+        }
+    };
     Ok(Event { seq, namespace: ns.into(), name: name.into(), company_id: company.into(), branch_id: branch.into(), data })
 }
 
@@ -118,6 +141,11 @@ pub(crate) fn append(
 /// (`catchUp` and the fan-out read the log forward and must never see a smaller id commit
 /// after a larger one). Taking it first, before any row lock, keeps writers deadlock-free.
 pub(in crate::store) const WRITE_ORDER_LOCK: i64 = 0x0062_7261_6e63_6802;
+
+/// The `eventId` a payload carries until PostgreSQL hands out the id (see `append`).
+const EVENT_ID_MARK: &str = "@@branchd-event-id@@";
+/// [`EVENT_ID_MARK`] as the payload's JSON text has it.
+const EVENT_ID_JSON: &str = "\"eventId\":\"@@branchd-event-id@@\"";
 
 /// Result of a catch-up query.
 pub struct CatchUp {

@@ -19,20 +19,21 @@ use super::db::EventSink;
 use super::sql::{Backend, Conn, PgConn, params};
 use super::{Event, StoreError};
 
-/// The LISTEN/NOTIFY channel.
+/// The LISTEN/NOTIFY channel (also named in [`announcement`]).
 const CHANNEL: &str = "branchd_events";
 /// Events read per query when catching up.
 const BATCH: i64 = 2000;
 /// How often the log is reread when no notification came (a lost NOTIFY costs at most this).
 const REREAD: Duration = Duration::from_millis(1000);
 
-/// Tells the other processes that this transaction stored events (no-op on SQLite).
-/// PostgreSQL delivers the notification at COMMIT, and not at all on ROLLBACK.
-pub(in crate::store) fn announce(conn: Conn<'_>) -> Result<(), StoreError> {
-    if conn.backend() == Backend::Postgres {
-        conn.batch(&format!("NOTIFY {CHANNEL}"))?;
+/// The statement that tells the other processes this transaction stored events, to send in
+/// the batch that commits it ("" on SQLite). PostgreSQL delivers the notification at
+/// COMMIT, and not at all on ROLLBACK.
+pub(in crate::store) fn announcement(conn: Conn<'_>) -> &'static str {
+    match conn.backend() {
+        Backend::Postgres => "NOTIFY branchd_events; ",
+        Backend::Sqlite => "",
     }
-    Ok(())
 }
 
 /// One process's reader of the cluster's event log.
@@ -67,9 +68,19 @@ impl Fanout {
         self.stopped.store(true, Ordering::SeqCst);
     }
 
-    /// Delivers what was committed since the last delivery, reading on `conn` (the writer's
-    /// connection, right after its COMMIT). A failure leaves it to the listener thread.
-    pub(in crate::store) fn deliver_now(&self, conn: Conn<'_>) {
+    /// Delivers what this process just committed (`events`, in id order), right after its
+    /// COMMIT: straight from memory when they follow the last event delivered without a gap
+    /// (nothing of another process lies between), else by reading the log on `conn`. A
+    /// failure leaves it to the listener thread.
+    pub(in crate::store) fn deliver_committed(&self, conn: Conn<'_>, events: Vec<Event>) {
+        if let Ok(mut last) = self.last.lock() {
+            let follows = events.iter().enumerate().all(|(i, e)| e.seq == *last + 1 + i as i64);
+            if follows && let Some(newest) = events.last().map(|e| e.seq) {
+                *last = newest;
+                (self.sink)(events);
+                return;
+            }
+        }
         if let Err(e) = self.deliver(conn) {
             tracing::debug!(error = %e, "reading the event log after a commit failed; the listener will");
         }
