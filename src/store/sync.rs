@@ -168,20 +168,20 @@ pub enum Received {
 /// Stores one pushed event under its unique key (branch, seq).
 pub fn hub_receive(tx: &Tx<'_>, branch: &str, e: &WireEvent, status: &str) -> Result<Received, StoreError> {
     let conn = tx.conn;
+    // The common case (a new event) in one statement; a number already taken is told apart
+    // (the same event again, or another one) only then.
+    let inserted = conn.query_opt(
+        "INSERT INTO hub_events (branch_id, stream_seq, event_uuid, namespace, name, data, status, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (branch_id, stream_seq) DO NOTHING RETURNING stream_seq",
+        params![branch, e.seq, e.id, e.namespace, e.name, e.data.to_string(), status, now_rfc3339()],
+        |r| r.get::<i64>(0),
+    )?;
+    if inserted.is_some() {
+        return Ok(Received::New);
+    }
     let existing: Option<String> =
         conn.query_opt("SELECT event_uuid FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2", params![branch, e.seq], |r| r.get(0))?;
-    match existing {
-        Some(id) if id == e.id => Ok(Received::Duplicate),
-        Some(_) => Ok(Received::Conflict),
-        None => {
-            conn.execute(
-                "INSERT INTO hub_events (branch_id, stream_seq, event_uuid, namespace, name, data, status, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![branch, e.seq, e.id, e.namespace, e.name, e.data.to_string(), status, now_rfc3339()],
-            )?;
-            Ok(Received::New)
-        }
-    }
+    Ok(if existing.as_deref() == Some(e.id.as_str()) { Received::Duplicate } else { Received::Conflict })
 }
 
 /// The stored-but-not-yet-applied event right after the high-water mark, if it arrived.
@@ -198,13 +198,23 @@ pub fn next_pending(r: &Reader<'_>, branch: &str, seq: i64) -> Result<Option<Wir
     }
 }
 
-/// Records how an event was applied and moves the high-water mark to it.
-pub fn settle(tx: &Tx<'_>, branch: &str, seq: i64, status: &str) -> Result<(), StoreError> {
+/// Records that an event could not be applied (it is kept, parked).
+pub fn settle_parked(tx: &Tx<'_>, branch: &str, seq: i64) -> Result<(), StoreError> {
+    tx.conn.execute("UPDATE hub_events SET status = 'parked' WHERE branch_id = ?1 AND stream_seq = ?2", params![branch, seq])?;
+    Ok(())
+}
+
+/// Records that the events after `from` up to `to` were applied (those not parked) and moves
+/// the high-water mark to `to`.
+pub fn settle_applied(tx: &Tx<'_>, branch: &str, from: i64, to: i64) -> Result<(), StoreError> {
     let conn = tx.conn;
-    conn.execute("UPDATE hub_events SET status = ?3 WHERE branch_id = ?1 AND stream_seq = ?2", params![branch, seq, status])?;
+    conn.execute(
+        "UPDATE hub_events SET status = 'applied' WHERE branch_id = ?1 AND stream_seq > ?2 AND stream_seq <= ?3 AND status = 'pending'",
+        params![branch, from, to],
+    )?;
     conn.execute(
         "INSERT INTO hub_streams (branch_id, high_water) VALUES (?1, ?2) ON CONFLICT(branch_id) DO UPDATE SET high_water = excluded.high_water",
-        params![branch, seq],
+        params![branch, to],
     )?;
     Ok(())
 }

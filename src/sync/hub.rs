@@ -100,9 +100,12 @@ pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushRes
         .db()
         .write(move |tx| {
             let (mut parked, mut duplicates) = (Vec::new(), 0);
+            let mut new = std::collections::HashMap::new();
             for e in &req.events {
                 match store::hub_receive(tx, &up.branch_id, e, "pending")? {
-                    Received::New => {}
+                    Received::New => {
+                        new.insert(e.seq, e);
+                    }
                     Received::Duplicate => duplicates += 1,
                     Received::Conflict => parked.push(Parked {
                         seq: e.seq,
@@ -111,7 +114,7 @@ pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushRes
                     }),
                 }
             }
-            let hw = apply_contiguous(tx, &up, &mut parked)?;
+            let hw = apply_contiguous(tx, &up, &new, &mut parked)?;
             Ok::<_, StoreError>((hw, parked, duplicates))
         })
         .await
@@ -130,20 +133,36 @@ fn up_branch(body: &Value) -> String {
 }
 
 /// Applies stored events from the high-water mark on, in order, while there is no gap.
-fn apply_contiguous(tx: &mut Tx<'_>, up: &Uplink, parked: &mut Vec<Parked>) -> Result<i64, StoreError> {
-    let mut hw = store::high_water(tx, &up.branch_id)?;
-    while let Some(e) = store::next_pending(tx, &up.branch_id, hw + 1)? {
-        let outcome = apply_one(tx, up, &e);
-        let status = match outcome {
-            Ok(()) => "applied",
-            Err(r) => {
-                tracing::warn!(branch_id = %up.branch_id, seq = e.seq, code = r.code, reason = %r.message, "sync: event parked");
-                parked.push(Parked { seq: e.seq, code: r.code.into(), message: r.message });
-                "parked"
-            }
+/// `new`: the events this push stored (read from the request instead of the table).
+fn apply_contiguous(
+    tx: &mut Tx<'_>,
+    up: &Uplink,
+    new: &std::collections::HashMap<i64, &WireEvent>,
+    parked: &mut Vec<Parked>,
+) -> Result<i64, StoreError> {
+    let start = store::high_water(tx, &up.branch_id)?;
+    let mut hw = start;
+    loop {
+        let stored;
+        let e = match new.get(&(hw + 1)) {
+            Some(e) => *e,
+            None => match store::next_pending(tx, &up.branch_id, hw + 1)? {
+                Some(e) => {
+                    stored = e;
+                    &stored
+                }
+                None => break,
+            },
         };
-        store::settle(tx, &up.branch_id, e.seq, status)?;
+        if let Err(r) = apply_one(tx, up, e) {
+            tracing::warn!(branch_id = %up.branch_id, seq = e.seq, code = r.code, reason = %r.message, "sync: event parked");
+            parked.push(Parked { seq: e.seq, code: r.code.into(), message: r.message });
+            store::settle_parked(tx, &up.branch_id, e.seq)?;
+        }
         hw = e.seq;
+    }
+    if hw > start {
+        store::settle_applied(tx, &up.branch_id, start, hw)?;
     }
     Ok(hw)
 }
