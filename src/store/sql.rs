@@ -110,34 +110,21 @@ impl Param for i64 {
         Cell::Int(*self)
     }
 }
-impl Param for i32 {
-    fn cell(&self) -> Cell<'_> {
-        Cell::Int(i64::from(*self))
-    }
+/// Integers narrower than 64 bits: stored as `i64`, which holds every value.
+macro_rules! small_int_param {
+    ($($t:ty),*) => {$(
+        impl Param for $t {
+            fn cell(&self) -> Cell<'_> {
+                Cell::Int(i64::from(*self))
+            }
+        }
+    )*};
 }
-impl Param for u32 {
-    fn cell(&self) -> Cell<'_> {
-        Cell::Int(i64::from(*self))
-    }
-}
-impl Param for u16 {
-    fn cell(&self) -> Cell<'_> {
-        Cell::Int(i64::from(*self))
-    }
-}
-impl Param for u8 {
-    fn cell(&self) -> Cell<'_> {
-        Cell::Int(i64::from(*self))
-    }
-}
+small_int_param!(i32, u32, u16, u8, bool);
+
 impl Param for usize {
     fn cell(&self) -> Cell<'_> {
         Cell::Int(i64::try_from(*self).unwrap_or(i64::MAX))
-    }
-}
-impl Param for bool {
-    fn cell(&self) -> Cell<'_> {
-        Cell::Int(i64::from(*self))
     }
 }
 impl Param for f64 {
@@ -198,31 +185,18 @@ impl FromCell for i64 {
         }
     }
 }
-impl FromCell for i32 {
-    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
-        i64::from_cell(cell).and_then(|i| i32::try_from(i).map_err(|e| e.to_string()))
-    }
+/// Integers narrower than 64 bits: read as `i64`, refused when out of range.
+macro_rules! small_int_from_cell {
+    ($($t:ty),*) => {$(
+        impl FromCell for $t {
+            fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+                i64::from_cell(cell).and_then(|i| <$t>::try_from(i).map_err(|e| e.to_string()))
+            }
+        }
+    )*};
 }
-impl FromCell for u32 {
-    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
-        i64::from_cell(cell).and_then(|i| u32::try_from(i).map_err(|e| e.to_string()))
-    }
-}
-impl FromCell for u16 {
-    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
-        i64::from_cell(cell).and_then(|i| u16::try_from(i).map_err(|e| e.to_string()))
-    }
-}
-impl FromCell for u8 {
-    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
-        i64::from_cell(cell).and_then(|i| u8::try_from(i).map_err(|e| e.to_string()))
-    }
-}
-impl FromCell for usize {
-    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
-        i64::from_cell(cell).and_then(|i| usize::try_from(i).map_err(|e| e.to_string()))
-    }
-}
+small_int_from_cell!(i32, u32, u16, u8, usize);
+
 impl FromCell for bool {
     fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
         i64::from_cell(cell).map(|i| i != 0)
