@@ -93,6 +93,11 @@ pub async fn own_request_parts(req: axum::extract::Request, next: axum::middlewa
     if let Ok(uri) = axum::http::Uri::try_from(parts.uri.to_string()) {
         parts.uri = uri;
     }
+    // axum's router put a clone of hyper's URI (a slice of that buffer) in the extensions
+    // before this middleware ran; Engine.IO keeps the extensions too.
+    if parts.extensions.remove::<axum::extract::OriginalUri>().is_some() {
+        parts.extensions.insert(axum::extract::OriginalUri(parts.uri.clone()));
+    }
     next.run(axum::extract::Request::from_parts(parts, body)).await
 }
 
