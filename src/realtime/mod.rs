@@ -72,17 +72,20 @@ pub fn build_io(config: &Config) -> (SocketIoLayer, SocketIo) {
 }
 
 /// Middleware in front of Socket.IO: gives each `/socket.io/` request owned copies of its
-/// URI and headers. Engine.IO keeps the request parts of every session for its whole life,
-/// and hyper's header values are slices of the connection's 16 KiB read buffer, so one kept
-/// header would pin the whole buffer per connection (measured with heaptrack; about half of
-/// the memory of an idle connection).
+/// URI and of the headers Engine.IO uses. Engine.IO keeps the request parts of every
+/// session for its whole life, and hyper's header values and URI are slices of the
+/// connection's 8 KiB read buffer, so one kept slice pins the whole buffer per connection
+/// (heaptrack; docs/BENCHMARKS.md "What a connection holds"). Nothing in branchd reads a
+/// session's headers after this point (the client address was taken by admission, auth is
+/// in the CONNECT payload), so a browser's other headers (user agent, cookies, `accept-*`,
+/// `sec-fetch-*`: often a kilobyte) are not kept either.
 pub async fn own_request_parts(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     if !req.uri().path().starts_with("/socket.io") {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in &parts.headers {
+    let mut headers = axum::http::HeaderMap::with_capacity(8);
+    for (name, value) in parts.headers.iter().filter(|(n, _)| ENGINE_IO_HEADERS.contains(&n.as_str())) {
         if let (Ok(n), Ok(v)) =
             (axum::http::HeaderName::from_bytes(name.as_str().as_bytes()), axum::http::HeaderValue::from_bytes(value.as_bytes()))
         {
@@ -100,6 +103,22 @@ pub async fn own_request_parts(req: axum::extract::Request, next: axum::middlewa
     }
     next.run(axum::extract::Request::from_parts(parts, body)).await
 }
+
+/// The request headers Engine.IO and hyper look at: the WebSocket handshake, body framing,
+/// and the origin and host (kept for the transport's own checks).
+const ENGINE_IO_HEADERS: [&str; 11] = [
+    "host",
+    "origin",
+    "connection",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+];
 
 /// Registers the three namespaces. Authentication, room joins and event handlers all happen
 /// in the connect middleware: socketioxide sends CONNECT to the client before it spawns the

@@ -88,22 +88,37 @@ pub fn bulk(tx: &mut Tx<'_>, company_id: &str, branch_id: &str, changes: &[Chang
 
 /// Stores an item exactly as another instance reports it.
 pub fn upsert_replica(tx: &Tx<'_>, company_id: &str, item: &ItemState) -> Result<(), StoreError> {
+    upsert_replicas(tx, company_id, std::slice::from_ref(item))
+}
+
+/// [`upsert_replica`] for many items (distinct ones), a few multi-row statements in all.
+pub fn upsert_replicas(tx: &Tx<'_>, company_id: &str, items: &[ItemState]) -> Result<(), StoreError> {
+    const COLS: usize = 8;
     let conn = tx.conn;
-    conn.execute(
-        "INSERT INTO availability (branch_id, item_type, item_id, company_id, available, stock, low_stock_threshold, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT(branch_id, item_type, item_id) DO UPDATE SET available = excluded.available,
-             stock = excluded.stock, low_stock_threshold = excluded.low_stock_threshold, updated_at = excluded.updated_at",
-        params![
-            item.branch_id,
-            item.item_type,
-            item.item_id,
-            company_id,
-            item.available,
-            item.stock,
-            item.low_stock_threshold,
-            item.updated_at
-        ],
-    )?;
+    for chunk in super::sql::chunks(items) {
+        let mut p: Vec<&dyn super::sql::Param> = Vec::with_capacity(chunk.len() * COLS);
+        for item in chunk {
+            p.extend([
+                &item.branch_id as &dyn super::sql::Param,
+                &item.item_type,
+                &item.item_id,
+                &company_id,
+                &item.available,
+                &item.stock,
+                &item.low_stock_threshold,
+                &item.updated_at,
+            ]);
+        }
+        conn.execute(
+            &format!(
+                "INSERT INTO availability (branch_id, item_type, item_id, company_id, available, stock, low_stock_threshold, updated_at)
+                 VALUES {}
+                 ON CONFLICT(branch_id, item_type, item_id) DO UPDATE SET available = excluded.available,
+                     stock = excluded.stock, low_stock_threshold = excluded.low_stock_threshold, updated_at = excluded.updated_at",
+                super::sql::values_rows(chunk.len(), COLS)
+            ),
+            &p,
+        )?;
+    }
     Ok(())
 }

@@ -40,6 +40,8 @@ pub struct Tx<'a> {
     pub(in crate::store) events: Vec<Event>,
     /// Where the changes of this write come from (sync stream membership).
     pub origin: super::events::Origin,
+    /// Inside [`Tx::deferring`]: the broadcasts recorded so far, not yet written.
+    deferred: Option<Vec<super::events::Pending>>,
 }
 
 impl<'a> std::ops::Deref for Tx<'a> {
@@ -51,13 +53,14 @@ impl<'a> std::ops::Deref for Tx<'a> {
 
 impl<'a> Tx<'a> {
     pub(in crate::store) fn new(conn: Conn<'a>) -> Self {
-        Tx { read: Reader { conn }, events: Vec::new(), origin: super::events::Origin::Local }
+        Tx { read: Reader { conn }, events: Vec::new(), origin: super::events::Origin::Local, deferred: None }
     }
 
     /// Runs `f` in a savepoint of this transaction: an `Err` from `f` leaves no trace (rows or
     /// broadcasts), an `Ok` keeps both.
     pub fn isolated<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Tx<'a>) -> Result<T, E>) -> Result<T, E> {
         let mark = self.events.len();
+        let deferred_mark = self.deferred.as_ref().map(Vec::len);
         savepoint(self.conn, "nested")?;
         let out = f(self);
         if out.is_ok() {
@@ -65,13 +68,37 @@ impl<'a> Tx<'a> {
         } else {
             rollback_to(self.conn, "nested");
             self.events.truncate(mark);
+            if let (Some(d), Some(m)) = (&mut self.deferred, deferred_mark) {
+                d.truncate(m);
+            }
         }
         out
+    }
+
+    /// Runs `f` with [`Tx::emit`] only recording its broadcasts; when `f` succeeds they are
+    /// written all at once, in the order emitted (a few multi-row statements instead of one
+    /// round trip each on PostgreSQL). `emit` then returns the payload without its
+    /// `eventId`: for bulk work that does not use it (the hub applying a push).
+    pub fn deferring<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Tx<'a>) -> Result<T, E>) -> Result<T, E> {
+        if self.deferred.is_some() {
+            return f(self); // already deferring: the outer call writes them
+        }
+        self.deferred = Some(Vec::new());
+        let out = f(self);
+        let pending = self.deferred.take().unwrap_or_default();
+        let out = out?;
+        let events = super::events::append_all(self.conn, pending)?;
+        self.events.extend(events);
+        Ok(out)
     }
 
     /// Records a broadcast in the same transaction as the change it announces.
     /// `scope` is `(company_id, branch_id)`: the event goes to both rooms.
     pub fn emit(&mut self, ns: &str, name: &str, scope: (&str, &str), data: serde_json::Value) -> Result<serde_json::Value, StoreError> {
+        if let Some(d) = &mut self.deferred {
+            d.push(super::events::Pending::new(ns, name, scope, data.clone(), self.origin));
+            return Ok(data);
+        }
         let ev = super::events::append(self.conn, ns, name, scope.0, scope.1, data, self.origin)?;
         let data = ev.data.clone();
         self.events.push(ev);

@@ -82,6 +82,70 @@ fn next_stream_seq(conn: Conn<'_>, branch: &str) -> Result<i64, StoreError> {
     )
 }
 
+/// A broadcast recorded under [`super::Tx::deferring`], written by [`append_all`].
+pub(crate) struct Pending {
+    ns: String,
+    name: String,
+    company: String,
+    branch: String,
+    data: Value,
+    origin: Origin,
+}
+
+impl Pending {
+    pub(crate) fn new(ns: &str, name: &str, scope: (&str, &str), data: Value, origin: Origin) -> Self {
+        Pending { ns: ns.into(), name: name.into(), company: scope.0.into(), branch: scope.1.into(), data, origin }
+    }
+
+    /// Whether it joins the branch's sync stream (numbered one by one by [`append`]).
+    fn streamed(&self) -> bool {
+        self.origin == Origin::Local && syncable(&self.name)
+    }
+}
+
+/// Writes recorded broadcasts in order. On PostgreSQL, events outside the sync stream take
+/// their ids in one statement and are inserted many rows per statement; everything else
+/// goes through [`append`] one by one.
+pub(crate) fn append_all(conn: Conn<'_>, pending: Vec<Pending>) -> Result<Vec<Event>, StoreError> {
+    const COLS: usize = 8;
+    if conn.backend() == Backend::Sqlite || pending.iter().any(Pending::streamed) || pending.len() < 2 {
+        return pending.into_iter().map(|p| append(conn, &p.ns, &p.name, &p.company, &p.branch, p.data, p.origin)).collect();
+    }
+    // Ids ascend in the order taken; the cluster's write-order lock (held since BEGIN)
+    // keeps any other process from committing ids in between.
+    let ids: Vec<i64> = conn.query_map(
+        "SELECT nextval(pg_get_serial_sequence('events', 'seq')) AS s FROM generate_series(1, CAST(?1 AS INTEGER)) ORDER BY s",
+        params![pending.len() as i64],
+        |r| r.get(0),
+    )?;
+    let now = now_ms();
+    let mut events = Vec::with_capacity(pending.len());
+    for (mut p, seq) in pending.into_iter().zip(ids) {
+        if let Value::Object(map) = &mut p.data {
+            map.insert("eventId".into(), Value::String(seq.to_string()));
+        }
+        events.push((seq, p));
+    }
+    for chunk in super::sql::chunks(&events) {
+        let data: Vec<(String, &str)> = chunk.iter().map(|(_, p)| (p.data.to_string(), p.origin.as_str())).collect();
+        let mut params: Vec<&dyn super::sql::Param> = Vec::with_capacity(chunk.len() * COLS);
+        for ((seq, p), (d, origin)) in chunk.iter().zip(&data) {
+            params.extend([seq as &dyn super::sql::Param, &p.ns, &p.name, &p.company, &p.branch, d, &now, origin]);
+        }
+        conn.execute(
+            &format!(
+                "INSERT INTO events (seq, namespace, name, company_id, branch_id, data, created_ms, origin) VALUES {}",
+                super::sql::values_rows(chunk.len(), COLS)
+            ),
+            &params,
+        )?;
+    }
+    Ok(events
+        .into_iter()
+        .map(|(seq, p)| Event { seq, namespace: p.ns, name: p.name, company_id: p.company, branch_id: p.branch, data: p.data })
+        .collect())
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn append(
     conn: Conn<'_>,

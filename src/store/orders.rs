@@ -233,61 +233,111 @@ pub fn list(r: &Reader<'_>, f: &Filter) -> Result<Page<Order>, StoreError> {
 }
 
 /// Stores an order exactly as another instance reports it (the hub keeping a branch's
-/// orders). `true` when the order is new here.
+/// orders), in one statement. `false` when the id is already another branch's order (then
+/// nothing changed).
 pub fn upsert_replica(tx: &Tx<'_>, o: &Order) -> Result<bool, StoreError> {
-    let conn = tx.conn;
-    let exists = get(tx, &o.id)?.is_some();
-    let day = o.created_at.get(..10).unwrap_or_default().to_string();
-    conn.execute(
-        "INSERT INTO orders (id, company_id, branch_id, number, business_day, type, status, items, subtotal, total,
-                             customer, notes, driver, cancel_reason, created_at, updated_at, printing)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-         ON CONFLICT(id) DO UPDATE SET number = excluded.number, status = excluded.status, items = excluded.items,
-             subtotal = excluded.subtotal, total = excluded.total, customer = excluded.customer, notes = excluded.notes,
-             driver = excluded.driver, cancel_reason = excluded.cancel_reason, updated_at = excluded.updated_at,
-             printing = COALESCE(excluded.printing, orders.printing)",
-        params![
-            o.id,
-            o.company_id,
-            o.branch_id,
-            o.number,
-            day,
-            o.order_type,
-            o.status.as_str(),
-            serde_json::to_string(&o.items)?,
-            o.subtotal,
-            o.total,
-            o.customer.as_ref().map(Value::to_string),
-            o.notes,
-            o.driver.as_ref().map(Value::to_string),
-            o.cancel_reason,
-            o.created_at,
-            o.updated_at,
-            o.printing.as_ref().map(Value::to_string),
-        ],
-    )?;
-    Ok(!exists)
+    Ok(upsert_replicas(tx, std::slice::from_ref(o))? == 1)
 }
 
+/// [`upsert_replica`] for many orders of distinct ids, a few multi-row statements in all; how
+/// many were stored (the others' ids belong to another branch, and they changed nothing).
+pub fn upsert_replicas(tx: &Tx<'_>, orders: &[Order]) -> Result<usize, StoreError> {
+    const COLS: usize = 17;
+    struct Row {
+        day: String,
+        status: &'static str,
+        items: String,
+        customer: Option<String>,
+        driver: Option<String>,
+        printing: Option<String>,
+    }
+    let conn = tx.conn;
+    let mut stored = 0;
+    for chunk in super::sql::chunks(orders) {
+        let rows = chunk
+            .iter()
+            .map(|o| {
+                Ok(Row {
+                    day: o.created_at.get(..10).unwrap_or_default().to_string(),
+                    status: o.status.as_str(),
+                    items: serde_json::to_string(&o.items)?,
+                    customer: o.customer.as_ref().map(Value::to_string),
+                    driver: o.driver.as_ref().map(Value::to_string),
+                    printing: o.printing.as_ref().map(Value::to_string),
+                })
+            })
+            .collect::<Result<Vec<Row>, StoreError>>()?;
+        let mut p: Vec<&dyn super::sql::Param> = Vec::with_capacity(chunk.len() * COLS);
+        for (o, r) in chunk.iter().zip(&rows) {
+            p.extend([
+                &o.id as &dyn super::sql::Param,
+                &o.company_id,
+                &o.branch_id,
+                &o.number,
+                &r.day,
+                &o.order_type,
+                &r.status,
+                &r.items,
+                &o.subtotal,
+                &o.total,
+                &r.customer,
+                &o.notes,
+                &r.driver,
+                &o.cancel_reason,
+                &o.created_at,
+                &o.updated_at,
+                &r.printing,
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO orders (id, company_id, branch_id, number, business_day, type, status, items, subtotal, total,
+                                 customer, notes, driver, cancel_reason, created_at, updated_at, printing)
+             VALUES {}
+             ON CONFLICT(id) DO UPDATE SET number = excluded.number, status = excluded.status, items = excluded.items,
+                 subtotal = excluded.subtotal, total = excluded.total, customer = excluded.customer, notes = excluded.notes,
+                 driver = excluded.driver, cancel_reason = excluded.cancel_reason, updated_at = excluded.updated_at,
+                 printing = COALESCE(excluded.printing, orders.printing)
+             WHERE orders.branch_id = excluded.branch_id
+             RETURNING id",
+            super::sql::values_rows(chunk.len(), COLS)
+        );
+        stored += conn.query_map(&sql, &p, |r| r.get::<String>(0))?.len();
+    }
+    Ok(stored)
+}
+
+// The `replicate_*` functions change `branch`'s order `id` as that branch reports it;
+// `false` when `branch` has no such order (nothing changed).
+
 /// Applies a status another instance reports (no state-machine check: the reporter owns it).
-pub fn replicate_status(tx: &Tx<'_>, id: &str, status: Status, reason: Option<&str>, updated_at: &str) -> Result<bool, StoreError> {
+pub fn replicate_status(
+    tx: &Tx<'_>,
+    branch: &str,
+    id: &str,
+    status: Status,
+    reason: Option<&str>,
+    updated_at: &str,
+) -> Result<bool, StoreError> {
     let conn = tx.conn;
     let n = conn.execute(
-        "UPDATE orders SET status = ?2, cancel_reason = COALESCE(?3, cancel_reason), updated_at = ?4 WHERE id = ?1",
-        params![id, status.as_str(), reason, updated_at],
+        "UPDATE orders SET status = ?2, cancel_reason = COALESCE(?3, cancel_reason), updated_at = ?4 WHERE id = ?1 AND branch_id = ?5",
+        params![id, status.as_str(), reason, updated_at, branch],
     )?;
     Ok(n == 1)
 }
 
 /// Stores an order's `printing` as its branch reported it (the hub's copy).
-pub fn replicate_printing(tx: &Tx<'_>, id: &str, printing: &Value) -> Result<bool, StoreError> {
+pub fn replicate_printing(tx: &Tx<'_>, branch: &str, id: &str, printing: &Value) -> Result<bool, StoreError> {
     let conn = tx.conn;
-    let n = conn.execute("UPDATE orders SET printing = ?2 WHERE id = ?1", params![id, printing.to_string()])?;
+    let n = conn.execute("UPDATE orders SET printing = ?2 WHERE id = ?1 AND branch_id = ?3", params![id, printing.to_string(), branch])?;
     Ok(n == 1)
 }
 
-pub fn replicate_driver(tx: &Tx<'_>, id: &str, driver: &Value, updated_at: &str) -> Result<bool, StoreError> {
+pub fn replicate_driver(tx: &Tx<'_>, branch: &str, id: &str, driver: &Value, updated_at: &str) -> Result<bool, StoreError> {
     let conn = tx.conn;
-    let n = conn.execute("UPDATE orders SET driver = ?2, updated_at = ?3 WHERE id = ?1", params![id, driver.to_string(), updated_at])?;
+    let n = conn.execute(
+        "UPDATE orders SET driver = ?2, updated_at = ?3 WHERE id = ?1 AND branch_id = ?4",
+        params![id, driver.to_string(), updated_at, branch],
+    )?;
     Ok(n == 1)
 }

@@ -362,6 +362,31 @@ impl<'a> postgres::types::FromSql<'a> for Cell<'a> {
     }
 }
 
+/// Rows per multi-row statement: a batch is cut greedily into these sizes ([`chunks`]), so
+/// a statement of `cols` columns has at most four texts (each prepared once per connection).
+const ROW_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
+/// `items` cut into the sizes of [`ROW_CHUNKS`], in order.
+pub fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        let n = ROW_CHUNKS.into_iter().find(|n| *n <= rest.len())?;
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// The `VALUES` list of a multi-row statement: `rows` tuples of `cols` numbered parameters,
+/// `(?1, ?2), (?3, ?4)` for 2 × 2.
+pub fn values_rows(rows: usize, cols: usize) -> String {
+    let tuple = |r: usize| {
+        let p: Vec<String> = (1..=cols).map(|c| format!("?{}", r * cols + c)).collect();
+        format!("({})", p.join(", "))
+    };
+    (0..rows).map(tuple).collect::<Vec<_>>().join(", ")
+}
+
 /// `?N` and `?` parameters → `$N` (outside quoted strings and identifiers).
 pub fn to_postgres(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
@@ -563,6 +588,15 @@ impl From<postgres::Error> for StoreError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn batches_are_cut_into_few_statement_sizes_and_numbered_in_order() {
+        let sizes: Vec<usize> = chunks(&[0u8; 150]).map(<[u8]>::len).collect();
+        assert_eq!(sizes, vec![64, 64, 16, 4, 1, 1]);
+        assert_eq!(chunks::<u8>(&[]).count(), 0);
+        assert_eq!(values_rows(2, 2), "(?1, ?2), (?3, ?4)");
+        assert_eq!(values_rows(1, 3), "(?1, ?2, ?3)");
+    }
+
     use super::*;
 
     #[test]

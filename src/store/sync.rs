@@ -165,23 +165,62 @@ pub enum Received {
     Conflict,
 }
 
-/// Stores one pushed event under its unique key (branch, seq).
-pub fn hub_receive(tx: &Tx<'_>, branch: &str, e: &WireEvent, status: &str) -> Result<Received, StoreError> {
+/// Stores a push's events under their unique key (branch, seq), many rows per statement;
+/// says what happened to each, in the order given. A number already taken is the same
+/// event again (its id matches) or another one (the branch's history diverged); so is a
+/// number given twice in one push.
+pub fn hub_receive(tx: &Tx<'_>, branch: &str, events: &[WireEvent], status: &str) -> Result<Vec<Received>, StoreError> {
     let conn = tx.conn;
-    // The common case (a new event) in one statement; a number already taken is told apart
-    // (the same event again, or another one) only then.
-    let inserted = conn.query_opt(
-        "INSERT INTO hub_events (branch_id, stream_seq, event_uuid, namespace, name, data, status, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (branch_id, stream_seq) DO NOTHING RETURNING stream_seq",
-        params![branch, e.seq, e.id, e.namespace, e.name, e.data.to_string(), status, now_rfc3339()],
-        |r| r.get::<i64>(0),
-    )?;
-    if inserted.is_some() {
-        return Ok(Received::New);
+    let now = now_rfc3339();
+    let mut stored = std::collections::HashSet::new();
+    for chunk in super::sql::chunks(events) {
+        let data: Vec<String> = chunk.iter().map(|e| e.data.to_string()).collect();
+        let mut p: Vec<&dyn super::sql::Param> = Vec::with_capacity(chunk.len() * 8);
+        for (e, d) in chunk.iter().zip(&data) {
+            p.extend([&branch as &dyn super::sql::Param, &e.seq, &e.id, &e.namespace, &e.name, d, &status, &now]);
+        }
+        let sql = format!(
+            "INSERT INTO hub_events (branch_id, stream_seq, event_uuid, namespace, name, data, status, received_at)
+             VALUES {} ON CONFLICT (branch_id, stream_seq) DO NOTHING RETURNING stream_seq",
+            super::sql::values_rows(chunk.len(), 8)
+        );
+        stored.extend(conn.query_map(&sql, &p, |r| r.get::<i64>(0))?);
     }
-    let existing: Option<String> =
-        conn.query_opt("SELECT event_uuid FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2", params![branch, e.seq], |r| r.get(0))?;
-    Ok(if existing.as_deref() == Some(e.id.as_str()) { Received::Duplicate } else { Received::Conflict })
+    // Numbers that were taken already: what holds them (one range read; rare, on replays).
+    let taken: Vec<i64> = events.iter().map(|e| e.seq).filter(|s| !stored.contains(s)).collect();
+    let mut holders = std::collections::HashMap::new();
+    if let (Some(lo), Some(hi)) = (taken.iter().min(), taken.iter().max()) {
+        holders.extend(conn.query_map(
+            "SELECT stream_seq, event_uuid FROM hub_events WHERE branch_id = ?1 AND stream_seq >= ?2 AND stream_seq <= ?3",
+            params![branch, lo, hi],
+            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
+        )?);
+    }
+    let mut seen = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let verdict = match seen.get(&e.seq) {
+            // The push itself gave this number before: compare with that event.
+            Some(first) => {
+                if *first == e.id.as_str() {
+                    Received::Duplicate
+                } else {
+                    Received::Conflict
+                }
+            }
+            None if stored.contains(&e.seq) => Received::New,
+            None => {
+                if holders.get(&e.seq) == Some(&e.id) {
+                    Received::Duplicate
+                } else {
+                    Received::Conflict
+                }
+            }
+        };
+        seen.entry(e.seq).or_insert(e.id.as_str());
+        out.push(verdict);
+    }
+    Ok(out)
 }
 
 /// The stored-but-not-yet-applied event right after the high-water mark, if it arrived.

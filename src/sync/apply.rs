@@ -51,29 +51,122 @@ pub fn isolated<T>(tx: &mut Tx<'_>, f: impl FnOnce(&mut Tx<'_>) -> Result<T, Rej
     tx.isolated(f)
 }
 
-/// At the hub: one event pushed by `branch` of `company`.
-pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name: &str, data: &Value) -> Result<(), Reject> {
-    tx.origin = Origin::Branch;
+/// The payload of an event pushed by `branch`, if it does not name another branch.
+fn branch_payload(data: &Value, branch: &str) -> Result<Value, Reject> {
     let d = payload(data)?;
     if let Some(b) = d.get("branchId").and_then(Value::as_str)
         && b != branch
     {
         return reject("WRONG_BRANCH", format!("event names branch {b}, but this uplink is for {branch}"));
     }
+    Ok(d)
+}
+
+/// The order a `newOrder` of `branch` carries, if it is that branch's.
+fn branch_order(d: &Value, company: &str, branch: &str) -> Result<Order, Reject> {
+    let o: Order = serde_json::from_value(d.clone()).map_err(|e| Reject { code: "INVALID_EVENT", message: format!("order: {e}") })?;
+    if o.branch_id != branch || o.company_id != company {
+        return reject("WRONG_BRANCH", "the order belongs to another branch or company");
+    }
+    Ok(o)
+}
+
+/// Changes of a push waiting to be written together ([`from_branch_queued`]): new orders
+/// (distinct ids, in push order) and item states (the last one per item: a replica keeps
+/// what the branch reported last).
+#[derive(Default)]
+pub struct Queued {
+    orders: Vec<Order>,
+    order_ids: std::collections::HashSet<String>,
+    items: Vec<ItemState>,
+    item_at: std::collections::HashMap<(String, String), usize>,
+}
+
+impl Queued {
+    /// Writes what is queued. Refused when an order id is already another branch's: the
+    /// caller undoes the batch and applies it event by event to find which.
+    pub fn flush(&mut self, tx: &mut Tx<'_>, company: &str) -> Result<(), Reject> {
+        if !self.orders.is_empty() {
+            if order_store::upsert_replicas(tx, &self.orders)? < self.orders.len() {
+                return reject("WRONG_BRANCH", "an order id of this push is already another branch's order");
+            }
+            self.orders.clear();
+            self.order_ids.clear();
+        }
+        if !self.items.is_empty() {
+            avail_store::upsert_replicas(tx, company, &self.items)?;
+            self.items.clear();
+            self.item_at.clear();
+        }
+        Ok(())
+    }
+
+    fn item(&mut self, item: ItemState) {
+        match self.item_at.get(&(item.item_type.clone(), item.item_id.clone())) {
+            Some(i) => self.items[*i] = item,
+            None => {
+                self.item_at.insert((item.item_type.clone(), item.item_id.clone()), self.items.len());
+                self.items.push(item);
+            }
+        }
+    }
+}
+
+/// [`from_branch`] for bulk work: a new order or an item's state is checked, announced and
+/// queued in `queued` (written by its next flush, many rows per statement); any other event
+/// flushes the queue first, so that every change applies in push order. The caller flushes
+/// at the end.
+pub fn from_branch_queued(
+    tx: &mut Tx<'_>,
+    queued: &mut Queued,
+    company: &str,
+    branch: &str,
+    ns: &str,
+    name: &str,
+    data: &Value,
+) -> Result<(), Reject> {
+    match name {
+        "newOrder" => {
+            tx.origin = Origin::Branch;
+            let d = branch_payload(data, branch)?;
+            let o = branch_order(&d, company, branch)?;
+            if !queued.order_ids.contains(&o.id) {
+                queued.order_ids.insert(o.id.clone());
+                queued.orders.push(o);
+                tx.emit(ns, name, (company, branch), d)?;
+                return Ok(());
+            }
+        }
+        "availabilityUpdate" | "bulkAvailabilityUpdate" => {
+            tx.origin = Origin::Branch;
+            let d = branch_payload(data, branch)?;
+            let items = pushed_items(name, &d)?.into_iter().map(|it| branch_item(it, branch)).collect::<Result<Vec<_>, _>>()?;
+            for item in items {
+                queued.item(item);
+            }
+            tx.emit(ns, name, (company, branch), d)?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    queued.flush(tx, company)?;
+    from_branch(tx, company, branch, ns, name, data)
+}
+
+/// At the hub: one event pushed by `branch` of `company`.
+pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name: &str, data: &Value) -> Result<(), Reject> {
+    tx.origin = Origin::Branch;
+    let d = branch_payload(data, branch)?;
     let scope = (company, branch);
     match name {
         "newOrder" | "orderStatusUpdate" | "orderCancelled" | "driverUpdate" | "orderPrintingUpdate" => {
             order_event(tx, company, branch, name, &d)?
         }
         "printer:added" | "printerUpdate" | "printerRemoved" | "printerStatusUpdate" => printer_event(tx, company, branch, name, &d)?,
-        "availabilityUpdate" => avail_item(tx, company, branch, &d)?,
-        "bulkAvailabilityUpdate" => {
-            let items = d
-                .get("items")
-                .and_then(Value::as_array)
-                .ok_or_else(|| Reject { code: "INVALID_EVENT", message: "items missing".into() })?;
-            for it in items.clone() {
-                avail_item(tx, company, branch, &it)?;
+        "availabilityUpdate" | "bulkAvailabilityUpdate" => {
+            for it in pushed_items(name, &d)? {
+                let item = branch_item(it, branch)?;
+                avail_store::upsert_replica(tx, company, &item)?;
             }
         }
         "stockAlert" | "newAlert" => {}
@@ -103,15 +196,10 @@ pub fn from_branch(tx: &mut Tx<'_>, company: &str, branch: &str, ns: &str, name:
 fn order_event(tx: &mut Tx<'_>, company: &str, branch: &str, name: &str, d: &Value) -> Result<(), Reject> {
     match name {
         "newOrder" => {
-            let o: Order =
-                serde_json::from_value(d.clone()).map_err(|e| Reject { code: "INVALID_EVENT", message: format!("order: {e}") })?;
-            if o.branch_id != branch || o.company_id != company {
-                return reject("WRONG_BRANCH", "the order belongs to another branch or company");
-            }
-            if order_store::get(tx, &o.id)?.is_some_and(|other| other.branch_id != branch) {
+            let o = branch_order(d, company, branch)?;
+            if !order_store::upsert_replica(tx, &o)? {
                 return reject("WRONG_BRANCH", format!("order id {} is already another branch's order", o.id));
             }
-            order_store::upsert_replica(tx, &o)?;
         }
         "orderStatusUpdate" | "orderCancelled" => {
             let id = str_of(d, "orderId")?;
@@ -121,29 +209,26 @@ fn order_event(tx: &mut Tx<'_>, company: &str, branch: &str, name: &str, d: &Val
                 Status::parse(str_of(d, "status")?).ok_or_else(|| Reject { code: "INVALID_EVENT", message: "unknown status".into() })?
             };
             let at = d.get("updatedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
-            if !own_order(tx, id, branch)? {
-                return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
+            if !order_store::replicate_status(tx, branch, id, status, d.get("reason").and_then(Value::as_str), &at)? {
+                return unknown_order(id);
             }
-            order_store::replicate_status(tx, id, status, d.get("reason").and_then(Value::as_str), &at)?;
         }
         "driverUpdate" => {
             let id = str_of(d, "orderId")?;
-            if !own_order(tx, id, branch)? {
-                return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
-            }
             let at = d.get("updatedAt").and_then(Value::as_str).map(str::to_string).unwrap_or_else(crate::store::now_rfc3339);
-            order_store::replicate_driver(tx, id, d.get("driver").unwrap_or(&Value::Null), &at)?;
+            if !order_store::replicate_driver(tx, branch, id, d.get("driver").unwrap_or(&Value::Null), &at)? {
+                return unknown_order(id);
+            }
         }
         "orderPrintingUpdate" => {
             let id = str_of(d, "orderId")?;
-            if !own_order(tx, id, branch)? {
-                return reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"));
-            }
             let printing = d
                 .get("printing")
                 .filter(|p| p.is_object())
                 .ok_or_else(|| Reject { code: "INVALID_EVENT", message: "printing must be an object".into() })?;
-            order_store::replicate_printing(tx, id, printing)?;
+            if !order_store::replicate_printing(tx, branch, id, printing)? {
+                return unknown_order(id);
+            }
         }
         other => return reject("UNKNOWN_EVENT", format!("unknown event {other}")),
     }
@@ -187,19 +272,29 @@ fn printer_event(tx: &mut Tx<'_>, company: &str, branch: &str, name: &str, d: &V
     Ok(())
 }
 
-fn own_order(tx: &Tx<'_>, id: &str, branch: &str) -> Result<bool, Reject> {
-    Ok(order_store::get(tx, id)?.is_some_and(|o| o.branch_id == branch))
+fn unknown_order<T>(id: &str) -> Result<T, Reject> {
+    reject("UNKNOWN_ORDER", format!("order {id} is not known for this branch"))
 }
 
-fn avail_item(tx: &mut Tx<'_>, company: &str, branch: &str, d: &Value) -> Result<(), Reject> {
+/// The items an availability event of a branch carries: itself, or its `items`.
+fn pushed_items<'d>(name: &str, d: &'d Value) -> Result<Vec<&'d Value>, Reject> {
+    if name == "availabilityUpdate" {
+        return Ok(vec![d]);
+    }
+    let items =
+        d.get("items").and_then(Value::as_array).ok_or_else(|| Reject { code: "INVALID_EVENT", message: "items missing".into() })?;
+    Ok(items.iter().collect())
+}
+
+/// An item's state as `branch` reports it, if it is that branch's and well-formed.
+fn branch_item(d: &Value, branch: &str) -> Result<ItemState, Reject> {
     let item: ItemState =
         serde_json::from_value(d.clone()).map_err(|e| Reject { code: "INVALID_EVENT", message: format!("availability: {e}") })?;
     if item.branch_id != branch {
         return reject("WRONG_BRANCH", "the item belongs to another branch");
     }
     availability::item_type(&item.item_type).map_err(|e| Reject { code: "INVALID_EVENT", message: e.0 })?;
-    avail_store::upsert_replica(tx, company, &item)?;
-    Ok(())
+    Ok(item)
 }
 
 /// At a branch: one change made at the hub for this branch.

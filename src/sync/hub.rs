@@ -101,8 +101,9 @@ pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushRes
         .write(move |tx| {
             let (mut parked, mut duplicates) = (Vec::new(), 0);
             let mut new = std::collections::HashMap::new();
-            for e in &req.events {
-                match store::hub_receive(tx, &up.branch_id, e, "pending")? {
+            let received = store::hub_receive(tx, &up.branch_id, &req.events, "pending")?;
+            for (e, r) in req.events.iter().zip(received) {
+                match r {
                     Received::New => {
                         new.insert(e.seq, e);
                     }
@@ -134,6 +135,11 @@ fn up_branch(body: &Value) -> String {
 
 /// Applies stored events from the high-water mark on, in order, while there is no gap.
 /// `new`: the events this push stored (read from the request instead of the table).
+///
+/// First the whole run is applied in one savepoint, set-wise: new orders and the broadcasts
+/// are written many rows per statement. Only when an event is refused is that undone and the
+/// run applied again event by event, each in its own savepoint, so that the refused one is
+/// parked alone. Refusals are rare, and on PostgreSQL every statement is a round trip.
 fn apply_contiguous(
     tx: &mut Tx<'_>,
     up: &Uplink,
@@ -141,37 +147,63 @@ fn apply_contiguous(
     parked: &mut Vec<Parked>,
 ) -> Result<i64, StoreError> {
     let start = store::high_water(tx, &up.branch_id)?;
-    let mut hw = start;
-    loop {
-        let stored;
-        let e = match new.get(&(hw + 1)) {
-            Some(e) => *e,
-            None => match store::next_pending(tx, &up.branch_id, hw + 1)? {
-                Some(e) => {
-                    stored = e;
-                    &stored
+    let all_applied = tx.isolated(|tx| {
+        tx.deferring(|tx| {
+            let mut hw = start;
+            let mut queued = apply::Queued::default();
+            while let Some(e) = next_event(tx, &up.branch_id, new, hw)? {
+                check_namespace(&e)?;
+                apply::from_branch_queued(tx, &mut queued, &up.company_id, &up.branch_id, &e.namespace, &e.name, &e.data)?;
+                hw = e.seq;
+            }
+            queued.flush(tx, &up.company_id)?;
+            Ok::<_, Reject>(hw)
+        })
+    });
+    let hw = match all_applied {
+        Ok(hw) => hw,
+        Err(_) => {
+            let mut hw = start;
+            while let Some(e) = next_event(tx, &up.branch_id, new, hw)? {
+                if let Err(r) = apply::isolated(tx, |tx| apply_one(tx, up, &e)) {
+                    tracing::warn!(branch_id = %up.branch_id, seq = e.seq, code = r.code, reason = %r.message, "sync: event parked");
+                    parked.push(Parked { seq: e.seq, code: r.code.into(), message: r.message });
+                    store::settle_parked(tx, &up.branch_id, e.seq)?;
                 }
-                None => break,
-            },
-        };
-        if let Err(r) = apply_one(tx, up, e) {
-            tracing::warn!(branch_id = %up.branch_id, seq = e.seq, code = r.code, reason = %r.message, "sync: event parked");
-            parked.push(Parked { seq: e.seq, code: r.code.into(), message: r.message });
-            store::settle_parked(tx, &up.branch_id, e.seq)?;
+                hw = e.seq;
+            }
+            hw
         }
-        hw = e.seq;
-    }
+    };
     if hw > start {
         store::settle_applied(tx, &up.branch_id, start, hw)?;
     }
     Ok(hw)
 }
 
-fn apply_one(tx: &mut Tx<'_>, up: &Uplink, e: &WireEvent) -> Result<(), Reject> {
+/// The event right after `hw`: from this push if it brought it, else as stored earlier.
+fn next_event<'e>(
+    tx: &Tx<'_>,
+    branch: &str,
+    new: &std::collections::HashMap<i64, &'e WireEvent>,
+    hw: i64,
+) -> Result<Option<std::borrow::Cow<'e, WireEvent>>, StoreError> {
+    if let Some(e) = new.get(&(hw + 1)) {
+        return Ok(Some(std::borrow::Cow::Borrowed(*e)));
+    }
+    Ok(store::next_pending(tx, branch, hw + 1)?.map(std::borrow::Cow::Owned))
+}
+
+fn check_namespace(e: &WireEvent) -> Result<(), Reject> {
     if !NAMESPACES.contains(&e.namespace.as_str()) {
         return Err(Reject { code: "INVALID_EVENT", message: format!("unknown namespace {}", e.namespace) });
     }
-    apply::isolated(tx, |tx| apply::from_branch(tx, &up.company_id, &up.branch_id, &e.namespace, &e.name, &e.data))
+    Ok(())
+}
+
+fn apply_one(tx: &mut Tx<'_>, up: &Uplink, e: &WireEvent) -> Result<(), Reject> {
+    check_namespace(e)?;
+    apply::from_branch(tx, &up.company_id, &up.branch_id, &e.namespace, &e.name, &e.data)
 }
 
 pub async fn feed(state: &AppState, up: &Uplink, after: i64, limit: usize) -> Result<FeedResponse, ApiError> {

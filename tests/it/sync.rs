@@ -69,7 +69,11 @@ async fn branch_stream(s: &TestServer) -> Vec<(i64, String)> {
 
 /// (stream seq, event uuid, status) of every event the hub stored for br-1.
 async fn pair_hub_stream(p: &Pair) -> Vec<(i64, String, String)> {
-    let Some(pg) = &p.pg else { return hub_stream(&p.hub).await };
+    hub_stream_on(&p.hub, p.pg.as_ref()).await
+}
+
+async fn hub_stream_on(hub: &TestServer, pg: Option<&common::postgres::PgDb>) -> Vec<(i64, String, String)> {
+    let Some(pg) = pg else { return hub_stream(hub).await };
     let out = pg.psql("SELECT stream_seq, event_uuid, status FROM hub_events WHERE branch_id = 'br-1' ORDER BY stream_seq");
     out.lines()
         .filter(|l| !l.trim().is_empty())
@@ -848,4 +852,134 @@ async fn hq_sees_a_branch_stuck_printer_its_ack_and_the_orders_print_state() {
     .await;
     let parked = hub_stream(&hub).await.into_iter().filter(|e| e.2 != "applied").count();
     assert_eq!(parked, 0, "every print event applied at the hub");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_with_refused_and_repeated_events_parks_those_alone_and_applies_the_rest() {
+    refused_and_repeated(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_with_refused_and_repeated_events_parks_those_alone_and_applies_the_rest_on_postgres() {
+    if let Some(db) = common::postgres::database("a_push_with_refused_and_repeated") {
+        refused_and_repeated(Some(db)).await;
+    }
+}
+
+/// The hub applies a push in one piece and, only when something in it is refused, event by
+/// event: what it refuses is parked with its reason and leaves no trace, everything else
+/// in the same push is applied, and numbers given twice are told apart.
+async fn refused_and_repeated(pg: Option<common::postgres::PgDb>) {
+    let url = pg.as_ref().map(|db| db.url());
+    let hub = TestServer::start_with(move |c| {
+        c.role = ApplianceRole::Hub;
+        c.database_url = url.map(Into::into);
+    })
+    .await;
+    let mut creds = Vec::new();
+    for branch in ["br-1", "br-2"] {
+        let cred = branchd::sync::hub::new_credential();
+        let hash = branchd::auth::license::hash(&cred);
+        hub.state.db().write(move |tx| branchd::store::sync::uplink_create(tx, branch, "co-1", &hash)).await.unwrap();
+        creds.push(cred);
+    }
+    let order = |id: &str, branch: &str| {
+        json!({"id": id, "number": 7, "companyId": "co-1", "branchId": branch, "type": "takeaway", "status": "pending",
+               "items": [{"name": "Tea", "quantity": 1, "unitPrice": 100}], "subtotal": 100, "total": 100,
+               "customer": null, "notes": null, "driver": null,
+               "createdAt": "2026-12-05T10:00:00Z", "updatedAt": "2026-12-05T10:00:00Z"})
+    };
+    let ev =
+        |seq: i64, id: &str, name: &str, data: Value| json!({"seq": seq, "id": id, "namespace": "/orders", "name": name, "data": data});
+    let push = |cred: &str, branch: &str, events: Vec<Value>| {
+        let body = json!({"protocol": 1, "branchId": branch, "events": events});
+        let req = reqwest::Client::new().post(format!("{}/sync/v1/events", hub.base)).bearer_auth(cred).json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let r = push(&creds[1], "br-2", vec![ev(1, "e-x1", "newOrder", order("o-shared", "br-2"))]).await;
+    assert_eq!(r["highWater"], 1, "{r}");
+
+    let status = |id: &str, s: &str| json!({"orderId": id, "status": s, "updatedAt": "2026-12-05T10:05:00Z"});
+    let batch = vec![
+        ev(1, "e-1", "newOrder", order("o-a", "br-1")),
+        ev(1, "e-1", "newOrder", order("o-a", "br-1")), // the same event twice in one push
+        ev(2, "e-2", "newOrder", order("o-shared", "br-1")), // another branch's order id
+        ev(3, "e-3", "orderStatusUpdate", status("o-a", "preparing")),
+        ev(3, "e-3b", "orderStatusUpdate", status("o-a", "ready")), // a number taken by another event
+        ev(4, "e-4", "orderStatusUpdate", status("o-missing", "ready")),
+        ev(5, "e-5", "driverUpdate", json!({"orderId": "o-shared", "driver": {"name": "Sam"}})),
+        ev(6, "e-6", "orderStatusUpdate", status("o-a", "ready")),
+    ];
+    let r = push(&creds[0], "br-1", batch.clone()).await;
+    assert_eq!(r["highWater"], 6, "{r}");
+    assert_eq!(r["duplicates"], 1, "{r}");
+    let parked: Vec<(i64, String)> =
+        r["parked"].as_array().unwrap().iter().map(|p| (p["seq"].as_i64().unwrap(), p["code"].as_str().unwrap().to_string())).collect();
+    let mut sorted = parked.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        vec![
+            (2, "WRONG_BRANCH".to_string()),
+            (3, "SEQ_CONFLICT".to_string()),
+            (4, "UNKNOWN_ORDER".to_string()),
+            (5, "UNKNOWN_ORDER".to_string())
+        ],
+        "{r}"
+    );
+
+    let owner = hub.token("company_owner", Some("co-1"), None);
+    let get = |id: &str| {
+        let req = reqwest::Client::new().get(format!("{}/api/orders/{id}", hub.base)).bearer_auth(&owner);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let a = get("o-a").await;
+    assert_eq!(a["status"], "ready", "the events around the refused ones were applied, in order: {a}");
+    let shared = get("o-shared").await;
+    assert_eq!(shared["branchId"], "br-2", "{shared}");
+    assert_eq!(shared["driver"], Value::Null, "a refused event leaves no trace: {shared}");
+    let stream = hub_stream_on(&hub, pg.as_ref()).await;
+    let of_br1: Vec<_> = stream.iter().filter(|e| e.2 == "parked").map(|e| e.0).collect();
+    assert_eq!(of_br1, vec![2, 4, 5], "parked rows kept (the conflicting one was never stored): {stream:?}");
+
+    // The whole push again (a retry after a lost answer): nothing new, nothing changed.
+    let r = push(&creds[0], "br-1", batch).await;
+    assert_eq!(r["highWater"], 6, "{r}");
+    assert_eq!(r["duplicates"], 7, "{r}");
+    assert_eq!(get("o-a").await["status"], "ready");
+
+    // Item states: the last one a push reports for an item is what the hub keeps.
+    let item = |branch: &str, t: &str, id: &str, available: bool, stock: Option<i64>| {
+        json!({"branchId": branch, "itemType": t, "itemId": id, "available": available, "stock": stock,
+               "lowStockThreshold": null, "updatedAt": "2026-12-05T10:10:00Z"})
+    };
+    let avail = |seq: i64, name: &str, data: Value| json!({"seq": seq, "id": format!("e-{seq}"), "namespace": "/availability", "name": name, "data": data});
+    let r = push(
+        &creds[0],
+        "br-1",
+        vec![
+            avail(7, "availabilityUpdate", item("br-1", "product", "p-1", false, Some(3))),
+            avail(
+                8,
+                "bulkAvailabilityUpdate",
+                json!({"branchId": "br-1", "items": [
+                item("br-1", "product", "p-1", true, Some(5)), item("br-1", "modifier", "m-1", false, None)]}),
+            ),
+            avail(9, "availabilityUpdate", item("br-2", "product", "p-2", false, None)),
+        ],
+    )
+    .await;
+    assert_eq!(r["highWater"], 9, "{r}");
+    assert_eq!(r["parked"].as_array().unwrap().iter().map(|p| p["seq"].as_i64().unwrap()).collect::<Vec<_>>(), vec![9], "{r}");
+    let items = hub.state.db().read(|c| branchd::store::availability::list(c, "br-1")).await.unwrap();
+    let items = serde_json::to_value(items).unwrap();
+    let find = |id: &str| items.as_array().unwrap().iter().find(|i| i["itemId"] == id).cloned();
+    let p1 = find("p-1").expect("p-1 stored");
+    assert_eq!((p1["available"].clone(), p1["stock"].clone()), (json!(true), json!(5)), "{items}");
+    assert_eq!(find("m-1").expect("m-1 stored")["available"], false, "{items}");
+    assert!(find("p-2").is_none(), "another branch's item is refused: {items}");
 }
