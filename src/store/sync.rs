@@ -169,15 +169,22 @@ pub enum Received {
 /// says what happened to each, in the order given. A number already taken is the same
 /// event again (its id matches) or another one (the branch's history diverged); so is a
 /// number given twice in one push.
-pub fn hub_receive(tx: &Tx<'_>, branch: &str, events: &[WireEvent], status: &str) -> Result<Vec<Received>, StoreError> {
+/// `status(seq)`: what each new row is stored as (`applied` for those the caller applies in
+/// the same transaction, so that they need no second write).
+pub fn hub_receive(
+    tx: &Tx<'_>,
+    branch: &str,
+    events: &[WireEvent],
+    status: impl Fn(i64) -> &'static str,
+) -> Result<Vec<Received>, StoreError> {
     let conn = tx.conn;
     let now = now_rfc3339();
     let mut stored = std::collections::HashSet::new();
     for chunk in super::sql::chunks(events) {
-        let data: Vec<String> = chunk.iter().map(|e| e.data.to_string()).collect();
+        let data: Vec<(String, &str)> = chunk.iter().map(|e| (e.data.to_string(), status(e.seq))).collect();
         let mut p: Vec<&dyn super::sql::Param> = Vec::with_capacity(chunk.len() * 8);
-        for (e, d) in chunk.iter().zip(&data) {
-            p.extend([&branch as &dyn super::sql::Param, &e.seq, &e.id, &e.namespace, &e.name, d, &status, &now]);
+        for (e, (d, st)) in chunk.iter().zip(&data) {
+            p.extend([&branch as &dyn super::sql::Param, &e.seq, &e.id, &e.namespace, &e.name, d, st, &now]);
         }
         let sql = format!(
             "INSERT INTO hub_events (branch_id, stream_seq, event_uuid, namespace, name, data, status, received_at)
@@ -245,12 +252,16 @@ pub fn settle_parked(tx: &Tx<'_>, branch: &str, seq: i64) -> Result<(), StoreErr
 
 /// Records that the events after `from` up to `to` were applied (those not parked) and moves
 /// the high-water mark to `to`.
-pub fn settle_applied(tx: &Tx<'_>, branch: &str, from: i64, to: i64) -> Result<(), StoreError> {
+/// `stored_pending`: whether any of them was stored `pending` by an earlier push (else they
+/// were stored `applied` already and only the mark moves).
+pub fn settle_applied(tx: &Tx<'_>, branch: &str, from: i64, to: i64, stored_pending: bool) -> Result<(), StoreError> {
     let conn = tx.conn;
-    conn.execute(
-        "UPDATE hub_events SET status = 'applied' WHERE branch_id = ?1 AND stream_seq > ?2 AND stream_seq <= ?3 AND status = 'pending'",
-        params![branch, from, to],
-    )?;
+    if stored_pending {
+        conn.execute(
+            "UPDATE hub_events SET status = 'applied' WHERE branch_id = ?1 AND stream_seq > ?2 AND stream_seq <= ?3 AND status = 'pending'",
+            params![branch, from, to],
+        )?;
+    }
     conn.execute(
         "INSERT INTO hub_streams (branch_id, high_water) VALUES (?1, ?2) ON CONFLICT(branch_id) DO UPDATE SET high_water = excluded.high_water",
         params![branch, to],

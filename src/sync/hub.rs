@@ -101,7 +101,16 @@ pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushRes
         .write(move |tx| {
             let (mut parked, mut duplicates) = (Vec::new(), 0);
             let mut new = std::collections::HashMap::new();
-            let received = store::hub_receive(tx, &up.branch_id, &req.events, "pending")?;
+            // The events that continue the branch's applied stream without a gap are applied
+            // below, in this transaction: they are stored as applied at once. The rest wait.
+            let start = store::high_water(tx, &up.branch_id)?;
+            let seqs: std::collections::HashSet<i64> = req.events.iter().map(|e| e.seq).collect();
+            let mut run_end = start;
+            while seqs.contains(&(run_end + 1)) {
+                run_end += 1;
+            }
+            let status = |seq: i64| if seq > start && seq <= run_end { "applied" } else { "pending" };
+            let received = store::hub_receive(tx, &up.branch_id, &req.events, status)?;
             for (e, r) in req.events.iter().zip(received) {
                 match r {
                     Received::New => {
@@ -115,7 +124,7 @@ pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushRes
                     }),
                 }
             }
-            let hw = apply_contiguous(tx, &up, &new, &mut parked)?;
+            let hw = apply_contiguous(tx, &up, start, &new, &mut parked)?;
             Ok::<_, StoreError>((hw, parked, duplicates))
         })
         .await
@@ -143,10 +152,10 @@ fn up_branch(body: &Value) -> String {
 fn apply_contiguous(
     tx: &mut Tx<'_>,
     up: &Uplink,
+    start: i64,
     new: &std::collections::HashMap<i64, &WireEvent>,
     parked: &mut Vec<Parked>,
 ) -> Result<i64, StoreError> {
-    let start = store::high_water(tx, &up.branch_id)?;
     let all_applied = tx.isolated(|tx| {
         tx.deferring(|tx| {
             let mut hw = start;
@@ -176,7 +185,9 @@ fn apply_contiguous(
         }
     };
     if hw > start {
-        store::settle_applied(tx, &up.branch_id, start, hw)?;
+        // Events not from this push were stored pending by an earlier one.
+        let stored_pending = (start + 1..=hw).any(|seq| !new.contains_key(&seq));
+        store::settle_applied(tx, &up.branch_id, start, hw, stored_pending)?;
     }
     Ok(hw)
 }
