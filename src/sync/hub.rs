@@ -171,7 +171,8 @@ fn apply_contiguous(
     });
     let hw = match all_applied {
         Ok(hw) => hw,
-        Err(_) => {
+        Err(r) => {
+            tracing::debug!(branch_id = %up.branch_id, code = r.code, "sync: a push is applied event by event after a refusal");
             let mut hw = start;
             while let Some(e) = next_event(tx, &up.branch_id, new, hw)? {
                 if let Err(r) = apply::isolated(tx, |tx| apply_one(tx, up, &e)) {
