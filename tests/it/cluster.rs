@@ -391,3 +391,47 @@ async fn connections_cut_by_postgres_are_made_again_without_a_failed_request() {
         assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "{c}");
     }
 }
+
+/// A burst of reads (a reconnect storm: every connect reads its user's state) shares the
+/// process's few pooled connections instead of opening one per blocking thread, which on
+/// PostgreSQL would run into `max_connections` (100) and fail requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_reads_shares_a_few_database_connections() {
+    let Some(db) = common::postgres::database("a_burst_of_reads_shares") else { return };
+    let url = db.url();
+    let hub = TestServer::start_with(move |c| {
+        c.role = branchd::config::ApplianceRole::Hub;
+        c.database_url = Some(url.into());
+    })
+    .await;
+    let count = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()";
+    let idle: usize = db.psql(count).trim().parse().unwrap();
+    let reads: Vec<_> = (0..300)
+        .map(|_| {
+            let store = hub.state.db().clone();
+            tokio::spawn(async move {
+                store
+                    .read(|r| {
+                        std::thread::sleep(Duration::from_millis(5));
+                        r.ping()
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let sampler = tokio::task::spawn_blocking(move || {
+        let mut most = 0usize;
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(2) {
+            most = most.max(db.psql(count).trim().parse().unwrap());
+        }
+        most
+    });
+    for r in reads {
+        r.await.unwrap().expect("every read of the burst succeeds");
+    }
+    let most = sampler.await.unwrap();
+    // The pool holds at most 8 read connections; psql itself is one more.
+    assert!(most <= idle + 8, "at most 8 more connections during the burst: {idle} before, {most} at the most");
+    assert!(most > idle, "the burst was seen reading ({idle} before, {most} at the most)");
+}
