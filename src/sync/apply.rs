@@ -102,10 +102,10 @@ impl Queued {
     }
 
     fn item(&mut self, item: ItemState) {
-        match self.item_at.get(&(item.item_type.clone(), item.item_id.clone())) {
-            Some(i) => self.items[*i] = item,
-            None => {
-                self.item_at.insert((item.item_type.clone(), item.item_id.clone()), self.items.len());
+        match self.item_at.entry((item.item_type.clone(), item.item_id.clone())) {
+            std::collections::hash_map::Entry::Occupied(at) => self.items[*at.get()] = item,
+            std::collections::hash_map::Entry::Vacant(at) => {
+                at.insert(self.items.len());
                 self.items.push(item);
             }
         }

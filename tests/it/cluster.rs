@@ -44,16 +44,7 @@ impl Hub {
 /// An admin command against the cluster's database (from a data directory of its own).
 fn admin(db: &PgDb, args: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("JWT_SECRET", common::SECRET)
-        .env("BRANCHD_CONFIG", "")
-        .env("BRANCHD_ROLE", "hub")
-        .env("BRANCHD_DATABASE_URL", db.url())
-        .output()
-        .unwrap()
+    common::process::run_env(dir.path(), args, &[("BRANCHD_ROLE", "hub"), ("BRANCHD_DATABASE_URL", &db.url())])
 }
 
 fn admin_ok(db: &PgDb, args: &[&str]) -> String {

@@ -8,6 +8,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_branchd");
 
 /// Runs the binary on `dir` (no config file, no `PORT` from the environment).
 pub fn run(dir: &Path, args: &[&str]) -> std::process::Output {
+    run_env(dir, args, &[])
+}
+
+/// [`run`] with extra environment variables.
+pub fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
         .arg("--data-dir")
@@ -15,6 +20,7 @@ pub fn run(dir: &Path, args: &[&str]) -> std::process::Output {
         .env("JWT_SECRET", super::SECRET)
         .env("BRANCHD_CONFIG", "")
         .env_remove("PORT")
+        .envs(env.iter().copied())
         .output()
         .expect("binary runs")
 }
