@@ -71,8 +71,8 @@ pgstats_dump() {
     [ "$PGSTATS" = 1 ] || return 0
     {
         echo "# statements (calls) in database $1"
-        psql_do "SELECT sum(s.calls) AS calls FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$1'"
-        psql_do "SELECT s.calls, left(regexp_replace(s.query, '\s+', ' ', 'g'), 140) AS query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$1' ORDER BY s.calls DESC LIMIT 25"
+        psql_do "SELECT sum(s.calls) AS calls, round(sum(s.total_exec_time)::numeric, 1) AS ms FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$1'"
+        psql_do "SELECT s.calls, round(s.total_exec_time::numeric, 1) AS ms, s.rows, left(regexp_replace(s.query, '\s+', ' ', 'g'), 140) AS query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$1' ORDER BY s.total_exec_time DESC LIMIT 25"
         psql_db "$1" "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched FROM pg_stat_database WHERE datname = '$1'"
     } >"$2"
 }

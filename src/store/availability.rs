@@ -91,34 +91,30 @@ pub fn upsert_replica(tx: &Tx<'_>, company_id: &str, item: &ItemState) -> Result
     upsert_replicas(tx, company_id, std::slice::from_ref(item))
 }
 
-/// [`upsert_replica`] for many items (distinct ones), a few multi-row statements in all.
+/// [`upsert_replica`] for many items (distinct ones), in one multi-row statement (SQLite: 64
+/// rows per statement).
 pub fn upsert_replicas(tx: &Tx<'_>, company_id: &str, items: &[ItemState]) -> Result<(), StoreError> {
-    const COLS: usize = 8;
     let conn = tx.conn;
-    for chunk in super::sql::chunks(items) {
-        let mut p: Vec<&dyn super::sql::Param> = Vec::with_capacity(chunk.len() * COLS);
-        for item in chunk {
-            p.extend([
-                &item.branch_id as &dyn super::sql::Param,
-                &item.item_type,
-                &item.item_id,
-                &company_id,
-                &item.available,
-                &item.stock,
-                &item.low_stock_threshold,
-                &item.updated_at,
-            ]);
-        }
-        conn.execute(
-            &format!(
-                "INSERT INTO availability (branch_id, item_type, item_id, company_id, available, stock, low_stock_threshold, updated_at)
-                 VALUES {}
-                 ON CONFLICT(branch_id, item_type, item_id) DO UPDATE SET available = excluded.available,
-                     stock = excluded.stock, low_stock_threshold = excluded.low_stock_threshold, updated_at = excluded.updated_at",
-                super::sql::values_rows(chunk.len(), COLS)
-            ),
-            &p,
-        )?;
+    let mut p: Vec<&dyn super::sql::Param> = Vec::with_capacity(items.len() * 8);
+    for item in items {
+        p.extend([
+            &item.branch_id as &dyn super::sql::Param,
+            &item.item_type,
+            &item.item_id,
+            &company_id,
+            &item.available,
+            &item.stock,
+            &item.low_stock_threshold,
+            &item.updated_at,
+        ]);
     }
+    use super::sql::Ty::{Int, Text};
+    let rows = super::sql::Rows {
+        head: "INSERT INTO availability (branch_id, item_type, item_id, company_id, available, stock, low_stock_threshold, updated_at)",
+        cols: &[Text, Text, Text, Text, Int, Int, Int, Text],
+        tail: "ON CONFLICT(branch_id, item_type, item_id) DO UPDATE SET available = excluded.available,
+                   stock = excluded.stock, low_stock_threshold = excluded.low_stock_threshold, updated_at = excluded.updated_at",
+    };
+    conn.insert_rows(&rows, &p, |_| Ok(()))?;
     Ok(())
 }

@@ -42,6 +42,9 @@ pub struct Tx<'a> {
     pub origin: super::events::Origin,
     /// Inside [`Tx::deferring`]: the broadcasts recorded so far, not yet written.
     deferred: Option<Vec<super::events::Pending>>,
+    /// Whether this transaction may write events: it holds the cluster's write-order lock
+    /// (always, except in the first stage of [`Db::write_staged`]).
+    ordered: bool,
 }
 
 impl<'a> std::ops::Deref for Tx<'a> {
@@ -53,7 +56,24 @@ impl<'a> std::ops::Deref for Tx<'a> {
 
 impl<'a> Tx<'a> {
     pub(in crate::store) fn new(conn: Conn<'a>) -> Self {
-        Tx { read: Reader { conn }, events: Vec::new(), origin: super::events::Origin::Local, deferred: None }
+        Tx { read: Reader { conn }, events: Vec::new(), origin: super::events::Origin::Local, deferred: None, ordered: true }
+    }
+
+    /// Ends the first stage of a [`Db::write_staged`] transaction: waits for the cluster's
+    /// write-order lock, which it then holds to COMMIT like every other write. A no-op in
+    /// any other transaction.
+    pub fn order_writes(&mut self) -> Result<(), StoreError> {
+        if !self.ordered {
+            self.conn.batch(&format!("SELECT pg_advisory_xact_lock({})", super::events::WRITE_ORDER_LOCK))?;
+            self.ordered = true;
+        }
+        Ok(())
+    }
+
+    /// Refuses a broadcast in the first stage of a staged write (its id would not follow
+    /// commit order).
+    pub(in crate::store) fn check_ordered(&self) -> Result<(), StoreError> {
+        if self.ordered { Ok(()) } else { Err(StoreError::Database("an event was written before Tx::order_writes".into())) }
     }
 
     /// Runs `f` in a savepoint of this transaction: an `Err` from `f` leaves no trace (rows or
@@ -83,6 +103,7 @@ impl<'a> Tx<'a> {
         if self.deferred.is_some() {
             return f(self); // already deferring: the outer call writes them
         }
+        self.check_ordered()?;
         self.deferred = Some(Vec::new());
         let out = f(self);
         let pending = self.deferred.take().unwrap_or_default();
@@ -95,6 +116,7 @@ impl<'a> Tx<'a> {
     /// Records a broadcast in the same transaction as the change it announces.
     /// `scope` is `(company_id, branch_id)`: the event goes to both rooms.
     pub fn emit(&mut self, ns: &str, name: &str, scope: (&str, &str), data: serde_json::Value) -> Result<serde_json::Value, StoreError> {
+        self.check_ordered()?;
         if let Some(d) = &mut self.deferred {
             d.push(super::events::Pending::new(ns, name, scope, data.clone(), self.origin));
             return Ok(data);
@@ -150,7 +172,13 @@ impl From<CommitFailure> for StoreError {
 
 type Completion = Box<dyn FnOnce(Option<CommitFailure>) + Send>;
 /// A queued write: run with `Some(tx)`, or with `None` when no transaction could be opened.
-type Job = Box<dyn FnOnce(Option<&mut Tx<'_>>) -> (bool, Completion) + Send>;
+type Run = Box<dyn FnOnce(Option<&mut Tx<'_>>) -> (bool, Completion) + Send>;
+struct Job {
+    run: Run,
+    /// [`Db::write_staged`]: on PostgreSQL, a transaction of its own that begins without
+    /// the write-order lock.
+    staged: bool,
+}
 /// Receives the events of every committed group, in commit order.
 pub type EventSink = Box<dyn Fn(Vec<Event>) + Send + Sync>;
 
@@ -187,11 +215,12 @@ impl Owned {
         }
     }
 
-    /// BEGIN (and on PostgreSQL the cluster's write-order lock), with `then` in the same
-    /// round trip.
-    fn begin_with(&self, then: &str) -> Result<(), StoreError> {
+    /// BEGIN (and on PostgreSQL the cluster's write-order lock, unless `staged`), with
+    /// `then` in the same round trip.
+    fn begin_with(&self, then: &str, staged: bool) -> Result<(), StoreError> {
         match self {
             Owned::Sqlite(c) => Ok(c.execute_batch(&format!("BEGIN IMMEDIATE; {then}"))?),
+            Owned::Postgres(_) if staged => self.conn().batch(&format!("BEGIN; {then}")),
             Owned::Postgres(_) => {
                 self.conn().batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({}); {then}", super::events::WRITE_ORDER_LOCK))
             }
@@ -199,7 +228,7 @@ impl Owned {
     }
 
     fn begin(&self) -> Result<(), StoreError> {
-        self.begin_with("")
+        self.begin_with("", false)
     }
 
     /// Whether the connection answers a trivial query (always, for SQLite).
@@ -449,8 +478,36 @@ impl Db {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
     {
+        self.enqueue(f, false).await
+    }
+
+    /// [`Db::write`] in two stages, for bulk work that would otherwise hold up every
+    /// process of a hub cluster. On PostgreSQL the transaction is one of its own and begins
+    /// *without* the cluster's write-order lock: `f` first writes rows that only this kind
+    /// of write touches, under a lock of its own (a branch's, see `sync::lock_branch`),
+    /// while other processes commit; then it calls [`Tx::order_writes`] and does the rest
+    /// (anything other writes touch too, and every broadcast) under the lock as usual.
+    /// Broadcasts before `order_writes` are refused. Deadlock-free as long as the first
+    /// stage touches nothing that a holder of the write-order lock may wait for. On SQLite
+    /// (one writer in all) it is [`Db::write`].
+    pub async fn write_staged<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let staged = matches!(self.inner.location, Location::Postgres(_));
+        self.enqueue(f, staged).await
+    }
+
+    async fn enqueue<T, E, F>(&self, f: F, staged: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+    {
         let (done_tx, done_rx) = oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |tx| {
+        let run: Run = Box::new(move |tx| {
             let result = match tx {
                 Some(tx) => f(tx),
                 None => Err(E::from(StoreError::Unavailable("cannot begin a write transaction".into()))),
@@ -466,7 +523,7 @@ impl Db {
             (ok, completion)
         });
         let sender = self.inner.writer.lock().map_err(|_| StoreError::Closed)?.clone();
-        sender.ok_or(StoreError::Closed)?.send(job).map_err(|_| StoreError::Closed)?;
+        sender.ok_or(StoreError::Closed)?.send(Job { run, staged }).map_err(|_| StoreError::Closed)?;
         done_rx.await.map_err(|_| E::from(StoreError::Closed))?
     }
 
@@ -553,16 +610,24 @@ fn writer_loop(
     health: &super::health::StorageHealth,
 ) {
     let url = fanout.as_ref().map(|f| f.url().to_string());
-    while let Ok(first) = rx.recv() {
+    // A staged job is a group of its own: the next group starts with it.
+    let mut carried: Option<Job> = None;
+    loop {
+        let Some(first) = carried.take().or_else(|| rx.recv().ok()) else { break };
+        let staged = first.staged;
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        while !staged && group.len() < MAX_GROUP {
             match rx.try_recv() {
+                Ok(job) if job.staged => {
+                    carried = Some(job);
+                    break;
+                }
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
         }
-        let begun = begin(&mut conn, url.as_deref());
-        match commit_group(&conn, begun, group, &sink, fanout.as_deref()) {
+        let begun = begin(&mut conn, url.as_deref(), staged);
+        match commit_group(&conn, begun, group, staged, &sink, fanout.as_deref()) {
             // Only a group that stored something proves the disk takes writes again.
             Ok(true) => health.write_succeeded(),
             Ok(false) => {}
@@ -583,12 +648,12 @@ fn writer_loop(
 /// Begins the group's transaction. A PostgreSQL connection found dead (a server restart or
 /// failover closes it, and the client notices only on use) is opened again once, before any
 /// write of the group has run.
-fn begin(conn: &mut Owned, url: Option<&str>) -> Result<(), StoreError> {
-    match (conn.begin_with("SAVEPOINT w"), url) {
+fn begin(conn: &mut Owned, url: Option<&str>, staged: bool) -> Result<(), StoreError> {
+    match (conn.begin_with("SAVEPOINT w", staged), url) {
         (Err(StoreError::Unavailable(why)), Some(url)) => {
             tracing::debug!(error = %why, "PostgreSQL connection lost; connecting again");
             *conn = Owned::Postgres(Box::new(PgConn::connect(url)?));
-            conn.begin_with("SAVEPOINT w")
+            conn.begin_with("SAVEPOINT w", staged)
         }
         (begun, _) => begun,
     }
@@ -598,6 +663,7 @@ fn commit_group(
     owned: &Owned,
     begun: Result<(), StoreError>,
     group: Vec<Job>,
+    staged: bool,
     sink: &EventSink,
     fanout: Option<&super::fanout::Fanout>,
 ) -> Result<bool, CommitFailure> {
@@ -608,7 +674,7 @@ fn commit_group(
         tracing::debug!(error = %e, "cannot begin write transaction");
         let failure = CommitFailure::of(e);
         for job in group {
-            let (_, done) = job(None);
+            let (_, done) = (job.run)(None);
             done(Some(failure.clone()));
         }
         return Err(failure);
@@ -627,9 +693,10 @@ fn commit_group(
             }
         }
         let mut tx = Tx::new(conn);
+        tx.ordered = !staged;
         // A panicking write must not take the writer thread (and every later write) with it:
         // its savepoint is rolled back and its caller gets an error (the reply channel drops).
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(&mut tx))));
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (job.run)(Some(&mut tx))));
         let job_events = std::mem::take(&mut tx.events);
         let Ok((ok, done)) = run else {
             tracing::error!("a database write panicked; it was rolled back");

@@ -104,42 +104,40 @@ impl Pending {
 }
 
 /// Writes recorded broadcasts in order. On PostgreSQL, events outside the sync stream take
-/// their ids in one statement and are inserted many rows per statement; everything else
-/// goes through [`append`] one by one.
+/// their ids as one range and are inserted in one statement; everything else goes through
+/// [`append`] one by one.
 pub(crate) fn append_all(conn: Conn<'_>, pending: Vec<Pending>) -> Result<Vec<Event>, StoreError> {
-    const COLS: usize = 8;
     if conn.backend() == Backend::Sqlite || pending.iter().any(Pending::streamed) || pending.len() < 2 {
         return pending.into_iter().map(|p| append(conn, &p.ns, &p.name, &p.company, &p.branch, p.data, p.origin)).collect();
     }
-    // Ids ascend in the order taken; the cluster's write-order lock (held since BEGIN)
-    // keeps any other process from committing ids in between.
-    let ids: Vec<i64> = conn.query_map(
-        "SELECT nextval(pg_get_serial_sequence('events', 'seq')) AS s FROM generate_series(1, CAST(?1 AS INTEGER)) ORDER BY s",
-        params![pending.len() as i64],
+    // The cluster's write-order lock (held since BEGIN) keeps every other writer of
+    // `events` out, so the ids can be taken as one range: the sequence moves past it once.
+    let n = pending.len() as i64;
+    let last: i64 = conn.query_row(
+        "SELECT setval(pg_get_serial_sequence('events', 'seq'), nextval(pg_get_serial_sequence('events', 'seq')) + ?1 - 1)",
+        params![n],
         |r| r.get(0),
     )?;
     let now = now_ms();
     let mut events = Vec::with_capacity(pending.len());
-    for (mut p, seq) in pending.into_iter().zip(ids) {
+    for (mut p, seq) in pending.into_iter().zip(last - n + 1..) {
         if let Value::Object(map) = &mut p.data {
             map.insert("eventId".into(), Value::String(seq.to_string()));
         }
         events.push((seq, p));
     }
-    for chunk in super::sql::chunks(&events) {
-        let data: Vec<(String, &str)> = chunk.iter().map(|(_, p)| (p.data.to_string(), p.origin.as_str())).collect();
-        let mut params: Vec<&dyn super::sql::Param> = Vec::with_capacity(chunk.len() * COLS);
-        for ((seq, p), (d, origin)) in chunk.iter().zip(&data) {
-            params.extend([seq as &dyn super::sql::Param, &p.ns, &p.name, &p.company, &p.branch, d, &now, origin]);
-        }
-        conn.execute(
-            &format!(
-                "INSERT INTO events (seq, namespace, name, company_id, branch_id, data, created_ms, origin) VALUES {}",
-                super::sql::values_rows(chunk.len(), COLS)
-            ),
-            &params,
-        )?;
+    let data: Vec<(String, &str)> = events.iter().map(|(_, p)| (p.data.to_string(), p.origin.as_str())).collect();
+    let mut params: Vec<&dyn super::sql::Param> = Vec::with_capacity(events.len() * 8);
+    for ((seq, p), (d, origin)) in events.iter().zip(&data) {
+        params.extend([seq as &dyn super::sql::Param, &p.ns, &p.name, &p.company, &p.branch, d, &now, origin]);
     }
+    use super::sql::Ty::{Int, Text};
+    let rows = super::sql::Rows {
+        head: "INSERT INTO events (seq, namespace, name, company_id, branch_id, data, created_ms, origin)",
+        cols: &[Int, Text, Text, Text, Text, Text, Int, Text],
+        tail: "",
+    };
+    conn.insert_rows(&rows, &params, |_| Ok(()))?;
     Ok(events
         .into_iter()
         .map(|(seq, p)| Event { seq, namespace: p.ns, name: p.name, company_id: p.company, branch_id: p.branch, data: p.data })
@@ -204,6 +202,9 @@ pub(crate) fn append(
 /// holds it to COMMIT (`db::begin`), so event ids increase in commit order across processes
 /// (`catchUp` and the fan-out read the log forward and must never see a smaller id commit
 /// after a larger one). Taking it first, before any row lock, keeps writers deadlock-free.
+/// The one exception, a staged write (`Db::write_staged`, a branch's push), takes it after
+/// a first stage that only writes rows no holder of this lock ever waits for, and writes no
+/// event before it has it (`Tx::check_ordered`).
 pub(in crate::store) const WRITE_ORDER_LOCK: i64 = 0x0062_7261_6e63_6802;
 
 /// The `eventId` a payload carries until PostgreSQL hands out the id (see `append`).
@@ -296,6 +297,7 @@ pub fn prune(tx: &Tx<'_>, policy: Retention) -> Result<usize, StoreError> {
 /// Records an internal change (no Socket.IO namespace) for the hub's feed to branches, e.g.
 /// `directory:user`. `branch` is empty for company-wide records.
 pub fn append_internal(tx: &Tx<'_>, name: &str, company: &str, branch: &str, data: Value) -> Result<(), StoreError> {
+    tx.check_ordered()?;
     let conn = tx.conn;
     append(conn, "", name, company, branch, data, Origin::Local).map(|_| ())
 }

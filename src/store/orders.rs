@@ -239,10 +239,10 @@ pub fn upsert_replica(tx: &Tx<'_>, o: &Order) -> Result<bool, StoreError> {
     Ok(upsert_replicas(tx, std::slice::from_ref(o))? == 1)
 }
 
-/// [`upsert_replica`] for many orders of distinct ids, a few multi-row statements in all; how
+/// [`upsert_replica`] for many orders of distinct ids, in one multi-row statement (SQLite: 64
+/// rows per statement); how
 /// many were stored (the others' ids belong to another branch, and they changed nothing).
 pub fn upsert_replicas(tx: &Tx<'_>, orders: &[Order]) -> Result<usize, StoreError> {
-    const COLS: usize = 17;
     struct Row {
         day: String,
         status: &'static str,
@@ -252,57 +252,54 @@ pub fn upsert_replicas(tx: &Tx<'_>, orders: &[Order]) -> Result<usize, StoreErro
         printing: Option<String>,
     }
     let conn = tx.conn;
-    let mut stored = 0;
-    for chunk in super::sql::chunks(orders) {
-        let rows = chunk
-            .iter()
-            .map(|o| {
-                Ok(Row {
-                    day: o.created_at.get(..10).unwrap_or_default().to_string(),
-                    status: o.status.as_str(),
-                    items: serde_json::to_string(&o.items)?,
-                    customer: o.customer.as_ref().map(Value::to_string),
-                    driver: o.driver.as_ref().map(Value::to_string),
-                    printing: o.printing.as_ref().map(Value::to_string),
-                })
+    let rows = orders
+        .iter()
+        .map(|o| {
+            Ok(Row {
+                day: o.created_at.get(..10).unwrap_or_default().to_string(),
+                status: o.status.as_str(),
+                items: serde_json::to_string(&o.items)?,
+                customer: o.customer.as_ref().map(Value::to_string),
+                driver: o.driver.as_ref().map(Value::to_string),
+                printing: o.printing.as_ref().map(Value::to_string),
             })
-            .collect::<Result<Vec<Row>, StoreError>>()?;
-        let mut p: Vec<&dyn super::sql::Param> = Vec::with_capacity(chunk.len() * COLS);
-        for (o, r) in chunk.iter().zip(&rows) {
-            p.extend([
-                &o.id as &dyn super::sql::Param,
-                &o.company_id,
-                &o.branch_id,
-                &o.number,
-                &r.day,
-                &o.order_type,
-                &r.status,
-                &r.items,
-                &o.subtotal,
-                &o.total,
-                &r.customer,
-                &o.notes,
-                &r.driver,
-                &o.cancel_reason,
-                &o.created_at,
-                &o.updated_at,
-                &r.printing,
-            ]);
-        }
-        let sql = format!(
-            "INSERT INTO orders (id, company_id, branch_id, number, business_day, type, status, items, subtotal, total,
-                                 customer, notes, driver, cancel_reason, created_at, updated_at, printing)
-             VALUES {}
-             ON CONFLICT(id) DO UPDATE SET number = excluded.number, status = excluded.status, items = excluded.items,
-                 subtotal = excluded.subtotal, total = excluded.total, customer = excluded.customer, notes = excluded.notes,
-                 driver = excluded.driver, cancel_reason = excluded.cancel_reason, updated_at = excluded.updated_at,
-                 printing = COALESCE(excluded.printing, orders.printing)
-             WHERE orders.branch_id = excluded.branch_id
-             RETURNING id",
-            super::sql::values_rows(chunk.len(), COLS)
-        );
-        stored += conn.query_map(&sql, &p, |r| r.get::<String>(0))?.len();
+        })
+        .collect::<Result<Vec<Row>, StoreError>>()?;
+    let mut p: Vec<&dyn super::sql::Param> = Vec::with_capacity(orders.len() * 17);
+    for (o, r) in orders.iter().zip(&rows) {
+        p.extend([
+            &o.id as &dyn super::sql::Param,
+            &o.company_id,
+            &o.branch_id,
+            &o.number,
+            &r.day,
+            &o.order_type,
+            &r.status,
+            &r.items,
+            &o.subtotal,
+            &o.total,
+            &r.customer,
+            &o.notes,
+            &r.driver,
+            &o.cancel_reason,
+            &o.created_at,
+            &o.updated_at,
+            &r.printing,
+        ]);
     }
+    use super::sql::Ty::{Int, Text};
+    let statement = super::sql::Rows {
+        head: "INSERT INTO orders (id, company_id, branch_id, number, business_day, type, status, items, subtotal, total,
+                                   customer, notes, driver, cancel_reason, created_at, updated_at, printing)",
+        cols: &[Text, Text, Text, Int, Text, Text, Text, Text, Int, Int, Text, Text, Text, Text, Text, Text, Text],
+        tail: "ON CONFLICT(id) DO UPDATE SET number = excluded.number, status = excluded.status, items = excluded.items,
+                   subtotal = excluded.subtotal, total = excluded.total, customer = excluded.customer, notes = excluded.notes,
+                   driver = excluded.driver, cancel_reason = excluded.cancel_reason, updated_at = excluded.updated_at,
+                   printing = COALESCE(excluded.printing, orders.printing)
+               WHERE orders.branch_id = excluded.branch_id
+               RETURNING id",
+    };
+    let stored = conn.insert_rows(&statement, &p, |r| r.get::<String>(0))?.len();
     Ok(stored)
 }
 

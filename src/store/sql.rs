@@ -362,12 +362,13 @@ impl<'a> postgres::types::FromSql<'a> for Cell<'a> {
     }
 }
 
-/// Rows per multi-row statement: a batch is cut greedily into these sizes ([`chunks`]), so
-/// a statement of `cols` columns has at most four texts (each prepared once per connection).
+/// Rows per multi-row statement on SQLite: a batch is cut greedily into these sizes
+/// ([`chunks`]), so a statement of `cols` columns has at most four texts (each prepared once
+/// per connection).
 const ROW_CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
 /// `items` cut into the sizes of [`ROW_CHUNKS`], in order.
-pub fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
     std::iter::from_fn(move || {
         let n = ROW_CHUNKS.into_iter().find(|n| *n <= rest.len())?;
@@ -379,12 +380,50 @@ pub fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
 
 /// The `VALUES` list of a multi-row statement: `rows` tuples of `cols` numbered parameters,
 /// `(?1, ?2), (?3, ?4)` for 2 × 2.
-pub fn values_rows(rows: usize, cols: usize) -> String {
+fn values_rows(rows: usize, cols: usize) -> String {
     let tuple = |r: usize| {
         let p: Vec<String> = (1..=cols).map(|c| format!("?{}", r * cols + c)).collect();
         format!("({})", p.join(", "))
     };
     (0..rows).map(tuple).collect::<Vec<_>>().join(", ")
+}
+
+/// The type of a column written by [`Conn::insert_rows`] (PostgreSQL passes each column as
+/// one typed array).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Int,
+    Text,
+}
+
+/// A multi-row statement's text around its rows: `head` up to them (`INSERT INTO t (a, b)`),
+/// `cols` the types of the columns named there, `tail` what follows (`ON CONFLICT … DO
+/// NOTHING RETURNING a`).
+pub struct Rows<'s> {
+    pub head: &'s str,
+    pub cols: &'s [Ty],
+    pub tail: &'s str,
+}
+
+impl Rows<'_> {
+    /// PostgreSQL: every row in one statement, a column per array parameter (the arrays are
+    /// unnested side by side).
+    fn unnest(&self) -> String {
+        let arrays: Vec<String> = self
+            .cols
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("unnest(CAST(?{} AS {}))", i + 1, if *t == Ty::Int { "BIGINT[]" } else { "TEXT[]" }))
+            .collect();
+        // In the select list, not `FROM unnest(…)`: a function in FROM first copies all its
+        // rows into a tuple store.
+        format!("{} SELECT {} {}", self.head, arrays.join(", "), self.tail)
+    }
+
+    /// SQLite: `n` rows as one `VALUES` list.
+    fn values(&self, n: usize) -> String {
+        format!("{} VALUES {} {}", self.head, values_rows(n, self.cols.len()), self.tail)
+    }
 }
 
 /// `?N` and `?` parameters → `$N` (outside quoted strings and identifiers).
@@ -538,6 +577,53 @@ impl<'a> Conn<'a> {
         f: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.query_opt(sql, params, f)?.ok_or_else(|| StoreError::Database(format!("no row from: {sql}")))
+    }
+
+    /// Runs `rows` over `params` (row-major, one per column of each row) and maps each row
+    /// the statement returns. SQLite: `VALUES` lists of at most 64 rows. PostgreSQL: one
+    /// statement whatever the count (`SELECT unnest(?1), unnest(?2) …`, a column per array), so a
+    /// push of 500 events costs one round trip per table and one prepared text. The rows of
+    /// an `ON CONFLICT … DO UPDATE` must have distinct keys (either engine refuses a key
+    /// updated twice in one statement).
+    pub fn insert_rows<T>(
+        &self,
+        rows: &Rows<'_>,
+        params: &[&dyn Param],
+        mut f: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let cols = rows.cols.len();
+        if cols == 0 || !params.len().is_multiple_of(cols) {
+            return Err(StoreError::Database(format!("{} parameters for rows of {cols} columns", params.len())));
+        }
+        let mut out = Vec::new();
+        if params.is_empty() {
+            return Ok(out);
+        }
+        match self {
+            Conn::Sqlite(_) => {
+                let all: Vec<&[&dyn Param]> = params.chunks(cols).collect();
+                for chunk in chunks(&all) {
+                    self.each(&rows.values(chunk.len()), &chunk.concat(), |r| {
+                        out.push(f(r)?);
+                        Ok(true)
+                    })?;
+                }
+            }
+            Conn::Postgres(c) => {
+                let mut columns: Vec<Vec<Pg<'_>>> = (0..cols).map(|_| Vec::with_capacity(params.len() / cols)).collect();
+                for (i, p) in params.iter().enumerate() {
+                    columns[i % cols].push(Pg(p.cell()));
+                }
+                let sql = rows.unnest();
+                let stmt = c.statement(&sql, &[])?;
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    columns.iter().map(|c| c as &(dyn postgres::types::ToSql + Sync)).collect();
+                for r in &c.client.borrow_mut().query(&stmt, &refs)? {
+                    out.push(f(&Row::Postgres(r))?);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The SQLite connection, for the few SQLite-only operations (backup, PRAGMAs).

@@ -151,6 +151,26 @@ pub fn uplink_by_hash(r: &Reader<'_>, hash: &str) -> Result<Option<(String, Stri
     })
 }
 
+/// Serializes the pushes of `branch` across a hub cluster's processes, to COMMIT: the
+/// first stage of a [`super::Db::write_staged`] push (its high-water mark and stored
+/// events) runs outside the write-order lock, so it needs one of its own. SQLite has one
+/// writer; nothing to do.
+pub fn lock_branch(tx: &Tx<'_>, branch: &str) -> Result<(), StoreError> {
+    let conn = tx.conn;
+    if conn.backend() == super::sql::Backend::Postgres {
+        // The two-key form: its keys never meet the one-key write-order lock's.
+        conn.query_row(
+            "SELECT 1 FROM (SELECT pg_advisory_xact_lock(CAST(?1 AS INTEGER), hashtext(?2))) AS l",
+            params![BRANCH_LOCK_CLASS, branch],
+            |r| r.get::<i64>(0),
+        )?;
+    }
+    Ok(())
+}
+
+/// The first key of [`lock_branch`]'s advisory locks ("brnc").
+const BRANCH_LOCK_CLASS: i64 = 0x6272_6e63;
+
 pub fn high_water(r: &Reader<'_>, branch: &str) -> Result<i64, StoreError> {
     let conn = r.conn;
     Ok(conn.query_opt("SELECT high_water FROM hub_streams WHERE branch_id = ?1", params![branch], |r| r.get(0))?.unwrap_or(0))
@@ -179,20 +199,18 @@ pub fn hub_receive(
 ) -> Result<Vec<Received>, StoreError> {
     let conn = tx.conn;
     let now = now_rfc3339();
-    let mut stored = std::collections::HashSet::new();
-    for chunk in super::sql::chunks(events) {
-        let data: Vec<(String, &str)> = chunk.iter().map(|e| (e.data.to_string(), status(e.seq))).collect();
-        let mut p: Vec<&dyn super::sql::Param> = Vec::with_capacity(chunk.len() * 8);
-        for (e, (d, st)) in chunk.iter().zip(&data) {
-            p.extend([&branch as &dyn super::sql::Param, &e.seq, &e.id, &e.namespace, &e.name, d, st, &now]);
-        }
-        let sql = format!(
-            "INSERT INTO hub_events (branch_id, stream_seq, event_uuid, namespace, name, data, status, received_at)
-             VALUES {} ON CONFLICT (branch_id, stream_seq) DO NOTHING RETURNING stream_seq",
-            super::sql::values_rows(chunk.len(), 8)
-        );
-        stored.extend(conn.query_map(&sql, &p, |r| r.get::<i64>(0))?);
+    let data: Vec<(String, &str)> = events.iter().map(|e| (e.data.to_string(), status(e.seq))).collect();
+    let mut p: Vec<&dyn super::sql::Param> = Vec::with_capacity(events.len() * 8);
+    for (e, (d, st)) in events.iter().zip(&data) {
+        p.extend([&branch as &dyn super::sql::Param, &e.seq, &e.id, &e.namespace, &e.name, d, st, &now]);
     }
+    use super::sql::Ty::{Int, Text};
+    let rows = super::sql::Rows {
+        head: "INSERT INTO hub_events (branch_id, stream_seq, event_uuid, namespace, name, data, status, received_at)",
+        cols: &[Text, Int, Text, Text, Text, Text, Text, Text],
+        tail: "ON CONFLICT (branch_id, stream_seq) DO NOTHING RETURNING stream_seq",
+    };
+    let stored: std::collections::HashSet<i64> = conn.insert_rows(&rows, &p, |r| r.get::<i64>(0))?.into_iter().collect();
     // Numbers that were taken already: what holds them (one range read; rare, on replays).
     let taken: Vec<i64> = events.iter().map(|e| e.seq).filter(|s| !stored.contains(s)).collect();
     let mut holders = std::collections::HashMap::new();

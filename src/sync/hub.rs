@@ -98,9 +98,13 @@ pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushRes
     let up = up.clone();
     let (high_water, parked, duplicates) = state
         .db()
-        .write(move |tx| {
+        .write_staged(move |tx| {
             let (mut parked, mut duplicates) = (Vec::new(), 0);
             let mut new = std::collections::HashMap::new();
+            // Stage one (on a hub cluster, while other processes commit): this branch's
+            // pushes one at a time, its events stored under (branch, number). Only pushes
+            // write these rows.
+            store::lock_branch(tx, &up.branch_id)?;
             // The events that continue the branch's applied stream without a gap are applied
             // below, in this transaction: they are stored as applied at once. The rest wait.
             let start = store::high_water(tx, &up.branch_id)?;
@@ -124,6 +128,9 @@ pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushRes
                     }),
                 }
             }
+            // Stage two, under the cluster's write-order lock: orders, availability and
+            // broadcasts, which other writes touch too.
+            tx.order_writes()?;
             let hw = apply_contiguous(tx, &up, start, &new, &mut parked)?;
             Ok::<_, StoreError>((hw, parked, duplicates))
         })

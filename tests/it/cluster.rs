@@ -426,3 +426,74 @@ async fn a_burst_of_reads_shares_a_few_database_connections() {
     assert!(most <= idle + 8, "at most 8 more connections during the burst: {idle} before, {most} at the most");
     assert!(most > idle, "the burst was seen reading ({idle} before, {most} at the most)");
 }
+
+/// A push's first stage (its events stored under the branch's own lock) does not hold up the
+/// other processes: a write with a broadcast commits on process B while process A's staged
+/// write waits in stage one; once A takes the write-order lock, B's next write waits for A's
+/// commit, and the event ids follow commit order. A broadcast in stage one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staged_write_holds_up_other_processes_only_from_its_second_stage() {
+    use std::sync::mpsc;
+    let Some(db) = common::postgres::database("a_staged_write_holds_up") else { return };
+    let start = |url: String| {
+        TestServer::start_with(move |c| {
+            c.role = branchd::config::ApplianceRole::Hub;
+            c.database_url = Some(url.into());
+        })
+    };
+    let (a, b) = (start(db.url()).await, start(db.url()).await);
+    let emit_on = |s: &TestServer, name: &'static str| {
+        let store = s.state.db().clone();
+        async move {
+            store
+                .write(move |tx| tx.emit("/orders", name, ("co-x", "br-x"), json!({})))
+                .await
+                .map(|d| d["eventId"].as_str().unwrap_or_default().parse::<i64>().unwrap())
+        }
+    };
+    // Phase 1: A waits in stage one; B's write commits meanwhile.
+    let (at, at_rx) = mpsc::channel::<&'static str>();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let staged = {
+        let store = a.state.db().clone();
+        tokio::spawn(async move {
+            store
+                .write_staged(move |tx| {
+                    let refused = tx.emit("/orders", "staged-early", ("co-x", "br-x"), json!({})).is_err();
+                    at.send("stage one").unwrap();
+                    go_rx.recv_timeout(Duration::from_secs(30)).expect("go for stage two");
+                    tx.order_writes()?;
+                    at.send("stage two").unwrap();
+                    go_rx.recv_timeout(Duration::from_secs(30)).expect("go for commit");
+                    tx.emit("/orders", "staged-late", ("co-x", "br-x"), json!({}))?;
+                    Ok::<_, branchd::store::StoreError>(refused)
+                })
+                .await
+        })
+    };
+    assert_eq!(at_rx.recv_timeout(Duration::from_secs(10)).unwrap(), "stage one");
+    let first = tokio::time::timeout(Duration::from_secs(10), emit_on(&b, "during-stage-one"))
+        .await
+        .expect("B commits while A is in stage one")
+        .unwrap();
+    // Phase 2: A holds the write-order lock; B's next write waits for A's commit.
+    go.send(()).unwrap();
+    let at_rx = tokio::task::spawn_blocking(move || {
+        assert_eq!(at_rx.recv_timeout(Duration::from_secs(10)).unwrap(), "stage two");
+        at_rx
+    })
+    .await
+    .unwrap();
+    let second = tokio::spawn(emit_on(&b, "during-stage-two"));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!second.is_finished(), "B's write waits while A holds the write-order lock");
+    go.send(()).unwrap();
+    let refused = staged.await.unwrap().expect("the staged write commits");
+    assert!(refused, "a broadcast before order_writes is refused");
+    let second = tokio::time::timeout(Duration::from_secs(10), second).await.expect("B commits after A").unwrap().unwrap();
+    drop(at_rx);
+    let ids = rows(&db, "SELECT name, seq FROM events WHERE company_id = 'co-x' ORDER BY seq");
+    let names: Vec<&str> = ids.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["during-stage-one", "staged-late", "during-stage-two"], "ids follow commit order: {ids:?}");
+    assert!(first < second);
+}
