@@ -22,6 +22,7 @@ pub mod health;
 pub mod meta;
 pub mod migrate;
 pub mod orders;
+pub mod pg_tls;
 pub mod print_alerts;
 pub mod print_jobs;
 pub mod printers;

@@ -41,9 +41,22 @@ impl Drop for PgConn {
 }
 
 impl PgConn {
+    /// Connects as `url` says, TLS included (`sslmode`, `sslrootcert`: see `pg_tls`).
     pub fn connect(url: &str) -> Result<PgConn, StoreError> {
-        let client = postgres::Client::connect(url, postgres::NoTls)
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {}", pg_message(&e))))?;
+        let target = super::pg_tls::parse(url)?;
+        let connected = match super::pg_tls::client_config(&target)? {
+            None => postgres::Client::connect(&target.url, postgres::NoTls),
+            Some(tls) => postgres::Client::connect(&target.url, tokio_postgres_rustls::MakeRustlsConnect::new(tls)),
+        };
+        let client = connected.map_err(|e| {
+            let why = pg_message(&e);
+            let hint = if why.contains("TLS") || why.contains("certificate") || why.contains("SSL") || why.contains("encryption") {
+                " (check sslmode and sslrootcert in BRANCHD_DATABASE_URL, and the server's pg_hba.conf)"
+            } else {
+                ""
+            };
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL: {why}{hint}"))
+        })?;
         Ok(PgConn { client: std::mem::ManuallyDrop::new(RefCell::new(client)), statements: RefCell::new(HashMap::new()) })
     }
 
@@ -639,7 +652,17 @@ impl<'a> Conn<'a> {
 pub(in crate::store) fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => {
+            // The client's own errors keep their cause apart ("error performing TLS
+            // handshake" → "invalid peer certificate: UnknownIssuer").
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            text
+        }
     }
 }
 

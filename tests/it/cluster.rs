@@ -497,3 +497,54 @@ async fn a_staged_write_holds_up_other_processes_only_from_its_second_stage() {
     assert_eq!(names, ["during-stage-one", "staged-late", "during-stage-two"], "ids follow commit order: {ids:?}");
     assert!(first < second);
 }
+
+/// The hub reaches PostgreSQL over TLS as its URL says, the way libpq reads `sslmode` and
+/// `sslrootcert`: a database that refuses plain TCP is reached with `require` and with
+/// `verify-full` against the right CA; a wrong CA, or `disable`, is refused with a message
+/// that says what to check; a hub process's connections are all encrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_connection_uses_tls_as_the_url_says() {
+    let Some(db) = common::postgres::tls_only_database() else { return };
+    let url = |query: &str| format!("{}?{query}", db.url());
+    let run = |url: &str, args: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        common::process::run_env(dir.path(), args, &[("BRANCHD_ROLE", "hub"), ("BRANCHD_DATABASE_URL", url)])
+    };
+    let ca = db.ca_file().display().to_string();
+    let ok = |url: &str, id: &str| common::process::ok(&run(url, &["company", "add", id, "--name", id]));
+    ok(&url("sslmode=require"), "co-require");
+    ok(&url(&format!("sslmode=verify-full&sslrootcert={ca}")), "co-verify-full");
+    ok(&db.url(), "co-prefer"); // the default, prefer: TLS when offered
+
+    let refused = |url: &str| {
+        let out = run(url, &["company", "add", "co-never", "--name", "never"]);
+        assert!(!out.status.success(), "{url}: refused");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let plain = refused(&url("sslmode=disable"));
+    assert!(plain.contains("pg_hba.conf") && plain.contains("check sslmode"), "plain TCP is refused, saying what to check: {plain}");
+    let other_ca = tempfile::NamedTempFile::new().unwrap();
+    let stranger = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(other_ca.path(), stranger.cert.pem()).unwrap();
+    let wrong = refused(&url(&format!("sslmode=verify-full&sslrootcert={}", other_ca.path().display())));
+    assert!(wrong.contains("certificate") && wrong.contains("check sslmode"), "an untrusted server certificate is refused: {wrong}");
+    let missing = refused(&url("sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem"));
+    assert!(missing.contains("sslrootcert /nonexistent/ca.pem"), "{missing}");
+    assert!(!missing.contains(&db.url()), "errors do not echo the database URL: {missing}");
+    let companies = rows(&db, "SELECT id FROM companies ORDER BY id");
+    assert_eq!(companies, [["co-prefer"], ["co-require"], ["co-verify-full"]]);
+
+    // A hub process: every connection it holds (writer, fan-out listener, readers) is TLS.
+    let dir = tempfile::tempdir().unwrap();
+    let verified = url(&format!("sslmode=verify-full&sslrootcert={ca}"));
+    let hub = ServerProcess::start(dir.path(), &[("BRANCHD_ROLE", "hub"), ("BRANCHD_DATABASE_URL", &verified)]);
+    let health = reqwest::get(format!("{}/health", hub.base)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let sessions = rows(
+        &db,
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+         WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.backend_type = 'client backend'",
+    );
+    assert!(sessions.len() >= 2, "the hub holds its connections: {sessions:?}");
+    assert!(sessions.iter().all(|s| s[0] == "t"), "every one is encrypted: {sessions:?}");
+}

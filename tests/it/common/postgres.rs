@@ -7,7 +7,9 @@
 //! tests run as root (PostgreSQL refuses root), and listens on 127.0.0.1 on a free port and on
 //! a unix socket in that directory. `fsync` stays on: durability is what the cluster tests
 //! check (only `initdb` skips flushing the fresh cluster's files). Settings are small, for a
-//! shared 2-core machine: 200 connections, 32 MB shared buffers, no parallel query.
+//! shared 2-core machine: 200 connections, 32 MB shared buffers, no parallel query. TLS is
+//! on, with a certificate from a test CA ([`PgDb::ca_file`]); one database,
+//! [`tls_only_database`], refuses plain TCP.
 //!
 //! ```ignore
 //! let Some(db) = common::postgres::database("cross_process") else { return };  // says SKIPPED
@@ -52,6 +54,8 @@ pub fn tool(name: &str) -> Option<PathBuf> {
 struct Server {
     bin: PathBuf,
     port: u16,
+    /// The CA that signed the server's TLS certificate (PEM).
+    ca: PathBuf,
     /// Held for the life of the test process: dropping it would stop the server.
     _process: Supervised,
 }
@@ -75,10 +79,31 @@ pub fn database(name: &str) -> Option<PgDb> {
     if base.is_empty() {
         base.push_str("test");
     }
-    let db = PgDb { name: format!("{base}_{}", NEXT.fetch_add(1, Ordering::Relaxed)), port: server.port, bin: server.bin.clone() };
+    Some(create(server, format!("{base}_{}", NEXT.fetch_add(1, Ordering::Relaxed))))
+}
+
+/// The database named [`TLS_ONLY`], which the server's `pg_hba.conf` refuses over plain TCP
+/// (made on first call; every caller shares it). `None` as for [`database`].
+pub fn tls_only_database() -> Option<PgDb> {
+    static MADE: OnceLock<Option<PgDb>> = OnceLock::new();
+    MADE.get_or_init(|| match server() {
+        Some(server) => Some(create(server, TLS_ONLY.into())),
+        None => {
+            eprintln!("{SKIPPED}");
+            None
+        }
+    })
+    .clone()
+}
+
+/// See [`tls_only_database`].
+pub const TLS_ONLY: &str = "tls_only";
+
+fn create(server: &Server, name: String) -> PgDb {
+    let db = PgDb { name, port: server.port, bin: server.bin.clone(), ca: server.ca.clone() };
     let admin = PgDb { name: "postgres".into(), ..db.clone() };
     admin.psql(&format!("CREATE DATABASE \"{}\"", db.name));
-    Some(db)
+    db
 }
 
 /// One test's database.
@@ -87,6 +112,7 @@ pub struct PgDb {
     name: String,
     port: u16,
     bin: PathBuf,
+    ca: PathBuf,
 }
 
 impl PgDb {
@@ -101,6 +127,11 @@ impl PgDb {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The CA file that verifies the server's certificate (for `sslrootcert`).
+    pub fn ca_file(&self) -> &Path {
+        &self.ca
     }
 
     /// Runs `sql` (one or more statements) with `psql` on this database; the rows of the last
@@ -155,6 +186,12 @@ fn try_start(bin: &Path) -> Option<Server> {
         .output()
         .expect("initdb runs");
     assert!(out.status.success(), "initdb failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let ca = tls_files(&dir);
+    // Plain TCP is refused for one database, so that the TLS test can tell.
+    let hba = data.join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+    std::fs::write(&hba, format!("hostnossl {TLS_ONLY} all 127.0.0.1/32 reject\n{rules}")).expect("pg_hba.conf written");
+    supervised::give_away(&dir);
     let port = free_port();
     let log = dir.join("postgres.log");
     let mut args: Vec<String> = vec!["-D".into(), data.display().to_string()];
@@ -169,13 +206,16 @@ fn try_start(bin: &Path) -> Option<Server> {
         "max_parallel_workers_per_gather=0".into(),
         "max_wal_size=512MB".into(),
         "log_min_messages=warning".into(),
+        "ssl=on".into(),
+        format!("ssl_cert_file={}", dir.join("server.crt").display()),
+        format!("ssl_key_file={}", dir.join("server.key").display()),
     ] {
         args.extend(["-c".into(), setting]);
     }
     // SIGQUIT: immediate shutdown, the database is thrown away anyway.
     let process = Supervised::spawn(&bin.join("postgres"), &args, &log, "QUIT", Some(&dir));
-    let server = Server { bin: bin.to_path_buf(), port, _process: process };
-    let probe = PgDb { name: "postgres".into(), port, bin: bin.to_path_buf() };
+    let probe = PgDb { name: "postgres".into(), port, bin: bin.to_path_buf(), ca: ca.clone() };
+    let server = Server { bin: bin.to_path_buf(), port, ca, _process: process };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if !server._process.alive() {
@@ -198,4 +238,26 @@ fn try_start(bin: &Path) -> Option<Server> {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A CA (`ca.crt`) and the server's certificate for 127.0.0.1 and localhost signed by it
+/// (`server.crt`, `server.key`, mode 0600 as PostgreSQL wants), in `dir`; the CA's path.
+fn tls_files(dir: &Path) -> PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    use std::os::unix::fs::PermissionsExt;
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "branchd test PostgreSQL CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("server params");
+    params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let cert = params.signed_by(&key, &issuer).expect("server certificate");
+    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).expect("ca.crt");
+    std::fs::write(dir.join("server.crt"), cert.pem()).expect("server.crt");
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("server.key");
+    std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod server.key");
+    dir.join("ca.crt")
 }

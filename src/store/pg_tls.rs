@@ -1,0 +1,280 @@
+//! How a hub reaches PostgreSQL over the network: the TLS settings of
+//! `BRANCHD_DATABASE_URL`, read the way libpq reads them, turned into a rustls client.
+//!
+//! - `sslmode=disable`: plain TCP.
+//! - `prefer` (the default; `allow` reads the same): TLS when the server offers it, without
+//!   checking its certificate; plain TCP when it does not offer it.
+//! - `require`: TLS or no connection; the certificate is not checked, unless `sslrootcert` is
+//!   given (then as `verify-ca`, like libpq).
+//! - `verify-ca`: TLS, and the server's certificate must chain to `sslrootcert` (a PEM
+//!   file; `system` or absent: the operating system's trusted roots).
+//! - `verify-full`: as `verify-ca`, and the certificate must name the host of the URL.
+//!
+//! Client certificates (`sslcert`, `sslkey`) are refused with a clear message: not supported.
+//! This module owns only the connection's security; it must not know any table.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::StoreError;
+
+/// libpq's `sslmode` values (`allow` is read as `prefer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+/// A database URL split into what the PostgreSQL client reads and the TLS settings it does
+/// not (`sslrootcert`, the `verify-*` modes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The URL for the client: `sslmode` as `disable`, `prefer` or `require`, no `sslrootcert`.
+    pub url: String,
+    pub mode: SslMode,
+    /// `sslrootcert`: a PEM file of trusted roots; `None` for the system's.
+    pub roots: Option<PathBuf>,
+}
+
+fn bad(why: String) -> StoreError {
+    StoreError::Unavailable(format!("BRANCHD_DATABASE_URL: {why}"))
+}
+
+/// Reads `url`'s TLS settings. Never echoes the URL (it may hold a password).
+pub fn parse(url: &str) -> Result<Target, StoreError> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut mode = SslMode::Prefer;
+    let mut roots = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value).ok_or_else(|| bad(format!("the value of {key} is not valid percent-encoded UTF-8")))?;
+        match key {
+            "sslmode" => {
+                mode = match value.as_str() {
+                    "disable" => SslMode::Disable,
+                    "allow" | "prefer" => SslMode::Prefer,
+                    "require" => SslMode::Require,
+                    "verify-ca" => SslMode::VerifyCa,
+                    "verify-full" => SslMode::VerifyFull,
+                    other => {
+                        return Err(bad(format!("sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full")));
+                    }
+                }
+            }
+            "sslrootcert" => roots = (value != "system").then(|| PathBuf::from(value)),
+            "sslcert" | "sslkey" | "sslpassword" => {
+                return Err(bad(format!("{key}: client certificates are not supported; use a password (or trust) for the hub's role")));
+            }
+            _ => kept.push(pair),
+        }
+    }
+    if mode == SslMode::Require && roots.is_some() {
+        mode = SslMode::VerifyCa; // libpq: a root file given makes `require` check the chain
+    }
+    let client_mode = match mode {
+        SslMode::Disable => "disable",
+        SslMode::Prefer => "prefer",
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => "require",
+    };
+    kept.push(match client_mode {
+        "disable" => "sslmode=disable",
+        "prefer" => "sslmode=prefer",
+        _ => "sslmode=require",
+    });
+    Ok(Target { url: format!("{base}?{}", kept.join("&")), mode, roots })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The rustls client for `target`'s mode (`None` for `disable`).
+pub fn client_config(target: &Target) -> Result<Option<rustls::ClientConfig>, StoreError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier: Arc<dyn ServerCertVerifier> = match target.mode {
+        SslMode::Disable => return Ok(None),
+        SslMode::Prefer | SslMode::Require => Arc::new(Unchecked(provider.clone())),
+        SslMode::VerifyCa | SslMode::VerifyFull => {
+            let roots = Arc::new(root_store(target.roots.as_ref())?);
+            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(|e| bad(format!("cannot use the trusted roots: {e}")))?;
+            if target.mode == SslMode::VerifyFull { webpki } else { Arc::new(AnyName(webpki)) }
+        }
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(format!("TLS setup: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Some(config))
+}
+
+fn root_store(file: Option<&PathBuf>) -> Result<RootCertStore, StoreError> {
+    let mut store = RootCertStore::empty();
+    match file {
+        Some(path) => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<_, _>>())
+                .map_err(|e| bad(format!("sslrootcert {}: {e}", path.display())))?;
+            let (added, _) = store.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(bad(format!("sslrootcert {}: no certificate in it", path.display())));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            store.add_parsable_certificates(found.certs);
+            if store.is_empty() {
+                return Err(bad("verify-ca/verify-full: the system has no trusted roots; give sslrootcert=/path/to/ca.pem".into()));
+            }
+        }
+    }
+    Ok(store)
+}
+
+/// `prefer`/`require`: encrypted, the certificate not checked (libpq's meaning of these
+/// modes). The handshake's signatures are still verified.
+#[derive(Debug)]
+struct Unchecked(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `verify-ca`: the chain must lead to a trusted root; the name in it is not checked.
+#[derive(Debug)]
+struct AnyName(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. })) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_read_like_libpq_and_the_client_gets_only_what_it_knows() {
+        let t = parse("postgres://u:p@db.example:5432/hq").unwrap();
+        assert_eq!((t.mode, t.url.as_str(), t.roots), (SslMode::Prefer, "postgres://u:p@db.example:5432/hq?sslmode=prefer", None));
+        let t = parse("postgres://u@h/hq?application_name=x&sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem").unwrap();
+        assert_eq!(t.mode, SslMode::VerifyFull);
+        assert_eq!(t.url, "postgres://u@h/hq?application_name=x&sslmode=require");
+        assert_eq!(t.roots, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(parse("postgres://h/d?sslmode=require&sslrootcert=/ca.pem").unwrap().mode, SslMode::VerifyCa);
+        assert_eq!(parse("postgres://h/d?sslmode=verify-ca&sslrootcert=system").unwrap().roots, None);
+        assert_eq!(parse("postgres://h/d?sslmode=allow").unwrap().mode, SslMode::Prefer);
+        assert_eq!(parse("postgres://h/d?sslmode=disable").unwrap().url, "postgres://h/d?sslmode=disable");
+        for (url, says) in [
+            ("postgres://u:secret@h/d?sslmode=sometimes", "sslmode=sometimes is not one of"),
+            ("postgres://u:secret@h/d?sslcert=/c.pem", "client certificates are not supported"),
+            ("postgres://u:secret@h/d?sslrootcert=%zz", "percent-encoded"),
+        ] {
+            let e = parse(url).unwrap_err().to_string();
+            assert!(e.contains(says), "{url}: {e}");
+            assert!(!e.contains("secret"), "the error does not echo the URL: {e}");
+        }
+        let missing = Target { url: String::new(), mode: SslMode::VerifyFull, roots: Some("/nonexistent/ca.pem".into()) };
+        assert!(client_config(&missing).unwrap_err().to_string().contains("sslrootcert /nonexistent/ca.pem"));
+    }
+}
