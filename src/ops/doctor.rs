@@ -422,12 +422,29 @@ fn check_settings(r: &mut Report, files: &Config, running: Option<&Value>) {
 /// Database: writable and intact.
 fn check_database(r: &mut Report, config: &Config) {
     if let Some(url) = &config.database_url {
+        use crate::store::pg_tls::{self, SslMode};
         let checked = crate::store::Direct::open_postgres(url.expose()).and_then(|db| {
             db.probe_write()?;
-            db.schema_version()
+            Ok((db.schema_version()?, db.read(pg_tls::encrypted)?.unwrap_or(false)))
         });
         match checked {
-            Ok(v) => r.ok("database", format!("PostgreSQL (hub cluster) reachable and writable, schema version {v}")),
+            Ok((v, encrypted)) => {
+                let target = pg_tls::parse(url.expose()).ok();
+                let mode = target.as_ref().map_or(SslMode::Prefer, |t| t.mode);
+                let verified = matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull);
+                let how = match (encrypted, verified) {
+                    (false, _) => "over plain TCP",
+                    (true, false) => "over TLS, server certificate not checked",
+                    (true, true) => "over TLS, server certificate verified",
+                };
+                r.ok("database", format!("PostgreSQL (hub cluster) reachable and writable {how}, schema version {v}"));
+                if !verified && !target.is_some_and(|t| t.is_local()) {
+                    r.warn(
+                        "database",
+                        "PostgreSQL is on another machine and its certificate is not checked: add sslmode=verify-full&sslrootcert=/path/to/ca.pem to BRANCHD_DATABASE_URL (docs/HUB-CLUSTER.md, \"TLS to PostgreSQL\")",
+                    );
+                }
+            }
             Err(e) => r.bad(
                 "database",
                 format!("PostgreSQL: {e}"),

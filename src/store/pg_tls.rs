@@ -95,6 +95,34 @@ pub fn parse(url: &str) -> Result<Target, StoreError> {
     Ok(Target { url: format!("{base}?{}", kept.join("&")), mode, roots })
 }
 
+impl Target {
+    /// Whether the URL's host is this machine (loopback, or a unix socket directory), where
+    /// an unverified connection crosses no network.
+    pub fn is_local(&self) -> bool {
+        let rest = self.url.split_once("://").map_or(self.url.as_str(), |(_, r)| r);
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let socket_dir = self.url.contains("host=%2F") || self.url.contains("host=/");
+        let loopback = |h: &str| {
+            let h = h.trim_start_matches('[').split(']').next().unwrap_or(h);
+            let h = if h.matches(':').count() == 1 { h.split(':').next().unwrap_or(h) } else { h };
+            h.is_empty() || h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+        };
+        socket_dir || hosts.split(',').all(loopback)
+    }
+}
+
+/// Whether the connection behind `r` is encrypted (PostgreSQL's `pg_stat_ssl`); `None` for
+/// SQLite.
+pub fn encrypted(r: &super::Reader<'_>) -> Result<Option<bool>, StoreError> {
+    if r.conn.backend() == super::sql::Backend::Sqlite {
+        return Ok(None);
+    }
+    let ssl: Option<bool> =
+        r.conn.query_opt("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", super::sql::params![], |row| row.get(0))?;
+    Ok(Some(ssl.unwrap_or(false)))
+}
+
 fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -273,6 +301,17 @@ mod tests {
             let e = parse(url).unwrap_err().to_string();
             assert!(e.contains(says), "{url}: {e}");
             assert!(!e.contains("secret"), "the error does not echo the URL: {e}");
+        }
+        for (url, local) in [
+            ("postgres://u:p@127.0.0.1:5432/d", true),
+            ("postgres://u@localhost/d", true),
+            ("postgres://u@[::1]:5432/d", true),
+            ("postgres:///d?host=%2Fvar%2Frun%2Fpostgresql", true),
+            ("postgres://u:p@10.0.0.20:5432/d", false),
+            ("postgres://u@db.hq.example/d", false),
+            ("postgres://u@localhost,10.0.0.21/d", false),
+        ] {
+            assert_eq!(parse(url).unwrap().is_local(), local, "{url}");
         }
         let missing = Target { url: String::new(), mode: SslMode::VerifyFull, roots: Some("/nonexistent/ca.pem".into()) };
         assert!(client_config(&missing).unwrap_err().to_string().contains("sslrootcert /nonexistent/ca.pem"));

@@ -533,6 +533,13 @@ async fn the_database_connection_uses_tls_as_the_url_says() {
     assert!(!missing.contains(&db.url()), "errors do not echo the database URL: {missing}");
     let companies = rows(&db, "SELECT id FROM companies ORDER BY id");
     assert_eq!(companies, [["co-prefer"], ["co-require"], ["co-verify-full"]]);
+    // doctor says how the connection is made.
+    let doctor = |url: &str| String::from_utf8_lossy(&run(url, &["doctor"]).stdout).to_string();
+    let verified = doctor(&url(&format!("sslmode=verify-full&sslrootcert={ca}")));
+    assert!(verified.contains("over TLS, server certificate verified"), "{verified}");
+    let unchecked = doctor(&url("sslmode=require"));
+    assert!(unchecked.contains("over TLS, server certificate not checked"), "{unchecked}");
+    assert!(!unchecked.contains("is on another machine"), "no warning for a server on this machine: {unchecked}");
 
     // A hub process: every connection it holds (writer, fan-out listener, readers) is TLS.
     let dir = tempfile::tempdir().unwrap();
