@@ -499,9 +499,10 @@ async fn a_staged_write_holds_up_other_processes_only_from_its_second_stage() {
 }
 
 /// The hub reaches PostgreSQL over TLS as its URL says, the way libpq reads `sslmode` and
-/// `sslrootcert`: a database that refuses plain TCP is reached with `require` and with
-/// `verify-full` against the right CA; a wrong CA, or `disable`, is refused with a message
-/// that says what to check; a hub process's connections are all encrypted.
+/// `sslrootcert`: a database that refuses plain TCP is reached with `require`, `verify-ca`
+/// and `verify-full` against the right CA and name; a wrong CA, a name the certificate does
+/// not carry (verify-full), a missing CA file or `disable` is refused with a message that
+/// says what to check; a hub process's connections are all encrypted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_connection_uses_tls_as_the_url_says() {
     let Some(db) = common::postgres::tls_only_database() else { return };
@@ -511,9 +512,13 @@ async fn the_database_connection_uses_tls_as_the_url_says() {
         common::process::run_env(dir.path(), args, &[("BRANCHD_ROLE", "hub"), ("BRANCHD_DATABASE_URL", url)])
     };
     let ca = db.ca_file().display().to_string();
+    // The server's certificate names `localhost`, not 127.0.0.1: reached as `localhost`
+    // (hostaddr keeps it on IPv4), the name matches.
+    let by_name = format!("{}?hostaddr=127.0.0.1&", db.url().replacen("127.0.0.1", "localhost", 1));
     let ok = |url: &str, id: &str| common::process::ok(&run(url, &["company", "add", id, "--name", id]));
     ok(&url("sslmode=require"), "co-require");
-    ok(&url(&format!("sslmode=verify-full&sslrootcert={ca}")), "co-verify-full");
+    ok(&format!("{by_name}sslmode=verify-full&sslrootcert={ca}"), "co-verify-full");
+    ok(&url(&format!("sslmode=verify-ca&sslrootcert={ca}")), "co-verify-ca"); // the chain only
     ok(&db.url(), "co-prefer"); // the default, prefer: TLS when offered
 
     let refused = |url: &str| {
@@ -528,14 +533,16 @@ async fn the_database_connection_uses_tls_as_the_url_says() {
     std::fs::write(other_ca.path(), stranger.cert.pem()).unwrap();
     let wrong = refused(&url(&format!("sslmode=verify-full&sslrootcert={}", other_ca.path().display())));
     assert!(wrong.contains("certificate") && wrong.contains("check sslmode"), "an untrusted server certificate is refused: {wrong}");
+    let wrong_name = refused(&url(&format!("sslmode=verify-full&sslrootcert={ca}")));
+    assert!(wrong_name.contains("certificate") && wrong_name.contains("check sslmode"), "verify-full checks the name: {wrong_name}");
     let missing = refused(&url("sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem"));
     assert!(missing.contains("sslrootcert /nonexistent/ca.pem"), "{missing}");
     assert!(!missing.contains(&db.url()), "errors do not echo the database URL: {missing}");
     let companies = rows(&db, "SELECT id FROM companies ORDER BY id");
-    assert_eq!(companies, [["co-prefer"], ["co-require"], ["co-verify-full"]]);
+    assert_eq!(companies, [["co-prefer"], ["co-require"], ["co-verify-ca"], ["co-verify-full"]]);
     // doctor says how the connection is made.
     let doctor = |url: &str| String::from_utf8_lossy(&run(url, &["doctor"]).stdout).to_string();
-    let verified = doctor(&url(&format!("sslmode=verify-full&sslrootcert={ca}")));
+    let verified = doctor(&format!("{by_name}sslmode=verify-full&sslrootcert={ca}"));
     assert!(verified.contains("over TLS, server certificate verified"), "{verified}");
     let unchecked = doctor(&url("sslmode=require"));
     assert!(unchecked.contains("over TLS, server certificate not checked"), "{unchecked}");
@@ -543,7 +550,7 @@ async fn the_database_connection_uses_tls_as_the_url_says() {
 
     // A hub process: every connection it holds (writer, fan-out listener, readers) is TLS.
     let dir = tempfile::tempdir().unwrap();
-    let verified = url(&format!("sslmode=verify-full&sslrootcert={ca}"));
+    let verified = format!("{by_name}sslmode=verify-full&sslrootcert={ca}");
     let hub = ServerProcess::start(dir.path(), &[("BRANCHD_ROLE", "hub"), ("BRANCHD_DATABASE_URL", &verified)]);
     let health = reqwest::get(format!("{}/health", hub.base)).await.unwrap();
     assert_eq!(health.status(), 200);
