@@ -318,7 +318,8 @@ settings! {
     }
 
     /// A hub cluster's PostgreSQL database, `postgres://user:password@host:port/dbname`
-    /// (role hub only; every process of the cluster names the same one).
+    /// (role hub only; every process of the cluster names the same one). TLS as libpq's
+    /// `?sslmode=verify-full&sslrootcert=/path/ca.pem` say (default `prefer`).
     ///
     /// Unset: the hub keeps its state in SQLite in DATA_DIR, as a branch does. Set, JWT_SECRET
     /// must be set too (every process shares it); see docs/HUB-CLUSTER.md.
