@@ -1,7 +1,8 @@
 //! Applies the embedded `migrations/NNNN_*.sql` files in order, once each, and records the
 //! schema floor: the oldest schema a branchd binary must know to use the database, so that
 //! rolling back an update over a migration that only added things keeps the appliance
-//! running.
+//! running. The same for PostgreSQL (`migrations/postgres/`, a hub cluster), where it also
+//! lets older processes restart during a rolling update.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -36,7 +37,12 @@ pub const MIGRATIONS: &[Migration] = &[
 
 /// The oldest schema a binary must know to use a database at schema `version`.
 pub fn floor_after(version: i64) -> i64 {
-    MIGRATIONS.iter().zip(1..=version).filter(|(m, _)| !m.additive).map(|(_, v)| v).max().unwrap_or(1)
+    floor_in(MIGRATIONS, version)
+}
+
+/// [`floor_after`] for the migrations `list` (SQLite's or PostgreSQL's).
+fn floor_in(list: &[Migration], version: i64) -> i64 {
+    list.iter().zip(1..=version).filter(|(m, _)| !m.additive).map(|(_, v)| v).max().unwrap_or(1)
 }
 
 /// The database's schema floor (written by the binary that migrated it). A database from
@@ -114,9 +120,18 @@ pub(in crate::store) fn postgres_version(conn: &PgConn) -> Result<i64, StoreErro
     let c = Conn::Postgres(conn);
     let exists = c.query_row("SELECT to_regclass('schema_migrations') IS NOT NULL", params![], |r| r.get::<bool>(0))?;
     if !exists {
-        c.batch("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")?;
+        c.batch("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL, floor BIGINT)")?;
     }
     c.query_row("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_migrations", params![], |r| r.get::<i64>(0))
+}
+
+/// The PostgreSQL schema floor: the oldest schema a binary must know to use the database,
+/// as the binary that applied its newest migration recorded it (none recorded: the version
+/// itself).
+fn postgres_floor(conn: &PgConn, version: i64) -> Result<i64, StoreError> {
+    let c = Conn::Postgres(conn);
+    let floor = c.query_opt("SELECT floor FROM schema_migrations WHERE version = ?1", params![version], |r| r.get::<Option<i64>>(0))?;
+    Ok(floor.flatten().unwrap_or(version))
 }
 
 /// Applies the PostgreSQL migrations not yet recorded in `schema_migrations`, each in its own
@@ -133,8 +148,22 @@ pub(in crate::store) fn apply_postgres(conn: &PgConn) -> Result<usize, StoreErro
 fn apply_postgres_locked(conn: &PgConn) -> Result<usize, StoreError> {
     let c = Conn::Postgres(conn);
     let current = postgres_version(conn)?;
+    // Databases from before floors were recorded lack the column.
+    c.batch("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS floor BIGINT")?;
     if current > latest_postgres() {
-        return Err(StoreError::SchemaTooNew { found: current, known: latest_postgres() });
+        // A newer binary migrated it (a rolling update under way, or a rollback): this one
+        // runs on it only if every newer migration merely added things.
+        let floor = postgres_floor(conn, current)?;
+        if floor > latest_postgres() {
+            return Err(StoreError::SchemaTooNew { found: current, known: latest_postgres() });
+        }
+        tracing::warn!(
+            schema = current,
+            known = latest_postgres(),
+            floor,
+            "the PostgreSQL schema is newer than this binary; its newer migrations only added things, so this binary runs on it (update it soon)"
+        );
+        return Ok(0);
     }
     let mut applied = 0;
     for (i, m) in POSTGRES_MIGRATIONS.iter().enumerate() {
@@ -146,8 +175,8 @@ fn apply_postgres_locked(conn: &PgConn) -> Result<usize, StoreError> {
             c.batch("BEGIN")?;
             c.batch(m.sql)?;
             c.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                params![version, m.name, super::now_rfc3339()],
+                "INSERT INTO schema_migrations (version, name, applied_at, floor) VALUES (?1, ?2, ?3, ?4)",
+                params![version, m.name, super::now_rfc3339(), floor_in(POSTGRES_MIGRATIONS, version)],
             )?;
             c.batch("COMMIT")
         };

@@ -86,7 +86,7 @@ fn rows(db: &PgDb, sql: &str) -> Vec<Vec<String>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_processes_starting_together_on_an_empty_database_migrate_it_once_and_a_newer_one_is_refused() {
+async fn three_processes_starting_together_on_an_empty_database_migrate_it_once_and_a_newer_one_is_refused_unless_additive() {
     let Some(db) = common::postgres::database("migrate_once") else { return };
     let hubs: Vec<Hub> = std::thread::scope(|s| {
         let started: Vec<_> = (0..3).map(|_| s.spawn(|| Hub::start(&db))).collect();
@@ -104,6 +104,14 @@ async fn three_processes_starting_together_on_an_empty_database_migrate_it_once_
     let out = admin(&db, &["migrate"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("newer than this binary"), "{err}");
+    assert_eq!(db.psql("SELECT count(*) FROM schema_migrations"), "2");
+    assert_eq!(rows(&db, "SELECT version, floor FROM schema_migrations ORDER BY version"), [["1", "1"], ["2", ""]]);
+    // One whose newer migration only added things (its floor is a schema this binary
+    // knows): a process of the older release still starts, as in a rolling update.
+    db.psql("UPDATE schema_migrations SET floor = 1 WHERE version = 2");
+    let older = Hub::start(&db);
+    let body: Value = reqwest::get(format!("{}/health", older.base())).await.unwrap().json().await.unwrap();
+    assert_eq!(body["db"], "ok", "{body}");
     assert_eq!(db.psql("SELECT count(*) FROM schema_migrations"), "2");
 }
 
