@@ -70,6 +70,11 @@ impl AppState {
     /// The state of a server about to start: its configuration and the handles `App::build`
     /// opened; everything else starts empty.
     pub fn new(config: Config, db: Db, keys: Keys, io: SocketIo, tls: crate::tls::Tls) -> AppState {
+        // A hub cluster counts wrong passwords in the shared database (every process sees them).
+        let login_throttle = match config.database_url {
+            Some(_) => crate::auth::throttle::LoginThrottle::shared(db.clone()),
+            None => Default::default(),
+        };
         AppState {
             inner: Arc::new(Inner {
                 keys,
@@ -80,7 +85,7 @@ impl AppState {
                 sync: Relay::default(),
                 tls: Arc::new(tls),
                 metrics: Metrics::default(),
-                login_throttle: Default::default(),
+                login_throttle,
                 source_throttle: Default::default(),
                 session_limiter: crate::auth::throttle::RateLimiter::new(SESSION_BURST, SESSIONS_PER_SECOND),
                 password_checker: crate::auth::password::Checker::start(PASSWORD_CHECKS, PASSWORD_QUEUE),

@@ -4,9 +4,14 @@
 //! nothing while staff on other devices log in. The tables are bounded, and bounding them
 //! never forgets a lockout: when an email table is full of lockouts, emails it does not
 //! know are refused until some expire. Pure logic plus a mutex; the clock is passed in.
+//! On a hub cluster the email counts live in the shared database (`*_email` methods, the
+//! same rules), so every process counts every failure; the per-source counts stay per
+//! process (the balancer sends one address to one process).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+
+use crate::store::{StoreError, directory};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,9 +34,70 @@ struct Entry {
 #[derive(Default)]
 pub struct LoginThrottle {
     entries: Mutex<HashMap<String, Entry>>,
+    /// A hub cluster: the counts live in the shared database instead (every process sees
+    /// every failure), with the same rules.
+    shared: Option<crate::store::Db>,
 }
 
 impl LoginThrottle {
+    /// The throttle of a hub cluster's process: counts kept in `db` (PostgreSQL).
+    pub fn shared(db: crate::store::Db) -> Self {
+        LoginThrottle { entries: Mutex::default(), shared: Some(db) }
+    }
+
+    /// [`LoginThrottle::check`], where the counts are kept (this process, or the cluster's
+    /// database).
+    pub async fn check_email(&self, email: &str, now: Instant) -> Result<Result<(), Duration>, StoreError> {
+        let Some(db) = &self.shared else { return Ok(self.check(email, now)) };
+        let k = key(email);
+        let record = db.read(move |r| directory::login_failures(r, &k)).await?;
+        let now_ms = unix_ms();
+        Ok(match record.and_then(|f| f.locked_until_ms) {
+            Some(until) if until > now_ms => Err(Duration::from_millis((until - now_ms) as u64)),
+            _ => Ok(()),
+        })
+    }
+
+    /// [`LoginThrottle::failed`], where the counts are kept.
+    pub async fn failed_email(&self, email: &str, now: Instant) -> Result<Option<Duration>, StoreError> {
+        let Some(db) = &self.shared else { return Ok(self.failed(email, now)) };
+        let k = key(email);
+        db.write(move |tx| {
+            let now_ms = unix_ms();
+            let window = WINDOW.as_millis() as i64;
+            let before = directory::login_failures(tx, &k)?;
+            let fresh = before.as_ref().is_none_or(|f| now_ms - f.first_at_ms >= window && f.locked_until_ms.is_none_or(|u| u <= now_ms));
+            let (count, first_at_ms) = match (&before, fresh) {
+                (Some(f), false) => (u32::try_from(f.failures).unwrap_or(u32::MAX), f.first_at_ms),
+                _ => (0, now_ms),
+            };
+            let (failures, lock) = next_failure(count, FREE_FAILURES);
+            let locked_until_ms = match lock {
+                Some(l) => Some(now_ms + l.as_millis() as i64),
+                None => before.filter(|_| !fresh).and_then(|f| f.locked_until_ms),
+            };
+            let record = directory::LoginFailures { failures: i64::from(failures), first_at_ms, locked_until_ms };
+            directory::set_login_failures(tx, &k, &record, now_ms - window, now_ms)?;
+            Ok(lock)
+        })
+        .await
+    }
+
+    /// [`LoginThrottle::succeeded`], where the counts are kept.
+    pub async fn succeeded_email(&self, email: &str) -> Result<(), StoreError> {
+        let Some(db) = &self.shared else {
+            self.succeeded(email);
+            return Ok(());
+        };
+        let k = key(email);
+        // Most logins have nothing to clear: a read, not a write, for them.
+        let probe = k.clone();
+        if db.read(move |r| directory::login_failures(r, &probe)).await?.is_some() {
+            db.write(move |tx| directory::clear_login_failures(tx, &k)).await?;
+        }
+        Ok(())
+    }
+
     /// `Err(wait)` when `email` is locked out at `now`, or when the table is full of
     /// lockouts and does not know `email` (it could not keep count of its failures).
     pub fn check(&self, email: &str, now: Instant) -> Result<(), Duration> {
@@ -95,21 +161,35 @@ fn fail_in<K: Clone + std::hash::Hash + Eq>(
         return None; // `check_in` refuses such keys while the table is full of lockouts.
     }
     let e = entries.entry(key).or_insert(Entry { failures: 0, first_at: now, locked_until: None });
-    if now.duration_since(e.first_at) >= WINDOW && e.locked_until.is_none_or(|u| u <= now) {
+    let fresh = now.duration_since(e.first_at) >= WINDOW && e.locked_until.is_none_or(|u| u <= now);
+    if fresh {
         *e = Entry { failures: 0, first_at: now, locked_until: None };
     }
-    e.failures += 1;
-    if e.failures <= free {
-        return None;
+    let (failures, lock) = next_failure(e.failures, free);
+    e.failures = failures;
+    if let Some(lock) = lock {
+        e.locked_until = Some(now + lock);
     }
-    let doublings = (e.failures - free - 1).min(10);
-    let lock = FIRST_LOCK.saturating_mul(1 << doublings).min(MAX_LOCK);
-    e.locked_until = Some(now + lock);
-    Some(lock)
+    lock
+}
+
+/// One more failure after `failures`: the new count and the lockout it starts, if any (it
+/// doubles with each failure past `free`, up to [`MAX_LOCK`]).
+fn next_failure(failures: u32, free: u32) -> (u32, Option<Duration>) {
+    let failures = failures.saturating_add(1);
+    if failures <= free {
+        return (failures, None);
+    }
+    let doublings = (failures - free - 1).min(10);
+    (failures, Some(FIRST_LOCK.saturating_mul(1 << doublings).min(MAX_LOCK)))
 }
 
 fn key(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Wrong passwords allowed from one source address within [`WINDOW`]: enough for a shift's

@@ -42,7 +42,7 @@ pub async fn login(State(st): State<AppState>, ClientAddr(ip): ClientAddr, JsonB
             return Err(busy());
         }
     };
-    if let Err(wait) = st.login_throttle().check(&email, now) {
+    if let Err(wait) = st.login_throttle().check_email(&email, now).await? {
         st.metrics().limit_hit(Limit::LoginEmailLocked);
         return Err(too_many_attempts("for this email", wait));
     }
@@ -56,7 +56,7 @@ pub async fn login(State(st): State<AppState>, ClientAddr(ip): ClientAddr, JsonB
     let Some(u) = user.filter(|_| verified) else {
         let shown = crate::validate::loggable(&email);
         tracing::info!(email = %shown, source = %ip, "login refused");
-        if let Some(lock) = st.login_throttle().failed(&email, now) {
+        if let Some(lock) = st.login_throttle().failed_email(&email, now).await? {
             tracing::warn!(email = %shown, lock_s = lock.as_secs(), "repeated wrong passwords: logins for this email paused");
         }
         if let Some(lock) = st.source_throttle().failed(source, now) {
@@ -64,7 +64,7 @@ pub async fn login(State(st): State<AppState>, ClientAddr(ip): ClientAddr, JsonB
         }
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong email or password"));
     };
-    st.login_throttle().succeeded(&email);
+    st.login_throttle().succeeded_email(&email).await?;
     if u.disabled {
         tracing::info!(email = %crate::validate::loggable(&email), "login refused: the user is disabled");
         return Err(ApiError::new(StatusCode::FORBIDDEN, "USER_DISABLED", "this user is disabled; ask a manager to enable it"));

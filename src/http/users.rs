@@ -323,7 +323,7 @@ pub async fn change_own_password(State(st): State<AppState>, Auth(p): Auth, Json
     };
     local_only(&me)?;
     let now = std::time::Instant::now();
-    if let Err(wait) = st.login_throttle().check(&me.email, now) {
+    if let Err(wait) = st.login_throttle().check_email(&me.email, now).await? {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",
@@ -334,7 +334,7 @@ pub async fn change_own_password(State(st): State<AppState>, Auth(p): Auth, Json
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many password checks at once; try again shortly")
     })?;
     if !pending.await.map_err(|_| ApiError::internal())? {
-        st.login_throttle().failed(&me.email, now);
+        st.login_throttle().failed_email(&me.email, now).await?;
         return Err(ApiError::new(StatusCode::FORBIDDEN, "INVALID_CREDENTIALS", "the current password is wrong"));
     }
     manage::check_password(&new, &me.email).map_err(ApiError::bad)?;

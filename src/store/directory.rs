@@ -400,3 +400,40 @@ pub fn replicate_license(tx: &Tx<'_>, d: &serde_json::Value) -> Result<(), Store
     )?;
     Ok(())
 }
+
+/// An email's wrong passwords as a hub cluster counts them (PostgreSQL only: the table is
+/// the cluster's; a single process counts in memory, `auth::throttle`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub failures: i64,
+    pub first_at_ms: i64,
+    pub locked_until_ms: Option<i64>,
+}
+
+pub fn login_failures(r: &Reader<'_>, email: &str) -> Result<Option<LoginFailures>, StoreError> {
+    r.conn.query_opt("SELECT failures, first_at_ms, locked_until_ms FROM login_failures WHERE email = ?1", params![email], |row| {
+        Ok(LoginFailures { failures: row.get(0)?, first_at_ms: row.get(1)?, locked_until_ms: row.get(2)? })
+    })
+}
+
+/// Stores `email`'s count, and forgets counts that started before `forget_before_ms` and
+/// hold no lockout running at `now_ms` (the table stays as small as the attacks of the
+/// last window).
+pub fn set_login_failures(tx: &Tx<'_>, email: &str, f: &LoginFailures, forget_before_ms: i64, now_ms: i64) -> Result<(), StoreError> {
+    tx.conn.execute(
+        "DELETE FROM login_failures WHERE first_at_ms < ?1 AND (locked_until_ms IS NULL OR locked_until_ms <= ?2) AND email <> ?3",
+        params![forget_before_ms, now_ms, email],
+    )?;
+    tx.conn.execute(
+        "INSERT INTO login_failures (email, failures, first_at_ms, locked_until_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(email) DO UPDATE SET failures = excluded.failures, first_at_ms = excluded.first_at_ms,
+             locked_until_ms = excluded.locked_until_ms",
+        params![email, f.failures, f.first_at_ms, f.locked_until_ms],
+    )?;
+    Ok(())
+}
+
+pub fn clear_login_failures(tx: &Tx<'_>, email: &str) -> Result<(), StoreError> {
+    tx.conn.execute("DELETE FROM login_failures WHERE email = ?1", params![email])?;
+    Ok(())
+}

@@ -103,8 +103,11 @@ pub fn latest() -> i64 {
 }
 
 /// The PostgreSQL migrations (a hub cluster), in order; numbered on their own. Append only.
-pub const POSTGRES_MIGRATIONS: &[Migration] =
-    &[Migration { name: "0001_init", sql: include_str!("../../migrations/postgres/0001_init.sql"), additive: false }];
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration { name: "0001_init", sql: include_str!("../../migrations/postgres/0001_init.sql"), additive: false },
+    // A table only this binary's logins use: older processes keep counting in memory.
+    Migration { name: "0002_login_failures", sql: include_str!("../../migrations/postgres/0002_login_failures.sql"), additive: true },
+];
 
 /// The advisory lock under which PostgreSQL migrations run: processes starting together
 /// wait for the first one, then find nothing left to do.

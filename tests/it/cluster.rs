@@ -96,23 +96,26 @@ async fn three_processes_starting_together_on_an_empty_database_migrate_it_once_
         let body: Value = reqwest::get(format!("{}/health", h.base())).await.unwrap().json().await.unwrap();
         assert_eq!((body["role"].as_str(), body["db"].as_str()), (Some("hub"), Some("ok")), "{body}");
     }
-    assert_eq!(rows(&db, "SELECT version, name FROM schema_migrations ORDER BY version"), vec![vec!["1", "0001_init"]]);
+    assert_eq!(
+        rows(&db, "SELECT version, name, floor FROM schema_migrations ORDER BY version"),
+        [["1", "0001_init", "1"], ["2", "0002_login_failures", "1"]],
+        "each migration once, with the floor it leaves (the second only adds a table)"
+    );
     drop(hubs);
 
     // A database a newer branchd migrated: refused, saying what to do, and left as it was.
-    db.psql("INSERT INTO schema_migrations (version, name, applied_at) VALUES (2, '0002_future', 'now')");
+    db.psql("INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, '0003_future', 'now')");
     let out = admin(&db, &["migrate"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("newer than this binary"), "{err}");
-    assert_eq!(db.psql("SELECT count(*) FROM schema_migrations"), "2");
-    assert_eq!(rows(&db, "SELECT version, floor FROM schema_migrations ORDER BY version"), [["1", "1"], ["2", ""]]);
+    assert_eq!(db.psql("SELECT count(*) FROM schema_migrations"), "3");
     // One whose newer migration only added things (its floor is a schema this binary
     // knows): a process of the older release still starts, as in a rolling update.
-    db.psql("UPDATE schema_migrations SET floor = 1 WHERE version = 2");
+    db.psql("UPDATE schema_migrations SET floor = 1 WHERE version = 3");
     let older = Hub::start(&db);
     let body: Value = reqwest::get(format!("{}/health", older.base())).await.unwrap().json().await.unwrap();
     assert_eq!(body["db"], "ok", "{body}");
-    assert_eq!(db.psql("SELECT count(*) FROM schema_migrations"), "2");
+    assert_eq!(db.psql("SELECT count(*) FROM schema_migrations"), "3");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,4 +572,35 @@ async fn the_database_connection_uses_tls_as_the_url_says() {
     );
     assert!(sessions.len() >= 2, "the hub holds its connections: {sessions:?}");
     assert!(sessions.iter().all(|s| s[0] == "t"), "every one is encrypted: {sessions:?}");
+}
+
+/// Wrong passwords for one email count across the processes of a cluster: a success on
+/// one clears failures made on the other; three wrong on A and three on B lock the email on
+/// both (each process alone would have allowed five), even for the right password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_count_across_processes() {
+    let Some(db) = common::postgres::database("login_failures") else { return };
+    admin_ok(&db, &["company", "add", "co-1", "--name", "Company One"]);
+    let user = ["user", "add", "--email", "owner@one.test", "--password", "right-password-1", "--role", "company_owner"];
+    admin_ok(&db, &[&user[..], &["--company", "co-1"]].concat());
+    let (a, b) = (Hub::start(&db), Hub::start(&db));
+    let http = reqwest::Client::new();
+    let login = |hub: &Hub, password: &str| {
+        let req = http.post(format!("{}/auth/login", hub.base())).json(&json!({"email": "Owner@one.test", "password": password}));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let failures = || rows(&db, "SELECT failures, locked_until_ms IS NOT NULL FROM login_failures");
+
+    assert_eq!((login(&a, "wrong-1").await, login(&a, "wrong-2").await), (401, 401));
+    assert_eq!(failures(), [["2", "f"]], "counted in the database, under the email as typed in any case");
+    assert_eq!(login(&b, "right-password-1").await, 200);
+    assert!(failures().is_empty(), "a success on the other process clears the count");
+
+    for i in 0..6 {
+        let hub = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(login(hub, &format!("wrong-{i}")).await, 401, "failure {i}");
+    }
+    assert_eq!(failures(), [["6", "t"]], "the sixth failure, across both processes, started a lockout");
+    assert_eq!(login(&a, "right-password-1").await, 429, "locked on A");
+    assert_eq!(login(&b, "right-password-1").await, 429, "and on B");
 }
