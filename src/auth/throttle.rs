@@ -3,7 +3,8 @@
 //! any password check (cheap), so a flood from one guest phone costs the appliance almost
 //! nothing while staff on other devices log in. The tables are bounded, and bounding them
 //! never forgets a lockout: when an email table is full of lockouts, emails it does not
-//! know are refused until some expire. Pure logic plus a mutex; the clock is passed in.
+//! know are refused until some expire. The rules are pure logic (the clock is passed in),
+//! kept in a mutex'd table.
 //! On a hub cluster the email counts live in the shared database (`*_email` methods, the
 //! same rules), so every process counts every failure; the per-source counts stay per
 //! process (the balancer sends one address to one process).

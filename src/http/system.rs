@@ -56,15 +56,23 @@ pub async fn login(State(st): State<AppState>, ClientAddr(ip): ClientAddr, JsonB
     let Some(u) = user.filter(|_| verified) else {
         let shown = crate::validate::loggable(&email);
         tracing::info!(email = %shown, source = %ip, "login refused");
-        if let Some(lock) = st.login_throttle().failed_email(&email, now).await? {
-            tracing::warn!(email = %shown, lock_s = lock.as_secs(), "repeated wrong passwords: logins for this email paused");
-        }
+        // The source first: it counts in memory, whatever happens to the email's count.
         if let Some(lock) = st.source_throttle().failed(source, now) {
             tracing::warn!(source = %ip, lock_s = lock.as_secs(), "repeated wrong passwords from one address: its logins paused");
         }
+        match st.login_throttle().failed_email(&email, now).await {
+            Ok(Some(lock)) => {
+                tracing::warn!(email = %shown, lock_s = lock.as_secs(), "repeated wrong passwords: logins for this email paused")
+            }
+            Ok(None) => {}
+            // The answer is the same: a wrong password stays a wrong password.
+            Err(e) => tracing::error!(email = %shown, error = %e, "could not count a wrong password for this email"),
+        }
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong email or password"));
     };
-    st.login_throttle().succeeded_email(&email).await?;
+    if let Err(e) = st.login_throttle().succeeded_email(&email).await {
+        tracing::warn!(error = %e, "could not clear this email's wrong-password count");
+    }
     if u.disabled {
         tracing::info!(email = %crate::validate::loggable(&email), "login refused: the user is disabled");
         return Err(ApiError::new(StatusCode::FORBIDDEN, "USER_DISABLED", "this user is disabled; ask a manager to enable it"));

@@ -334,7 +334,9 @@ pub async fn change_own_password(State(st): State<AppState>, Auth(p): Auth, Json
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many password checks at once; try again shortly")
     })?;
     if !pending.await.map_err(|_| ApiError::internal())? {
-        st.login_throttle().failed_email(&me.email, now).await?;
+        if let Err(e) = st.login_throttle().failed_email(&me.email, now).await {
+            tracing::error!(user = %me.id, error = %e, "could not count a wrong current password");
+        }
         return Err(ApiError::new(StatusCode::FORBIDDEN, "INVALID_CREDENTIALS", "the current password is wrong"));
     }
     manage::check_password(&new, &me.email).map_err(ApiError::bad)?;

@@ -433,7 +433,7 @@ fn check_database(r: &mut Report, config: &Config) {
                 let mode = target.as_ref().map_or(SslMode::Prefer, |t| t.mode);
                 let verified = matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull);
                 let how = match (encrypted, verified) {
-                    (false, _) => "over plain TCP",
+                    (false, _) => "unencrypted",
                     (true, false) => "over TLS, server certificate not checked",
                     (true, true) => "over TLS, server certificate verified",
                 };

@@ -81,12 +81,15 @@ impl<'a> Tx<'a> {
     pub fn isolated<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Tx<'a>) -> Result<T, E>) -> Result<T, E> {
         let mark = self.events.len();
         let deferred_mark = self.deferred.as_ref().map(Vec::len);
+        let ordered = self.ordered;
         savepoint(self.conn, "nested")?;
         let out = f(self);
         if out.is_ok() {
             release(self.conn, "nested")?;
         } else {
             rollback_to(self.conn, "nested");
+            // A lock taken in the savepoint went with it (PostgreSQL releases it).
+            self.ordered = ordered;
             self.events.truncate(mark);
             if let (Some(d), Some(m)) = (&mut self.deferred, deferred_mark) {
                 d.truncate(m);

@@ -110,7 +110,7 @@ pub(crate) fn append_all(conn: Conn<'_>, pending: Vec<Pending>) -> Result<Vec<Ev
     if conn.backend() == Backend::Sqlite || pending.iter().any(Pending::streamed) || pending.len() < 2 {
         return pending.into_iter().map(|p| append(conn, &p.ns, &p.name, &p.company, &p.branch, p.data, p.origin)).collect();
     }
-    // The cluster's write-order lock (held since BEGIN) keeps every other writer of
+    // The cluster's write-order lock (held since BEGIN, or since `Tx::order_writes`) keeps every other writer of
     // `events` out, so the ids can be taken as one range: the sequence moves past it once.
     let n = pending.len() as i64;
     let last: i64 = conn.query_row(

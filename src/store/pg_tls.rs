@@ -7,7 +7,10 @@
 //! - `require`: TLS or no connection; the certificate is not checked, unless `sslrootcert` is
 //!   given (then as `verify-ca`, like libpq).
 //! - `verify-ca`: TLS, and the server's certificate must chain to `sslrootcert` (a PEM
-//!   file; `system` or absent: the operating system's trusted roots).
+//!   file; absent: the operating system's trusted roots). A self-signed server certificate
+//!   named as its own `sslrootcert` is refused (rustls wants a CA), where libpq accepts it.
+//! - `sslrootcert=system`: the operating system's roots, and `verify-full` (the default
+//!   then; a weaker mode is refused), as in libpq 16.
 //! - `verify-full`: as `verify-ca`, and the certificate must name the host of the URL.
 //!
 //! Client certificates (`sslcert`, `sslkey`) are refused with a clear message: not supported.
@@ -52,16 +55,22 @@ fn bad(why: String) -> StoreError {
 
 /// Reads `url`'s TLS settings. Never echoes the URL (it may hold a password).
 pub fn parse(url: &str) -> Result<Target, StoreError> {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let mut mode = SslMode::Prefer;
+    // The query starts at the first `?` after the credentials (a password may hold one).
+    let after_at = url.rfind('@').map_or(0, |i| i + 1);
+    let (base, query) = match url[after_at..].find('?') {
+        Some(i) => (&url[..after_at + i], &url[after_at + i + 1..]),
+        None => (url, ""),
+    };
+    let mut mode = None;
     let mut roots = None;
+    let mut system_roots = false;
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_decode(value).ok_or_else(|| bad(format!("the value of {key} is not valid percent-encoded UTF-8")))?;
         match key {
             "sslmode" => {
-                mode = match value.as_str() {
+                mode = Some(match value.as_str() {
                     "disable" => SslMode::Disable,
                     "allow" | "prefer" => SslMode::Prefer,
                     "require" => SslMode::Require,
@@ -70,27 +79,28 @@ pub fn parse(url: &str) -> Result<Target, StoreError> {
                     other => {
                         return Err(bad(format!("sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full")));
                     }
-                }
+                })
             }
-            "sslrootcert" => roots = (value != "system").then(|| PathBuf::from(value)),
+            "sslrootcert" if value == "system" => system_roots = true,
+            "sslrootcert" => roots = Some(PathBuf::from(value)),
             "sslcert" | "sslkey" | "sslpassword" => {
                 return Err(bad(format!("{key}: client certificates are not supported; use a password (or trust) for the hub's role")));
             }
             _ => kept.push(pair),
         }
     }
-    if mode == SslMode::Require && roots.is_some() {
-        mode = SslMode::VerifyCa; // libpq: a root file given makes `require` check the chain
-    }
-    let client_mode = match mode {
-        SslMode::Disable => "disable",
-        SslMode::Prefer => "prefer",
-        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => "require",
+    let mode = match (mode, system_roots) {
+        // libpq 16: the system's roots mean verify-full, and nothing weaker.
+        (None | Some(SslMode::VerifyFull), true) => SslMode::VerifyFull,
+        (Some(_), true) => return Err(bad("sslrootcert=system needs sslmode=verify-full (or no sslmode)".into())),
+        // libpq: a root file given makes `require` check the chain.
+        (Some(SslMode::Require), false) if roots.is_some() => SslMode::VerifyCa,
+        (m, false) => m.unwrap_or(SslMode::Prefer),
     };
-    kept.push(match client_mode {
-        "disable" => "sslmode=disable",
-        "prefer" => "sslmode=prefer",
-        _ => "sslmode=require",
+    kept.push(match mode {
+        SslMode::Disable => "sslmode=disable",
+        SslMode::Prefer => "sslmode=prefer",
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => "sslmode=require",
     });
     Ok(Target { url: format!("{base}?{}", kept.join("&")), mode, roots })
 }
@@ -100,15 +110,19 @@ impl Target {
     /// an unverified connection crosses no network.
     pub fn is_local(&self) -> bool {
         let rest = self.url.split_once("://").map_or(self.url.as_str(), |(_, r)| r);
-        let authority = rest.split(['/', '?']).next().unwrap_or_default();
-        let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let socket_dir = self.url.contains("host=%2F") || self.url.contains("host=/");
+        let after_at = rest.rfind('@').map_or(0, |i| i + 1);
+        let (authority, query) = rest[after_at..].split_once('?').unwrap_or((&rest[after_at..], ""));
+        let authority = authority.split('/').next().unwrap_or_default();
+        // `host=`/`hostaddr=` in the query win over the authority, as in libpq.
+        let param =
+            |name: &str| query.split('&').find_map(|p| p.strip_prefix(name).and_then(|v| v.strip_prefix('='))).and_then(percent_decode);
         let loopback = |h: &str| {
             let h = h.trim_start_matches('[').split(']').next().unwrap_or(h);
             let h = if h.matches(':').count() == 1 { h.split(':').next().unwrap_or(h) } else { h };
-            h.is_empty() || h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+            h.is_empty() || h.starts_with('/') || h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
         };
-        socket_dir || hosts.split(',').all(loopback)
+        let hosts = param("hostaddr").or_else(|| param("host")).unwrap_or_else(|| authority.to_string());
+        hosts.split(',').all(loopback)
     }
 }
 
@@ -133,10 +147,6 @@ fn percent_decode(s: &str) -> Option<String> {
                 let hex = s.get(i + 1..i + 3)?;
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
             }
             b => {
                 out.push(b);
@@ -261,10 +271,14 @@ mod tests {
         assert_eq!(t.url, "postgres://u@h/hq?application_name=x&sslmode=require");
         assert_eq!(t.roots, Some(PathBuf::from("/etc/ca.pem")));
         assert_eq!(parse("postgres://h/d?sslmode=require&sslrootcert=/ca.pem").unwrap().mode, SslMode::VerifyCa);
-        assert_eq!(parse("postgres://h/d?sslmode=verify-ca&sslrootcert=system").unwrap().roots, None);
         assert_eq!(parse("postgres://h/d?sslmode=allow").unwrap().mode, SslMode::Prefer);
         assert_eq!(parse("postgres://h/d?sslmode=disable").unwrap().url, "postgres://h/d?sslmode=disable");
+        let t = parse("postgres://u:pa?ss@h/d?sslmode=verify-full&sslrootcert=/ca.pem").unwrap();
+        assert_eq!((t.mode, t.url.as_str()), (SslMode::VerifyFull, "postgres://u:pa?ss@h/d?sslmode=require"), "a ? in the password");
+        let t = parse("postgres://h/d?sslrootcert=system").unwrap();
+        assert_eq!((t.mode, t.roots), (SslMode::VerifyFull, None));
         for (url, says) in [
+            ("postgres://u:secret@h/d?sslmode=require&sslrootcert=system", "sslrootcert=system needs sslmode=verify-full"),
             ("postgres://u:secret@h/d?sslmode=sometimes", "sslmode=sometimes is not one of"),
             ("postgres://u:secret@h/d?sslcert=/c.pem", "client certificates are not supported"),
             ("postgres://u:secret@h/d?sslrootcert=%zz", "percent-encoded"),
@@ -281,6 +295,8 @@ mod tests {
             ("postgres://u:p@10.0.0.20:5432/d", false),
             ("postgres://u@db.hq.example/d", false),
             ("postgres://u@localhost,10.0.0.21/d", false),
+            ("postgres:///d?host=10.0.0.5", false),
+            ("postgres://u@localhost/d?hostaddr=10.0.0.5", false),
         ] {
             assert_eq!(parse(url).unwrap().is_local(), local, "{url}");
         }

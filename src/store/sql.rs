@@ -596,8 +596,8 @@ impl<'a> Conn<'a> {
     /// the statement returns. SQLite: `VALUES` lists of at most 64 rows. PostgreSQL: one
     /// statement whatever the count (`SELECT unnest(?1), unnest(?2) …`, a column per array), so a
     /// push of 500 events costs one round trip per table and one prepared text. The rows of
-    /// an `ON CONFLICT … DO UPDATE` must have distinct keys (either engine refuses a key
-    /// updated twice in one statement).
+    /// an `ON CONFLICT … DO UPDATE` must have distinct keys (PostgreSQL refuses a key
+    /// updated twice in one statement; SQLite would apply both, in turn).
     pub fn insert_rows<T>(
         &self,
         rows: &Rows<'_>,

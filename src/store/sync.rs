@@ -252,7 +252,7 @@ pub fn hub_receive(
 pub fn next_pending(r: &Reader<'_>, branch: &str, seq: i64) -> Result<Option<WireEvent>, StoreError> {
     let conn = r.conn;
     let row = conn.query_opt(
-        "SELECT stream_seq, event_uuid, namespace, name, data FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2",
+        "SELECT stream_seq, event_uuid, namespace, name, data FROM hub_events WHERE branch_id = ?1 AND stream_seq = ?2 AND status = 'pending'",
         params![branch, seq],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<String>(4)?)),
     )?;

@@ -131,6 +131,13 @@ pub async fn push(state: &AppState, up: &Uplink, body: &Value) -> Result<PushRes
             // Stage two, under the cluster's write-order lock: orders, availability and
             // broadcasts, which other writes touch too.
             tx.order_writes()?;
+            // Only a process of an older release (a rolling update) pushes without the
+            // branch's lock: if one applied this branch meanwhile, the batch is sent again.
+            if store::high_water(tx, &up.branch_id)? != start {
+                return Err(StoreError::Unavailable(
+                    "this branch's stream moved meanwhile (an older hub process); send the batch again".into(),
+                ));
+            }
             let hw = apply_contiguous(tx, &up, start, &new, &mut parked)?;
             Ok::<_, StoreError>((hw, parked, duplicates))
         })
