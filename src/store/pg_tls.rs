@@ -13,7 +13,10 @@
 //!   then; a weaker mode is refused), as in libpq 16.
 //! - `verify-full`: as `verify-ca`, and the certificate must name the host of the URL.
 //!
-//! Client certificates (`sslcert`, `sslkey`) are refused with a clear message: not supported.
+//! - `sslcert` + `sslkey` (PEM files, an unencrypted key): the client certificate the
+//!   server may ask for (`pg_hba.conf` method `cert`, or `clientcert=verify-full`); with
+//!   every mode but `disable`. `sslpassword` (an encrypted key) is refused: decrypt the key.
+//!
 //! This module owns only the connection's security; it must not know any table.
 
 use std::path::PathBuf;
@@ -23,7 +26,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::StoreError;
@@ -47,6 +50,8 @@ pub struct Target {
     pub mode: SslMode,
     /// `sslrootcert`: a PEM file of trusted roots; `None` for the system's.
     pub roots: Option<PathBuf>,
+    /// `sslcert` and `sslkey`: the client certificate (chain) and its key.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 fn bad(why: String) -> StoreError {
@@ -64,6 +69,7 @@ pub fn parse(url: &str) -> Result<Target, StoreError> {
     let mut mode = None;
     let mut roots = None;
     let mut system_roots = false;
+    let (mut cert, mut key_file) = (None, None);
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -83,8 +89,10 @@ pub fn parse(url: &str) -> Result<Target, StoreError> {
             }
             "sslrootcert" if value == "system" => system_roots = true,
             "sslrootcert" => roots = Some(PathBuf::from(value)),
-            "sslcert" | "sslkey" | "sslpassword" => {
-                return Err(bad(format!("{key}: client certificates are not supported; use a password (or trust) for the hub's role")));
+            "sslcert" => cert = Some(PathBuf::from(value)),
+            "sslkey" => key_file = Some(PathBuf::from(value)),
+            "sslpassword" => {
+                return Err(bad("sslpassword: encrypted client keys are not supported; give sslkey an unencrypted key (openssl pkey -in key.pem -out plain.pem), readable by branchd only".into()));
             }
             _ => kept.push(pair),
         }
@@ -97,12 +105,18 @@ pub fn parse(url: &str) -> Result<Target, StoreError> {
         (Some(SslMode::Require), false) if roots.is_some() => SslMode::VerifyCa,
         (m, false) => m.unwrap_or(SslMode::Prefer),
     };
+    let client = match (cert, key_file) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => return Err(bad("sslcert needs sslkey (the certificate's private key)".into())),
+        (None, Some(_)) => return Err(bad("sslkey needs sslcert (the client certificate)".into())),
+    };
     kept.push(match mode {
         SslMode::Disable => "sslmode=disable",
         SslMode::Prefer => "sslmode=prefer",
         SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => "sslmode=require",
     });
-    Ok(Target { url: format!("{base}?{}", kept.join("&")), mode, roots })
+    Ok(Target { url: format!("{base}?{}", kept.join("&")), mode, roots, client })
 }
 
 impl Target {
@@ -172,12 +186,19 @@ pub fn client_config(target: &Target) -> Result<Option<rustls::ClientConfig>, St
         }
     };
     let verifier = Arc::new(Checker { chain, check_name: target.mode == SslMode::VerifyFull, provider: provider.clone() });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| bad(format!("TLS setup: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let config = match &target.client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = read_certs(cert, "sslcert")?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(format!("sslkey {}: {e}", key.display())))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| bad(format!("sslcert/sslkey: {e}")))?
+        }
+    };
     Ok(Some(config))
 }
 
@@ -185,10 +206,7 @@ fn root_store(file: Option<&PathBuf>) -> Result<RootCertStore, StoreError> {
     let mut store = RootCertStore::empty();
     match file {
         Some(path) => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<_, _>>())
-                .map_err(|e| bad(format!("sslrootcert {}: {e}", path.display())))?;
-            let (added, _) = store.add_parsable_certificates(certs);
+            let (added, _) = store.add_parsable_certificates(read_certs(path, "sslrootcert")?);
             if added == 0 {
                 return Err(bad(format!("sslrootcert {}: no certificate in it", path.display())));
             }
@@ -202,6 +220,17 @@ fn root_store(file: Option<&PathBuf>) -> Result<RootCertStore, StoreError> {
         }
     }
     Ok(store)
+}
+
+/// The certificates of a PEM file (`what`: the URL parameter that named it).
+fn read_certs(path: &PathBuf, what: &str) -> Result<Vec<CertificateDer<'static>>, StoreError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| bad(format!("{what} {}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(bad(format!("{what} {}: no certificate in it", path.display())));
+    }
+    Ok(certs)
 }
 
 /// The server-certificate check of every mode but `disable`. `chain: None` (`prefer`,
@@ -280,7 +309,9 @@ mod tests {
         for (url, says) in [
             ("postgres://u:secret@h/d?sslmode=require&sslrootcert=system", "sslrootcert=system needs sslmode=verify-full"),
             ("postgres://u:secret@h/d?sslmode=sometimes", "sslmode=sometimes is not one of"),
-            ("postgres://u:secret@h/d?sslcert=/c.pem", "client certificates are not supported"),
+            ("postgres://u:secret@h/d?sslcert=/c.pem", "sslcert needs sslkey"),
+            ("postgres://u:secret@h/d?sslkey=/k.pem", "sslkey needs sslcert"),
+            ("postgres://u:secret@h/d?sslcert=/c.pem&sslkey=/k.pem&sslpassword=x", "encrypted client keys are not supported"),
             ("postgres://u:secret@h/d?sslrootcert=%zz", "percent-encoded"),
         ] {
             let e = parse(url).unwrap_err().to_string();
@@ -300,7 +331,7 @@ mod tests {
         ] {
             assert_eq!(parse(url).unwrap().is_local(), local, "{url}");
         }
-        let missing = Target { url: String::new(), mode: SslMode::VerifyFull, roots: Some("/nonexistent/ca.pem".into()) };
+        let missing = Target { url: String::new(), mode: SslMode::VerifyFull, roots: Some("/nonexistent/ca.pem".into()), client: None };
         assert!(client_config(&missing).unwrap_err().to_string().contains("sslrootcert /nonexistent/ca.pem"));
     }
 }

@@ -513,10 +513,11 @@ async fn a_staged_write_holds_up_other_processes_only_from_its_second_stage() {
 /// `sslrootcert`: a database that refuses plain TCP is reached with `require`, `verify-ca`
 /// and `verify-full` against the right CA and name; a wrong CA, a name the certificate does
 /// not carry (verify-full), a missing CA file or `disable` is refused with a message that
-/// says what to check; a hub process's connections are all encrypted.
+/// says what to check; a client certificate signs in where the server asks for one; a hub
+/// process's connections are all encrypted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_connection_uses_tls_as_the_url_says() {
-    let Some(db) = common::postgres::tls_only_database() else { return };
+    let Some((db, cert_only)) = common::postgres::tls_databases() else { return };
     let url = |query: &str| format!("{}?{query}", db.url());
     let run = |url: &str, args: &[&str]| {
         let dir = tempfile::tempdir().unwrap();
@@ -558,6 +559,18 @@ async fn the_database_connection_uses_tls_as_the_url_says() {
     let unchecked = doctor(&url("sslmode=require"));
     assert!(unchecked.contains("over TLS, server certificate not checked"), "{unchecked}");
     assert!(!unchecked.contains("is on another machine"), "no warning for a server on this machine: {unchecked}");
+
+    // A server that signs in only by client certificate: refused without one, taken with it.
+    let (client_cert, client_key) = db.client_cert();
+    let no_cert = format!("{}?sslmode=require", cert_only.url());
+    let err = String::from_utf8_lossy(&run(&no_cert, &["company", "add", "co-cert", "--name", "c"]).stderr).to_string();
+    assert!(err.contains("certificate"), "no client certificate, no connection: {err}");
+    let with_cert = format!("{no_cert}&sslcert={}&sslkey={}", client_cert.display(), client_key.display());
+    ok(&with_cert, "co-cert");
+    // (psql has no certificate here: the company is seen through branchd again.)
+    common::process::ok(&run(&with_cert, &["branch", "add", "br-cert", "--company", "co-cert", "--name", "b"]));
+    let unknown = run(&with_cert, &["branch", "add", "br-x", "--company", "co-none", "--name", "x"]);
+    assert!(!unknown.status.success(), "the check can fail: an unknown company is refused");
 
     // A hub process: every connection it holds (writer, fan-out listener, readers) is TLS.
     let dir = tempfile::tempdir().unwrap();

@@ -8,8 +8,8 @@
 //! a unix socket in that directory. `fsync` stays on: durability is what the cluster tests
 //! check (only `initdb` skips flushing the fresh cluster's files). Settings are small, for a
 //! shared 2-core machine: 200 connections, 32 MB shared buffers, no parallel query. TLS is
-//! on, with a certificate from a test CA ([`PgDb::ca_file`]); one database,
-//! [`tls_only_database`], refuses plain TCP.
+//! on, with a certificate from a test CA ([`PgDb::ca_file`]); of [`tls_databases`], one
+//! refuses plain TCP and one takes only a client certificate.
 //!
 //! ```ignore
 //! let Some(db) = common::postgres::database("cross_process") else { return };  // says SKIPPED
@@ -82,12 +82,13 @@ pub fn database(name: &str) -> Option<PgDb> {
     Some(create(server, format!("{base}_{}", NEXT.fetch_add(1, Ordering::Relaxed))))
 }
 
-/// The database named [`TLS_ONLY`], which the server's `pg_hba.conf` refuses over plain TCP
-/// (made on first call; every caller shares it). `None` as for [`database`].
-pub fn tls_only_database() -> Option<PgDb> {
-    static MADE: OnceLock<Option<PgDb>> = OnceLock::new();
+/// The database named [`TLS_ONLY`], which the server's `pg_hba.conf` refuses over plain TCP,
+/// and [`CERT_ONLY`], which takes only a client certificate ([`PgDb::client_cert`]) for
+/// `postgres` (made on first call; every caller shares them). `None` as for [`database`].
+pub fn tls_databases() -> Option<(PgDb, PgDb)> {
+    static MADE: OnceLock<Option<(PgDb, PgDb)>> = OnceLock::new();
     MADE.get_or_init(|| match server() {
-        Some(server) => Some(create(server, TLS_ONLY.into())),
+        Some(server) => Some((create(server, TLS_ONLY.into()), create(server, CERT_ONLY.into()))),
         None => {
             eprintln!("{SKIPPED}");
             None
@@ -96,8 +97,9 @@ pub fn tls_only_database() -> Option<PgDb> {
     .clone()
 }
 
-/// See [`tls_only_database`].
+/// See [`tls_databases`].
 pub const TLS_ONLY: &str = "tls_only";
+pub const CERT_ONLY: &str = "cert_only";
 
 fn create(server: &Server, name: String) -> PgDb {
     let db = PgDb { name, port: server.port, bin: server.bin.clone(), ca: server.ca.clone() };
@@ -132,6 +134,13 @@ impl PgDb {
     /// The CA file that verifies the server's certificate (for `sslrootcert`).
     pub fn ca_file(&self) -> &Path {
         &self.ca
+    }
+
+    /// A client certificate for the user `postgres`, signed by that CA, and its key (for
+    /// `sslcert` and `sslkey`).
+    pub fn client_cert(&self) -> (PathBuf, PathBuf) {
+        let dir = self.ca.parent().expect("the CA's directory");
+        (dir.join("client.crt"), dir.join("client.key"))
     }
 
     /// Runs `sql` (one or more statements) with `psql` on this database; the rows of the last
@@ -190,7 +199,8 @@ fn try_start(bin: &Path) -> Option<Server> {
     // Plain TCP is refused for one database, so that the TLS test can tell.
     let hba = data.join("pg_hba.conf");
     let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
-    std::fs::write(&hba, format!("hostnossl {TLS_ONLY} all 127.0.0.1/32 reject\n{rules}")).expect("pg_hba.conf written");
+    std::fs::write(&hba, format!("hostnossl {TLS_ONLY} all 127.0.0.1/32 reject\nhostssl {CERT_ONLY} all 127.0.0.1/32 cert\nhost {CERT_ONLY} all 127.0.0.1/32 reject\n{rules}"))
+        .expect("pg_hba.conf written");
     supervised::give_away(&dir);
     let port = free_port();
     let log = dir.join("postgres.log");
@@ -209,6 +219,7 @@ fn try_start(bin: &Path) -> Option<Server> {
         "ssl=on".into(),
         format!("ssl_cert_file={}", dir.join("server.crt").display()),
         format!("ssl_key_file={}", dir.join("server.key").display()),
+        format!("ssl_ca_file={}", dir.join("ca.crt").display()),
     ] {
         args.extend(["-c".into(), setting]);
     }
@@ -240,8 +251,9 @@ fn try_start(bin: &Path) -> Option<Server> {
     }
 }
 
-/// A CA (`ca.crt`) and the server's certificate for `localhost` (not 127.0.0.1) signed by it
-/// (`server.crt`, `server.key`, mode 0600 as PostgreSQL wants), in `dir`; the CA's path.
+/// A CA (`ca.crt`), the server's certificate for `localhost` (not 127.0.0.1) signed by it
+/// (`server.crt`, `server.key`, mode 0600 as PostgreSQL wants) and a client certificate for
+/// the user `postgres` (`client.crt`, `client.key`), in `dir`; the CA's path.
 fn tls_files(dir: &Path) -> PathBuf {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     use std::os::unix::fs::PermissionsExt;
@@ -254,6 +266,12 @@ fn tls_files(dir: &Path) -> PathBuf {
     let key = KeyPair::generate().expect("server key");
     let params = CertificateParams::new(vec!["localhost".to_string()]).expect("server params");
     let cert = params.signed_by(&key, &issuer).expect("server certificate");
+    let client_key = KeyPair::generate().expect("client key");
+    let mut client = CertificateParams::new(Vec::<String>::new()).expect("client params");
+    client.distinguished_name.push(rcgen::DnType::CommonName, USER);
+    let client_cert = client.signed_by(&client_key, &issuer).expect("client certificate");
+    std::fs::write(dir.join("client.crt"), client_cert.pem()).expect("client.crt");
+    std::fs::write(dir.join("client.key"), client_key.serialize_pem()).expect("client.key");
     std::fs::write(dir.join("ca.crt"), ca_cert.pem()).expect("ca.crt");
     std::fs::write(dir.join("server.crt"), cert.pem()).expect("server.crt");
     std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("server.key");
