@@ -151,8 +151,16 @@ pub(in crate::store) fn apply_postgres(conn: &PgConn) -> Result<usize, StoreErro
 fn apply_postgres_locked(conn: &PgConn) -> Result<usize, StoreError> {
     let c = Conn::Postgres(conn);
     let current = postgres_version(conn)?;
-    // Databases from before floors were recorded lack the column.
-    c.batch("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS floor BIGINT")?;
+    // Databases from before floors were recorded lack the column (asked first: `ADD COLUMN
+    // IF NOT EXISTS` would print a notice at every start).
+    let has_floor = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'schema_migrations' AND column_name = 'floor')",
+        params![],
+        |r| r.get::<bool>(0),
+    )?;
+    if !has_floor {
+        c.batch("ALTER TABLE schema_migrations ADD COLUMN floor BIGINT")?;
+    }
     if current > latest_postgres() {
         // A newer binary migrated it (a rolling update under way, or a rollback): this one
         // runs on it only if every newer migration merely added things.
